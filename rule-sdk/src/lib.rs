@@ -1,0 +1,120 @@
+//! # rule-sdk: write k8scop detection rules in Rust
+//!
+//! A *rule pack* is one WebAssembly component holding one or more rules. You
+//! declare your rules as [`Rule`] constants, implement [`Pack`] and call
+//! [`export_pack!`] once; `cargo build --target wasm32-wasip2 --release`
+//! then produces the `.wasm` that k8scop loads from its rules folder.
+//!
+//! ```ignore
+//! use rule_sdk::*;
+//!
+//! const SECRETS_LISTED: Rule = Rule {
+//!     id: "my-pack/secrets-listed",
+//!     title: "Secrets listed",
+//!     description: "Someone listed secrets.",
+//!     severity: Severity::Medium,
+//!     tags: &["attack.t1552.007"],
+//!     interest: Interest::audit(&["list"], &["secrets"]),
+//! };
+//!
+//! #[derive(Default)]
+//! struct MyPack;
+//!
+//! impl Pack for MyPack {
+//!     const NAME: &'static str = "my-pack";
+//!     const VERSION: &'static str = env!("CARGO_PKG_VERSION");
+//!     const RULES: &'static [&'static Rule] = &[&SECRETS_LISTED];
+//!     fn new(_config: &Config) -> Self { MyPack }
+//!     fn on_event(&mut self, doc: &Doc<'_>, out: &mut Alerts) {
+//!         let Some(e) = doc.audit() else { return };
+//!         if e.verb == "list" && e.resource() == "secrets" && e.succeeded() {
+//!             out.raise(&SECRETS_LISTED).group(&[e.username()]).field("user", e.username());
+//!         }
+//!     }
+//! }
+//!
+//! export_pack!(MyPack);
+//! ```
+//!
+//! The wit-bindgen bindings are generated here once, so rule authors never
+//! see them. The same pack also links natively (as an `rlib`), which is how
+//! the benchmarks compare WASM with native Rust; see [`native`].
+
+extern crate self as rule_sdk;
+
+pub mod audit;
+pub mod config;
+pub mod doc;
+pub mod log;
+pub mod native;
+pub mod pack;
+pub mod patterns;
+pub mod pod;
+pub mod uri;
+
+#[doc(hidden)]
+pub mod runtime;
+
+pub use audit::{Event, ObjectReference, ResponseStatus, UserInfo};
+pub use config::Config;
+pub use doc::Doc;
+pub use pack::{Alerts, Interest, Pack, RaisedAlert, Rule};
+pub use patterns::Patterns;
+pub use pod::{Container, ContainerKind, PodSpec};
+pub use serde_json;
+pub use serde_json::Value;
+
+/// The severity of a rule or an alert.
+pub use bindings::k8scop::rules::types::Severity;
+/// The kind of document an event is.
+pub use bindings::k8scop::rules::types::EventKind;
+
+/// Bindings generated from `wit/`, the host contract. Rule authors do not
+/// need them; [`export_pack!`] wires a [`Pack`] to them.
+#[doc(hidden)]
+pub mod bindings {
+    wit_bindgen::generate!({
+        world: "pack",
+        path: "../wit",
+        pub_export_macro: true,
+        export_macro_name: "__export_pack_world",
+        default_bindings_module: "::rule_sdk::bindings",
+        runtime_path: "::rule_sdk::__wit_bindgen::rt",
+    });
+}
+
+#[doc(hidden)]
+pub use wit_bindgen as __wit_bindgen;
+
+/// Export a type implementing [`Pack`] as this component's rule pack.
+/// Call it once, at the root of the pack's crate.
+#[macro_export]
+macro_rules! export_pack {
+    ($pack:ty) => {
+        const _: () = {
+            struct __K8scopPackExport;
+
+            ::std::thread_local! {
+                static __K8SCOP_PACK: $crate::runtime::PackCell<$pack> =
+                    $crate::runtime::PackCell::new();
+            }
+
+            impl $crate::bindings::Guest for __K8scopPackExport {
+                fn describe() -> $crate::bindings::k8scop::rules::types::PackInfo {
+                    $crate::runtime::describe::<$pack>()
+                }
+
+                fn evaluate(
+                    events: ::std::vec::Vec<$crate::bindings::k8scop::rules::types::Event>,
+                ) -> ::std::result::Result<
+                    ::std::vec::Vec<$crate::bindings::k8scop::rules::types::Alert>,
+                    ::std::string::String,
+                > {
+                    __K8SCOP_PACK.with(|cell| cell.evaluate_wit(events))
+                }
+            }
+
+            $crate::bindings::__export_pack_world!(__K8scopPackExport with_types_in $crate::bindings);
+        };
+    };
+}

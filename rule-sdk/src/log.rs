@@ -1,0 +1,20 @@
+//! Logging through the host, which tags every line with the pack's name.
+
+use crate::runtime::host_log;
+pub use crate::bindings::k8scop::rules::host::LogLevel;
+
+pub fn debug(message: &str) {
+    host_log(LogLevel::Debug, message)
+}
+
+pub fn info(message: &str) {
+    host_log(LogLevel::Info, message)
+}
+
+pub fn warn(message: &str) {
+    host_log(LogLevel::Warn, message)
+}
+
+pub fn error(message: &str) {
+    host_log(LogLevel::Error, message)
+}

@@ -1,0 +1,179 @@
+//! What a rule author implements: rules as constants, a [`Pack`] holding
+//! them, and [`Alerts`] to raise alerts into.
+
+use crate::bindings::k8scop::rules::types as wit;
+use crate::{Config, Doc, EventKind, Severity};
+
+/// One detection rule's description. Declared as a `const` so an alert is
+/// raised by naming the rule, never by retyping its id.
+#[derive(Debug, Clone, Copy)]
+pub struct Rule {
+    /// Stable and unique across every loaded pack: `"<pack>/<rule>"`.
+    pub id: &'static str,
+    pub title: &'static str,
+    pub description: &'static str,
+    pub severity: Severity,
+    /// MITRE ATT&CK techniques as `"attack.t1609"`, plus free-form tags.
+    pub tags: &'static [&'static str],
+    pub interest: Interest,
+}
+
+/// The events a rule can possibly match; empty lists mean "any". The host
+/// does not send a pack events none of its rules is interested in.
+#[derive(Debug, Clone, Copy)]
+pub struct Interest {
+    pub kinds: &'static [EventKind],
+    pub verbs: &'static [&'static str],
+    /// `"pods"`, or with a subresource `"pods/exec"`.
+    pub resources: &'static [&'static str],
+}
+
+impl Interest {
+    /// Audit events with one of these verbs on one of these resources.
+    pub const fn audit(verbs: &'static [&'static str], resources: &'static [&'static str]) -> Self {
+        Interest {
+            kinds: &[EventKind::Audit],
+            verbs,
+            resources,
+        }
+    }
+
+    /// Every audit event.
+    pub const ANY_AUDIT: Interest = Interest::audit(&[], &[]);
+
+    /// Documents that are not audit events (syslog, auth logs, ...).
+    pub const OTHER: Interest = Interest {
+        kinds: &[EventKind::Other],
+        verbs: &[],
+        resources: &[],
+    };
+
+    pub(crate) fn to_wit(self) -> wit::Interest {
+        let strings = |xs: &[&str]| xs.iter().map(|s| s.to_string()).collect();
+        wit::Interest {
+            kinds: self.kinds.to_vec(),
+            verbs: strings(self.verbs),
+            resources: strings(self.resources),
+        }
+    }
+}
+
+impl Rule {
+    pub(crate) fn to_wit(&self) -> wit::RuleInfo {
+        wit::RuleInfo {
+            id: self.id.to_string(),
+            title: self.title.to_string(),
+            description: self.description.to_string(),
+            severity: self.severity,
+            tags: self.tags.iter().map(|t| t.to_string()).collect(),
+            interest: self.interest.to_wit(),
+        }
+    }
+}
+
+/// A rule pack. One instance lives across batches, so `&mut self` may keep
+/// state: counts over a window, identities seen before.
+pub trait Pack: Sized + 'static {
+    const NAME: &'static str;
+    const VERSION: &'static str;
+    const RULES: &'static [&'static Rule];
+
+    /// Build the pack from the operator's configuration (allow-lists,
+    /// thresholds). Called once, before the first batch.
+    fn new(config: &Config) -> Self;
+
+    /// Look at one event, raising alerts into `out`. Events come in time
+    /// order within a batch and batches in time order.
+    fn on_event(&mut self, doc: &Doc<'_>, out: &mut Alerts);
+}
+
+/// The alerts raised during one batch.
+pub struct Alerts {
+    pub(crate) raised: Vec<wit::Alert>,
+    pub(crate) event_index: u32,
+    pub(crate) event_time: String,
+}
+
+impl Alerts {
+    pub(crate) fn new() -> Self {
+        Alerts {
+            raised: Vec::new(),
+            event_index: 0,
+            event_time: String::new(),
+        }
+    }
+
+    /// Raise an alert of `rule` for the current event. Refine it with the
+    /// returned handle: group key, fields.
+    pub fn raise(&mut self, rule: &Rule) -> RaisedAlert<'_> {
+        self.raised.push(wit::Alert {
+            rule_id: rule.id.to_string(),
+            title: rule.title.to_string(),
+            severity: rule.severity,
+            group_key: String::new(),
+            event_time: self.event_time.clone(),
+            event_index: self.event_index,
+            fields: Vec::new(),
+        });
+        RaisedAlert(self.raised.last_mut().expect("just pushed"))
+    }
+
+    pub fn len(&self) -> usize {
+        self.raised.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.raised.is_empty()
+    }
+}
+
+/// A just-raised alert, to refine.
+pub struct RaisedAlert<'a>(&'a mut wit::Alert);
+
+impl RaisedAlert<'_> {
+    /// What makes two alerts of this rule "the same" for aggregation; the
+    /// parts are joined with `|`. Without it every alert of the rule is the same.
+    pub fn group(self, parts: &[&str]) -> Self {
+        self.0.group_key = parts.join("|");
+        self
+    }
+
+    /// A field an analyst needs (user, namespace, pod, command, ...). Empty
+    /// values are left out.
+    pub fn field(self, key: &str, value: impl Into<String>) -> Self {
+        let value = value.into();
+        if !value.is_empty() {
+            self.0.fields.push((key.to_string(), value));
+        }
+        self
+    }
+
+    /// The fields every audit alert needs: who (user, impersonated user),
+    /// from where (source IP, user agent), what (verb, resource, namespace,
+    /// name), the answer (response code) and the audit id.
+    pub fn audit_context(self, e: &crate::Event) -> Self {
+        let impersonated = e.impersonated_user.as_ref().map(|u| u.username.clone());
+        self.field("user", e.username())
+            .field("impersonated_user", impersonated.unwrap_or_default())
+            .field("source_ip", e.source_ip())
+            .field("user_agent", e.user_agent.as_str())
+            .field("verb", e.verb.as_str())
+            .field("resource", e.resource_path())
+            .field("namespace", e.namespace())
+            .field("name", e.name())
+            .field("response_code", e.response_code().map(|c| c.to_string()).unwrap_or_default())
+            .field("audit_id", e.audit_id.as_str())
+    }
+
+    /// A title for this alert instead of the rule's (e.g. naming the user).
+    pub fn title(self, title: impl Into<String>) -> Self {
+        self.0.title = title.into();
+        self
+    }
+
+    /// A severity for this alert instead of the rule's default.
+    pub fn severity(self, severity: Severity) -> Self {
+        self.0.severity = severity;
+        self
+    }
+}

@@ -1,0 +1,79 @@
+//! Query parameters of an audit event's `requestURI`.
+//!
+//! `kubectl exec` puts the container and every word of the command in the
+//! query (`?command=sh&command=-c&container=app`), percent-encoded.
+
+/// Every value of `key` in the query of `uri`, in order, percent-decoded.
+pub fn query_values(uri: &str, key: &str) -> Vec<String> {
+    let Some((_, query)) = uri.split_once('?') else {
+        return Vec::new();
+    };
+    query
+        .split('&')
+        .filter_map(|pair| pair.split_once('=').or(Some((pair, ""))))
+        .filter(|(k, _)| percent_decode(k) == key)
+        .map(|(_, v)| percent_decode(v))
+        .collect()
+}
+
+/// The path of `uri`, without its query.
+pub fn path(uri: &str) -> &str {
+    uri.split_once('?').map_or(uri, |(p, _)| p)
+}
+
+/// Decode `%XX` escapes and `+` (as a space). Invalid escapes stay as they
+/// are, and invalid UTF-8 becomes U+FFFD: a rule should see what was sent.
+pub fn percent_decode(s: &str) -> String {
+    let bytes = s.as_bytes();
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while i < bytes.len() {
+        match bytes[i] {
+            b'+' => out.push(b' '),
+            b'%' => {
+                match (hex(bytes.get(i + 1)), hex(bytes.get(i + 2))) {
+                    (Some(h), Some(l)) => {
+                        out.push(h << 4 | l);
+                        i += 2;
+                    }
+                    _ => out.push(b'%'),
+                }
+            }
+            b => out.push(b),
+        }
+        i += 1;
+    }
+    String::from_utf8_lossy(&out).into_owned()
+}
+
+fn hex(b: Option<&u8>) -> Option<u8> {
+    match *b? {
+        c @ b'0'..=b'9' => Some(c - b'0'),
+        c @ b'a'..=b'f' => Some(c - b'a' + 10),
+        c @ b'A'..=b'F' => Some(c - b'A' + 10),
+        _ => None,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn repeated_and_encoded_values() {
+        let uri = "/api/v1/namespaces/ns/pods/p/exec?command=%2Fbin%2Fsh&command=-c&command=cat+%2Fetc%2Fshadow&container=app&stdout=true";
+        assert_eq!(query_values(uri, "command"), ["/bin/sh", "-c", "cat /etc/shadow"]);
+        assert_eq!(query_values(uri, "container"), ["app"]);
+        assert!(query_values(uri, "missing").is_empty());
+        assert!(query_values("/api/v1/pods", "command").is_empty());
+        assert_eq!(path(uri), "/api/v1/namespaces/ns/pods/p/exec");
+    }
+
+    #[test]
+    fn broken_escapes_survive() {
+        assert_eq!(percent_decode("100%"), "100%");
+        assert_eq!(percent_decode("%zz%4"), "%zz%4");
+        assert_eq!(percent_decode("%41%42"), "AB");
+        assert_eq!(percent_decode("%ff"), "\u{fffd}");
+    }
+}
