@@ -1,1 +1,13 @@
+//! k8scop: a detection sidecar for Kubernetes audit logs.
+//!
+//! Data flows one way: source -> decode -> engine (rules) -> sink.
 
+pub mod alert;
+pub mod cli;
+pub mod decode;
+pub mod engine;
+pub mod pipeline;
+pub mod rules_test;
+pub mod sink;
+pub mod source;
+pub mod summary;

@@ -104,11 +104,15 @@ impl Event {
     }
 
     pub fn subresource(&self) -> &str {
-        self.object_ref.as_ref().map_or("", |o| o.subresource.as_str())
+        self.object_ref
+            .as_ref()
+            .map_or("", |o| o.subresource.as_str())
     }
 
     pub fn namespace(&self) -> &str {
-        self.object_ref.as_ref().map_or("", |o| o.namespace.as_str())
+        self.object_ref
+            .as_ref()
+            .map_or("", |o| o.namespace.as_str())
     }
 
     pub fn name(&self) -> &str {
@@ -116,7 +120,9 @@ impl Event {
     }
 
     pub fn api_group(&self) -> &str {
-        self.object_ref.as_ref().map_or("", |o| o.api_group.as_str())
+        self.object_ref
+            .as_ref()
+            .map_or("", |o| o.api_group.as_str())
     }
 
     /// `resource` or `resource/subresource`, the form interests are written in.
@@ -256,7 +262,10 @@ mod tests {
 
     #[test]
     fn underscored_annotation_keys_are_found() {
-        let json = V1.replace("authorization.k8s.io/decision", "authorization_k8s_io/decision");
+        let json = V1.replace(
+            "authorization.k8s.io/decision",
+            "authorization_k8s_io/decision",
+        );
         let e = Event::from_json(&json).unwrap();
         assert_eq!(e.annotation("authorization.k8s.io/decision"), Some("allow"));
     }

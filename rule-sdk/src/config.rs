@@ -39,7 +39,9 @@ impl Config {
     pub fn u64(&self, key: &str, default: u64) -> u64 {
         match self.get(key) {
             Some(v) => v.trim().parse().unwrap_or_else(|_| {
-                crate::log::warn(&format!("config {key}={v:?} is not a number; using {default}"));
+                crate::log::warn(&format!(
+                    "config {key}={v:?} is not a number; using {default}"
+                ));
                 default
             }),
             None => default,

@@ -64,10 +64,10 @@ pub use pod::{Container, ContainerKind, PodSpec};
 pub use serde_json;
 pub use serde_json::Value;
 
-/// The severity of a rule or an alert.
-pub use bindings::k8scop::rules::types::Severity;
 /// The kind of document an event is.
 pub use bindings::k8scop::rules::types::EventKind;
+/// The severity of a rule or an alert.
+pub use bindings::k8scop::rules::types::Severity;
 
 /// Bindings generated from `wit/`, the host contract. Rule authors do not
 /// need them; [`export_pack!`] wires a [`Pack`] to them.

@@ -37,7 +37,10 @@ impl<P: Pack> NativePack<P> {
     }
 
     /// Evaluate a batch of `(kind, json)` events, as the WASM export does.
-    pub fn evaluate<'a>(&mut self, events: impl IntoIterator<Item = (EventKind, &'a str)>) -> Vec<Alert> {
+    pub fn evaluate<'a>(
+        &mut self,
+        events: impl IntoIterator<Item = (EventKind, &'a str)>,
+    ) -> Vec<Alert> {
         crate::runtime::evaluate_batch(&mut self.pack, events.into_iter())
     }
 }

@@ -161,7 +161,10 @@ impl RaisedAlert<'_> {
             .field("resource", e.resource_path())
             .field("namespace", e.namespace())
             .field("name", e.name())
-            .field("response_code", e.response_code().map(|c| c.to_string()).unwrap_or_default())
+            .field(
+                "response_code",
+                e.response_code().map(|c| c.to_string()).unwrap_or_default(),
+            )
             .field("audit_id", e.audit_id.as_str())
     }
 

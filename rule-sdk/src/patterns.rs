@@ -22,7 +22,8 @@ impl Patterns {
     }
 
     pub fn matches(&self, name: &str) -> bool {
-        self.exact.iter().any(|e| e == name) || self.prefixes.iter().any(|p| name.starts_with(p.as_str()))
+        self.exact.iter().any(|e| e == name)
+            || self.prefixes.iter().any(|p| name.starts_with(p.as_str()))
     }
 }
 

@@ -140,7 +140,11 @@ impl Container {
             .map(|c| {
                 c.add
                     .iter()
-                    .map(|cap| cap.to_ascii_uppercase().trim_start_matches("CAP_").to_string())
+                    .map(|cap| {
+                        cap.to_ascii_uppercase()
+                            .trim_start_matches("CAP_")
+                            .to_string()
+                    })
                     .collect()
             })
             .unwrap_or_default()
@@ -177,7 +181,10 @@ mod tests {
                 "securityContext":{"capabilities":{"add":["cap_sys_admin","NET_RAW"]}}}],
             "volumes":[{"name":"root","hostPath":{"path":"/"}},{"name":"tmp","emptyDir":{}}]}});
         let spec = pod_spec_of(&pod).unwrap();
-        let kinds: Vec<_> = spec.all_containers().map(|(k, c)| (k, c.name.as_str())).collect();
+        let kinds: Vec<_> = spec
+            .all_containers()
+            .map(|(k, c)| (k, c.name.as_str()))
+            .collect();
         assert_eq!(
             kinds,
             [
@@ -188,8 +195,14 @@ mod tests {
         );
         assert!(spec.containers[0].is_privileged());
         assert!(!spec.init_containers[0].is_privileged());
-        assert_eq!(spec.ephemeral_containers[0].added_capabilities(), ["SYS_ADMIN", "NET_RAW"]);
-        assert_eq!(spec.host_path_volumes().collect::<Vec<_>>(), [("root", "/")]);
+        assert_eq!(
+            spec.ephemeral_containers[0].added_capabilities(),
+            ["SYS_ADMIN", "NET_RAW"]
+        );
+        assert_eq!(
+            spec.host_path_volumes().collect::<Vec<_>>(),
+            [("root", "/")]
+        );
         assert!(spec.shares_host_namespaces());
     }
 

@@ -52,7 +52,10 @@ pub fn evaluate_batch<'a, P: Pack>(
                     event_time_if_raised(&out, first_new, || Doc::Audit(&event).time().to_string())
                 }
                 Err(e) => {
-                    host_log(LogLevel::Warn, &format!("event {index}: not an audit event: {e}"));
+                    host_log(
+                        LogLevel::Warn,
+                        &format!("event {index}: not an audit event: {e}"),
+                    );
                     None
                 }
             },
@@ -79,7 +82,11 @@ pub fn evaluate_batch<'a, P: Pack>(
     out.raised
 }
 
-fn event_time_if_raised(out: &Alerts, first_new: usize, time: impl FnOnce() -> String) -> Option<String> {
+fn event_time_if_raised(
+    out: &Alerts,
+    first_new: usize,
+    time: impl FnOnce() -> String,
+) -> Option<String> {
     (out.raised.len() > first_new).then(time)
 }
 

@@ -30,15 +30,13 @@ pub fn percent_decode(s: &str) -> String {
     while i < bytes.len() {
         match bytes[i] {
             b'+' => out.push(b' '),
-            b'%' => {
-                match (hex(bytes.get(i + 1)), hex(bytes.get(i + 2))) {
-                    (Some(h), Some(l)) => {
-                        out.push(h << 4 | l);
-                        i += 2;
-                    }
-                    _ => out.push(b'%'),
+            b'%' => match (hex(bytes.get(i + 1)), hex(bytes.get(i + 2))) {
+                (Some(h), Some(l)) => {
+                    out.push(h << 4 | l);
+                    i += 2;
                 }
-            }
+                _ => out.push(b'%'),
+            },
             b => out.push(b),
         }
         i += 1;
@@ -62,7 +60,10 @@ mod tests {
     #[test]
     fn repeated_and_encoded_values() {
         let uri = "/api/v1/namespaces/ns/pods/p/exec?command=%2Fbin%2Fsh&command=-c&command=cat+%2Fetc%2Fshadow&container=app&stdout=true";
-        assert_eq!(query_values(uri, "command"), ["/bin/sh", "-c", "cat /etc/shadow"]);
+        assert_eq!(
+            query_values(uri, "command"),
+            ["/bin/sh", "-c", "cat /etc/shadow"]
+        );
         assert_eq!(query_values(uri, "container"), ["app"]);
         assert!(query_values(uri, "missing").is_empty());
         assert!(query_values("/api/v1/pods", "command").is_empty());

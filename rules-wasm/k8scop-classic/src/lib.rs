@@ -210,7 +210,11 @@ impl Classic {
         let container = e.query_param("container").unwrap_or_default();
         let command = e.query_param("command").unwrap_or_default();
         out.raise(&POD_EXEC)
-            .title(format!("Command executed in pod {}/{}", e.namespace(), e.name()))
+            .title(format!(
+                "Command executed in pod {}/{}",
+                e.namespace(),
+                e.name()
+            ))
             .group(&[e.username(), e.namespace(), e.name(), &container, &command])
             .audit_context(e)
             .field("pod", e.name())
@@ -221,8 +225,9 @@ impl Classic {
 
 /// `kubectl describe pod` lists the events whose involved object is the pod.
 fn describes_a_pod(e: &Event) -> bool {
-    e.query_param("fieldSelector")
-        .is_some_and(|s| s.contains("involvedObject.name=") && !s.contains("involvedObject.kind=Node"))
+    e.query_param("fieldSelector").is_some_and(|s| {
+        s.contains("involvedObject.name=") && !s.contains("involvedObject.kind=Node")
+    })
 }
 
 fn on_syslog(doc: &Doc<'_>, message: &str, out: &mut Alerts) {
@@ -310,15 +315,29 @@ mod tests {
     #[test]
     fn sudo_lines() {
         let s = parse_sudo("Feb 12 12:30:00 node-1 sudo:    alice : TTY=pts/0 ; PWD=/home/alice ; USER=root ; COMMAND=/usr/bin/cat /etc/shadow").unwrap();
-        assert_eq!((s.user, s.target_user, s.command), ("alice", "root", "/usr/bin/cat /etc/shadow"));
+        assert_eq!(
+            (s.user, s.target_user, s.command),
+            ("alice", "root", "/usr/bin/cat /etc/shadow")
+        );
         assert!(parse_sudo("sudo: pam_unix(sudo:session): session opened for user root").is_none());
         assert!(parse_sudo("nothing to see").is_none());
     }
 
     #[test]
     fn root_sessions() {
-        assert_eq!(root_session("su: pam_unix(su:session): session opened for user root by alice(uid=1000)"), Some("su"));
-        assert_eq!(root_session("sshd[1]: Accepted publickey for root from 10.1.1.1 port 22"), Some("ssh"));
-        assert_eq!(root_session("sshd[1]: Accepted publickey for alice from 10.1.1.1 port 22"), None);
+        assert_eq!(
+            root_session(
+                "su: pam_unix(su:session): session opened for user root by alice(uid=1000)"
+            ),
+            Some("su")
+        );
+        assert_eq!(
+            root_session("sshd[1]: Accepted publickey for root from 10.1.1.1 port 22"),
+            Some("ssh")
+        );
+        assert_eq!(
+            root_session("sshd[1]: Accepted publickey for alice from 10.1.1.1 port 22"),
+            None
+        );
     }
 }

@@ -1,0 +1,549 @@
+//! Decoding a stored document into what rules see: a canonical audit event
+//! or a plain JSON document, decoded once for every pack.
+//!
+//! Shippers store the Kubernetes audit event in different places:
+//! - at the root of the document (Fluentd, Fluent Bit, Logstash);
+//! - under `kubernetes.audit` (Elastic Agent's Kubernetes integration, which
+//!   also rewrites the dots of annotation keys to `_`);
+//! - as a JSON string in a field (`log`, `message`, `event.original`).
+//!
+//! A line of a JSON-lines file may also be a whole search hit
+//! (`{"_index": .., "_id": .., "_source": {..}}`), as exported from
+//! Elasticsearch; its source is decoded and its index and id kept.
+
+use std::borrow::Cow;
+use std::fmt;
+use std::str::FromStr;
+
+use serde::Deserialize;
+use serde::de::IgnoredAny;
+use serde_json::{Map, Value};
+
+use crate::engine::EventKind;
+
+/// Where the audit event sits in a document.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub enum EventShape {
+    /// Try `kubernetes.audit`, then the root, then the `log`, `message` and
+    /// `event.original` string fields.
+    #[default]
+    Auto,
+    Root,
+    /// `kubernetes.audit`, Elastic Agent's Kubernetes integration.
+    ElasticAgent,
+    /// A JSON string in this (dotted) field.
+    Field(String),
+}
+
+impl FromStr for EventShape {
+    type Err = String;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        Ok(match s {
+            "auto" => EventShape::Auto,
+            "root" => EventShape::Root,
+            "kubernetes.audit" | "elastic-agent" => EventShape::ElasticAgent,
+            other => match other.strip_prefix("field:") {
+                Some(field) if !field.is_empty() => EventShape::Field(field.to_string()),
+                _ => {
+                    return Err(format!(
+                        "unknown event shape {other:?}: use auto, root, kubernetes.audit or field:<name> (e.g. field:log)"
+                    ));
+                }
+            },
+        })
+    }
+}
+
+impl fmt::Display for EventShape {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            EventShape::Auto => f.write_str("auto"),
+            EventShape::Root => f.write_str("root"),
+            EventShape::ElasticAgent => f.write_str("kubernetes.audit"),
+            EventShape::Field(name) => write!(f, "field:{name}"),
+        }
+    }
+}
+
+/// Where a document came from, to point an alert back at it.
+#[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize)]
+pub struct DocRef {
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub index: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub id: Option<String>,
+    /// Line number in an input file, from 1.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub line: Option<u64>,
+}
+
+impl DocRef {
+    pub fn line(line: u64) -> Self {
+        DocRef {
+            line: Some(line),
+            ..Default::default()
+        }
+    }
+
+    /// A stable text form, used in deterministic alert ids.
+    pub fn key(&self) -> String {
+        match (&self.index, &self.id, self.line) {
+            (Some(index), Some(id), _) => format!("{index}/{id}"),
+            (None, Some(id), _) => id.clone(),
+            (_, None, Some(line)) => format!("line:{line}"),
+            _ => String::new(),
+        }
+    }
+}
+
+/// A document ready for the rule engine.
+#[derive(Debug, Clone)]
+pub struct DecodedDoc {
+    pub origin: DocRef,
+    pub kind: EventKind,
+    /// Canonical audit event JSON, or the document's JSON source.
+    pub json: String,
+    pub verb: String,
+    pub resource: String,
+    pub subresource: String,
+    /// RFC 3339, as the document gives it ("" when it has none).
+    pub time: String,
+}
+
+#[derive(Debug, thiserror::Error, PartialEq)]
+pub enum DecodeError {
+    #[error("not valid JSON: {0}")]
+    Json(String),
+    #[error("a document must be a JSON object, found {0}")]
+    NotAnObject(&'static str),
+    #[error("field {field} holds something that is not an audit event: {reason}")]
+    BadEmbeddedEvent { field: String, reason: String },
+}
+
+#[derive(Debug, Clone, Default)]
+pub struct Decoder {
+    shape: EventShape,
+}
+
+/// Just the fields needed to recognise a root-level audit event and route
+/// it, read without building a tree. Most documents take this path.
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct AuditProbe<'a> {
+    #[serde(borrow, default)]
+    kind: Option<Cow<'a, str>>,
+    #[serde(borrow, default)]
+    api_version: Option<Cow<'a, str>>,
+    #[serde(borrow, default)]
+    verb: Option<Cow<'a, str>>,
+    #[serde(borrow, default)]
+    object_ref: Option<ProbeRef<'a>>,
+    #[serde(borrow, default)]
+    stage_timestamp: Option<Cow<'a, str>>,
+    #[serde(borrow, default)]
+    request_received_timestamp: Option<Cow<'a, str>>,
+    #[serde(borrow, default)]
+    timestamp: Option<Cow<'a, str>>,
+    #[serde(rename = "_source", default)]
+    source: Option<IgnoredAny>,
+    #[serde(default)]
+    kubernetes: Option<IgnoredAny>,
+}
+
+#[derive(Deserialize)]
+struct ProbeRef<'a> {
+    #[serde(borrow, default)]
+    resource: Option<Cow<'a, str>>,
+    #[serde(borrow, default)]
+    subresource: Option<Cow<'a, str>>,
+}
+
+const EMBEDDED_FIELDS: [&str; 3] = ["log", "message", "event.original"];
+
+impl Decoder {
+    pub fn new(shape: EventShape) -> Self {
+        Decoder { shape }
+    }
+
+    pub fn shape(&self) -> &EventShape {
+        &self.shape
+    }
+
+    /// Decode one line of a JSON-lines file.
+    pub fn decode_line(&self, line: String, line_number: u64) -> Result<DecodedDoc, DecodeError> {
+        if matches!(self.shape, EventShape::Auto | EventShape::Root) {
+            if let Some(mut doc) = fast_root_audit(&line, line_number) {
+                doc.json = line;
+                return Ok(doc);
+            }
+        }
+        let value: Value =
+            serde_json::from_str(&line).map_err(|e| DecodeError::Json(e.to_string()))?;
+        let Value::Object(mut object) = value else {
+            return Err(DecodeError::NotAnObject(json_type(&value)));
+        };
+        let mut origin = DocRef::line(line_number);
+        if let Some(source) = object.remove("_source") {
+            let Value::Object(source) = source else {
+                return Err(DecodeError::NotAnObject(json_type(&source)));
+            };
+            origin.index = object
+                .get("_index")
+                .and_then(Value::as_str)
+                .map(String::from);
+            origin.id = object.get("_id").and_then(Value::as_str).map(String::from);
+            object = source;
+        }
+        self.decode_source(object, origin)
+    }
+
+    /// Decode a document's source (as read from Elasticsearch).
+    pub fn decode_source(
+        &self,
+        source: Map<String, Value>,
+        origin: DocRef,
+    ) -> Result<DecodedDoc, DecodeError> {
+        match &self.shape {
+            EventShape::Root => Ok(root_or_other(source, origin)),
+            EventShape::ElasticAgent => Ok(match take_elastic_agent_event(&source) {
+                Some(event) => audit_doc(event, origin),
+                None => other_doc(source, origin),
+            }),
+            EventShape::Field(field) => match embedded_event(&source, field, true)? {
+                Some(event) => Ok(audit_doc(event, origin)),
+                None => Ok(other_doc(source, origin)),
+            },
+            EventShape::Auto => {
+                if let Some(event) = take_elastic_agent_event(&source) {
+                    return Ok(audit_doc(event, origin));
+                }
+                if is_audit_event(&source) {
+                    return Ok(audit_doc(source, origin));
+                }
+                for field in EMBEDDED_FIELDS {
+                    if let Some(event) = embedded_event(&source, field, false)? {
+                        return Ok(audit_doc(event, origin));
+                    }
+                }
+                Ok(other_doc(source, origin))
+            }
+        }
+    }
+}
+
+fn fast_root_audit(line: &str, line_number: u64) -> Option<DecodedDoc> {
+    let probe: AuditProbe<'_> = serde_json::from_str(line).ok()?;
+    let is_audit = probe.kind.as_deref() == Some("Event")
+        && probe
+            .api_version
+            .as_deref()
+            .is_some_and(|v| v.starts_with("audit.k8s.io/"));
+    if !is_audit || probe.source.is_some() || probe.kubernetes.is_some() {
+        return None;
+    }
+    let (resource, subresource) = probe
+        .object_ref
+        .map(|r| {
+            (
+                r.resource.unwrap_or_default(),
+                r.subresource.unwrap_or_default(),
+            )
+        })
+        .unwrap_or_default();
+    let time = [
+        probe.stage_timestamp,
+        probe.request_received_timestamp,
+        probe.timestamp,
+    ]
+    .into_iter()
+    .flatten()
+    .find(|t| !t.is_empty())
+    .unwrap_or_default();
+    Some(DecodedDoc {
+        origin: DocRef::line(line_number),
+        kind: EventKind::Audit,
+        verb: probe.verb.unwrap_or_default().into_owned(),
+        resource: resource.into_owned(),
+        subresource: subresource.into_owned(),
+        time: time.into_owned(),
+        // The caller moves the line itself in: it already is the canonical form.
+        json: String::new(),
+    })
+}
+
+fn root_or_other(source: Map<String, Value>, origin: DocRef) -> DecodedDoc {
+    if is_audit_event(&source) {
+        audit_doc(source, origin)
+    } else {
+        other_doc(source, origin)
+    }
+}
+
+/// An audit event names itself (`kind: Event`, `apiVersion: audit.k8s.io/..`);
+/// shippers that drop those keep `auditID` and `verb`.
+fn is_audit_event(object: &Map<String, Value>) -> bool {
+    let str_of = |k: &str| object.get(k).and_then(Value::as_str);
+    match (str_of("kind"), str_of("apiVersion")) {
+        (Some("Event"), Some(v)) => v.starts_with("audit.k8s.io/"),
+        (None, _) => str_of("auditID").is_some() && str_of("verb").is_some(),
+        _ => false,
+    }
+}
+
+/// Elastic Agent keeps the event under `kubernetes.audit` (nested, or as a
+/// literal dotted key) and rewrites annotation keys' dots to `_`.
+fn take_elastic_agent_event(source: &Map<String, Value>) -> Option<Map<String, Value>> {
+    let audit = source
+        .get("kubernetes")
+        .and_then(|k| k.get("audit"))
+        .or_else(|| source.get("kubernetes.audit"))?
+        .as_object()?;
+    let mut event = audit.clone();
+    if let Some(Value::Object(annotations)) = event.get_mut("annotations") {
+        *annotations = std::mem::take(annotations)
+            .into_iter()
+            .map(|(k, v)| (restore_annotation_key(&k), v))
+            .collect();
+    }
+    event.entry("kind").or_insert_with(|| "Event".into());
+    event
+        .entry("apiVersion")
+        .or_insert_with(|| "audit.k8s.io/v1".into());
+    Some(event)
+}
+
+/// `authorization_k8s_io/decision` -> `authorization.k8s.io/decision`. Only
+/// the prefix (a DNS name, which cannot hold `_`) is rewritten; the name
+/// part may legitimately contain underscores.
+fn restore_annotation_key(key: &str) -> String {
+    match key.split_once('/') {
+        Some((prefix, name)) => format!("{}/{name}", prefix.replace('_', ".")),
+        None => key.to_string(),
+    }
+}
+
+/// An audit event serialised as a JSON string in `field`. `strict` is for a
+/// field the operator named: text that looks like JSON but is not an audit
+/// event is an error there; in auto mode it is just a log line.
+fn embedded_event(
+    source: &Map<String, Value>,
+    field: &str,
+    strict: bool,
+) -> Result<Option<Map<String, Value>>, DecodeError> {
+    let Some(text) = dotted(source, field).and_then(Value::as_str) else {
+        return Ok(None);
+    };
+    let text = text.trim();
+    if !text.starts_with('{') {
+        return Ok(None);
+    }
+    let bad = |reason: String| {
+        if strict {
+            Err(DecodeError::BadEmbeddedEvent {
+                field: field.to_string(),
+                reason,
+            })
+        } else {
+            Ok(None)
+        }
+    };
+    match serde_json::from_str::<Map<String, Value>>(text) {
+        Ok(event) if is_audit_event(&event) => Ok(Some(event)),
+        Ok(_) => bad("JSON without kind Event / apiVersion audit.k8s.io".into()),
+        Err(e) => bad(e.to_string()),
+    }
+}
+
+/// A field by dotted path, nested or as a literal dotted key.
+fn dotted<'a>(object: &'a Map<String, Value>, path: &str) -> Option<&'a Value> {
+    if let Some(v) = object.get(path) {
+        return Some(v);
+    }
+    let mut parts = path.split('.');
+    let first = object.get(parts.next()?)?;
+    parts.try_fold(first, |v, k| v.get(k))
+}
+
+fn audit_doc(event: Map<String, Value>, origin: DocRef) -> DecodedDoc {
+    let s = |v: Option<&Value>| v.and_then(Value::as_str).unwrap_or_default().to_string();
+    let object_ref = event.get("objectRef");
+    let time = ["stageTimestamp", "requestReceivedTimestamp", "timestamp"]
+        .iter()
+        .map(|k| s(event.get(*k)))
+        .find(|t| !t.is_empty())
+        .unwrap_or_default();
+    DecodedDoc {
+        origin,
+        kind: EventKind::Audit,
+        verb: s(event.get("verb")),
+        resource: s(object_ref.and_then(|o| o.get("resource"))),
+        subresource: s(object_ref.and_then(|o| o.get("subresource"))),
+        time,
+        json: Value::Object(event).to_string(),
+    }
+}
+
+fn other_doc(source: Map<String, Value>, origin: DocRef) -> DecodedDoc {
+    let time = ["@timestamp", "timestamp", "time"]
+        .iter()
+        .find_map(|k| source.get(*k).and_then(Value::as_str))
+        .unwrap_or_default()
+        .to_string();
+    DecodedDoc {
+        origin,
+        kind: EventKind::Other,
+        verb: String::new(),
+        resource: String::new(),
+        subresource: String::new(),
+        time,
+        json: Value::Object(source).to_string(),
+    }
+}
+
+fn json_type(v: &Value) -> &'static str {
+    match v {
+        Value::Null => "null",
+        Value::Bool(_) => "a boolean",
+        Value::Number(_) => "a number",
+        Value::String(_) => "a string",
+        Value::Array(_) => "an array",
+        Value::Object(_) => "an object",
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn event() -> Value {
+        json!({"kind":"Event","apiVersion":"audit.k8s.io/v1","level":"Metadata","auditID":"x1",
+            "stage":"ResponseComplete","verb":"create","requestURI":"/api/v1/namespaces/d/pods/p/exec?command=id",
+            "user":{"username":"alice"},"objectRef":{"resource":"pods","subresource":"exec","namespace":"d","name":"p"},
+            "responseStatus":{"code":101},"stageTimestamp":"2024-03-01T10:00:00Z",
+            "annotations":{"authorization.k8s.io/decision":"allow","mutation.webhook.admission.k8s.io/round_0_index_1":"{}"}})
+    }
+
+    fn decode(shape: EventShape, line: &Value) -> DecodedDoc {
+        Decoder::new(shape)
+            .decode_line(line.to_string(), 7)
+            .unwrap()
+    }
+
+    fn assert_canonical(doc: &DecodedDoc) {
+        assert_eq!(doc.kind, EventKind::Audit);
+        assert_eq!(
+            (
+                doc.verb.as_str(),
+                doc.resource.as_str(),
+                doc.subresource.as_str()
+            ),
+            ("create", "pods", "exec")
+        );
+        assert_eq!(doc.time, "2024-03-01T10:00:00Z");
+        let v: Value = serde_json::from_str(&doc.json).unwrap();
+        assert_eq!(v["user"]["username"], "alice");
+        assert_eq!(v["annotations"]["authorization.k8s.io/decision"], "allow");
+        assert_eq!(
+            v["annotations"]["mutation.webhook.admission.k8s.io/round_0_index_1"],
+            "{}"
+        );
+    }
+
+    #[test]
+    fn root_shape_takes_the_fast_path() {
+        let doc = decode(EventShape::Auto, &event());
+        assert_canonical(&doc);
+        assert_eq!(doc.origin, DocRef::line(7));
+        assert_canonical(&decode(EventShape::Root, &event()));
+    }
+
+    #[test]
+    fn elastic_agent_shape_restores_annotation_keys() {
+        let mut audit = event();
+        let obj = audit.as_object_mut().unwrap();
+        obj.remove("kind");
+        obj.remove("apiVersion");
+        obj.insert(
+            "annotations".into(),
+            json!({"authorization_k8s_io/decision":"allow","mutation_webhook_admission_k8s_io/round_0_index_1":"{}"}),
+        );
+        let doc = json!({"@timestamp":"2024-03-01T10:00:00Z","kubernetes":{"audit":audit}});
+        assert_canonical(&decode(EventShape::Auto, &doc));
+        assert_canonical(&decode(EventShape::ElasticAgent, &doc));
+        let dotted_key = json!({"kubernetes.audit": audit});
+        assert_canonical(&decode(EventShape::Auto, &dotted_key));
+    }
+
+    #[test]
+    fn embedded_string_fields() {
+        for field in ["log", "message"] {
+            let doc = json!({ field: event().to_string(), "stream": "stdout" });
+            assert_canonical(&decode(EventShape::Auto, &doc));
+            assert_canonical(&decode(EventShape::Field(field.into()), &doc));
+        }
+        let doc = json!({"event": {"original": event().to_string()}});
+        assert_canonical(&decode(EventShape::Auto, &doc));
+        assert_canonical(&decode("field:event.original".parse().unwrap(), &doc));
+    }
+
+    #[test]
+    fn v1beta1_time() {
+        let doc = json!({"kind":"Event","apiVersion":"audit.k8s.io/v1beta1","timestamp":"2019-02-12T12:30:00Z",
+            "verb":"list","objectRef":{"resource":"secrets"}});
+        let d = decode(EventShape::Auto, &doc);
+        assert_eq!(
+            (d.kind, d.time.as_str(), d.resource.as_str()),
+            (EventKind::Audit, "2019-02-12T12:30:00Z", "secrets")
+        );
+    }
+
+    #[test]
+    fn other_documents_stay_plain_json() {
+        let syslog = json!({"@timestamp":"2024-03-01T10:00:00Z","message":"sudo: alice : COMMAND=/bin/ls","host":{"name":"n1"}});
+        let d = decode(EventShape::Auto, &syslog);
+        assert_eq!(d.kind, EventKind::Other);
+        assert_eq!(d.time, "2024-03-01T10:00:00Z");
+        assert_eq!(serde_json::from_str::<Value>(&d.json).unwrap(), syslog);
+        // A log line that merely starts with "{" is not an error in auto mode.
+        let d = decode(EventShape::Auto, &json!({"log": "{not json"}));
+        assert_eq!(d.kind, EventKind::Other);
+    }
+
+    #[test]
+    fn search_hits_keep_index_and_id() {
+        let hit = json!({"_index":"logs-2024.03.01","_id":"abc","_source": event()});
+        let d = decode(EventShape::Auto, &hit);
+        assert_canonical(&d);
+        assert_eq!(d.origin.index.as_deref(), Some("logs-2024.03.01"));
+        assert_eq!(d.origin.id.as_deref(), Some("abc"));
+        assert_eq!(d.origin.key(), "logs-2024.03.01/abc");
+    }
+
+    #[test]
+    fn malformed_input_is_an_error_not_a_panic() {
+        let d = Decoder::default();
+        assert!(matches!(
+            d.decode_line("{\"kind\":".into(), 1),
+            Err(DecodeError::Json(_))
+        ));
+        assert_eq!(
+            d.decode_line("[1,2]".into(), 1).unwrap_err(),
+            DecodeError::NotAnObject("an array")
+        );
+        assert_eq!(
+            d.decode_line("{\"_source\": 3}".into(), 1).unwrap_err(),
+            DecodeError::NotAnObject("a number")
+        );
+        let strict = Decoder::new(EventShape::Field("log".into()));
+        let err = strict
+            .decode_line(json!({"log": "{\"a\":1}"}).to_string(), 1)
+            .unwrap_err();
+        assert!(
+            matches!(err, DecodeError::BadEmbeddedEvent { .. }),
+            "{err:?}"
+        );
+        assert!("nonsense".parse::<EventShape>().is_err());
+    }
+}

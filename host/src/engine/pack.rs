@@ -1,0 +1,241 @@
+//! One loaded rule pack: its compiled component, its live instance, what it
+//! declared, and the limits it runs under.
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use wasmtime::component::{Component, Linker};
+use wasmtime::{Engine as WasmEngine, Store};
+
+use super::bindings::{Alert, Event, Pack, PackInfo, PackPre};
+use super::interest::PackInterest;
+use super::sandbox::{PackConfig, PackState, SandboxLimits};
+use super::{EPOCH_TICK, PackError};
+
+/// What a pack declared about itself in describe(), shared with every alert.
+#[derive(Debug)]
+pub struct PackMeta {
+    pub info: PackInfo,
+    pub interest: PackInterest,
+    pub path: PathBuf,
+}
+
+impl PackMeta {
+    pub fn name(&self) -> &str {
+        &self.info.name
+    }
+
+    pub fn rule(&self, id: &str) -> Option<&super::bindings::RuleInfo> {
+        self.info.rules.iter().find(|r| r.id == id)
+    }
+}
+
+pub struct LoadedPack {
+    pub meta: Arc<PackMeta>,
+    pre: PackPre<PackState>,
+    engine: WasmEngine,
+    store: Store<PackState>,
+    instance: Pack,
+    config: PackConfig,
+    limits: SandboxLimits,
+}
+
+impl LoadedPack {
+    /// Compile, instantiate and describe the pack in `path`.
+    pub fn load(
+        engine: &WasmEngine,
+        linker: &Linker<PackState>,
+        path: &Path,
+        config_for: impl Fn(&str) -> PackConfig,
+        limits: &SandboxLimits,
+    ) -> Result<Self, PackError> {
+        let bytes = std::fs::read(path)
+            .map_err(|e| PackError::Load(format!("cannot read {}: {e}", path.display())))?;
+        Self::from_bytes(engine, linker, path, &bytes, config_for, limits)
+    }
+
+    pub fn from_bytes(
+        engine: &WasmEngine,
+        linker: &Linker<PackState>,
+        path: &Path,
+        bytes: &[u8],
+        config_for: impl Fn(&str) -> PackConfig,
+        limits: &SandboxLimits,
+    ) -> Result<Self, PackError> {
+        if wasmparser_is_core_module(bytes) {
+            return Err(PackError::Load(
+                "this is a core WebAssembly module, not a component: build the pack for the wasm32-wasip2 target".into(),
+            ));
+        }
+        let component = Component::new(engine, bytes)
+            .map_err(|e| PackError::Load(format!("not a valid component: {e:#}")))?;
+        let instance_pre = linker.instantiate_pre(&component).map_err(|e| {
+            PackError::Load(format!(
+                "the pack does not fit this host's contract (k8scop:rules@{}): {e:#}",
+                super::WIT_VERSION
+            ))
+        })?;
+        let pre = PackPre::new(instance_pre).map_err(|e| {
+            PackError::Load(format!(
+                "the pack does not export this host's contract (k8scop:rules@{}): {e:#}",
+                super::WIT_VERSION
+            ))
+        })?;
+        let mut store = new_store(engine, "", PackConfig::default(), limits);
+        let instance = pre
+            .instantiate(&mut store)
+            .map_err(|e| PackError::Load(format!("instantiation failed: {e:#}")))?;
+        let info = instance
+            .call_describe(&mut store)
+            .map_err(|e| PackError::Load(format!("describe() failed: {e:#}")))?;
+        validate_info(&info)?;
+        let config = config_for(&info.name);
+        store.data_mut().identify(&info.name, config.clone());
+        let interest = PackInterest::new(&info.rules);
+        Ok(LoadedPack {
+            meta: Arc::new(PackMeta {
+                info,
+                interest,
+                path: path.to_path_buf(),
+            }),
+            pre,
+            engine: engine.clone(),
+            store,
+            instance,
+            config,
+            limits: limits.clone(),
+        })
+    }
+
+    pub fn name(&self) -> &str {
+        self.meta.name()
+    }
+
+    /// Evaluate one batch. A trap or an exceeded limit leaves the instance
+    /// in an unknown state, so it is replaced by a fresh one and the batch is
+    /// tried once more; a second failure is the caller's to report.
+    pub fn evaluate(&mut self, events: &[Event]) -> Result<Vec<Alert>, PackError> {
+        match self.call_evaluate(events) {
+            Ok(alerts) => Ok(alerts),
+            Err(first) => {
+                tracing::warn!(pack = self.name(), error = %first, "batch failed; retrying once on a fresh instance");
+                self.reset()?;
+                self.call_evaluate(events).inspect_err(|_| {
+                    // Leave a usable instance for the next batch.
+                    let _ = self.reset();
+                })
+            }
+        }
+    }
+
+    fn call_evaluate(&mut self, events: &[Event]) -> Result<Vec<Alert>, PackError> {
+        self.store.data_mut().reset_call_budget();
+        self.store.set_epoch_deadline(deadline_ticks(&self.limits));
+        let result = self.instance.call_evaluate(&mut self.store, events);
+        let suppressed = std::mem::take(&mut self.store.data_mut().log_lines_suppressed);
+        if suppressed > 0 {
+            tracing::warn!(
+                pack = self.name(),
+                suppressed,
+                "pack log lines over the per-call limit were dropped"
+            );
+        }
+        match result {
+            Err(trap) => Err(PackError::Trap(describe_trap(&trap, &self.limits))),
+            Ok(Err(message)) => Err(PackError::Failed(
+                super::sandbox::truncate(&message, 2048).to_string(),
+            )),
+            Ok(Ok(alerts)) if alerts.len() > self.limits.max_alerts_per_batch => {
+                Err(PackError::Limit(format!(
+                    "returned {} alerts for one batch, over the limit of {}",
+                    alerts.len(),
+                    self.limits.max_alerts_per_batch
+                )))
+            }
+            Ok(Ok(alerts)) => Ok(alerts),
+        }
+    }
+
+    /// Replace the instance by a fresh one (state lost, like a restart).
+    pub fn reset(&mut self) -> Result<(), PackError> {
+        let mut store = new_store(
+            &self.engine,
+            self.meta.name(),
+            self.config.clone(),
+            &self.limits,
+        );
+        let instance = self
+            .pre
+            .instantiate(&mut store)
+            .map_err(|e| PackError::Load(format!("re-instantiation failed: {e:#}")))?;
+        self.store = store;
+        self.instance = instance;
+        Ok(())
+    }
+}
+
+fn new_store(
+    engine: &WasmEngine,
+    name: &str,
+    config: PackConfig,
+    limits: &SandboxLimits,
+) -> Store<PackState> {
+    let mut store = Store::new(engine, PackState::new(name, config, limits));
+    store.limiter(|state| &mut state.limits);
+    // Instantiation runs guest code too (constructors), under the same budget.
+    store.set_epoch_deadline(deadline_ticks(limits));
+    store
+}
+
+fn deadline_ticks(limits: &SandboxLimits) -> u64 {
+    (limits.batch_time.as_millis() / EPOCH_TICK.as_millis()).max(1) as u64
+}
+
+fn describe_trap(trap: &wasmtime::Error, limits: &SandboxLimits) -> String {
+    match trap.downcast_ref::<wasmtime::Trap>() {
+        Some(wasmtime::Trap::Interrupt) => format!(
+            "exceeded its time budget of {:?} per batch",
+            limits.batch_time
+        ),
+        Some(wasmtime::Trap::UnreachableCodeReached) => {
+            "trapped (unreachable: a Rust panic, or an allocation over the memory cap)".to_string()
+        }
+        _ => format!("trapped: {trap:#}"),
+    }
+}
+
+/// A core module starts with the magic and version 1; a component has the
+/// same magic with a different version/layer field.
+fn wasmparser_is_core_module(bytes: &[u8]) -> bool {
+    bytes.len() >= 8 && bytes[..4] == *b"\0asm" && bytes[4..8] == [1, 0, 0, 0]
+}
+
+fn validate_info(info: &PackInfo) -> Result<(), PackError> {
+    if info.name.trim().is_empty() {
+        return Err(PackError::Load(
+            "describe() returned an empty pack name".into(),
+        ));
+    }
+    if info.rules.is_empty() {
+        return Err(PackError::Load(format!(
+            "pack {} declares no rules",
+            info.name
+        )));
+    }
+    let mut seen = std::collections::HashSet::new();
+    for rule in &info.rules {
+        if rule.id.trim().is_empty() {
+            return Err(PackError::Load(format!(
+                "pack {} declares a rule with an empty id",
+                info.name
+            )));
+        }
+        if !seen.insert(rule.id.as_str()) {
+            return Err(PackError::Load(format!(
+                "pack {} declares rule {} twice",
+                info.name, rule.id
+            )));
+        }
+    }
+    Ok(())
+}

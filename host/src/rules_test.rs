@@ -1,0 +1,313 @@
+//! `k8scop rules test PACK.wasm CASES.json`: run a pack offline on test
+//! cases and report pass/fail per case with a diff.
+//!
+//! A cases file is JSON:
+//!
+//! ```json
+//! {"cases": [
+//!   {"name": "exec into a pod fires",
+//!    "rule": "k8scop-classic/pod-exec",
+//!    "config": {"ignore_users": ""},
+//!    "events": [ {..audit event or any document..} ],
+//!    "expect": [ {"rule": "k8scop-classic/pod-exec", "event": 0,
+//!                 "severity": "high", "fields": {"container": "app"}} ]}
+//! ]}
+//! ```
+//!
+//! The alerts raised must match `expect` one to one: every expected alert
+//! found (`rule` always; `event`, `severity`, `group`, `title` and each of
+//! `fields` when given), and no other alert raised. An empty `expect` is a
+//! must-not-fire case. `rule` says which rule a case is about, so a case
+//! without an alert of that rule counts as that rule's negative case; with
+//! `--require-coverage` every rule of the pack needs a positive and a
+//! negative case. Each case runs on a fresh instance of the pack.
+
+use std::collections::BTreeMap;
+use std::fmt::Write as _;
+use std::path::Path;
+
+use anyhow::{Context, bail};
+use serde::Deserialize;
+use serde_json::Value;
+
+use crate::decode::Decoder;
+use crate::engine::{EngineConfig, RaisedAlert, RuleEngine, SandboxLimits, Severity};
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CaseFile {
+    pub cases: Vec<Case>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Case {
+    pub name: String,
+    /// The rule this case is about.
+    #[serde(default)]
+    pub rule: Option<String>,
+    #[serde(default)]
+    pub config: BTreeMap<String, String>,
+    pub events: Vec<Value>,
+    #[serde(default)]
+    pub expect: Vec<Expected>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Expected {
+    pub rule: String,
+    #[serde(default)]
+    pub event: Option<u32>,
+    #[serde(default)]
+    pub severity: Option<String>,
+    #[serde(default)]
+    pub group: Option<String>,
+    #[serde(default)]
+    pub title: Option<String>,
+    #[serde(default)]
+    pub fields: BTreeMap<String, String>,
+}
+
+/// What happened to one case.
+#[derive(Debug)]
+pub struct CaseResult {
+    pub name: String,
+    pub passed: bool,
+    /// Human-readable differences (empty when passed).
+    pub diff: String,
+}
+
+#[derive(Debug)]
+pub struct TestReport {
+    pub pack: String,
+    pub results: Vec<CaseResult>,
+    /// Rules of the pack lacking a positive or a negative case.
+    pub uncovered: Vec<String>,
+}
+
+impl TestReport {
+    pub fn failed(&self) -> usize {
+        self.results.iter().filter(|r| !r.passed).count()
+    }
+}
+
+/// Load `pack` alone and run every case of `cases` against it.
+pub fn run(pack: &Path, cases: &Path) -> anyhow::Result<TestReport> {
+    let text = std::fs::read_to_string(cases)
+        .with_context(|| format!("cannot read {}", cases.display()))?;
+    let file: CaseFile = serde_json::from_str(&text)
+        .with_context(|| format!("{} is not a valid cases file", cases.display()))?;
+    let mut engines: BTreeMap<BTreeMap<String, String>, RuleEngine> = BTreeMap::new();
+    let mut pack_name = String::new();
+    let mut results = Vec::new();
+    let mut positive: BTreeMap<String, usize> = BTreeMap::new();
+    let mut negative: BTreeMap<String, usize> = BTreeMap::new();
+    for case in &file.cases {
+        // One engine per distinct configuration, reset between cases.
+        if !engines.contains_key(&case.config) {
+            engines.insert(case.config.clone(), load_alone(pack, &case.config)?);
+        }
+        let engine = engines.get_mut(&case.config).expect("inserted above");
+        engine.reset_all().map_err(|e| anyhow::anyhow!("{e}"))?;
+        pack_name = engine
+            .packs()
+            .next()
+            .map(|m| m.name().to_string())
+            .unwrap_or_default();
+        let result = run_case(engine, case);
+        for e in &case.expect {
+            *positive.entry(e.rule.clone()).or_default() += 1;
+        }
+        if let Some(rule) = &case.rule {
+            if !case.expect.iter().any(|e| &e.rule == rule) {
+                *negative.entry(rule.clone()).or_default() += 1;
+            }
+        }
+        results.push(result);
+    }
+    let mut uncovered = Vec::new();
+    if let Some(engine) = engines.values().next() {
+        for meta in engine.packs() {
+            for rule in &meta.info.rules {
+                let missing: Vec<&str> = [("positive", &positive), ("negative", &negative)]
+                    .into_iter()
+                    .filter(|(_, m)| !m.contains_key(&rule.id))
+                    .map(|(kind, _)| kind)
+                    .collect();
+                if !missing.is_empty() {
+                    uncovered.push(format!("{} (no {} case)", rule.id, missing.join(" or ")));
+                }
+            }
+        }
+    }
+    Ok(TestReport {
+        pack: pack_name,
+        results,
+        uncovered,
+    })
+}
+
+fn load_alone(pack: &Path, config: &BTreeMap<String, String>) -> anyhow::Result<RuleEngine> {
+    // The config applies to whichever name the pack gives itself; load once
+    // to learn the name, then with the config under that name.
+    let mut probe = RuleEngine::new(EngineConfig::default())?;
+    let name = probe
+        .load_file(pack)
+        .map_err(|e| anyhow::anyhow!("{}: {e}", pack.display()))?
+        .name()
+        .to_string();
+    if config.is_empty() {
+        return Ok(probe);
+    }
+    let mut engine = RuleEngine::new(EngineConfig {
+        limits: SandboxLimits::default(),
+        pack_config: BTreeMap::from([(name, config.clone())]),
+    })?;
+    engine
+        .load_file(pack)
+        .map_err(|e| anyhow::anyhow!("{}: {e}", pack.display()))?;
+    Ok(engine)
+}
+
+fn run_case(engine: &mut RuleEngine, case: &Case) -> CaseResult {
+    let decoder = Decoder::default();
+    let mut docs = Vec::new();
+    for (i, event) in case.events.iter().enumerate() {
+        match decoder.decode_line(event.to_string(), i as u64 + 1) {
+            Ok(doc) => docs.push(doc),
+            Err(e) => {
+                return CaseResult {
+                    name: case.name.clone(),
+                    passed: false,
+                    diff: format!("  event {i} does not decode: {e}\n"),
+                };
+            }
+        }
+    }
+    let outcome = engine.evaluate(&docs);
+    let mut diff = String::new();
+    for failure in &outcome.failures {
+        let _ = writeln!(diff, "  ! pack failed: {}", failure.error);
+    }
+    for rejected in &outcome.rejected {
+        let _ = writeln!(diff, "  ! alert rejected: {}", rejected.reason);
+    }
+    let mut unmatched: Vec<&RaisedAlert> = outcome.alerts.iter().collect();
+    for expected in &case.expect {
+        match unmatched.iter().position(|a| matches(expected, a)) {
+            Some(i) => {
+                unmatched.remove(i);
+            }
+            None => {
+                let _ = writeln!(diff, "  - expected {}", show_expected(expected));
+            }
+        }
+    }
+    for actual in unmatched {
+        let _ = writeln!(diff, "  + unexpected {}", show_actual(actual));
+    }
+    if !diff.is_empty() && !outcome.alerts.is_empty() {
+        let _ = writeln!(diff, "  raised:");
+        for actual in &outcome.alerts {
+            let _ = writeln!(diff, "    {}", show_actual(actual));
+        }
+    }
+    CaseResult {
+        name: case.name.clone(),
+        passed: diff.is_empty(),
+        diff,
+    }
+}
+
+fn matches(e: &Expected, a: &RaisedAlert) -> bool {
+    let alert = &a.alert;
+    e.rule == alert.rule_id
+        && e.event.is_none_or(|i| i as usize == a.doc_index)
+        && e.severity
+            .as_deref()
+            .is_none_or(|s| s.parse::<Severity>().ok() == Some(alert.severity))
+        && e.group.as_deref().is_none_or(|g| g == alert.group_key)
+        && e.title.as_deref().is_none_or(|t| t == alert.title)
+        && e.fields
+            .iter()
+            .all(|(k, v)| alert.fields.iter().any(|(fk, fv)| fk == k && fv == v))
+}
+
+fn show_expected(e: &Expected) -> String {
+    let mut s = format!("rule={}", e.rule);
+    if let Some(i) = e.event {
+        let _ = write!(s, " event={i}");
+    }
+    for (name, value) in [
+        ("severity", &e.severity),
+        ("group", &e.group),
+        ("title", &e.title),
+    ] {
+        if let Some(v) = value {
+            let _ = write!(s, " {name}={v:?}");
+        }
+    }
+    if !e.fields.is_empty() {
+        let _ = write!(s, " fields={:?}", e.fields);
+    }
+    s
+}
+
+fn show_actual(a: &RaisedAlert) -> String {
+    let alert = &a.alert;
+    let fields: BTreeMap<&str, &str> = alert
+        .fields
+        .iter()
+        .map(|(k, v)| (k.as_str(), v.as_str()))
+        .collect();
+    format!(
+        "rule={} event={} severity={:?} group={:?} title={:?} fields={:?}",
+        alert.rule_id,
+        a.doc_index,
+        alert.severity.as_str(),
+        alert.group_key,
+        alert.title,
+        fields
+    )
+}
+
+/// Print the report; an error when a case failed or, with
+/// `require_coverage`, a rule lacks a positive or negative case.
+pub fn print_report(report: &TestReport, require_coverage: bool) -> anyhow::Result<()> {
+    for r in &report.results {
+        if r.passed {
+            println!("PASS  {}", r.name);
+        } else {
+            println!("FAIL  {}\n{}", r.name, r.diff.trim_end());
+        }
+    }
+    let failed = report.failed();
+    println!(
+        "pack {}: {} cases, {} passed, {} failed",
+        report.pack,
+        report.results.len(),
+        report.results.len() - failed,
+        failed
+    );
+    for rule in &report.uncovered {
+        println!(
+            "{} rule {rule}",
+            if require_coverage {
+                "UNCOVERED"
+            } else {
+                "note:"
+            }
+        );
+    }
+    if failed > 0 {
+        bail!("{failed} of {} cases failed", report.results.len());
+    }
+    if require_coverage && !report.uncovered.is_empty() {
+        bail!(
+            "{} rules lack a positive or negative case",
+            report.uncovered.len()
+        );
+    }
+    Ok(())
+}

@@ -1,0 +1,3 @@
+//! Where alerts go.
+
+pub mod jsonl;

@@ -1,0 +1,103 @@
+//! What a run did, counted stage by stage and printed at the end, in the
+//! spirit of K8sCop's one-line reports: nothing fetched goes unaccounted.
+
+use std::collections::BTreeMap;
+use std::fmt;
+
+/// How many malformed lines are listed by number in the summary.
+const LISTED_FAILURES: usize = 20;
+
+#[derive(Debug, Default, Clone)]
+pub struct Summary {
+    pub lines_read: u64,
+    pub decoded_audit: u64,
+    pub decoded_other: u64,
+    pub failed: u64,
+    /// Line numbers (and reasons) of the first malformed lines.
+    pub failed_lines: Vec<(u64, String)>,
+    pub alerts_by_rule: BTreeMap<String, u64>,
+    /// Documents a pack could not evaluate, by pack.
+    pub unevaluated_by_pack: BTreeMap<String, u64>,
+    pub rejected_alerts: u64,
+}
+
+impl Summary {
+    /// Count a malformed line; the first ones are also logged and listed.
+    pub fn record_failure(&mut self, line: u64, reason: String) {
+        self.failed += 1;
+        if self.failed_lines.len() < LISTED_FAILURES {
+            tracing::warn!(line, %reason, "malformed document skipped");
+            self.failed_lines.push((line, reason));
+        }
+    }
+
+    pub fn decoded(&self) -> u64 {
+        self.decoded_audit + self.decoded_other
+    }
+
+    pub fn alerts(&self) -> u64 {
+        self.alerts_by_rule.values().sum()
+    }
+
+    /// True when some pack failed to evaluate some documents: the result is
+    /// incomplete and the exit status says so.
+    pub fn incomplete(&self) -> bool {
+        !self.unevaluated_by_pack.is_empty() || self.rejected_alerts > 0
+    }
+}
+
+impl fmt::Display for Summary {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        writeln!(f, "k8scop summary")?;
+        writeln!(f, "  lines read   {}", self.lines_read)?;
+        writeln!(
+            f,
+            "  decoded      {} (audit events {}, other documents {})",
+            self.decoded(),
+            self.decoded_audit,
+            self.decoded_other
+        )?;
+        write!(f, "  failed       {}", self.failed)?;
+        if !self.failed_lines.is_empty() {
+            let lines: Vec<String> = self
+                .failed_lines
+                .iter()
+                .map(|(n, _)| n.to_string())
+                .collect();
+            let more = if self.failed as usize > self.failed_lines.len() {
+                ", ..."
+            } else {
+                ""
+            };
+            write!(f, " (lines {}{more})", lines.join(", "))?;
+        }
+        writeln!(f)?;
+        for (line, reason) in &self.failed_lines {
+            writeln!(f, "    line {line}: {reason}")?;
+        }
+        writeln!(f, "  alerts       {}", self.alerts())?;
+        let width = self
+            .alerts_by_rule
+            .keys()
+            .map(String::len)
+            .max()
+            .unwrap_or(0);
+        for (rule, n) in &self.alerts_by_rule {
+            writeln!(f, "    {rule:<width$}  {n}")?;
+        }
+        for (pack, n) in &self.unevaluated_by_pack {
+            writeln!(
+                f,
+                "  NOT EVALUATED by pack {pack}: {n} documents (see the errors above)"
+            )?;
+        }
+        if self.rejected_alerts > 0 {
+            writeln!(
+                f,
+                "  rejected alerts {} (invalid rule id or event index; see the warnings above)",
+                self.rejected_alerts
+            )?;
+        }
+        Ok(())
+    }
+}
