@@ -102,7 +102,12 @@ pub struct ReplayArgs {
 
 pub fn main() -> ExitCode {
     let cli = Cli::parse();
-    init_logging(cli.log_format);
+    // `rules test` reports on stdout; its logs would only be noise.
+    let default_level = match cli.command {
+        Command::Rules(RulesCommand::Test { .. }) => "warn",
+        _ => "info",
+    };
+    init_logging(cli.log_format, default_level);
     match run(cli) {
         Ok(code) => code,
         Err(e) => {
@@ -113,9 +118,9 @@ pub fn main() -> ExitCode {
     }
 }
 
-fn init_logging(format: LogFormat) {
+fn init_logging(format: LogFormat, default_level: &str) {
     let filter = tracing_subscriber::EnvFilter::try_from_env("K8SCOP_LOG").unwrap_or_else(|_| {
-        tracing_subscriber::EnvFilter::new("info,wasmtime=warn,cranelift=warn")
+        tracing_subscriber::EnvFilter::new(format!("{default_level},wasmtime=warn,cranelift=warn"))
     });
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)

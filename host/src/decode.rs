@@ -172,11 +172,11 @@ impl Decoder {
 
     /// Decode one line of a JSON-lines file.
     pub fn decode_line(&self, line: String, line_number: u64) -> Result<DecodedDoc, DecodeError> {
-        if matches!(self.shape, EventShape::Auto | EventShape::Root) {
-            if let Some(mut doc) = fast_root_audit(&line, line_number) {
-                doc.json = line;
-                return Ok(doc);
-            }
+        if matches!(self.shape, EventShape::Auto | EventShape::Root)
+            && let Some(mut doc) = fast_root_audit(&line, line_number)
+        {
+            doc.json = line;
+            return Ok(doc);
         }
         let value: Value =
             serde_json::from_str(&line).map_err(|e| DecodeError::Json(e.to_string()))?;

@@ -119,10 +119,10 @@ pub fn run(pack: &Path, cases: &Path) -> anyhow::Result<TestReport> {
         for e in &case.expect {
             *positive.entry(e.rule.clone()).or_default() += 1;
         }
-        if let Some(rule) = &case.rule {
-            if !case.expect.iter().any(|e| &e.rule == rule) {
-                *negative.entry(rule.clone()).or_default() += 1;
-            }
+        if let Some(rule) = &case.rule
+            && !case.expect.iter().any(|e| &e.rule == rule)
+        {
+            *negative.entry(rule.clone()).or_default() += 1;
         }
         results.push(result);
     }

@@ -20,12 +20,20 @@ fn every_classic_case_passes_and_every_rule_is_covered() {
     let cases = workspace_file("rules-wasm/k8scop-classic/cases.json");
     let out = rules_test(&cases, &["--require-coverage"]);
     let stdout = String::from_utf8_lossy(&out.stdout);
-    assert!(out.status.success(), "{stdout}\n{}", String::from_utf8_lossy(&out.stderr));
-    let file: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(&cases).unwrap()).unwrap();
+    assert!(
+        out.status.success(),
+        "{stdout}\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let file: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&cases).unwrap()).unwrap();
     let n = file["cases"].as_array().unwrap().len();
     assert!(n >= 24, "two cases per rule at least, found {n}");
     assert_eq!(stdout.lines().filter(|l| l.starts_with("PASS")).count(), n);
-    assert!(stdout.contains(&format!("{n} cases, {n} passed, 0 failed")), "{stdout}");
+    assert!(
+        stdout.contains(&format!("{n} cases, {n} passed, 0 failed")),
+        "{stdout}"
+    );
     assert!(!stdout.contains("UNCOVERED"));
 }
 
@@ -50,11 +58,24 @@ fn a_wrong_expectation_fails_with_a_diff() {
     assert!(!out.status.success());
     assert!(stdout.contains("PASS  right"), "{stdout}");
     assert!(stdout.contains("FAIL  wrong field"), "{stdout}");
-    assert!(stdout.contains("- expected rule=k8scop-classic/pod-exec fields={\"container\": \"sidecar\"}"), "{stdout}");
+    assert!(
+        stdout.contains(
+            "- expected rule=k8scop-classic/pod-exec fields={\"container\": \"sidecar\"}"
+        ),
+        "{stdout}"
+    );
     assert!(stdout.contains("FAIL  must not fire but does"), "{stdout}");
-    assert!(stdout.contains("+ unexpected rule=k8scop-classic/pod-exec event=0"), "{stdout}");
+    assert!(
+        stdout.contains("+ unexpected rule=k8scop-classic/pod-exec event=0"),
+        "{stdout}"
+    );
     assert!(stdout.contains("3 cases, 1 passed, 2 failed"), "{stdout}");
     // Coverage: 11 of the 12 rules have no case here.
     let out = rules_test(&cases, &["--require-coverage"]);
-    assert!(String::from_utf8_lossy(&out.stdout).matches("UNCOVERED").count() >= 11);
+    assert!(
+        String::from_utf8_lossy(&out.stdout)
+            .matches("UNCOVERED")
+            .count()
+            >= 11
+    );
 }

@@ -8,7 +8,15 @@ use k8scop::engine::{EngineConfig, PackError, RuleEngine};
 use k8scop_testkit::{build_pack, rules_dir};
 use serde_json::json;
 
-fn audit(user: &str, verb: &str, resource: &str, sub: &str, ns: &str, code: u16, uri: &str) -> serde_json::Value {
+fn audit(
+    user: &str,
+    verb: &str,
+    resource: &str,
+    sub: &str,
+    ns: &str,
+    code: u16,
+    uri: &str,
+) -> serde_json::Value {
     json!({"kind":"Event","apiVersion":"audit.k8s.io/v1","level":"Metadata","auditID":format!("id-{user}-{verb}-{resource}"),
         "stage":"ResponseComplete","requestURI":uri,"verb":verb,"user":{"username":user},
         "sourceIPs":["10.1.2.3"],"userAgent":"kubectl/v1.29.0",
@@ -35,20 +43,56 @@ fn classic_engine(config: EngineConfig) -> RuleEngine {
 fn alerts_point_back_at_their_documents() {
     let mut engine = classic_engine(EngineConfig::default());
     let docs = decode_all(&[
-        audit("system:kube-scheduler", "get", "leases", "", "kube-system", 200, "/apis/coordination.k8s.io/v1/namespaces/kube-system/leases/x"),
+        audit(
+            "system:kube-scheduler",
+            "get",
+            "leases",
+            "",
+            "kube-system",
+            200,
+            "/apis/coordination.k8s.io/v1/namespaces/kube-system/leases/x",
+        ),
         audit("alice", "list", "secrets", "", "", 200, "/api/v1/secrets"),
-        audit("bob", "create", "pods", "exec", "prod", 101, "/api/v1/namespaces/prod/pods/web/exec?command=id&container=app"),
-        audit("eve", "create", "pods", "", "prod", 403, "/api/v1/namespaces/prod/pods"),
+        audit(
+            "bob",
+            "create",
+            "pods",
+            "exec",
+            "prod",
+            101,
+            "/api/v1/namespaces/prod/pods/web/exec?command=id&container=app",
+        ),
+        audit(
+            "eve",
+            "create",
+            "pods",
+            "",
+            "prod",
+            403,
+            "/api/v1/namespaces/prod/pods",
+        ),
     ]);
     let outcome = engine.evaluate(&docs);
     assert!(outcome.failures.is_empty() && outcome.rejected.is_empty());
-    let got: Vec<(usize, &str)> = outcome.alerts.iter().map(|a| (a.doc_index, a.alert.rule_id.as_str())).collect();
+    let got: Vec<(usize, &str)> = outcome
+        .alerts
+        .iter()
+        .map(|a| (a.doc_index, a.alert.rule_id.as_str()))
+        .collect();
     assert_eq!(
         got,
-        [(1, "k8scop-classic/secrets-listed-all-namespaces"), (2, "k8scop-classic/pod-exec")]
+        [
+            (1, "k8scop-classic/secrets-listed-all-namespaces"),
+            (2, "k8scop-classic/pod-exec")
+        ]
     );
     let exec = &outcome.alerts[1].alert;
-    let field = |k: &str| exec.fields.iter().find(|(fk, _)| fk == k).map(|(_, v)| v.as_str());
+    let field = |k: &str| {
+        exec.fields
+            .iter()
+            .find(|(fk, _)| fk == k)
+            .map(|(_, v)| v.as_str())
+    };
     assert_eq!(field("container"), Some("app"));
     assert_eq!(field("command"), Some("id"));
     assert_eq!(exec.event_time, "2024-03-01T10:00:00.5Z");
@@ -60,7 +104,15 @@ fn the_interest_filter_skips_packs_for_events_they_cannot_match() {
     let mut engine = classic_engine(EngineConfig::default());
     // Leases and config maps interest no classic rule: the pack is not called.
     let chatter = decode_all(&[
-        audit("system:kube-scheduler", "update", "leases", "", "kube-system", 200, "/x"),
+        audit(
+            "system:kube-scheduler",
+            "update",
+            "leases",
+            "",
+            "kube-system",
+            200,
+            "/x",
+        ),
         audit("alice", "create", "configmaps", "", "default", 201, "/y"),
     ]);
     let outcome = engine.evaluate(&chatter);
@@ -68,7 +120,15 @@ fn the_interest_filter_skips_packs_for_events_they_cannot_match() {
     // Mixed: only the interesting events reach it, yet indices map back right.
     let mixed = decode_all(&[
         audit("alice", "create", "configmaps", "", "default", 201, "/y"),
-        audit("alice", "get", "secrets", "", "default", 200, "/api/v1/namespaces/default/secrets/s"),
+        audit(
+            "alice",
+            "get",
+            "secrets",
+            "",
+            "default",
+            200,
+            "/api/v1/namespaces/default/secrets/s",
+        ),
     ]);
     let outcome = engine.evaluate(&mixed);
     assert_eq!(outcome.evaluations.len(), 1);
@@ -79,8 +139,22 @@ fn the_interest_filter_skips_packs_for_events_they_cannot_match() {
 
 #[test]
 fn pack_configuration_reaches_the_pack() {
-    let docs = decode_all(&[audit("ci-bot", "list", "secrets", "", "", 200, "/api/v1/secrets")]);
-    assert_eq!(classic_engine(EngineConfig::default()).evaluate(&docs).alerts.len(), 1);
+    let docs = decode_all(&[audit(
+        "ci-bot",
+        "list",
+        "secrets",
+        "",
+        "",
+        200,
+        "/api/v1/secrets",
+    )]);
+    assert_eq!(
+        classic_engine(EngineConfig::default())
+            .evaluate(&docs)
+            .alerts
+            .len(),
+        1
+    );
     let config = EngineConfig {
         pack_config: BTreeMap::from([(
             "k8scop-classic".to_string(),
@@ -104,12 +178,26 @@ fn invalid_files_are_refused_with_a_reason_and_valid_packs_still_load() {
     let refused = engine.load_dir(dir.path()).unwrap();
     let reasons: BTreeMap<String, String> = refused
         .iter()
-        .map(|(p, e)| (p.file_name().unwrap().to_string_lossy().into_owned(), e.to_string()))
+        .map(|(p, e)| {
+            (
+                p.file_name().unwrap().to_string_lossy().into_owned(),
+                e.to_string(),
+            )
+        })
         .collect();
     assert_eq!(reasons.len(), 3, "{reasons:?}");
-    assert!(reasons["garbage.wasm"].contains("not a valid component"), "{reasons:?}");
-    assert!(reasons["core.wasm"].contains("core WebAssembly module, not a component"), "{reasons:?}");
-    assert!(reasons["z_copy.wasm"].contains("already loaded"), "{reasons:?}");
+    assert!(
+        reasons["garbage.wasm"].contains("not a valid component"),
+        "{reasons:?}"
+    );
+    assert!(
+        reasons["core.wasm"].contains("core WebAssembly module, not a component"),
+        "{reasons:?}"
+    );
+    assert!(
+        reasons["z_copy.wasm"].contains("already loaded"),
+        "{reasons:?}"
+    );
     assert!(refused.iter().all(|(_, e)| matches!(e, PackError::Load(_))));
     let names: Vec<&str> = engine.packs().map(|p| p.name()).collect();
     assert_eq!(names, ["k8scop-classic"]);
@@ -123,7 +211,15 @@ fn describe_reports_every_rule_with_metadata() {
     for rule in &meta.info.rules {
         assert!(rule.id.starts_with("k8scop-classic/"), "{}", rule.id);
         assert!(!rule.title.is_empty() && !rule.description.is_empty());
-        assert!(rule.tags.iter().any(|t| t.starts_with("attack.t")), "{} has no ATT&CK technique", rule.id);
-        assert!(!rule.interest.kinds.is_empty(), "{} declares no interest", rule.id);
+        assert!(
+            rule.tags.iter().any(|t| t.starts_with("attack.t")),
+            "{} has no ATT&CK technique",
+            rule.id
+        );
+        assert!(
+            !rule.interest.kinds.is_empty(),
+            "{} declares no interest",
+            rule.id
+        );
     }
 }

@@ -36,7 +36,12 @@ fn sample_raises_the_attack_and_nothing_for_control_plane_chatter() {
     let alerts = alerts(&out);
     let got: BTreeSet<(String, String)> = alerts
         .iter()
-        .map(|a| (a["rule"]["id"].as_str().unwrap().to_string(), a["user"]["name"].as_str().unwrap().to_string()))
+        .map(|a| {
+            (
+                a["rule"]["id"].as_str().unwrap().to_string(),
+                a["user"]["name"].as_str().unwrap().to_string(),
+            )
+        })
         .collect();
     let want: BTreeSet<(String, String)> = [
         ("pods-listed-all-namespaces", "alice"),
@@ -53,24 +58,43 @@ fn sample_raises_the_attack_and_nothing_for_control_plane_chatter() {
     assert_eq!(got, want);
     assert_eq!(alerts.len(), want.len(), "one alert per attack step");
     // The control plane and the forbidden create raise nothing.
-    assert!(alerts.iter().all(|a| !a["user"]["name"].as_str().unwrap().starts_with("system:")));
+    assert!(
+        alerts
+            .iter()
+            .all(|a| !a["user"]["name"].as_str().unwrap().starts_with("system:"))
+    );
     assert!(alerts.iter().all(|a| a["user"]["name"] != "mallory"));
 
-    let exec = alerts.iter().find(|a| a["rule"]["id"] == "k8scop-classic/pod-exec").unwrap();
+    let exec = alerts
+        .iter()
+        .find(|a| a["rule"]["id"] == "k8scop-classic/pod-exec")
+        .unwrap();
     assert_eq!(exec["event"]["kind"], "alert");
     assert_eq!(exec["k8scop"]["severity"], "high");
     assert_eq!(exec["container"]["name"], "api");
-    assert_eq!(exec["process"]["command_line"], "/bin/sh -c cat /var/run/secrets/kubernetes.io/serviceaccount/token");
+    assert_eq!(
+        exec["process"]["command_line"],
+        "/bin/sh -c cat /var/run/secrets/kubernetes.io/serviceaccount/token"
+    );
     assert_eq!(exec["orchestrator"]["namespace"], "payments");
     assert_eq!(exec["source"]["ip"], "203.0.113.7");
     assert_eq!(exec["@timestamp"], "2024-03-01T10:01:30.120Z");
     assert_eq!(exec["k8scop"]["sources"][0]["line"], 11);
-    assert!(exec["tags"].as_array().unwrap().iter().any(|t| t == "attack.t1609"));
+    assert!(
+        exec["tags"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|t| t == "attack.t1609")
+    );
     assert_eq!(exec["_id"].as_str().unwrap().len(), 32);
 
     // The malformed line is counted and named, and the run still succeeds.
     assert!(stderr.contains("lines read   27"), "{stderr}");
-    assert!(stderr.contains("decoded      26 (audit events 23, other documents 3)"), "{stderr}");
+    assert!(
+        stderr.contains("decoded      26 (audit events 23, other documents 3)"),
+        "{stderr}"
+    );
     assert!(stderr.contains("failed       1 (lines 22)"), "{stderr}");
     assert!(stderr.contains("alerts       7"), "{stderr}");
 }
@@ -82,13 +106,19 @@ fn output_is_the_same_whatever_the_batch_size_and_run() {
     let runs: Vec<Vec<u8>> = ["1", "3", "500", "500"]
         .iter()
         .map(|size| {
-            let out = replay(&["--input", sample.to_str().unwrap(), "--batch-size", size], rules.path());
+            let out = replay(
+                &["--input", sample.to_str().unwrap(), "--batch-size", size],
+                rules.path(),
+            );
             assert!(out.status.success());
             out.stdout
         })
         .collect();
     assert!(!runs[0].is_empty());
-    assert!(runs.windows(2).all(|w| w[0] == w[1]), "alerts differ between batch sizes or runs");
+    assert!(
+        runs.windows(2).all(|w| w[0] == w[1]),
+        "alerts differ between batch sizes or runs"
+    );
 }
 
 #[test]
@@ -98,7 +128,14 @@ fn writes_to_a_file_and_reads_stdin() {
     let output = dir.path().join("alerts.jsonl");
     let sample = std::fs::read(workspace_file("samples/audit-sample.jsonl")).unwrap();
     let mut child = Command::new(env!("CARGO_BIN_EXE_k8scop"))
-        .args(["replay", "--input", "-", "--output", output.to_str().unwrap(), "--rules"])
+        .args([
+            "replay",
+            "--input",
+            "-",
+            "--output",
+            output.to_str().unwrap(),
+            "--rules",
+        ])
         .arg(rules.path())
         .stdin(std::process::Stdio::piped())
         .stdout(std::process::Stdio::piped())
@@ -108,7 +145,11 @@ fn writes_to_a_file_and_reads_stdin() {
     use std::io::Write;
     child.stdin.take().unwrap().write_all(&sample).unwrap();
     let out = child.wait_with_output().unwrap();
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     assert!(out.stdout.is_empty(), "alerts went to the file, not stdout");
     assert_eq!(std::fs::read_to_string(&output).unwrap().lines().count(), 7);
 }
@@ -119,12 +160,29 @@ fn a_forced_event_shape_is_honoured() {
     let sample = workspace_file("samples/audit-sample.jsonl");
     // With the shape forced to `root`, the kubernetes.audit and log-field
     // events are plain documents: their alerts (bob, carol) disappear.
-    let out = replay(&["--input", sample.to_str().unwrap(), "--event-shape", "root"], rules.path());
+    let out = replay(
+        &["--input", sample.to_str().unwrap(), "--event-shape", "root"],
+        rules.path(),
+    );
     assert!(out.status.success());
-    let users: BTreeSet<String> = alerts(&out).iter().map(|a| a["user"]["name"].as_str().unwrap().to_string()).collect();
-    assert!(!users.contains("bob") && !users.contains("carol"), "{users:?}");
+    let users: BTreeSet<String> = alerts(&out)
+        .iter()
+        .map(|a| a["user"]["name"].as_str().unwrap().to_string())
+        .collect();
+    assert!(
+        !users.contains("bob") && !users.contains("carol"),
+        "{users:?}"
+    );
     assert!(users.contains("alice"));
-    let bad = replay(&["--input", sample.to_str().unwrap(), "--event-shape", "sideways"], rules.path());
+    let bad = replay(
+        &[
+            "--input",
+            sample.to_str().unwrap(),
+            "--event-shape",
+            "sideways",
+        ],
+        rules.path(),
+    );
     assert!(!bad.status.success());
     assert!(String::from_utf8_lossy(&bad.stderr).contains("unknown event shape"));
 }

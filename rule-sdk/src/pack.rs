@@ -59,7 +59,7 @@ impl Interest {
 }
 
 impl Rule {
-    pub(crate) fn to_wit(&self) -> wit::RuleInfo {
+    pub(crate) fn to_wit(self) -> wit::RuleInfo {
         wit::RuleInfo {
             id: self.id.to_string(),
             title: self.title.to_string(),

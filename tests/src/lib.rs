@@ -33,7 +33,15 @@ pub fn build_pack(package: &str) -> PathBuf {
     let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
     let output = Command::new(cargo)
         .current_dir(&root)
-        .args(["build", "--quiet", "--release", "--target", "wasm32-wasip2", "-p", package])
+        .args([
+            "build",
+            "--quiet",
+            "--release",
+            "--target",
+            "wasm32-wasip2",
+            "-p",
+            package,
+        ])
         .arg("--target-dir")
         .arg(&target_dir)
         .output()
@@ -47,7 +55,11 @@ pub fn build_pack(package: &str) -> PathBuf {
         .join("wasm32-wasip2")
         .join("release")
         .join(format!("{}.wasm", package.replace('-', "_")));
-    assert!(wasm.is_file(), "cargo built {package} but {} is missing", wasm.display());
+    assert!(
+        wasm.is_file(),
+        "cargo built {package} but {} is missing",
+        wasm.display()
+    );
     built.insert(package.to_string(), wasm.clone());
     wasm
 }
@@ -57,7 +69,8 @@ pub fn rules_dir(packs: &[&str]) -> tempfile::TempDir {
     let dir = tempfile::tempdir().expect("create a temporary rules folder");
     for package in packs {
         let wasm = build_pack(package);
-        std::fs::copy(&wasm, dir.path().join(wasm.file_name().unwrap())).expect("copy the pack into the rules folder");
+        std::fs::copy(&wasm, dir.path().join(wasm.file_name().unwrap()))
+            .expect("copy the pack into the rules folder");
     }
     dir
 }

@@ -257,7 +257,8 @@ impl Drop for RuleEngine {
     }
 }
 
-fn facts(doc: &DecodedDoc) -> EventFacts<'_> {
+/// What the interest filter looks at in a document.
+pub fn facts(doc: &DecodedDoc) -> EventFacts<'_> {
     EventFacts {
         kind: doc.kind,
         verb: &doc.verb,

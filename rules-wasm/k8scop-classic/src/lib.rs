@@ -180,6 +180,11 @@ impl Classic {
         if !e.is_final_stage() || self.ignored_users.matches(e.username()) {
             return;
         }
+        // Only the core API group's pods and secrets (metrics.k8s.io also
+        // has "pods"), and only requests that were not dry runs.
+        if !e.api_group().is_empty() || e.query_param("dryRun").is_some() {
+            return;
+        }
         let all_namespaces = e.namespace().is_empty();
         let rule = match (e.verb.as_str(), e.resource(), e.subresource()) {
             ("list", "pods", "") if all_namespaces => &PODS_LISTED_ALL_NAMESPACES,
@@ -226,7 +231,9 @@ impl Classic {
 /// `kubectl describe pod` lists the events whose involved object is the pod.
 fn describes_a_pod(e: &Event) -> bool {
     e.query_param("fieldSelector").is_some_and(|s| {
-        s.contains("involvedObject.name=") && !s.contains("involvedObject.kind=Node")
+        let terms: Vec<&str> = s.split(',').collect();
+        terms.iter().any(|t| t.starts_with("involvedObject.name="))
+            && terms.contains(&"involvedObject.kind=Pod")
     })
 }
 
@@ -236,7 +243,12 @@ fn on_syslog(doc: &Doc<'_>, message: &str, out: &mut Alerts) {
         .or_else(|| doc.str_field("hostname"))
         .or_else(|| doc.str_field("host"))
         .unwrap_or_default();
-    if let Some(sudo) = parse_sudo(message) {
+    // Syslog parsers may split the program name out of the message.
+    let program = ["ident", "process.name", "syslog.appname"]
+        .iter()
+        .find_map(|f| doc.str_field(f))
+        .unwrap_or_default();
+    if let Some(sudo) = parse_sudo(message, program == "sudo") {
         out.raise(&USER_SUDOED)
             .title(format!("User {} sudoed", sudo.user))
             .group(&[host, sudo.user, sudo.command])
@@ -262,11 +274,27 @@ struct Sudo<'a> {
 }
 
 /// `sudo:    alice : TTY=pts/0 ; PWD=/home/alice ; USER=root ; COMMAND=/bin/ls`
-fn parse_sudo(message: &str) -> Option<Sudo<'_>> {
-    let rest = &message[message.find("sudo:")? + "sudo:".len()..];
+/// (also `sudo[123]:`, or the bare `alice : ...` when a syslog parser has
+/// already taken the program name out). Refusals (`user NOT in sudoers ;
+/// ...`, `3 incorrect password attempts ; ...`) name a COMMAND that never
+/// ran: the first part of a command that ran is a `KEY=value`.
+fn parse_sudo(message: &str, program_is_sudo: bool) -> Option<Sudo<'_>> {
+    let rest = match sudo_tag_end(message) {
+        Some(end) => &message[end..],
+        None if program_is_sudo => message,
+        None => return None,
+    };
     let (user, details) = rest.split_once(" : ")?;
     let user = user.trim();
     if user.is_empty() || user.contains(' ') {
+        return None;
+    }
+    let mut parts = details.split(" ; ").map(str::trim).peekable();
+    let ran = parts
+        .peek()
+        .and_then(|first| first.split_once('='))
+        .is_some_and(|(key, _)| !key.is_empty() && key.bytes().all(|b| b.is_ascii_uppercase()));
+    if !ran {
         return None;
     }
     let mut sudo = Sudo {
@@ -274,36 +302,63 @@ fn parse_sudo(message: &str) -> Option<Sudo<'_>> {
         target_user: "",
         command: "",
     };
-    for part in details.split(" ; ") {
-        if let Some(v) = part.trim().strip_prefix("USER=") {
+    for part in parts {
+        if let Some(v) = part.strip_prefix("USER=") {
             sudo.target_user = v;
-        } else if let Some(v) = part.trim().strip_prefix("COMMAND=") {
+        } else if let Some(v) = part.strip_prefix("COMMAND=") {
             sudo.command = v;
         }
     }
     (!sudo.command.is_empty()).then_some(sudo)
 }
 
-/// How a root session was opened, if this line records one.
-fn root_session(message: &str) -> Option<&'static str> {
-    let m = message;
-    if m.contains("session opened for user root") {
+/// Where the text after a `sudo:` or `sudo[PID]:` program tag starts.
+fn sudo_tag_end(message: &str) -> Option<usize> {
+    message.match_indices("sudo").find_map(|(start, _)| {
+        if start > 0 && message.as_bytes()[start - 1] != b' ' {
+            return None;
+        }
+        let after = &message[start + "sudo".len()..];
+        let rest = after.strip_prefix(':').or_else(|| {
+            let (pid, rest) = after.strip_prefix('[')?.split_once("]:")?;
+            (!pid.is_empty() && pid.bytes().all(|b| b.is_ascii_digit())).then_some(rest)
+        })?;
+        Some(message.len() - rest.len())
+    })
+}
+
+/// How a root session was opened, if this line records one. Cron's
+/// sessions for root (every minute on most nodes) and failed attempts are
+/// not root activity.
+fn root_session(m: &str) -> Option<&'static str> {
+    if m.contains("FAILED") || m.contains("cron:session") || m.contains("CRON[") {
+        return None;
+    }
+    if opens_session_for_root(m) {
         Some(if m.contains("su:") || m.contains("su-l:") {
             "su"
-        } else if m.contains("sudo:") {
+        } else if m.contains("sudo:") || m.contains("sudo[") {
             "sudo"
         } else if m.contains("sshd") {
             "ssh"
         } else {
             "login"
         })
-    } else if m.contains("Accepted") && m.contains(" for root from ") {
+    } else if m.contains("Accepted ") && m.contains(" for root from ") {
         Some("ssh")
     } else if m.contains("(to root)") {
         Some("su")
     } else {
         None
     }
+}
+
+/// `session opened for user root` with `root` as the whole user name
+/// (then the end, a space or `(uid=0)`), not `rootless`.
+fn opens_session_for_root(m: &str) -> bool {
+    const OPENED: &str = "session opened for user root";
+    m.match_indices(OPENED)
+        .any(|(i, _)| matches!(m[i + OPENED.len()..].chars().next(), None | Some(' ' | '(')))
 }
 
 export_pack!(Classic);
@@ -314,30 +369,63 @@ mod tests {
 
     #[test]
     fn sudo_lines() {
-        let s = parse_sudo("Feb 12 12:30:00 node-1 sudo:    alice : TTY=pts/0 ; PWD=/home/alice ; USER=root ; COMMAND=/usr/bin/cat /etc/shadow").unwrap();
+        let line = "Feb 12 12:30:00 node-1 sudo:    alice : TTY=pts/0 ; PWD=/home/alice ; USER=root ; COMMAND=/usr/bin/cat /etc/shadow";
+        let s = parse_sudo(line, false).unwrap();
         assert_eq!(
             (s.user, s.target_user, s.command),
             ("alice", "root", "/usr/bin/cat /etc/shadow")
         );
-        assert!(parse_sudo("sudo: pam_unix(sudo:session): session opened for user root").is_none());
-        assert!(parse_sudo("nothing to see").is_none());
+        let s = parse_sudo(
+            "node-1 sudo[2345]:    bob : TTY=pts/1 ; PWD=/ ; USER=root ; COMMAND=/bin/sh",
+            false,
+        )
+        .unwrap();
+        assert_eq!((s.user, s.command), ("bob", "/bin/sh"));
+        let bare = "carol : TTY=pts/2 ; PWD=/ ; USER=root ; COMMAND=/bin/id";
+        assert_eq!(parse_sudo(bare, true).unwrap().user, "carol");
+        assert!(parse_sudo(bare, false).is_none());
+        for refused in [
+            "sudo: pam_unix(sudo:session): session opened for user root",
+            "sudo: bob : user NOT in sudoers ; TTY=pts/0 ; PWD=/ ; USER=root ; COMMAND=/bin/bash",
+            "sudo: alice : 3 incorrect password attempts ; TTY=pts/0 ; PWD=/ ; USER=root ; COMMAND=/bin/ls",
+            "pseudo: x : TTY=a ; COMMAND=b",
+            "nothing to see",
+        ] {
+            assert!(parse_sudo(refused, false).is_none(), "{refused}");
+        }
     }
 
     #[test]
     fn root_sessions() {
-        assert_eq!(
-            root_session(
-                "su: pam_unix(su:session): session opened for user root by alice(uid=1000)"
+        let cases = [
+            (
+                "su: pam_unix(su:session): session opened for user root by alice(uid=1000)",
+                Some("su"),
             ),
-            Some("su")
-        );
-        assert_eq!(
-            root_session("sshd[1]: Accepted publickey for root from 10.1.1.1 port 22"),
-            Some("ssh")
-        );
-        assert_eq!(
-            root_session("sshd[1]: Accepted publickey for alice from 10.1.1.1 port 22"),
-            None
-        );
+            (
+                "sshd[1]: Accepted publickey for root from 10.1.1.1 port 22",
+                Some("ssh"),
+            ),
+            (
+                "login[7]: pam_unix(login:session): session opened for user root(uid=0) by LOGIN(uid=0)",
+                Some("login"),
+            ),
+            (
+                "sshd[1]: Accepted publickey for alice from 10.1.1.1 port 22",
+                None,
+            ),
+            ("su[4411]: FAILED SU (to root) alice on pts/0", None),
+            (
+                "CRON[5120]: pam_unix(cron:session): session opened for user root(uid=0) by (uid=0)",
+                None,
+            ),
+            (
+                "login[7]: pam_unix(login:session): session opened for user rootless(uid=1001)",
+                None,
+            ),
+        ];
+        for (line, want) in cases {
+            assert_eq!(root_session(line), want, "{line}");
+        }
     }
 }

@@ -1,0 +1,58 @@
+# k8scop developer commands. Two of them are all a newcomer needs:
+#   make demo   build everything and replay the shipped sample audit log
+#   make test   run the whole test suite (what CI runs)
+
+SHELL := /bin/bash
+CARGO ?= cargo
+WASM_TARGET := wasm32-wasip2
+PACKS_TARGET_DIR := target/packs
+RULES_OUT := out/rules
+# Every crate under rules-wasm/ is a rule pack.
+PACKS := $(notdir $(wildcard rules-wasm/*))
+
+.PHONY: setup packs pack demo test lint bench clean
+
+## Install what the build needs (idempotent): the wasm32-wasip2 target.
+setup:
+	@rustup target list --installed | grep -qx '$(WASM_TARGET)' || rustup target add $(WASM_TARGET)
+
+## Build every rule pack to a .wasm component in out/rules/.
+packs: setup
+	$(CARGO) build --release --target $(WASM_TARGET) --target-dir $(PACKS_TARGET_DIR) $(addprefix -p ,$(PACKS))
+	@mkdir -p $(RULES_OUT)
+	@for p in $(PACKS); do cp $(PACKS_TARGET_DIR)/$(WASM_TARGET)/release/$${p//-/_}.wasm $(RULES_OUT)/; done
+	@ls -1 $(RULES_OUT)
+
+## Build one pack: make pack PACK=my-pack  ->  out/rules/my_pack.wasm
+pack: setup
+	@test -n "$(PACK)" || { echo "usage: make pack PACK=<crate name under rules-wasm/>"; exit 2; }
+	$(CARGO) build --release --target $(WASM_TARGET) --target-dir $(PACKS_TARGET_DIR) -p $(PACK)
+	@mkdir -p $(RULES_OUT)
+	cp $(PACKS_TARGET_DIR)/$(WASM_TARGET)/release/$(subst -,_,$(PACK)).wasm $(RULES_OUT)/
+	@echo "built $(RULES_OUT)/$(subst -,_,$(PACK)).wasm"
+
+## Replay the shipped sample through every pack; alerts on stdout, summary on stderr.
+demo: packs
+	$(CARGO) run --quiet -p k8scop -- replay --input samples/audit-sample.jsonl --rules $(RULES_OUT)
+
+## Formatting and lints, warnings as errors.
+lint:
+	$(CARGO) fmt --all -- --check
+	$(CARGO) clippy --workspace --all-targets -- -D warnings
+
+## The whole test suite: lints, unit tests, real packs in the real engine.
+test: setup lint
+	@if $(CARGO) nextest --version >/dev/null 2>&1; then \
+		$(CARGO) nextest run --workspace --no-fail-fast; \
+	else \
+		echo "cargo-nextest not found; using cargo test"; \
+		$(CARGO) test --workspace --no-fail-fast; \
+	fi
+	$(CARGO) test --workspace --doc
+
+## Benchmarks (release build): WASM packs vs the same rules native.
+bench: setup
+	$(CARGO) bench -p k8scop --bench classic_wasm_vs_native
+
+clean:
+	rm -rf target out
