@@ -18,11 +18,17 @@ fn a_copied_and_edited_pack_builds_and_runs_beside_the_original() {
 
     // The author's edits: a new pack name and rule ids, and the exec rule
     // made critical.
-    let classic = std::fs::read_to_string(root.join("rules-wasm/k8scop-classic/src/lib.rs")).unwrap();
-    let edited = classic
-        .replace("k8scop-classic", "my-pack")
-        .replace("severity: Severity::High,\n    tags: &[\"attack.execution\", \"attack.t1609\"]", "severity: Severity::Critical,\n    tags: &[\"attack.execution\", \"attack.t1609\"]");
-    assert_ne!(edited, classic.replace("k8scop-classic", "my-pack"), "the severity edit applied");
+    let classic =
+        std::fs::read_to_string(root.join("rules-wasm/k8scop-classic/src/lib.rs")).unwrap();
+    let edited = classic.replace("k8scop-classic", "my-pack").replace(
+        "severity: Severity::High,\n    tags: &[\"attack.execution\", \"attack.t1609\"]",
+        "severity: Severity::Critical,\n    tags: &[\"attack.execution\", \"attack.t1609\"]",
+    );
+    assert_ne!(
+        edited,
+        classic.replace("k8scop-classic", "my-pack"),
+        "the severity edit applied"
+    );
     std::fs::write(crate_dir.join("src/lib.rs"), edited).unwrap();
     // A crate outside our workspace, depending on rule-sdk by path.
     std::fs::write(
@@ -40,18 +46,34 @@ fn a_copied_and_edited_pack_builds_and_runs_beside_the_original() {
     let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
     let out = Command::new(cargo)
         .current_dir(&crate_dir)
-        .args(["build", "--quiet", "--release", "--target", "wasm32-wasip2", "--target-dir"])
+        .args([
+            "build",
+            "--quiet",
+            "--release",
+            "--target",
+            "wasm32-wasip2",
+            "--target-dir",
+        ])
         .arg(root.join("target").join("packs"))
         .output()
         .unwrap();
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     let wasm = root.join("target/packs/wasm32-wasip2/release/my_pack.wasm");
     assert!(Path::new(&wasm).is_file());
 
     let mut engine = RuleEngine::new(EngineConfig::default()).unwrap();
     engine.load_file(&build_pack("k8scop-classic")).unwrap();
-    let mine = engine.load_file(&wasm).expect("the author's pack loads beside the classic one");
-    assert_eq!((mine.name(), mine.info.version.as_str()), ("my-pack", "1.0.0"));
+    let mine = engine
+        .load_file(&wasm)
+        .expect("the author's pack loads beside the classic one");
+    assert_eq!(
+        (mine.name(), mine.info.version.as_str()),
+        ("my-pack", "1.0.0")
+    );
 
     let exec = serde_json::json!({"kind":"Event","apiVersion":"audit.k8s.io/v1","stage":"ResponseComplete",
         "verb":"create","requestURI":"/api/v1/namespaces/d/pods/p/exec?command=id&container=app",

@@ -5,7 +5,7 @@
 //! [`export_pack!`] once; `cargo build --target wasm32-wasip2 --release`
 //! then produces the `.wasm` that k8scop loads from its rules folder.
 //!
-//! ```ignore
+//! ```
 //! use rule_sdk::*;
 //!
 //! const SECRETS_LISTED: Rule = Rule {
@@ -34,6 +34,16 @@
 //! }
 //!
 //! export_pack!(MyPack);
+//!
+//! // Natively (tests, benchmarks), the same pack runs without WebAssembly:
+//! let mut pack = rule_sdk::native::NativePack::<MyPack>::new(&[]);
+//! let listing = r#"{"kind":"Event","apiVersion":"audit.k8s.io/v1","verb":"list",
+//!     "user":{"username":"alice"},"objectRef":{"resource":"secrets"},
+//!     "responseStatus":{"code":200},"stageTimestamp":"2024-03-01T10:00:00Z"}"#;
+//! let alerts = pack.evaluate([(EventKind::Audit, listing)]);
+//! assert_eq!(alerts.len(), 1);
+//! assert_eq!(alerts[0].rule_id, "my-pack/secrets-listed");
+//! assert_eq!(alerts[0].event_time, "2024-03-01T10:00:00Z");
 //! ```
 //!
 //! The wit-bindgen bindings are generated here once, so rule authors never

@@ -5,8 +5,8 @@ wasmtime::component::bindgen!({
     path: "../wit",
 });
 
-pub use k8scop::rules::host::LogLevel;
-pub use k8scop::rules::types::{EventKind, Interest, RuleInfo, Severity};
+pub use self::k8scop::rules::host::LogLevel;
+pub use self::k8scop::rules::types::{EventKind, Interest, RuleInfo, Severity};
 
 impl Severity {
     pub fn as_str(self) -> &'static str {
