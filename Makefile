@@ -9,12 +9,20 @@ PACKS_TARGET_DIR := target/packs
 RULES_OUT := out/rules
 # Every crate under rules-wasm/ is a rule pack.
 PACKS := $(notdir $(wildcard rules-wasm/*))
+# Test server for the Elasticsearch integration tests (see tests/src/es_server.rs).
+VENV := .venv
+OSMEM_VERSION := 0.1.6
+OSMEM_BIN_GLOB := $(VENV)/lib/python3*/site-packages/osmem_server/bin/osmem-server
 
 .PHONY: setup packs pack demo test lint bench clean
 
-## Install what the build needs (idempotent): the wasm32-wasip2 target.
+## Install what the build and tests need (idempotent): the wasm32-wasip2
+## target, and osmem-server (in-memory OpenSearch-compatible server for the
+## integration tests) in .venv/.
 setup:
 	@rustup target list --installed | grep -qx '$(WASM_TARGET)' || rustup target add $(WASM_TARGET)
+	@test -x $(VENV)/bin/pip || python3 -m venv $(VENV)
+	@compgen -G '$(OSMEM_BIN_GLOB)' >/dev/null || $(VENV)/bin/pip install --quiet osmem-server==$(OSMEM_VERSION)
 
 ## Build every rule pack to a .wasm component in out/rules/.
 packs: setup

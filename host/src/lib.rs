@@ -6,6 +6,7 @@ pub mod alert;
 pub mod cli;
 pub mod decode;
 pub mod engine;
+pub mod es;
 pub mod pipeline;
 pub mod rules_test;
 pub mod sink;

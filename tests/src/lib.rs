@@ -1,9 +1,18 @@
 //! Support code for k8scop's tests: builds the rule packs of the workspace
-//! to real WebAssembly components, and lays out rules folders.
+//! to real WebAssembly components, and lays out rules folders; starts an
+//! Elasticsearch-compatible server ([`es_server`]) and puts a fault-injecting
+//! proxy in front of it ([`fault_proxy`]).
 //!
 //! Packs are built with the same cargo that runs the tests, into their own
 //! target directory (`target/packs`), so a test run never waits on the lock
 //! of the build that launched it.
+
+pub mod es_server;
+pub mod fault_proxy;
+pub mod recorded;
+
+pub use es_server::TestCluster;
+pub use fault_proxy::{Fault, FaultProxy, ItemFault, PathMatch, ProxyStats};
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};

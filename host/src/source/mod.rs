@@ -1,3 +1,4 @@
 //! Where documents come from.
 
+pub mod elasticsearch;
 pub mod jsonl;

@@ -1,0 +1,241 @@
+//! Reading a time window of log documents from Elasticsearch, in time
+//! order, each once: a point in time (a consistent snapshot) paged with
+//! `search_after`, sorted by the time field with a unique tiebreak.
+//! Never `from`/`size` past 10 000 (refused by the server) and never scroll
+//! (heavier, and deprecated for this use).
+
+use chrono::{DateTime, SecondsFormat, Utc};
+use reqwest::Method;
+use serde::Deserialize;
+use serde_json::{Map, Value, json};
+
+use crate::es::indices::LogIndices;
+use crate::es::retry::Backoff;
+use crate::es::{EsClient, EsError, Flavor};
+
+/// What to read: where, by which time field, filtered how.
+#[derive(Debug, Clone)]
+pub struct LogQuery {
+    pub indices: LogIndices,
+    /// The document time field the window applies to (`@timestamp`,
+    /// `stageTimestamp`, ...).
+    pub time_field: String,
+    /// An extra filter ANDed with the time range (K8sCop used
+    /// `{"term": {"origin": "audit"}}`).
+    pub extra_query: Option<Value>,
+    /// Documents per page (at most 10 000).
+    pub page_size: usize,
+}
+
+/// One document as read.
+#[derive(Debug, Clone, Deserialize)]
+pub struct Hit {
+    #[serde(rename = "_index")]
+    pub index: String,
+    #[serde(rename = "_id")]
+    pub id: String,
+    #[serde(rename = "_source", default)]
+    pub source: Map<String, Value>,
+    #[serde(default)]
+    pub sort: Vec<Value>,
+}
+
+#[derive(Deserialize)]
+struct SearchAnswer {
+    #[serde(default)]
+    pit_id: Option<String>,
+    hits: Hits,
+}
+
+#[derive(Deserialize)]
+struct Hits {
+    hits: Vec<Hit>,
+}
+
+const KEEP_ALIVE: &str = "2m";
+const MAX_PAGE: usize = 10_000;
+
+/// Pages through `[from, to)`. Close it when done to free the server's
+/// point in time (it also expires on its own after `KEEP_ALIVE`).
+pub struct WindowReader {
+    client: EsClient,
+    flavor: Flavor,
+    pit_id: Option<String>,
+    search: Value,
+    search_after: Option<Vec<Value>>,
+    page_size: usize,
+    done: bool,
+    backoff: Backoff,
+}
+
+impl WindowReader {
+    pub async fn open(
+        client: &EsClient,
+        flavor: Flavor,
+        query: &LogQuery,
+        from: DateTime<Utc>,
+        to: DateTime<Utc>,
+    ) -> Result<Self, EsError> {
+        let page_size = query.page_size.clamp(1, MAX_PAGE);
+        let target = query.indices.target(from, to);
+        let backoff = Backoff::default();
+        // Servers differ on a point in time over nothing (an error, or an
+        // empty snapshot): ask first whether the target matches anything.
+        let pit_id = if matches_anything(client, &backoff, &target).await? {
+            let path = flavor.open_pit_path(&target, KEEP_ALIVE);
+            let answer = with_retries(&backoff, || client.json(Method::POST, &path, None)).await?;
+            Some(
+                flavor
+                    .pit_id_of_open(&answer)
+                    .ok_or_else(|| EsError::Decode {
+                        path: path.clone(),
+                        reason: "no point-in-time id in the answer".into(),
+                    })?,
+            )
+        } else {
+            tracing::debug!(target = target, "no index matches the window yet");
+            None
+        };
+        let mut filters = vec![json!({"range": {&query.time_field: {
+            "gte": from.to_rfc3339_opts(SecondsFormat::Millis, true),
+            "lt": to.to_rfc3339_opts(SecondsFormat::Millis, true),
+            "format": "strict_date_optional_time",
+        }}})];
+        if let Some(extra) = &query.extra_query {
+            filters.push(extra.clone());
+        }
+        let mut sort = vec![json!({&query.time_field: {"order": "asc"}})];
+        if flavor.has_shard_doc_sort() {
+            sort.push(json!({"_shard_doc": "asc"}));
+        }
+        let search = json!({
+            "size": page_size,
+            "query": {"bool": {"filter": filters}},
+            "sort": sort,
+            "track_total_hits": false,
+        });
+        tracing::debug!(target = target, from = %from, to = %to, "reading window");
+        Ok(WindowReader {
+            client: client.clone(),
+            flavor,
+            done: pit_id.is_none(),
+            pit_id,
+            search,
+            search_after: None,
+            page_size,
+            backoff,
+        })
+    }
+
+    /// The next page of documents in time order, or `None` at the end.
+    pub async fn next_page(&mut self) -> Result<Option<Vec<Hit>>, EsError> {
+        if self.done {
+            return Ok(None);
+        }
+        let mut body = self.search.clone();
+        body["pit"] = json!({"id": self.pit_id, "keep_alive": KEEP_ALIVE});
+        if let Some(after) = &self.search_after {
+            body["search_after"] = Value::Array(after.clone());
+        }
+        let client = &self.client;
+        let answer = with_retries(&self.backoff, || {
+            client.json(Method::POST, "/_search", Some(&body))
+        })
+        .await?;
+        let answer: SearchAnswer = serde_json::from_value(answer).map_err(|e| EsError::Decode {
+            path: "/_search".into(),
+            reason: e.to_string(),
+        })?;
+        if let Some(id) = answer.pit_id {
+            // The server may hand out a new id for the same point in time.
+            self.pit_id = Some(id);
+        }
+        let hits = answer.hits.hits;
+        if hits.len() < self.page_size {
+            self.done = true;
+        }
+        match hits.last() {
+            Some(last) if !last.sort.is_empty() => self.search_after = Some(last.sort.clone()),
+            Some(_) => {
+                return Err(EsError::Decode {
+                    path: "/_search".into(),
+                    reason: "hits came back without sort values".into(),
+                });
+            }
+            None => self.done = true,
+        }
+        Ok((!hits.is_empty()).then_some(hits))
+    }
+
+    /// Free the point in time.
+    pub async fn close(mut self) -> Result<(), EsError> {
+        if let Some(id) = self.pit_id.take() {
+            let (path, body) = self.flavor.close_pit(&id);
+            self.client.json(Method::DELETE, path, Some(&body)).await?;
+        }
+        Ok(())
+    }
+}
+
+/// True when some index, alias or data stream matches `target`.
+async fn matches_anything(
+    client: &EsClient,
+    backoff: &Backoff,
+    target: &str,
+) -> Result<bool, EsError> {
+    let path = format!("/_resolve/index/{target}");
+    match with_retries(backoff, || client.json(Method::GET, &path, None)).await {
+        Ok(answer) => Ok(["indices", "aliases", "data_streams"]
+            .iter()
+            .any(|k| answer[k].as_array().is_some_and(|a| !a.is_empty()))),
+        Err(e) if e.status() == Some(404) => Ok(false),
+        Err(e) => Err(e),
+    }
+}
+
+/// Run `call`, retrying what is retryable with backoff.
+pub(crate) async fn with_retries<F, Fut, T>(backoff: &Backoff, mut call: F) -> Result<T, EsError>
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = Result<T, EsError>>,
+{
+    let mut retry = 0;
+    loop {
+        match call().await {
+            Err(e) if e.is_retryable() && retry < backoff.max_retries => {
+                retry += 1;
+                let delay = backoff.delay(retry);
+                tracing::warn!(error = %e, retry, delay_ms = delay.as_millis() as u64, "retrying");
+                tokio::time::sleep(delay).await;
+            }
+            other => return other,
+        }
+    }
+}
+
+/// Read the whole window, handing each page to `each`.
+pub async fn read_window(
+    client: &EsClient,
+    flavor: Flavor,
+    query: &LogQuery,
+    from: DateTime<Utc>,
+    to: DateTime<Utc>,
+    mut each: impl FnMut(Vec<Hit>),
+) -> Result<u64, EsError> {
+    let mut reader = WindowReader::open(client, flavor, query, from, to).await?;
+    let mut total = 0u64;
+    let result = async {
+        while let Some(page) = reader.next_page().await? {
+            total += page.len() as u64;
+            each(page);
+        }
+        Ok::<_, EsError>(())
+    }
+    .await;
+    let closed = reader.close().await;
+    result?;
+    if let Err(e) = closed {
+        tracing::warn!(error = %e, "could not close the point in time; it expires by itself");
+    }
+    Ok(total)
+}
