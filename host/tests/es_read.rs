@@ -8,7 +8,7 @@ use chrono::{DateTime, Duration, SecondsFormat, Utc};
 use k8scop::es::indices::LogIndices;
 use k8scop::es::{EsClient, EsConfig, Flavor, ServerInfo};
 use k8scop::sink::elasticsearch::{BulkConfig, BulkDoc, BulkWriter};
-use k8scop::source::elasticsearch::{LogQuery, read_window};
+use k8scop::source::elasticsearch::{LogQuery, WindowReader, read_window};
 use k8scop_testkit::TestCluster;
 use k8scop_testkit::recorded::RecordedServer;
 use serde_json::json;
@@ -140,6 +140,19 @@ async fn a_mid_day_window_over_daily_indices_reads_each_document_once_in_time_or
     .await
     .unwrap();
     assert_eq!(none, 0);
+
+    // The point in time is closed in this server's dialect.
+    let mut reader = WindowReader::open(
+        &client,
+        flavor,
+        &query,
+        t("2024-03-02T00:00:00Z"),
+        t("2024-03-02T01:00:00Z"),
+    )
+    .await
+    .unwrap();
+    assert_eq!(reader.next_page().await.unwrap().unwrap().len(), 1000);
+    reader.close().await.expect("closing the point in time");
 }
 
 /// Elasticsearch 8 answers in the shape its documentation gives: `_pit`

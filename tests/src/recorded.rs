@@ -13,6 +13,8 @@ pub struct Recorded {
     pub method: String,
     /// Path with query.
     pub path: String,
+    /// Header names lower-cased, in order.
+    pub headers: Vec<(String, String)>,
     pub body: String,
 }
 
@@ -27,6 +29,15 @@ struct Route {
 struct State {
     routes: Vec<Route>,
     requests: Vec<Recorded>,
+}
+
+impl Recorded {
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.headers
+            .iter()
+            .find(|(n, _)| n == name)
+            .map(|(_, v)| v.as_str())
+    }
 }
 
 pub struct RecordedServer {
@@ -79,15 +90,18 @@ fn serve(stream: TcpStream, state: &Mutex<State>) {
     let method = parts.next().unwrap_or("").to_string();
     let path = parts.next().unwrap_or("").to_string();
     let mut length = 0usize;
+    let mut headers = Vec::new();
     loop {
         let mut header = String::new();
         if reader.read_line(&mut header).unwrap_or(0) == 0 || header.trim().is_empty() {
             break;
         }
-        if let Some((name, value)) = header.split_once(':')
-            && name.trim().eq_ignore_ascii_case("content-length")
-        {
-            length = value.trim().parse().unwrap_or(0);
+        if let Some((name, value)) = header.split_once(':') {
+            let (name, value) = (name.trim().to_ascii_lowercase(), value.trim().to_string());
+            if name == "content-length" {
+                length = value.parse().unwrap_or(0);
+            }
+            headers.push((name, value));
         }
     }
     let mut body = vec![0; length];
@@ -97,6 +111,7 @@ fn serve(stream: TcpStream, state: &Mutex<State>) {
         state.requests.push(Recorded {
             method: method.clone(),
             path: path.clone(),
+            headers,
             body: String::from_utf8_lossy(&body).into_owned(),
         });
         // The most specific route wins ("/" is only the root's fallback).

@@ -98,10 +98,20 @@ impl EsClient {
             let pem = std::fs::read(ca).map_err(|e| {
                 EsError::Config(format!("cannot read the CA file {}: {e}", ca.display()))
             })?;
-            let cert = reqwest::Certificate::from_pem(&pem).map_err(|e| {
-                EsError::Config(format!("{} is not a PEM certificate: {e}", ca.display()))
-            })?;
-            builder = builder.add_root_certificate(cert);
+            let not_pem = |reason: String| {
+                EsError::Config(format!(
+                    "{} is not a PEM certificate: {reason}",
+                    ca.display()
+                ))
+            };
+            let certs =
+                reqwest::Certificate::from_pem_bundle(&pem).map_err(|e| not_pem(e.to_string()))?;
+            if certs.is_empty() {
+                return Err(not_pem("no BEGIN CERTIFICATE block".into()));
+            }
+            for cert in certs {
+                builder = builder.add_root_certificate(cert);
+            }
         }
         if config.insecure_skip_verify {
             tracing::warn!("TLS certificate verification is OFF (--es-insecure-skip-verify)");
