@@ -147,7 +147,7 @@ async fn a_mid_day_window_over_daily_indices_reads_each_document_once_in_time_or
         flavor,
         &query,
         t("2024-03-02T00:00:00Z"),
-        t("2024-03-02T01:00:00Z"),
+        t("2024-03-02T12:00:00Z"),
     )
     .await
     .unwrap();
