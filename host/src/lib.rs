@@ -2,11 +2,13 @@
 //!
 //! Data flows one way: source -> decode -> engine (rules) -> sink.
 
+pub mod aggregate;
 pub mod alert;
 pub mod cli;
 pub mod decode;
 pub mod engine;
 pub mod es;
+pub mod ops;
 pub mod pipeline;
 pub mod rules_test;
 pub mod sink;

@@ -1,0 +1,330 @@
+//! Aggregation: the same alert repeating within D seconds is one alert with
+//! a count, as K8sCop did it. An alert merges into the open aggregate of the
+//! same rule and group key when its time is within D of that aggregate's
+//! span; otherwise it starts a new aggregate.
+//!
+//! An aggregate keeps the id of its first alert (derived from the rule, the
+//! group key and the first triggering document), so rewriting it as it grows
+//! overwrites one document. Its `@timestamp` is its first_seen, so it stays
+//! in the daily index it was first written to.
+//!
+//! The state is plain data (`Aggregate`, serde) so a checkpoint can carry the
+//! open aggregates and a restart resumes them exactly.
+
+use std::collections::{HashMap, HashSet};
+
+use chrono::{DateTime, SecondsFormat, Utc};
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+
+use crate::alert::AlertDoc;
+use crate::decode::DocRef;
+
+#[derive(Debug, Clone)]
+pub struct AggregateConfig {
+    /// D: how far apart two alerts may be and still be the same alert.
+    pub window: chrono::Duration,
+    /// How many source references an aggregate lists (the count stays exact).
+    pub max_sources: usize,
+}
+
+impl Default for AggregateConfig {
+    fn default() -> Self {
+        AggregateConfig {
+            window: chrono::Duration::seconds(600),
+            max_sources: 20,
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Aggregate {
+    pub id: String,
+    pub rule_id: String,
+    pub group_key: String,
+    pub first_seen: DateTime<Utc>,
+    pub last_seen: DateTime<Utc>,
+    pub count: u64,
+    pub sources: Vec<DocRef>,
+    /// The latest alert's document (fields, message) as raised.
+    pub latest: Value,
+}
+
+/// Whether an alert started an aggregate or grew one.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Merge {
+    Added,
+    Updated,
+}
+
+type Key = (String, String);
+
+#[derive(Debug, Default)]
+pub struct Aggregator {
+    config: AggregateConfig,
+    open: HashMap<Key, Aggregate>,
+    /// Open aggregates changed since the last `take_dirty`.
+    dirty: HashSet<Key>,
+    /// Aggregates replaced by a newer one for the same key before their last
+    /// change was taken.
+    closed_dirty: Vec<Aggregate>,
+}
+
+impl Aggregator {
+    pub fn new(config: AggregateConfig) -> Self {
+        Aggregator {
+            config,
+            ..Default::default()
+        }
+    }
+
+    /// Resume from the open aggregates of a checkpoint.
+    pub fn from_state(config: AggregateConfig, open: Vec<Aggregate>) -> Self {
+        let mut a = Aggregator::new(config);
+        for agg in open {
+            a.open
+                .insert((agg.rule_id.clone(), agg.group_key.clone()), agg);
+        }
+        a
+    }
+
+    /// Merge one raised alert (as `alert_document` made it) triggered by
+    /// the document `source`.
+    pub fn add(&mut self, alert: AlertDoc, source: DocRef) -> Merge {
+        let body = alert.body;
+        let time = body["@timestamp"]
+            .as_str()
+            .and_then(|t| DateTime::parse_from_rfc3339(t).ok())
+            .map_or_else(Utc::now, |t| t.with_timezone(&Utc));
+        let key = (
+            body["rule"]["id"].as_str().unwrap_or_default().to_string(),
+            body["k8scop"]["group_key"]
+                .as_str()
+                .unwrap_or_default()
+                .to_string(),
+        );
+        let window = self.config.window;
+        if let Some(agg) = self.open.get_mut(&key)
+            && time <= agg.last_seen + window
+            && time >= agg.first_seen - window
+        {
+            agg.count += 1;
+            if agg.sources.len() < self.config.max_sources {
+                agg.sources.push(source);
+            }
+            agg.first_seen = agg.first_seen.min(time);
+            if time >= agg.last_seen {
+                agg.last_seen = time;
+                agg.latest = body;
+            }
+            self.dirty.insert(key);
+            return Merge::Updated;
+        }
+        let fresh = Aggregate {
+            id: alert.id,
+            rule_id: key.0.clone(),
+            group_key: key.1.clone(),
+            first_seen: time,
+            last_seen: time,
+            count: 1,
+            sources: vec![source],
+            latest: body,
+        };
+        if let Some(old) = self.open.insert(key.clone(), fresh)
+            && self.dirty.contains(&key)
+        {
+            self.closed_dirty.push(old);
+        }
+        self.dirty.insert(key);
+        Merge::Added
+    }
+
+    /// The aggregates changed since the last call, as documents to (re)write.
+    pub fn take_dirty(&mut self) -> Vec<AlertDoc> {
+        let mut out: Vec<AlertDoc> = self.closed_dirty.drain(..).map(|a| render(&a)).collect();
+        let mut keys: Vec<Key> = self.dirty.drain().collect();
+        keys.sort();
+        out.extend(keys.iter().filter_map(|k| self.open.get(k)).map(render));
+        out
+    }
+
+    /// Forget aggregates that can no longer grow: nothing at or after
+    /// `watermark` can fall within D of their last alert. Returns them, as
+    /// final documents. Call after `take_dirty` has been written, or use the
+    /// returned documents.
+    pub fn close_before(&mut self, watermark: DateTime<Utc>) -> Vec<AlertDoc> {
+        let window = self.config.window;
+        let mut closed: Vec<Aggregate> = Vec::new();
+        self.open.retain(|key, agg| {
+            let keep = agg.last_seen + window >= watermark;
+            if !keep {
+                self.dirty.remove(key);
+                closed.push(agg.clone());
+            }
+            keep
+        });
+        closed.sort_by(|a, b| (a.first_seen, &a.id).cmp(&(b.first_seen, &b.id)));
+        closed.iter().map(render).collect()
+    }
+
+    /// Every aggregate still open, as final documents (end of a replay).
+    pub fn close_all(&mut self) -> Vec<AlertDoc> {
+        self.dirty.clear();
+        self.closed_dirty.clear();
+        let mut all: Vec<Aggregate> = self.open.drain().map(|(_, a)| a).collect();
+        all.sort_by(|a, b| (a.first_seen, &a.id).cmp(&(b.first_seen, &b.id)));
+        all.iter().map(render).collect()
+    }
+
+    /// The open aggregates, for a checkpoint.
+    pub fn state(&self) -> Vec<Aggregate> {
+        let mut all: Vec<Aggregate> = self.open.values().cloned().collect();
+        all.sort_by(|a, b| a.id.cmp(&b.id));
+        all
+    }
+
+    pub fn open_count(&self) -> usize {
+        self.open.len()
+    }
+}
+
+/// The alert document of an aggregate: the latest alert's fields, dated by
+/// the first.
+pub fn render(agg: &Aggregate) -> AlertDoc {
+    let mut body = agg.latest.clone();
+    let first = agg.first_seen.to_rfc3339_opts(SecondsFormat::Millis, true);
+    let last = agg.last_seen.to_rfc3339_opts(SecondsFormat::Millis, true);
+    body["@timestamp"] = Value::String(first.clone());
+    let k = &mut body["k8scop"];
+    k["alert_id"] = Value::String(agg.id.clone());
+    k["count"] = agg.count.into();
+    k["first_seen"] = Value::String(first);
+    k["last_seen"] = Value::String(last);
+    k["sources"] = serde_json::to_value(&agg.sources).expect("doc refs serialize");
+    k["sources_total"] = agg.count.into();
+    AlertDoc {
+        id: agg.id.clone(),
+        body,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn alert(rule: &str, group: &str, time: &str, id: &str, user: &str) -> AlertDoc {
+        AlertDoc {
+            id: id.to_string(),
+            body: json!({"@timestamp": time, "rule": {"id": rule}, "user": {"name": user},
+                "k8scop": {"group_key": group, "count": 1, "alert_id": id}}),
+        }
+    }
+
+    fn src(n: u64) -> DocRef {
+        DocRef::line(n)
+    }
+
+    fn d(seconds: i64) -> AggregateConfig {
+        AggregateConfig {
+            window: chrono::Duration::seconds(seconds),
+            max_sources: 2,
+        }
+    }
+
+    #[test]
+    fn repeats_within_d_merge_and_beyond_d_split() {
+        let mut a = Aggregator::new(d(600));
+        assert_eq!(
+            a.add(alert("r", "g", "2024-03-01T10:00:00Z", "id1", "u1"), src(1)),
+            Merge::Added
+        );
+        assert_eq!(
+            a.add(alert("r", "g", "2024-03-01T10:09:00Z", "id2", "u2"), src(2)),
+            Merge::Updated
+        );
+        // 600 s after the last one, not the first: still the same alert.
+        assert_eq!(
+            a.add(alert("r", "g", "2024-03-01T10:19:00Z", "id3", "u3"), src(3)),
+            Merge::Updated
+        );
+        // Another group key is another alert.
+        assert_eq!(
+            a.add(
+                alert("r", "other", "2024-03-01T10:19:00Z", "id4", "u4"),
+                src(4)
+            ),
+            Merge::Added
+        );
+        // More than D after the last: a new aggregate.
+        assert_eq!(
+            a.add(alert("r", "g", "2024-03-01T10:29:01Z", "id5", "u5"), src(5)),
+            Merge::Added
+        );
+
+        let docs = a.take_dirty();
+        let by_id: HashMap<&str, &Value> = docs.iter().map(|d| (d.id.as_str(), &d.body)).collect();
+        assert_eq!(docs.len(), 3, "the closed aggregate id1 is flushed too");
+        let first = by_id["id1"];
+        assert_eq!(first["k8scop"]["count"], 3);
+        assert_eq!(first["k8scop"]["first_seen"], "2024-03-01T10:00:00.000Z");
+        assert_eq!(first["k8scop"]["last_seen"], "2024-03-01T10:19:00.000Z");
+        assert_eq!(first["@timestamp"], "2024-03-01T10:00:00.000Z");
+        assert_eq!(first["user"]["name"], "u3", "latest fields");
+        assert_eq!(
+            first["k8scop"]["sources"],
+            json!([{"line": 1}, {"line": 2}]),
+            "capped list"
+        );
+        assert_eq!(first["k8scop"]["sources_total"], 3, "exact count");
+        assert_eq!(by_id["id5"]["k8scop"]["count"], 1);
+        assert!(a.take_dirty().is_empty(), "nothing changed since");
+    }
+
+    #[test]
+    fn a_late_alert_extends_the_start() {
+        let mut a = Aggregator::new(d(60));
+        a.add(
+            alert("r", "g", "2024-03-01T10:01:00Z", "id1", "late-run"),
+            src(1),
+        );
+        assert_eq!(
+            a.add(
+                alert("r", "g", "2024-03-01T10:00:30Z", "id0", "early"),
+                src(2)
+            ),
+            Merge::Updated
+        );
+        let doc = &a.take_dirty()[0];
+        assert_eq!(doc.id, "id1");
+        assert_eq!(doc.body["k8scop"]["first_seen"], "2024-03-01T10:00:30.000Z");
+        assert_eq!(
+            doc.body["user"]["name"], "late-run",
+            "latest by time, not by arrival"
+        );
+    }
+
+    #[test]
+    fn closing_by_watermark_and_resuming_from_state() {
+        let mut a = Aggregator::new(d(60));
+        a.add(alert("r", "g1", "2024-03-01T10:00:00Z", "a", "u"), src(1));
+        a.add(alert("r", "g2", "2024-03-01T10:05:00Z", "b", "u"), src(2));
+        let closed = a.close_before("2024-03-01T10:02:00Z".parse().unwrap());
+        assert_eq!(
+            closed.iter().map(|d| d.id.as_str()).collect::<Vec<_>>(),
+            ["a"]
+        );
+        assert_eq!(a.open_count(), 1);
+
+        let mut resumed = Aggregator::from_state(d(60), a.state());
+        assert_eq!(
+            resumed.add(alert("r", "g2", "2024-03-01T10:05:30Z", "c", "u"), src(3)),
+            Merge::Updated
+        );
+        let doc = &resumed.close_all()[0];
+        assert_eq!(
+            (doc.id.as_str(), doc.body["k8scop"]["count"].as_u64()),
+            ("b", Some(2))
+        );
+    }
+}

@@ -1,0 +1,14 @@
+//! The operator surface of the sidecar: Prometheus metrics, liveness and
+//! readiness, and the small HTTP server that exposes them.
+//!
+//! [`Metrics`] and [`Health`] are cheap handles (an `Arc` inside) that the
+//! pipeline's blocking threads and async tasks update; [`serve`] answers
+//! `GET /metrics`, `GET /healthz` and `GET /readyz` from the same handles.
+
+mod health;
+mod metrics;
+mod server;
+
+pub use health::{Health, Liveness};
+pub use metrics::{DocumentKind, Metrics, RetryKind};
+pub use server::{METRICS_CONTENT_TYPE, serve};
