@@ -4,6 +4,7 @@
 
 pub mod aggregate;
 pub mod alert;
+pub mod checkpoint;
 pub mod cli;
 pub mod decode;
 pub mod engine;

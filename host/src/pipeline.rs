@@ -1,85 +1,424 @@
-//! The pipeline: source -> decode -> engine -> sink, each stage a task
-//! joined to the next by a bounded channel, so a slow stage slows the ones
-//! before it instead of growing a queue. Stages that burn CPU or block
-//! (reading files, running WebAssembly) run on blocking threads.
+//! The pipeline: source -> decode -> engine -> aggregate -> sink, each stage
+//! a task joined to the next by a bounded channel, so a slow stage (a slow
+//! Elasticsearch) slows the ones before it instead of growing a queue.
+//! Stages that burn CPU or block (files, WebAssembly) run on blocking
+//! threads.
+//!
+//! Inputs: a JSON-lines file, a time range of Elasticsearch (replay), or
+//! Elasticsearch followed live (streaming). Outputs: a JSON-lines file (each
+//! aggregate once, final) or Elasticsearch (aggregates rewritten by id as
+//! they grow, flushed every `flush_interval`).
 
+use std::collections::HashMap;
 use std::path::PathBuf;
+use std::time::Duration;
 
 use anyhow::Context;
-use tokio::sync::mpsc;
+use chrono::{DateTime, Utc};
+use tokio::sync::{mpsc, watch};
 
+use crate::aggregate::{AggregateConfig, Aggregator, Merge};
 use crate::alert::{AlertDoc, alert_document};
-use crate::decode::{DecodedDoc, Decoder};
-use crate::engine::RuleEngine;
+use crate::checkpoint::{Checkpoint, CheckpointStore, SeenDoc};
+use crate::decode::{DecodedDoc, Decoder, DocRef};
+use crate::engine::{EventKind, RuleEngine};
+use crate::es::{EsClient, Flavor};
+use crate::sink::elasticsearch::{BulkWriter, alert_bulk_doc};
 use crate::sink::jsonl::JsonlSink;
+use crate::source::elasticsearch::{Hit, LogQuery, WindowReader};
 use crate::source::jsonl::{self, RawLine};
 use crate::summary::Summary;
 
 /// Batches in flight between two stages.
 const CHANNEL_BATCHES: usize = 4;
 
-pub struct FileReplay {
-    pub input: PathBuf,
-    pub output: PathBuf,
+#[derive(Debug, Clone)]
+pub struct PipelineConfig {
     pub decoder: Decoder,
     /// Documents per batch handed to the packs.
     pub batch_size: usize,
+    pub aggregate: AggregateConfig,
+    /// How often growing aggregates are written to Elasticsearch.
+    pub flush_interval: Duration,
 }
 
-struct DecodedBatch {
-    docs: Vec<DecodedDoc>,
+/// Where to read logs in Elasticsearch.
+#[derive(Debug, Clone)]
+pub struct EsInput {
+    pub client: EsClient,
+    pub flavor: Flavor,
+    pub query: LogQuery,
 }
 
-impl FileReplay {
-    /// Run the whole file through the engine, writing alerts as they come.
-    pub async fn run(self, mut engine: RuleEngine) -> anyhow::Result<Summary> {
-        let (raw_tx, mut raw_rx) = mpsc::channel::<Vec<RawLine>>(CHANNEL_BATCHES);
-        let (doc_tx, mut doc_rx) = mpsc::channel::<DecodedBatch>(CHANNEL_BATCHES);
-        let (alert_tx, mut alert_rx) = mpsc::channel::<Vec<AlertDoc>>(CHANNEL_BATCHES);
+/// Streaming: every `interval`, read `[cursor - overlap, now - delay)`.
+#[derive(Debug, Clone)]
+pub struct Schedule {
+    pub interval: Duration,
+    pub delay: chrono::Duration,
+    pub overlap: chrono::Duration,
+}
 
-        let input = jsonl::open(&self.input)?;
-        let batch_size = self.batch_size.max(1);
-        let source = tokio::task::spawn_blocking(move || {
-            let mut summary = Summary::default();
-            jsonl::read_batches(input, batch_size, |batch| {
-                summary.lines_read += batch.len() as u64;
-                raw_tx.blocking_send(batch).is_ok()
+pub enum Input {
+    File(PathBuf),
+    Replay {
+        es: EsInput,
+        from: DateTime<Utc>,
+        to: DateTime<Utc>,
+    },
+    Stream {
+        es: EsInput,
+        /// Where to start without a checkpoint (default: now - delay).
+        start: Option<DateTime<Utc>>,
+        schedule: Schedule,
+        checkpoints: CheckpointStore,
+    },
+}
+
+pub enum Output {
+    File(PathBuf),
+    Elasticsearch {
+        writer: BulkWriter,
+        alerts_prefix: String,
+    },
+}
+
+/// The end of one window of reading: the sink checkpoints here.
+#[derive(Debug, Clone)]
+struct WindowEnd {
+    from: DateTime<Utc>,
+    to: DateTime<Utc>,
+    fetched: u64,
+    seen: Vec<SeenDoc>,
+}
+
+enum Raw {
+    Lines(Vec<RawLine>),
+    Hits(Vec<Hit>),
+    End(WindowEnd),
+}
+
+enum Decoded {
+    Docs(Vec<DecodedDoc>),
+    End(WindowEnd),
+}
+
+enum Evaluated {
+    Alerts(Vec<(AlertDoc, DocRef)>),
+    End(WindowEnd),
+}
+
+/// Run the pipeline until the input ends (or, streaming, until `shutdown`
+/// turns true), then drain and flush.
+pub async fn run(
+    config: PipelineConfig,
+    input: Input,
+    output: Output,
+    mut engine: RuleEngine,
+    shutdown: watch::Receiver<bool>,
+) -> anyhow::Result<Summary> {
+    let (raw_tx, raw_rx) = mpsc::channel::<Raw>(CHANNEL_BATCHES);
+    let (doc_tx, doc_rx) = mpsc::channel::<Decoded>(CHANNEL_BATCHES);
+    let (alert_tx, alert_rx) = mpsc::channel::<Evaluated>(CHANNEL_BATCHES);
+
+    let mut resume: Option<Checkpoint> = None;
+    let mut store = None;
+    if let Input::Stream { checkpoints, .. } = &input {
+        checkpoints.prepare().await?;
+        resume = checkpoints.load().await?;
+        if let Some(c) = &resume {
+            tracing::info!(cursor = %c.cursor, open_aggregates = c.aggregates.len(), "resuming from checkpoint");
+        }
+        store = Some(checkpoints.clone());
+    }
+    let aggregator = match &resume {
+        Some(c) => Aggregator::from_state(config.aggregate.clone(), c.aggregates.clone()),
+        None => Aggregator::new(config.aggregate.clone()),
+    };
+
+    let batch_size = config.batch_size.max(1);
+    let source = tokio::spawn(source_stage(input, batch_size, resume, raw_tx, shutdown));
+
+    let decoder = config.decoder.clone();
+    let decode = tokio::task::spawn_blocking(move || decode_stage(decoder, raw_rx, doc_tx));
+
+    let evaluate = tokio::task::spawn_blocking(move || engine_stage(&mut engine, doc_rx, alert_tx));
+
+    let sink = tokio::spawn(sink_stage(
+        output,
+        aggregator,
+        store,
+        config.flush_interval,
+        alert_rx,
+    ));
+
+    // Join from the end: a failing sink closes its channel, which stops the
+    // stages before it.
+    let sunk = sink.await??;
+    let evaluated = evaluate.await?;
+    let decoded = decode.await?;
+    let read = source.await??;
+    let mut summary = evaluated;
+    summary.lines_read = read.lines_read;
+    summary.fetched = read.fetched;
+    summary.decoded_audit = decoded.decoded_audit;
+    summary.decoded_other = decoded.decoded_other;
+    summary.failed = decoded.failed;
+    summary.failed_lines = decoded.failed_lines;
+    summary.alerts_added = sunk.alerts_added;
+    summary.alerts_updated = sunk.alerts_updated;
+    summary.alerts_written = sunk.alerts_written;
+    summary.dead_lettered = sunk.dead_lettered;
+    Ok(summary)
+}
+
+async fn source_stage(
+    input: Input,
+    batch_size: usize,
+    resume: Option<Checkpoint>,
+    tx: mpsc::Sender<Raw>,
+    shutdown: watch::Receiver<bool>,
+) -> anyhow::Result<Summary> {
+    let mut summary = Summary::default();
+    match input {
+        Input::File(path) => {
+            let input = jsonl::open(&path)?;
+            summary = tokio::task::spawn_blocking(move || {
+                let mut summary = Summary::default();
+                jsonl::read_batches(input, batch_size, |batch| {
+                    summary.lines_read += batch.len() as u64;
+                    tx.blocking_send(Raw::Lines(batch)).is_ok()
+                })
+                .map(|()| summary)
             })
-            .map(|()| summary)
-        });
+            .await?
+            .context("reading the input")?;
+        }
+        Input::Replay { es, from, to } => {
+            summary.fetched = read_window(&es, from, to, None, &tx).await?;
+            let end = WindowEnd {
+                from,
+                to,
+                fetched: summary.fetched,
+                seen: Vec::new(),
+            };
+            let _ = tx.send(Raw::End(end)).await;
+        }
+        Input::Stream {
+            es,
+            start,
+            schedule,
+            ..
+        } => {
+            summary.fetched = stream(&es, start, &schedule, resume, &tx, shutdown).await?;
+        }
+    }
+    Ok(summary)
+}
 
-        let decoder = self.decoder;
-        let decode = tokio::task::spawn_blocking(move || {
-            let mut summary = Summary::default();
-            while let Some(lines) = raw_rx.blocking_recv() {
+/// Read `[from, to)` in time order, skipping (and else remembering) the
+/// documents in `seen`. Documents with the same time are ordered by index
+/// and id, so the order never depends on the server's shard layout.
+async fn read_window(
+    es: &EsInput,
+    from: DateTime<Utc>,
+    to: DateTime<Utc>,
+    mut seen: Option<&mut HashMap<String, DateTime<Utc>>>,
+    tx: &mpsc::Sender<Raw>,
+) -> anyhow::Result<u64> {
+    let mut reader = WindowReader::open(&es.client, es.flavor, &es.query, from, to).await?;
+    let mut fetched = 0u64;
+    let mut carry: Vec<Hit> = Vec::new();
+    let result: anyhow::Result<()> = async {
+        loop {
+            let page = reader.next_page().await?;
+            let last = page.is_none();
+            let mut hits = std::mem::take(&mut carry);
+            hits.extend(page.unwrap_or_default());
+            // Hold back the documents sharing the page's last time: more may
+            // follow on the next page.
+            if !last && let Some(tail_time) = hits.last().map(sort_time) {
+                let split = hits.partition_point(|h| sort_time(h) < tail_time);
+                if split > 0 {
+                    carry = hits.split_off(split);
+                }
+            }
+            hits.sort_by(|a, b| {
+                (sort_time(a), &a.index, &a.id).cmp(&(sort_time(b), &b.index, &b.id))
+            });
+            fetched += hits.len() as u64;
+            let fresh: Vec<Hit> = match seen.as_deref_mut() {
+                None => hits,
+                Some(seen) => hits
+                    .into_iter()
+                    .filter(|h| {
+                        let time = hit_time(h, &es.query.time_field).unwrap_or(from);
+                        seen.insert(format!("{}/{}", h.index, h.id), time).is_none()
+                    })
+                    .collect(),
+            };
+            if !fresh.is_empty() && tx.send(Raw::Hits(fresh)).await.is_err() {
+                return Ok(());
+            }
+            if last {
+                return Ok(());
+            }
+        }
+    }
+    .await;
+    if let Err(e) = reader.close().await {
+        tracing::warn!(error = %e, "could not close the point in time; it expires by itself");
+    }
+    result?;
+    Ok(fetched)
+}
+
+/// The first sort value (the time field, as the server sorted it).
+fn sort_time(hit: &Hit) -> i64 {
+    hit.sort
+        .first()
+        .and_then(serde_json::Value::as_i64)
+        .unwrap_or(i64::MIN)
+}
+
+fn hit_time(hit: &Hit, field: &str) -> Option<DateTime<Utc>> {
+    let value = hit.source.get(field).or_else(|| {
+        let mut parts = field.split('.');
+        let first = hit.source.get(parts.next()?)?;
+        parts.try_fold(first, |v, k| v.get(k))
+    })?;
+    DateTime::parse_from_rfc3339(value.as_str()?)
+        .ok()
+        .map(|t| t.with_timezone(&Utc))
+}
+
+/// Streaming: every interval read `[cursor - overlap, now - delay)`.
+async fn stream(
+    es: &EsInput,
+    start: Option<DateTime<Utc>>,
+    schedule: &Schedule,
+    resume: Option<Checkpoint>,
+    tx: &mpsc::Sender<Raw>,
+    mut shutdown: watch::Receiver<bool>,
+) -> anyhow::Result<u64> {
+    let (mut cursor, mut seen) = match resume {
+        Some(c) => (
+            c.cursor,
+            c.seen.into_iter().map(|s| (s.key, s.time)).collect(),
+        ),
+        None => (
+            start.unwrap_or_else(|| Utc::now() - schedule.delay),
+            HashMap::new(),
+        ),
+    };
+    let mut fetched = 0;
+    let mut tick = tokio::time::interval(schedule.interval);
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        tokio::select! {
+            _ = tick.tick() => {}
+            _ = shutdown.changed() => {}
+        }
+        if *shutdown.borrow() {
+            tracing::info!("shutting down: no new window");
+            return Ok(fetched);
+        }
+        let to = Utc::now() - schedule.delay;
+        if to <= cursor {
+            continue;
+        }
+        let from = cursor - schedule.overlap;
+        // Only what this window can re-read needs remembering.
+        seen.retain(|_, time: &mut DateTime<Utc>| *time >= from);
+        let window_fetched = read_window(es, from, to, Some(&mut seen), tx).await?;
+        fetched += window_fetched;
+        seen.retain(|_, time| *time >= to - schedule.overlap);
+        cursor = to;
+        let end = WindowEnd {
+            from,
+            to,
+            fetched: window_fetched,
+            seen: seen
+                .iter()
+                .map(|(key, time)| SeenDoc {
+                    key: key.clone(),
+                    time: *time,
+                })
+                .collect(),
+        };
+        if tx.send(Raw::End(end)).await.is_err() {
+            return Ok(fetched);
+        }
+    }
+}
+
+fn decode_stage(
+    decoder: Decoder,
+    mut rx: mpsc::Receiver<Raw>,
+    tx: mpsc::Sender<Decoded>,
+) -> Summary {
+    let mut summary = Summary::default();
+    let count = |summary: &mut Summary, doc: &DecodedDoc| match doc.kind {
+        EventKind::Audit => summary.decoded_audit += 1,
+        EventKind::Other => summary.decoded_other += 1,
+    };
+    while let Some(raw) = rx.blocking_recv() {
+        let out = match raw {
+            Raw::End(end) => Decoded::End(end),
+            Raw::Lines(lines) => {
                 let mut docs = Vec::with_capacity(lines.len());
                 for line in lines {
-                    match line.text.map_err(|e| e.to_string()).and_then(|text| {
+                    let decoded = line.text.map_err(|e| e.to_string()).and_then(|text| {
                         decoder
                             .decode_line(text, line.number)
                             .map_err(|e| e.to_string())
-                    }) {
+                    });
+                    match decoded {
                         Ok(doc) => {
-                            match doc.kind {
-                                crate::engine::EventKind::Audit => summary.decoded_audit += 1,
-                                crate::engine::EventKind::Other => summary.decoded_other += 1,
-                            }
+                            count(&mut summary, &doc);
                             docs.push(doc);
                         }
                         Err(reason) => summary.record_failure(line.number, reason),
                     }
                 }
-                if doc_tx.blocking_send(DecodedBatch { docs }).is_err() {
-                    break;
-                }
+                Decoded::Docs(docs)
             }
-            summary
-        });
+            Raw::Hits(hits) => {
+                let mut docs = Vec::with_capacity(hits.len());
+                for hit in hits {
+                    let origin = DocRef {
+                        index: Some(hit.index),
+                        id: Some(hit.id),
+                        line: None,
+                    };
+                    match decoder.decode_source(hit.source, origin.clone()) {
+                        Ok(doc) => {
+                            count(&mut summary, &doc);
+                            docs.push(doc);
+                        }
+                        Err(e) => summary.record_doc_failure(&origin.key(), e.to_string()),
+                    }
+                }
+                Decoded::Docs(docs)
+            }
+        };
+        if tx.blocking_send(out).is_err() {
+            break;
+        }
+    }
+    summary
+}
 
-        let evaluate = tokio::task::spawn_blocking(move || {
-            let mut summary = Summary::default();
-            while let Some(batch) = doc_rx.blocking_recv() {
-                let outcome = engine.evaluate(&batch.docs);
+fn engine_stage(
+    engine: &mut RuleEngine,
+    mut rx: mpsc::Receiver<Decoded>,
+    tx: mpsc::Sender<Evaluated>,
+) -> Summary {
+    let mut summary = Summary::default();
+    while let Some(decoded) = rx.blocking_recv() {
+        let out = match decoded {
+            Decoded::End(end) => Evaluated::End(end),
+            Decoded::Docs(docs) => {
+                let outcome = engine.evaluate(&docs);
                 for failure in &outcome.failures {
                     *summary
                         .unevaluated_by_pack
@@ -87,7 +426,7 @@ impl FileReplay {
                         .or_default() += failure.documents as u64;
                 }
                 summary.rejected_alerts += outcome.rejected.len() as u64;
-                let alerts: Vec<AlertDoc> = outcome
+                let alerts = outcome
                     .alerts
                     .iter()
                     .map(|raised| {
@@ -95,42 +434,105 @@ impl FileReplay {
                             .alerts_by_rule
                             .entry(raised.alert.rule_id.clone())
                             .or_default() += 1;
-                        alert_document(raised, &batch.docs[raised.doc_index])
+                        let doc = &docs[raised.doc_index];
+                        (alert_document(raised, doc), doc.origin.clone())
                     })
                     .collect();
-                if !alerts.is_empty() && alert_tx.blocking_send(alerts).is_err() {
-                    break;
-                }
+                Evaluated::Alerts(alerts)
             }
-            summary
-        });
-
-        let mut sink = JsonlSink::create(&self.output)?;
-        let write = tokio::task::spawn_blocking(move || -> anyhow::Result<u64> {
-            while let Some(alerts) = alert_rx.blocking_recv() {
-                for alert in &alerts {
-                    sink.write(alert).context("writing alerts")?;
-                }
-            }
-            Ok(sink.finish()?)
-        });
-
-        // Join from the end: a failing sink closes its channel, which stops
-        // the stages before it.
-        let written = write.await??;
-        let mut summary = evaluate.await?;
-        let decoded = decode.await?;
-        let read = source.await?.context("reading the input")?;
-        summary.lines_read = read.lines_read;
-        summary.decoded_audit = decoded.decoded_audit;
-        summary.decoded_other = decoded.decoded_other;
-        summary.failed = decoded.failed;
-        summary.failed_lines = decoded.failed_lines;
-        anyhow::ensure!(
-            written == summary.alerts(),
-            "{} alerts raised but {written} written",
-            summary.alerts()
-        );
-        Ok(summary)
+        };
+        if tx.blocking_send(out).is_err() {
+            break;
+        }
     }
+    summary
+}
+
+/// Aggregation and writing, one task: the aggregator's state and what was
+/// written must move together for checkpoints to be exact.
+async fn sink_stage(
+    output: Output,
+    mut aggregator: Aggregator,
+    checkpoints: Option<CheckpointStore>,
+    flush_interval: Duration,
+    mut rx: mpsc::Receiver<Evaluated>,
+) -> anyhow::Result<Summary> {
+    let mut summary = Summary::default();
+    match output {
+        Output::File(path) => {
+            let mut sink = JsonlSink::create(&path)?;
+            while let Some(evaluated) = rx.recv().await {
+                if let Evaluated::Alerts(alerts) = evaluated {
+                    merge(&mut aggregator, alerts, &mut summary);
+                }
+            }
+            // A file gets each aggregate once, final, in time order.
+            for alert in aggregator.close_all() {
+                sink.write(&alert).context("writing alerts")?;
+            }
+            summary.alerts_written = sink.finish()?;
+        }
+        Output::Elasticsearch {
+            mut writer,
+            alerts_prefix,
+        } => {
+            let mut flush = tokio::time::interval(flush_interval);
+            flush.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+            loop {
+                tokio::select! {
+                    evaluated = rx.recv() => match evaluated {
+                        Some(Evaluated::Alerts(alerts)) => merge(&mut aggregator, alerts, &mut summary),
+                        Some(Evaluated::End(end)) => {
+                            write_dirty(&mut writer, &alerts_prefix, &mut aggregator, &mut summary).await?;
+                            // Nothing after `to` can merge into what ended
+                            // more than D before it.
+                            aggregator.close_before(end.to);
+                            if let Some(store) = &checkpoints {
+                                store.save(&Checkpoint { cursor: end.to, seen: end.seen.clone(), aggregates: aggregator.state() }).await?;
+                            }
+                            tracing::info!(
+                                from = %end.from, to = %end.to, fetched = end.fetched,
+                                alerts_added = summary.alerts_added, alerts_updated = summary.alerts_updated,
+                                open_aggregates = aggregator.open_count(),
+                                "window done"
+                            );
+                        }
+                        None => break,
+                    },
+                    _ = flush.tick() => write_dirty(&mut writer, &alerts_prefix, &mut aggregator, &mut summary).await?,
+                }
+            }
+            write_dirty(&mut writer, &alerts_prefix, &mut aggregator, &mut summary).await?;
+        }
+    }
+    Ok(summary)
+}
+
+fn merge(aggregator: &mut Aggregator, alerts: Vec<(AlertDoc, DocRef)>, summary: &mut Summary) {
+    for (alert, source) in alerts {
+        match aggregator.add(alert, source) {
+            Merge::Added => summary.alerts_added += 1,
+            Merge::Updated => summary.alerts_updated += 1,
+        }
+    }
+}
+
+async fn write_dirty(
+    writer: &mut BulkWriter,
+    alerts_prefix: &str,
+    aggregator: &mut Aggregator,
+    summary: &mut Summary,
+) -> anyhow::Result<()> {
+    let dirty = aggregator.take_dirty();
+    if dirty.is_empty() {
+        return Ok(());
+    }
+    let docs: Vec<_> = dirty
+        .iter()
+        .map(|a| alert_bulk_doc(alerts_prefix, a))
+        .collect();
+    let report = writer.write(&docs).await?;
+    summary.alerts_written += report.written;
+    summary.dead_lettered += report.dead_lettered;
+    Ok(())
 }

@@ -10,15 +10,26 @@ const LISTED_FAILURES: usize = 20;
 #[derive(Debug, Default, Clone)]
 pub struct Summary {
     pub lines_read: u64,
+    /// Documents read from Elasticsearch.
+    pub fetched: u64,
     pub decoded_audit: u64,
     pub decoded_other: u64,
     pub failed: u64,
     /// Line numbers (and reasons) of the first malformed lines.
     pub failed_lines: Vec<(u64, String)>,
+    /// Ids (and reasons) of the first malformed documents from Elasticsearch.
+    pub failed_docs: Vec<(String, String)>,
     pub alerts_by_rule: BTreeMap<String, u64>,
     /// Documents a pack could not evaluate, by pack.
     pub unevaluated_by_pack: BTreeMap<String, u64>,
     pub rejected_alerts: u64,
+    /// Alerts that started an aggregate, and alerts merged into one.
+    pub alerts_added: u64,
+    pub alerts_updated: u64,
+    /// Alert documents written (aggregates; rewritten ones each time).
+    pub alerts_written: u64,
+    /// Alert documents refused by Elasticsearch, in the dead-letter file.
+    pub dead_lettered: u64,
 }
 
 impl Summary {
@@ -28,6 +39,15 @@ impl Summary {
         if self.failed_lines.len() < LISTED_FAILURES {
             tracing::warn!(line, %reason, "malformed document skipped");
             self.failed_lines.push((line, reason));
+        }
+    }
+
+    /// Count a document from Elasticsearch that does not decode.
+    pub fn record_doc_failure(&mut self, key: &str, reason: String) {
+        self.failed += 1;
+        if self.failed_docs.len() < LISTED_FAILURES {
+            tracing::warn!(document = key, %reason, "malformed document skipped");
+            self.failed_docs.push((key.to_string(), reason));
         }
     }
 
@@ -49,7 +69,11 @@ impl Summary {
 impl fmt::Display for Summary {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         writeln!(f, "k8scop summary")?;
-        writeln!(f, "  lines read   {}", self.lines_read)?;
+        if self.fetched > 0 || self.lines_read == 0 {
+            writeln!(f, "  fetched      {}", self.fetched)?;
+        } else {
+            writeln!(f, "  lines read   {}", self.lines_read)?;
+        }
         writeln!(
             f,
             "  decoded      {} (audit events {}, other documents {})",
@@ -75,7 +99,16 @@ impl fmt::Display for Summary {
         for (line, reason) in &self.failed_lines {
             writeln!(f, "    line {line}: {reason}")?;
         }
-        writeln!(f, "  alerts       {}", self.alerts())?;
+        for (doc, reason) in &self.failed_docs {
+            writeln!(f, "    document {doc}: {reason}")?;
+        }
+        writeln!(
+            f,
+            "  alerts       {} raised: {} added, {} merged into them (D window)",
+            self.alerts(),
+            self.alerts_added,
+            self.alerts_updated
+        )?;
         let width = self
             .alerts_by_rule
             .keys()
@@ -89,6 +122,13 @@ impl fmt::Display for Summary {
             writeln!(
                 f,
                 "  NOT EVALUATED by pack {pack}: {n} documents (see the errors above)"
+            )?;
+        }
+        if self.dead_lettered > 0 {
+            writeln!(
+                f,
+                "  DEAD-LETTERED {} alert documents refused by Elasticsearch (see the dead-letter file)",
+                self.dead_lettered
             )?;
         }
         if self.rejected_alerts > 0 {

@@ -179,12 +179,14 @@ impl Metrics {
         // Closed label sets start at zero so rate() and absence alerts work
         // from the first scrape.
         for kind in [DocumentKind::Audit, DocumentKind::Other] {
-            inner
-                .documents_decoded
-                .get_or_create(&DocumentKindLabel { kind });
+            drop(
+                inner
+                    .documents_decoded
+                    .get_or_create(&DocumentKindLabel { kind }),
+            );
         }
         for kind in [RetryKind::Item, RetryKind::Request] {
-            inner.bulk_retries.get_or_create(&RetryKindLabel { kind });
+            drop(inner.bulk_retries.get_or_create(&RetryKindLabel { kind }));
         }
 
         let r = &mut inner.registry;

@@ -1,0 +1,233 @@
+//! The command line's shape (clap). Every flag has an environment variable
+//! (`K8SCOP_...`) and a config-file key of the same name.
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use chrono::{DateTime, Utc};
+use clap::{Args, Parser, Subcommand, ValueEnum};
+
+use super::time::{parse_seconds, parse_time};
+use crate::decode::EventShape;
+
+#[derive(Debug, Parser)]
+#[command(
+    name = "k8scop",
+    version,
+    about = "Detection rules (sandboxed WebAssembly) over Kubernetes audit logs"
+)]
+pub struct Cli {
+    /// Configuration file (TOML): flag names as keys. Flags and environment
+    /// variables win over it.
+    #[arg(long, global = true, env = "K8SCOP_CONFIG")]
+    pub config: Option<PathBuf>,
+
+    /// Log format on stderr.
+    #[arg(
+        long,
+        global = true,
+        value_enum,
+        default_value = "text",
+        env = "K8SCOP_LOG_FORMAT"
+    )]
+    pub log_format: LogFormat,
+
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Clone, Copy, ValueEnum)]
+pub enum LogFormat {
+    Text,
+    Json,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Run the rules over a recorded time range (from Elasticsearch) or a
+    /// JSON-lines file, and write the alerts.
+    Replay(ReplayArgs),
+    /// Follow Elasticsearch live: every interval, evaluate what arrived.
+    Run(RunArgs),
+    /// Work with rule packs.
+    #[command(subcommand)]
+    Rules(RulesCommand),
+}
+
+#[derive(Debug, Subcommand)]
+pub enum RulesCommand {
+    /// Run a pack on test cases offline, reporting pass/fail per case.
+    Test {
+        /// The pack (.wasm component).
+        pack: PathBuf,
+        /// The cases file (JSON).
+        cases: PathBuf,
+        /// Fail unless every rule has a must-fire and a must-not-fire case.
+        #[arg(long)]
+        require_coverage: bool,
+    },
+    /// Load every pack of the rules folder and list packs and rules.
+    List(RulesArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct RulesArgs {
+    /// Folder of rule packs (.wasm).
+    #[arg(long, default_value = "rules", env = "K8SCOP_RULES")]
+    pub rules: PathBuf,
+    /// TOML file of per-pack configuration: a table per pack name.
+    #[arg(long, env = "K8SCOP_PACK_CONFIG")]
+    pub pack_config: Option<PathBuf>,
+    /// Memory a pack may use, in MiB.
+    #[arg(long, default_value_t = 256, env = "K8SCOP_PACK_MEMORY_MIB")]
+    pub pack_memory_mib: usize,
+    /// Time one batch may take in one pack, in milliseconds.
+    #[arg(long, default_value_t = 5000, env = "K8SCOP_PACK_BATCH_TIMEOUT_MS")]
+    pub pack_batch_timeout_ms: u64,
+}
+
+#[derive(Debug, Args)]
+pub struct PipelineArgs {
+    /// Where the audit event sits in a document: auto, root,
+    /// kubernetes.audit, or field:<name> (e.g. field:log).
+    #[arg(long, default_value = "auto", env = "K8SCOP_EVENT_SHAPE")]
+    pub event_shape: EventShape,
+    /// Documents per batch handed to each pack.
+    #[arg(long, default_value_t = 500, env = "K8SCOP_BATCH_SIZE")]
+    pub batch_size: usize,
+    /// D, in seconds: an alert repeating within D of the last one of the
+    /// same rule and group is merged into it (K8sCop's -D).
+    #[arg(long, default_value = "600", value_parser = parse_seconds, env = "K8SCOP_AGGREGATE_WINDOW")]
+    pub aggregate_window: Duration,
+    /// How many source documents an alert lists (its count stays exact).
+    #[arg(long, default_value_t = 20, env = "K8SCOP_MAX_SOURCES")]
+    pub max_sources: usize,
+}
+
+#[derive(Debug, Args)]
+pub struct EsArgs {
+    /// Elasticsearch or OpenSearch URL.
+    #[arg(long, env = "K8SCOP_ES_URL")]
+    pub es_url: Option<String>,
+    #[arg(long, env = "K8SCOP_ES_USERNAME")]
+    pub es_username: Option<String>,
+    /// Prefer --es-password-file or the environment: flags show in `ps`.
+    #[arg(long, env = "K8SCOP_ES_PASSWORD", hide_env_values = true)]
+    pub es_password: Option<String>,
+    #[arg(long, env = "K8SCOP_ES_PASSWORD_FILE")]
+    pub es_password_file: Option<PathBuf>,
+    /// API key, encoded (base64 of id:key).
+    #[arg(long, env = "K8SCOP_ES_API_KEY", hide_env_values = true)]
+    pub es_api_key: Option<String>,
+    #[arg(long, env = "K8SCOP_ES_API_KEY_FILE")]
+    pub es_api_key_file: Option<PathBuf>,
+    #[arg(long, env = "K8SCOP_ES_BEARER_TOKEN", hide_env_values = true)]
+    pub es_bearer_token: Option<String>,
+    #[arg(long, env = "K8SCOP_ES_BEARER_TOKEN_FILE")]
+    pub es_bearer_token_file: Option<PathBuf>,
+    /// PEM file of the CA that signed the server's certificate.
+    #[arg(long, env = "K8SCOP_ES_CA_FILE")]
+    pub es_ca_file: Option<PathBuf>,
+    /// Accept any TLS certificate. For tests only.
+    #[arg(long, env = "K8SCOP_ES_INSECURE_SKIP_VERIFY")]
+    pub es_insecure_skip_verify: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct LogsArgs {
+    /// Log indices are daily: <prefix>-YYYY.MM.DD (K8sCop's -I).
+    #[arg(long, env = "K8SCOP_LOGS_PREFIX", conflicts_with = "logs_pattern")]
+    pub logs_prefix: Option<String>,
+    /// Or any index pattern / data stream, e.g. logs-kubernetes.audit_logs-*.
+    #[arg(long, env = "K8SCOP_LOGS_PATTERN")]
+    pub logs_pattern: Option<String>,
+    /// The documents' time field.
+    #[arg(long, default_value = "@timestamp", env = "K8SCOP_TIME_FIELD")]
+    pub time_field: String,
+    /// An extra filter (Elasticsearch query DSL, JSON), e.g.
+    /// '{"term":{"origin":"audit"}}'.
+    #[arg(long, env = "K8SCOP_QUERY")]
+    pub query: Option<String>,
+    /// Documents per search page (at most 10000).
+    #[arg(long, default_value_t = 5000, env = "K8SCOP_PAGE_SIZE")]
+    pub page_size: usize,
+}
+
+#[derive(Debug, Args)]
+pub struct AlertsArgs {
+    /// Alerts go to daily indices <prefix>-YYYY.MM.DD (K8sCop's -i).
+    #[arg(long, default_value = "k8scop-alerts", env = "K8SCOP_ALERTS_PREFIX")]
+    pub alerts_prefix: String,
+    /// Where alerts Elasticsearch refuses for good are kept (JSON lines).
+    #[arg(long, env = "K8SCOP_DEAD_LETTER")]
+    pub dead_letter: Option<PathBuf>,
+    /// How often growing alerts are rewritten, in seconds.
+    #[arg(long, default_value = "1", value_parser = parse_seconds, env = "K8SCOP_FLUSH_INTERVAL")]
+    pub flush_interval: Duration,
+    #[arg(long, default_value_t = 1000, env = "K8SCOP_BULK_MAX_DOCS")]
+    pub bulk_max_docs: usize,
+    #[arg(long, default_value_t = 5 << 20, env = "K8SCOP_BULK_MAX_BYTES")]
+    pub bulk_max_bytes: usize,
+}
+
+#[derive(Debug, Args)]
+pub struct ReplayArgs {
+    /// JSON-lines input instead of Elasticsearch: audit events, other log
+    /// documents or search hits (`-` for stdin).
+    #[arg(long, short = 'f', conflicts_with_all = ["from", "to"])]
+    pub input: Option<PathBuf>,
+    /// Start of the range (RFC 3339, or K8sCop's 2019-2-12-12-30-0 in UTC).
+    #[arg(long, value_parser = parse_time, requires = "to")]
+    pub from: Option<DateTime<Utc>>,
+    /// End of the range, exclusive.
+    #[arg(long, value_parser = parse_time, requires = "from")]
+    pub to: Option<DateTime<Utc>>,
+    /// Write alerts as JSON lines here (`-` for stdout) instead of to
+    /// Elasticsearch. The default with --input.
+    #[arg(long, short = 'o')]
+    pub output: Option<PathBuf>,
+    #[command(flatten)]
+    pub rules: RulesArgs,
+    #[command(flatten)]
+    pub pipeline: PipelineArgs,
+    #[command(flatten)]
+    pub es: EsArgs,
+    #[command(flatten)]
+    pub logs: LogsArgs,
+    #[command(flatten)]
+    pub alerts: AlertsArgs,
+}
+
+#[derive(Debug, Args)]
+pub struct RunArgs {
+    /// d, in seconds: how often to read what arrived (K8sCop's -d).
+    #[arg(long, default_value = "5", value_parser = parse_seconds, env = "K8SCOP_INTERVAL")]
+    pub interval: Duration,
+    /// Read only up to now minus this (seconds): shippers index late.
+    #[arg(long, default_value = "30", value_parser = parse_seconds, env = "K8SCOP_DELAY")]
+    pub delay: Duration,
+    /// Re-read this much before the cursor (seconds) to catch documents
+    /// indexed even later; those already seen are skipped.
+    #[arg(long, default_value = "300", value_parser = parse_seconds, env = "K8SCOP_OVERLAP")]
+    pub overlap: Duration,
+    /// Where to start when there is no checkpoint (default: now).
+    #[arg(long, value_parser = parse_time, env = "K8SCOP_START")]
+    pub start: Option<DateTime<Utc>>,
+    /// Name of this sidecar's checkpoint (one per sidecar watching the
+    /// same alert prefix).
+    #[arg(long, default_value = "default", env = "K8SCOP_INSTANCE")]
+    pub instance: String,
+    /// Serve /metrics, /healthz and /readyz here.
+    #[arg(long, default_value = "0.0.0.0:9464", env = "K8SCOP_LISTEN")]
+    pub listen: std::net::SocketAddr,
+    #[command(flatten)]
+    pub rules: RulesArgs,
+    #[command(flatten)]
+    pub pipeline: PipelineArgs,
+    #[command(flatten)]
+    pub es: EsArgs,
+    #[command(flatten)]
+    pub logs: LogsArgs,
+    #[command(flatten)]
+    pub alerts: AlertsArgs,
+}

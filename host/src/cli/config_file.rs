@@ -1,0 +1,131 @@
+//! The configuration file (TOML). Precedence: flags, then environment
+//! variables, then the file, then defaults. Each key of the file is the
+//! flag's name (`es-url` or `es_url`); the file fills the flag's
+//! environment variable (`K8SCOP_ES_URL`) when the environment does not set
+//! it, so clap applies one precedence rule to all three.
+//!
+//! ```toml
+//! es-url = "https://elasticsearch:9200"
+//! es-api-key-file = "/etc/k8scop/api-key"
+//! logs-prefix = "logs"
+//! alerts-prefix = "k8scop-alerts"
+//! aggregate-window = 600
+//! interval = 5
+//! ```
+//!
+//! Per-pack settings live in their own file (`--pack-config`), one table
+//! per pack.
+
+use std::collections::BTreeMap;
+use std::path::Path;
+
+use anyhow::Context;
+
+/// The environment variables the file asks for, as (name, value).
+pub fn env_from_file(path: &Path) -> anyhow::Result<Vec<(String, String)>> {
+    let text = std::fs::read_to_string(path)
+        .with_context(|| format!("cannot read the config file {}", path.display()))?;
+    env_from_toml(&text).with_context(|| format!("in the config file {}", path.display()))
+}
+
+pub fn env_from_toml(text: &str) -> anyhow::Result<Vec<(String, String)>> {
+    let table: toml::Table = toml::from_str(text)?;
+    table
+        .into_iter()
+        .map(|(key, value)| {
+            let text = match value {
+                toml::Value::String(s) => s,
+                toml::Value::Integer(_) | toml::Value::Float(_) | toml::Value::Boolean(_) => {
+                    value.to_string()
+                }
+                other => anyhow::bail!(
+                    "`{key}` must be a string, number or boolean, not {}",
+                    other.type_str()
+                ),
+            };
+            Ok((
+                format!("K8SCOP_{}", key.to_ascii_uppercase().replace('-', "_")),
+                text,
+            ))
+        })
+        .collect()
+}
+
+/// `[pack-name]` tables of `key = value`; arrays become comma-separated
+/// lists, numbers and booleans their text.
+pub fn read_pack_config(path: &Path) -> anyhow::Result<BTreeMap<String, BTreeMap<String, String>>> {
+    let text =
+        std::fs::read_to_string(path).with_context(|| format!("cannot read {}", path.display()))?;
+    parse_pack_config(&text).with_context(|| format!("in pack configuration {}", path.display()))
+}
+
+pub fn parse_pack_config(text: &str) -> anyhow::Result<BTreeMap<String, BTreeMap<String, String>>> {
+    let table: toml::Table = toml::from_str(text)?;
+    let mut packs = BTreeMap::new();
+    for (pack, values) in table {
+        let toml::Value::Table(values) = values else {
+            anyhow::bail!("`{pack}` must be a table of settings ([{pack}])");
+        };
+        let mut settings = BTreeMap::new();
+        for (key, value) in values {
+            let text = match value {
+                toml::Value::String(s) => s,
+                toml::Value::Array(items) => items
+                    .into_iter()
+                    .map(|i| match i {
+                        toml::Value::String(s) => s,
+                        other => other.to_string(),
+                    })
+                    .collect::<Vec<_>>()
+                    .join(","),
+                toml::Value::Table(_) => {
+                    anyhow::bail!("[{pack}] {key}: nested tables are not settings")
+                }
+                other => other.to_string(),
+            };
+            settings.insert(key, text);
+        }
+        packs.insert(pack, settings);
+    }
+    Ok(packs)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn file_keys_become_environment_names() {
+        let env = env_from_toml(
+            "es-url = \"http://es:9200\"\naggregate_window = 600\nes-insecure-skip-verify = true\n",
+        )
+        .unwrap();
+        assert_eq!(
+            env,
+            [
+                ("K8SCOP_AGGREGATE_WINDOW".to_string(), "600".to_string()),
+                (
+                    "K8SCOP_ES_INSECURE_SKIP_VERIFY".to_string(),
+                    "true".to_string()
+                ),
+                ("K8SCOP_ES_URL".to_string(), "http://es:9200".to_string()),
+            ]
+        );
+        assert!(env_from_toml("x = [1]").is_err());
+    }
+
+    #[test]
+    fn pack_config_values_become_strings() {
+        let c = parse_pack_config(
+            "[k8scop-classic]\nignore_users = [\"system:node:*\", \"ci-bot\"]\nthreshold = 5\nstrict = true\nnote = \"x\"\n",
+        )
+        .unwrap();
+        let classic = &c["k8scop-classic"];
+        assert_eq!(classic["ignore_users"], "system:node:*,ci-bot");
+        assert_eq!(classic["threshold"], "5");
+        assert_eq!(classic["strict"], "true");
+        assert_eq!(classic["note"], "x");
+        assert!(parse_pack_config("ignore_users = 1").is_err());
+        assert!(parse_pack_config("[p]\nx = { a = 1 }").is_err());
+    }
+}

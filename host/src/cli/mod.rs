@@ -1,0 +1,347 @@
+//! The command line: `k8scop replay`, `k8scop run`, `k8scop rules test`,
+//! `k8scop rules list` — and K8sCop's own flags, translated.
+
+mod args;
+mod compat;
+pub mod config_file;
+pub mod time;
+
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::time::Duration;
+
+use anyhow::Context;
+use clap::Parser;
+use serde_json::Value;
+use tokio::sync::watch;
+
+pub use args::*;
+
+use crate::aggregate::AggregateConfig;
+use crate::checkpoint::CheckpointStore;
+use crate::decode::Decoder;
+use crate::engine::{EngineConfig, RuleEngine, SandboxLimits};
+use crate::es::auth::read_secret;
+use crate::es::indices::LogIndices;
+use crate::es::retry::Backoff;
+use crate::es::{Auth, EsClient, EsConfig, ServerInfo, template};
+use crate::pipeline::{self, EsInput, Input, Output, PipelineConfig, Schedule};
+use crate::sink::dead_letter::DeadLetterFile;
+use crate::sink::elasticsearch::{BulkConfig, BulkWriter};
+use crate::source::elasticsearch::LogQuery;
+use crate::summary::Summary;
+
+pub fn main() -> ExitCode {
+    let mut argv: Vec<String> = std::env::args().collect();
+    if let Some(translated) = compat::translate(&argv[1..]) {
+        argv.truncate(1);
+        argv.extend(translated);
+    }
+    if let Err(e) = apply_config_file(&argv) {
+        eprintln!("error: {e:#}");
+        return ExitCode::FAILURE;
+    }
+    let cli = Cli::parse_from(argv);
+    // `rules test` reports on stdout; its logs would only be noise.
+    let default_level = match cli.command {
+        Command::Rules(RulesCommand::Test { .. }) => "warn",
+        _ => "info",
+    };
+    init_logging(cli.log_format, default_level);
+    match run(cli) {
+        Ok(code) => code,
+        Err(e) => {
+            tracing::error!("{e:#}");
+            eprintln!("error: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+/// Fill the environment from `--config FILE` (or `K8SCOP_CONFIG`) where it
+/// is not set, before clap reads flags and environment.
+fn apply_config_file(argv: &[String]) -> anyhow::Result<()> {
+    let from_flag = argv.iter().enumerate().find_map(|(i, a)| {
+        a.strip_prefix("--config=").map(String::from).or_else(|| {
+            (a == "--config")
+                .then(|| argv.get(i + 1).cloned())
+                .flatten()
+        })
+    });
+    let Some(path) = from_flag.or_else(|| std::env::var("K8SCOP_CONFIG").ok()) else {
+        return Ok(());
+    };
+    for (name, value) in config_file::env_from_file(path.as_ref())? {
+        if std::env::var_os(&name).is_none() {
+            // SAFETY: called at the start of main, before any other thread exists.
+            unsafe { std::env::set_var(name, value) };
+        }
+    }
+    Ok(())
+}
+
+fn init_logging(format: LogFormat, default_level: &str) {
+    let filter = tracing_subscriber::EnvFilter::try_from_env("K8SCOP_LOG").unwrap_or_else(|_| {
+        tracing_subscriber::EnvFilter::new(format!("{default_level},wasmtime=warn,cranelift=warn"))
+    });
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr);
+    match format {
+        LogFormat::Text => builder.init(),
+        LogFormat::Json => builder.json().init(),
+    }
+}
+
+fn run(cli: Cli) -> anyhow::Result<ExitCode> {
+    match cli.command {
+        Command::Replay(args) => replay(args),
+        Command::Run(args) => follow(args),
+        Command::Rules(RulesCommand::Test {
+            pack,
+            cases,
+            require_coverage,
+        }) => {
+            let report = crate::rules_test::run(&pack, &cases)?;
+            crate::rules_test::print_report(&report, require_coverage)?;
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Rules(RulesCommand::List(args)) => list(args),
+    }
+}
+
+/// Exit status when some documents were not evaluated by some pack.
+const EXIT_INCOMPLETE: u8 = 2;
+
+fn finish(summary: &Summary) -> ExitCode {
+    eprint!("{summary}");
+    if summary.incomplete() {
+        ExitCode::from(EXIT_INCOMPLETE)
+    } else {
+        ExitCode::SUCCESS
+    }
+}
+
+fn pipeline_config(args: &PipelineArgs, flush_interval: Duration) -> PipelineConfig {
+    PipelineConfig {
+        decoder: Decoder::new(args.event_shape.clone()),
+        batch_size: args.batch_size,
+        aggregate: AggregateConfig {
+            window: chrono::Duration::from_std(args.aggregate_window)
+                .unwrap_or(chrono::Duration::MAX),
+            max_sources: args.max_sources,
+        },
+        flush_interval,
+    }
+}
+
+fn replay(args: ReplayArgs) -> anyhow::Result<ExitCode> {
+    let engine = engine_with_rules(&args.rules)?;
+    let config = pipeline_config(&args.pipeline, args.alerts.flush_interval);
+    let runtime = tokio::runtime::Runtime::new()?;
+    let (_stop, shutdown) = watch::channel(false);
+    let summary = runtime.block_on(async {
+        let input = match (&args.input, args.from, args.to) {
+            (Some(path), _, _) => Input::File(path.clone()),
+            (None, Some(from), Some(to)) => {
+                anyhow::ensure!(from < to, "--from must be before --to");
+                let es = es_input(&args.es, &args.logs).await?;
+                Input::Replay { es, from, to }
+            }
+            _ => {
+                anyhow::bail!("say what to replay: --input FILE, or --from and --to with --es-url")
+            }
+        };
+        let output = match (&args.output, &args.input) {
+            (Some(path), _) => Output::File(path.clone()),
+            (None, Some(_)) => Output::File(PathBuf::from("-")),
+            (None, None) => es_output(&args.es, &args.alerts).await?,
+        };
+        pipeline::run(config, input, output, engine, shutdown).await
+    })?;
+    Ok(finish(&summary))
+}
+
+fn follow(args: RunArgs) -> anyhow::Result<ExitCode> {
+    let engine = engine_with_rules(&args.rules)?;
+    let config = pipeline_config(&args.pipeline, args.alerts.flush_interval);
+    let runtime = tokio::runtime::Runtime::new()?;
+    let summary = runtime.block_on(async {
+        let (stop, shutdown) = watch::channel(false);
+        tokio::spawn(async move {
+            wait_for_termination().await;
+            tracing::info!("termination requested: finishing the current window, then flushing");
+            let _ = stop.send(true);
+        });
+        let es = es_input(&args.es, &args.logs).await?;
+        let checkpoints = CheckpointStore::new(
+            es.client.clone(),
+            &args.alerts.alerts_prefix,
+            &args.instance,
+        );
+        let output = es_output(&args.es, &args.alerts).await?;
+        let schedule = Schedule {
+            interval: args.interval.max(Duration::from_millis(10)),
+            delay: chrono::Duration::from_std(args.delay)?,
+            overlap: chrono::Duration::from_std(args.overlap)?,
+        };
+        let input = Input::Stream {
+            es,
+            start: args.start,
+            schedule,
+            checkpoints,
+        };
+        pipeline::run(config, input, output, engine, shutdown).await
+    })?;
+    Ok(finish(&summary))
+}
+
+async fn wait_for_termination() {
+    use tokio::signal::unix::{SignalKind, signal};
+    match signal(SignalKind::terminate()) {
+        Ok(mut term) => {
+            tokio::select! {
+                _ = term.recv() => {}
+                _ = tokio::signal::ctrl_c() => {}
+            }
+        }
+        Err(_) => {
+            let _ = tokio::signal::ctrl_c().await;
+        }
+    }
+}
+
+fn es_client(args: &EsArgs) -> anyhow::Result<EsClient> {
+    let url = args
+        .es_url
+        .clone()
+        .context("no Elasticsearch URL: set --es-url (or K8SCOP_ES_URL)")?;
+    let mut config = EsConfig::new(url);
+    let password = read_secret(args.es_password.clone(), args.es_password_file.as_deref())?;
+    let api_key = read_secret(args.es_api_key.clone(), args.es_api_key_file.as_deref())?;
+    let bearer = read_secret(
+        args.es_bearer_token.clone(),
+        args.es_bearer_token_file.as_deref(),
+    )?;
+    config.auth = match (api_key, bearer, &args.es_username, password) {
+        (Some(key), None, None, None) => Auth::ApiKey(key),
+        (None, Some(token), None, None) => Auth::Bearer(token),
+        (None, None, Some(user), password) => Auth::Basic {
+            username: user.clone(),
+            password: password.unwrap_or_default(),
+        },
+        (None, None, None, None) => Auth::None,
+        _ => anyhow::bail!(
+            "give one kind of Elasticsearch credential: an API key, a bearer token, or a username and password"
+        ),
+    };
+    config.ca_file = args.es_ca_file.clone();
+    config.insecure_skip_verify = args.es_insecure_skip_verify;
+    Ok(EsClient::new(&config)?)
+}
+
+async fn es_input(es: &EsArgs, logs: &LogsArgs) -> anyhow::Result<EsInput> {
+    let client = es_client(es)?;
+    let flavor = ServerInfo::detect(&client).await?.flavor;
+    let indices = match (&logs.logs_prefix, &logs.logs_pattern) {
+        (_, Some(pattern)) => LogIndices::Pattern(pattern.clone()),
+        (Some(prefix), None) => LogIndices::DailyPrefix(prefix.clone()),
+        (None, None) => LogIndices::DailyPrefix("logs".into()),
+    };
+    let extra_query = logs
+        .query
+        .as_deref()
+        .map(serde_json::from_str::<Value>)
+        .transpose()
+        .context("--query is not valid JSON")?;
+    Ok(EsInput {
+        client,
+        flavor,
+        query: LogQuery {
+            indices,
+            time_field: logs.time_field.clone(),
+            extra_query,
+            page_size: logs.page_size,
+        },
+    })
+}
+
+async fn es_output(es: &EsArgs, alerts: &AlertsArgs) -> anyhow::Result<Output> {
+    let client = es_client(es)?;
+    template::install(&client, &alerts.alerts_prefix).await?;
+    let dead_letter = alerts
+        .dead_letter
+        .as_deref()
+        .map(DeadLetterFile::open)
+        .transpose()?;
+    let bulk = BulkConfig {
+        max_docs: alerts.bulk_max_docs,
+        max_bytes: alerts.bulk_max_bytes,
+        backoff: Backoff::default(),
+    };
+    Ok(Output::Elasticsearch {
+        writer: BulkWriter::new(client, bulk, dead_letter),
+        alerts_prefix: alerts.alerts_prefix.clone(),
+    })
+}
+
+fn list(args: RulesArgs) -> anyhow::Result<ExitCode> {
+    let (engine, refused) = load_engine(&args)?;
+    for meta in engine.packs() {
+        println!(
+            "{} {} ({}) active",
+            meta.name(),
+            meta.info.version,
+            meta.path.display()
+        );
+        for rule in &meta.info.rules {
+            println!(
+                "  {:<48} {:<8} {}  [{}]",
+                rule.id,
+                rule.severity.as_str(),
+                rule.title,
+                rule.tags.join(", ")
+            );
+        }
+    }
+    for (path, error) in &refused {
+        println!("{} {error}", path.display());
+    }
+    Ok(if refused.is_empty() {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::from(EXIT_INCOMPLETE)
+    })
+}
+
+/// The engine with every pack of the rules folder; refusing to run with no
+/// pack at all, since that would silently raise nothing.
+fn engine_with_rules(args: &RulesArgs) -> anyhow::Result<RuleEngine> {
+    let (engine, _refused) = load_engine(args)?;
+    anyhow::ensure!(
+        engine.packs().next().is_some(),
+        "no rule pack loaded from {}: build them with `make packs` or point --rules at a folder of .wasm packs",
+        args.rules.display()
+    );
+    Ok(engine)
+}
+
+type Refused = Vec<(PathBuf, crate::engine::PackError)>;
+
+fn load_engine(args: &RulesArgs) -> anyhow::Result<(RuleEngine, Refused)> {
+    let config = EngineConfig {
+        limits: SandboxLimits {
+            memory_bytes: args.pack_memory_mib << 20,
+            batch_time: Duration::from_millis(args.pack_batch_timeout_ms),
+            ..SandboxLimits::default()
+        },
+        pack_config: match &args.pack_config {
+            Some(path) => config_file::read_pack_config(path)?,
+            None => BTreeMap::new(),
+        },
+    };
+    let mut engine = RuleEngine::new(config)?;
+    let refused = engine.load_dir(&args.rules)?;
+    Ok((engine, refused))
+}
