@@ -65,9 +65,9 @@ pub struct Aggregator {
     open: HashMap<Key, Aggregate>,
     /// Open aggregates changed since the last `take_dirty`.
     dirty: HashSet<Key>,
-    /// Aggregates replaced by a newer one for the same key before their last
-    /// change was taken.
-    closed_dirty: Vec<Aggregate>,
+    /// Aggregates replaced by a newer one for the same key (beyond D), with
+    /// whether their last change was not yet taken by `take_dirty`.
+    closed: Vec<(Aggregate, bool)>,
 }
 
 impl Aggregator {
@@ -130,10 +130,9 @@ impl Aggregator {
             sources: vec![source],
             latest: body,
         };
-        if let Some(old) = self.open.insert(key.clone(), fresh)
-            && self.dirty.contains(&key)
-        {
-            self.closed_dirty.push(old);
+        if let Some(old) = self.open.insert(key.clone(), fresh) {
+            let dirty = self.dirty.contains(&key);
+            self.closed.push((old, dirty));
         }
         self.dirty.insert(key);
         Merge::Added
@@ -141,7 +140,12 @@ impl Aggregator {
 
     /// The aggregates changed since the last call, as documents to (re)write.
     pub fn take_dirty(&mut self) -> Vec<AlertDoc> {
-        let mut out: Vec<AlertDoc> = self.closed_dirty.drain(..).map(|a| render(&a)).collect();
+        let mut out: Vec<AlertDoc> = self
+            .closed
+            .drain(..)
+            .filter(|(_, dirty)| *dirty)
+            .map(|(a, _)| render(&a))
+            .collect();
         let mut keys: Vec<Key> = self.dirty.drain().collect();
         keys.sort();
         out.extend(keys.iter().filter_map(|k| self.open.get(k)).map(render));
@@ -167,11 +171,17 @@ impl Aggregator {
         closed.iter().map(render).collect()
     }
 
-    /// Every aggregate still open, as final documents (end of a replay).
+    /// Aggregates that can no longer grow because a newer one replaced them,
+    /// as final documents (for outputs that write each alert once).
+    pub fn take_closed(&mut self) -> Vec<AlertDoc> {
+        self.closed.drain(..).map(|(a, _)| render(&a)).collect()
+    }
+
+    /// Every aggregate not yet taken, as final documents (end of a replay).
     pub fn close_all(&mut self) -> Vec<AlertDoc> {
         self.dirty.clear();
-        self.closed_dirty.clear();
-        let mut all: Vec<Aggregate> = self.open.drain().map(|(_, a)| a).collect();
+        let mut all: Vec<Aggregate> = self.closed.drain(..).map(|(a, _)| a).collect();
+        all.extend(self.open.drain().map(|(_, a)| a));
         all.sort_by(|a, b| (a.first_seen, &a.id).cmp(&(b.first_seen, &b.id)));
         all.iter().map(render).collect()
     }
@@ -279,6 +289,27 @@ mod tests {
         assert_eq!(first["k8scop"]["sources_total"], 3, "exact count");
         assert_eq!(by_id["id5"]["k8scop"]["count"], 1);
         assert!(a.take_dirty().is_empty(), "nothing changed since");
+    }
+
+    #[test]
+    fn outputs_written_once_get_replaced_aggregates_too() {
+        let mut a = Aggregator::new(d(60));
+        a.add(
+            alert("r", "g", "2024-03-01T10:00:00Z", "first", "u"),
+            src(1),
+        );
+        a.add(
+            alert("r", "g", "2024-03-01T11:00:00Z", "second", "u"),
+            src(2),
+        );
+        a.add(
+            alert("r", "g", "2024-03-01T12:00:00Z", "third", "u"),
+            src(3),
+        );
+        let closed: Vec<String> = a.take_closed().into_iter().map(|d| d.id).collect();
+        assert_eq!(closed, ["first", "second"]);
+        let rest: Vec<String> = a.close_all().into_iter().map(|d| d.id).collect();
+        assert_eq!(rest, ["third"]);
     }
 
     #[test]

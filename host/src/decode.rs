@@ -193,6 +193,11 @@ impl Decoder {
                 .and_then(Value::as_str)
                 .map(String::from);
             origin.id = object.get("_id").and_then(Value::as_str).map(String::from);
+            // A search hit is known by its index and id, as when read from
+            // Elasticsearch; the line number of the export adds nothing.
+            if origin.id.is_some() {
+                origin.line = None;
+            }
             object = source;
         }
         self.decode_source(object, origin)

@@ -23,6 +23,7 @@ use crate::checkpoint::{Checkpoint, CheckpointStore, SeenDoc};
 use crate::decode::{DecodedDoc, Decoder, DocRef};
 use crate::engine::{EventKind, RuleEngine};
 use crate::es::{EsClient, Flavor};
+use crate::ops::{DocumentKind, Health, Metrics, RetryKind};
 use crate::sink::elasticsearch::{BulkWriter, alert_bulk_doc};
 use crate::sink::jsonl::JsonlSink;
 use crate::source::elasticsearch::{Hit, LogQuery, WindowReader};
@@ -40,6 +41,8 @@ pub struct PipelineConfig {
     pub aggregate: AggregateConfig,
     /// How often growing aggregates are written to Elasticsearch.
     pub flush_interval: Duration,
+    pub metrics: Metrics,
+    pub health: Health,
 }
 
 /// Where to read logs in Elasticsearch.
@@ -136,19 +139,37 @@ pub async fn run(
     };
 
     let batch_size = config.batch_size.max(1);
-    let source = tokio::spawn(source_stage(input, batch_size, resume, raw_tx, shutdown));
+    let metrics = config.metrics.clone();
+    let source = tokio::spawn(source_stage(
+        input,
+        batch_size,
+        resume,
+        raw_tx,
+        shutdown,
+        metrics.clone(),
+    ));
 
     let decoder = config.decoder.clone();
-    let decode = tokio::task::spawn_blocking(move || decode_stage(decoder, raw_rx, doc_tx));
+    let decode_metrics = metrics.clone();
+    let decode =
+        tokio::task::spawn_blocking(move || decode_stage(decoder, raw_rx, doc_tx, &decode_metrics));
 
-    let evaluate = tokio::task::spawn_blocking(move || engine_stage(&mut engine, doc_rx, alert_tx));
+    let engine_metrics = metrics.clone();
+    let evaluate = tokio::task::spawn_blocking(move || {
+        engine_stage(&mut engine, doc_rx, alert_tx, &engine_metrics)
+    });
 
+    let observe = Observe {
+        metrics,
+        health: config.health.clone(),
+    };
     let sink = tokio::spawn(sink_stage(
         output,
         aggregator,
         store,
         config.flush_interval,
         alert_rx,
+        observe,
     ));
 
     // Join from the end: a failing sink closes its channel, which stops the
@@ -177,6 +198,7 @@ async fn source_stage(
     resume: Option<Checkpoint>,
     tx: mpsc::Sender<Raw>,
     shutdown: watch::Receiver<bool>,
+    metrics: Metrics,
 ) -> anyhow::Result<Summary> {
     let mut summary = Summary::default();
     match input {
@@ -194,7 +216,7 @@ async fn source_stage(
             .context("reading the input")?;
         }
         Input::Replay { es, from, to } => {
-            summary.fetched = read_window(&es, from, to, None, &tx).await?;
+            summary.fetched = read_window(&es, from, to, None, &tx, &metrics).await?;
             let end = WindowEnd {
                 from,
                 to,
@@ -209,7 +231,8 @@ async fn source_stage(
             schedule,
             ..
         } => {
-            summary.fetched = stream(&es, start, &schedule, resume, &tx, shutdown).await?;
+            summary.fetched =
+                stream(&es, start, &schedule, resume, &tx, shutdown, &metrics).await?;
         }
     }
     Ok(summary)
@@ -224,6 +247,7 @@ async fn read_window(
     to: DateTime<Utc>,
     mut seen: Option<&mut HashMap<String, DateTime<Utc>>>,
     tx: &mpsc::Sender<Raw>,
+    metrics: &Metrics,
 ) -> anyhow::Result<u64> {
     let mut reader = WindowReader::open(&es.client, es.flavor, &es.query, from, to).await?;
     let mut fetched = 0u64;
@@ -246,6 +270,7 @@ async fn read_window(
                 (sort_time(a), &a.index, &a.id).cmp(&(sort_time(b), &b.index, &b.id))
             });
             fetched += hits.len() as u64;
+            metrics.documents_fetched(hits.len() as u64);
             let fresh: Vec<Hit> = match seen.as_deref_mut() {
                 None => hits,
                 Some(seen) => hits
@@ -299,6 +324,7 @@ async fn stream(
     resume: Option<Checkpoint>,
     tx: &mpsc::Sender<Raw>,
     mut shutdown: watch::Receiver<bool>,
+    metrics: &Metrics,
 ) -> anyhow::Result<u64> {
     let (mut cursor, mut seen) = match resume {
         Some(c) => (
@@ -322,14 +348,16 @@ async fn stream(
             tracing::info!("shutting down: no new window");
             return Ok(fetched);
         }
-        let to = Utc::now() - schedule.delay;
+        let now = Utc::now();
+        metrics.set_lag((now - cursor).as_seconds_f64());
+        let to = now - schedule.delay;
         if to <= cursor {
             continue;
         }
         let from = cursor - schedule.overlap;
         // Only what this window can re-read needs remembering.
         seen.retain(|_, time: &mut DateTime<Utc>| *time >= from);
-        let window_fetched = read_window(es, from, to, Some(&mut seen), tx).await?;
+        let window_fetched = read_window(es, from, to, Some(&mut seen), tx, metrics).await?;
         fetched += window_fetched;
         seen.retain(|_, time| *time >= to - schedule.overlap);
         cursor = to;
@@ -355,11 +383,18 @@ fn decode_stage(
     decoder: Decoder,
     mut rx: mpsc::Receiver<Raw>,
     tx: mpsc::Sender<Decoded>,
+    metrics: &Metrics,
 ) -> Summary {
     let mut summary = Summary::default();
     let count = |summary: &mut Summary, doc: &DecodedDoc| match doc.kind {
-        EventKind::Audit => summary.decoded_audit += 1,
-        EventKind::Other => summary.decoded_other += 1,
+        EventKind::Audit => {
+            summary.decoded_audit += 1;
+            metrics.documents_decoded(DocumentKind::Audit, 1);
+        }
+        EventKind::Other => {
+            summary.decoded_other += 1;
+            metrics.documents_decoded(DocumentKind::Other, 1);
+        }
     };
     while let Some(raw) = rx.blocking_recv() {
         let out = match raw {
@@ -377,7 +412,10 @@ fn decode_stage(
                             count(&mut summary, &doc);
                             docs.push(doc);
                         }
-                        Err(reason) => summary.record_failure(line.number, reason),
+                        Err(reason) => {
+                            metrics.documents_failed(1);
+                            summary.record_failure(line.number, reason);
+                        }
                     }
                 }
                 Decoded::Docs(docs)
@@ -395,7 +433,10 @@ fn decode_stage(
                             count(&mut summary, &doc);
                             docs.push(doc);
                         }
-                        Err(e) => summary.record_doc_failure(&origin.key(), e.to_string()),
+                        Err(e) => {
+                            metrics.documents_failed(1);
+                            summary.record_doc_failure(&origin.key(), e.to_string());
+                        }
                     }
                 }
                 Decoded::Docs(docs)
@@ -412,6 +453,7 @@ fn engine_stage(
     engine: &mut RuleEngine,
     mut rx: mpsc::Receiver<Decoded>,
     tx: mpsc::Sender<Evaluated>,
+    metrics: &Metrics,
 ) -> Summary {
     let mut summary = Summary::default();
     while let Some(decoded) = rx.blocking_recv() {
@@ -419,17 +461,25 @@ fn engine_stage(
             Decoded::End(end) => Evaluated::End(end),
             Decoded::Docs(docs) => {
                 let outcome = engine.evaluate(&docs);
+                for (pack, documents, elapsed) in &outcome.evaluations {
+                    metrics.pack_evaluated(pack, *documents as u64, *elapsed);
+                }
                 for failure in &outcome.failures {
+                    metrics.pack_failed(&failure.pack, failure.documents as u64);
                     *summary
                         .unevaluated_by_pack
                         .entry(failure.pack.clone())
                         .or_default() += failure.documents as u64;
+                }
+                for rejected in &outcome.rejected {
+                    metrics.alerts_rejected(&rejected.pack, 1);
                 }
                 summary.rejected_alerts += outcome.rejected.len() as u64;
                 let alerts = outcome
                     .alerts
                     .iter()
                     .map(|raised| {
+                        metrics.alert_raised(&raised.alert.rule_id);
                         *summary
                             .alerts_by_rule
                             .entry(raised.alert.rule_id.clone())
@@ -448,6 +498,12 @@ fn engine_stage(
     summary
 }
 
+/// The operator's view of the sink stage.
+struct Observe {
+    metrics: Metrics,
+    health: Health,
+}
+
 /// Aggregation and writing, one task: the aggregator's state and what was
 /// written must move together for checkpoints to be exact.
 async fn sink_stage(
@@ -456,6 +512,7 @@ async fn sink_stage(
     checkpoints: Option<CheckpointStore>,
     flush_interval: Duration,
     mut rx: mpsc::Receiver<Evaluated>,
+    observe: Observe,
 ) -> anyhow::Result<Summary> {
     let mut summary = Summary::default();
     match output {
@@ -463,10 +520,13 @@ async fn sink_stage(
             let mut sink = JsonlSink::create(&path)?;
             while let Some(evaluated) = rx.recv().await {
                 if let Evaluated::Alerts(alerts) = evaluated {
-                    merge(&mut aggregator, alerts, &mut summary);
+                    merge(&mut aggregator, alerts, &mut summary, &observe.metrics);
+                    for alert in aggregator.take_closed() {
+                        sink.write(&alert).context("writing alerts")?;
+                    }
                 }
             }
-            // A file gets each aggregate once, final, in time order.
+            // A file gets each aggregate once, final.
             for alert in aggregator.close_all() {
                 sink.write(&alert).context("writing alerts")?;
             }
@@ -481,15 +541,18 @@ async fn sink_stage(
             loop {
                 tokio::select! {
                     evaluated = rx.recv() => match evaluated {
-                        Some(Evaluated::Alerts(alerts)) => merge(&mut aggregator, alerts, &mut summary),
+                        Some(Evaluated::Alerts(alerts)) => merge(&mut aggregator, alerts, &mut summary, &observe.metrics),
                         Some(Evaluated::End(end)) => {
-                            write_dirty(&mut writer, &alerts_prefix, &mut aggregator, &mut summary).await?;
+                            write_dirty(&mut writer, &alerts_prefix, &mut aggregator, &mut summary, &observe.metrics).await?;
                             // Nothing after `to` can merge into what ended
                             // more than D before it.
                             aggregator.close_before(end.to);
                             if let Some(store) = &checkpoints {
                                 store.save(&Checkpoint { cursor: end.to, seen: end.seen.clone(), aggregates: aggregator.state() }).await?;
+                                observe.metrics.checkpoint_written(end.to.timestamp_millis() as f64 / 1000.0);
                             }
+                            observe.metrics.set_open_aggregates(aggregator.open_count());
+                            observe.health.record_progress();
                             tracing::info!(
                                 from = %end.from, to = %end.to, fetched = end.fetched,
                                 alerts_added = summary.alerts_added, alerts_updated = summary.alerts_updated,
@@ -499,20 +562,38 @@ async fn sink_stage(
                         }
                         None => break,
                     },
-                    _ = flush.tick() => write_dirty(&mut writer, &alerts_prefix, &mut aggregator, &mut summary).await?,
+                    _ = flush.tick() => write_dirty(&mut writer, &alerts_prefix, &mut aggregator, &mut summary, &observe.metrics).await?,
                 }
             }
-            write_dirty(&mut writer, &alerts_prefix, &mut aggregator, &mut summary).await?;
+            write_dirty(
+                &mut writer,
+                &alerts_prefix,
+                &mut aggregator,
+                &mut summary,
+                &observe.metrics,
+            )
+            .await?;
         }
     }
     Ok(summary)
 }
 
-fn merge(aggregator: &mut Aggregator, alerts: Vec<(AlertDoc, DocRef)>, summary: &mut Summary) {
+fn merge(
+    aggregator: &mut Aggregator,
+    alerts: Vec<(AlertDoc, DocRef)>,
+    summary: &mut Summary,
+    metrics: &Metrics,
+) {
     for (alert, source) in alerts {
         match aggregator.add(alert, source) {
-            Merge::Added => summary.alerts_added += 1,
-            Merge::Updated => summary.alerts_updated += 1,
+            Merge::Added => {
+                summary.alerts_added += 1;
+                metrics.alerts_added(1);
+            }
+            Merge::Updated => {
+                summary.alerts_updated += 1;
+                metrics.alerts_updated(1);
+            }
         }
     }
 }
@@ -522,6 +603,7 @@ async fn write_dirty(
     alerts_prefix: &str,
     aggregator: &mut Aggregator,
     summary: &mut Summary,
+    metrics: &Metrics,
 ) -> anyhow::Result<()> {
     let dirty = aggregator.take_dirty();
     if dirty.is_empty() {
@@ -532,6 +614,10 @@ async fn write_dirty(
         .map(|a| alert_bulk_doc(alerts_prefix, a))
         .collect();
     let report = writer.write(&docs).await?;
+    (0..report.requests).for_each(|_| metrics.bulk_request());
+    metrics.bulk_retries(RetryKind::Item, report.retried_items);
+    metrics.bulk_retries(RetryKind::Request, report.retried_requests);
+    metrics.bulk_dead_lettered(report.dead_lettered);
     summary.alerts_written += report.written;
     summary.dead_lettered += report.dead_lettered;
     Ok(())

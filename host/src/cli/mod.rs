@@ -26,6 +26,7 @@ use crate::es::auth::read_secret;
 use crate::es::indices::LogIndices;
 use crate::es::retry::Backoff;
 use crate::es::{Auth, EsClient, EsConfig, ServerInfo, template};
+use crate::ops::{Health, Metrics};
 use crate::pipeline::{self, EsInput, Input, Output, PipelineConfig, Schedule};
 use crate::sink::dead_letter::DeadLetterFile;
 use crate::sink::elasticsearch::{BulkConfig, BulkWriter};
@@ -123,7 +124,12 @@ fn finish(summary: &Summary) -> ExitCode {
     }
 }
 
-fn pipeline_config(args: &PipelineArgs, flush_interval: Duration) -> PipelineConfig {
+fn pipeline_config(
+    args: &PipelineArgs,
+    flush_interval: Duration,
+    metrics: &Metrics,
+    health: &Health,
+) -> PipelineConfig {
     PipelineConfig {
         decoder: Decoder::new(args.event_shape.clone()),
         batch_size: args.batch_size,
@@ -133,12 +139,19 @@ fn pipeline_config(args: &PipelineArgs, flush_interval: Duration) -> PipelineCon
             max_sources: args.max_sources,
         },
         flush_interval,
+        metrics: metrics.clone(),
+        health: health.clone(),
     }
 }
 
 fn replay(args: ReplayArgs) -> anyhow::Result<ExitCode> {
     let engine = engine_with_rules(&args.rules)?;
-    let config = pipeline_config(&args.pipeline, args.alerts.flush_interval);
+    let config = pipeline_config(
+        &args.pipeline,
+        args.alerts.flush_interval,
+        &Metrics::new(),
+        &Health::new(),
+    );
     let runtime = tokio::runtime::Runtime::new()?;
     let (_stop, shutdown) = watch::channel(false);
     let summary = runtime.block_on(async {
@@ -165,10 +178,27 @@ fn replay(args: ReplayArgs) -> anyhow::Result<ExitCode> {
 
 fn follow(args: RunArgs) -> anyhow::Result<ExitCode> {
     let engine = engine_with_rules(&args.rules)?;
-    let config = pipeline_config(&args.pipeline, args.alerts.flush_interval);
+    let (metrics, health) = (Metrics::new(), Health::new());
+    metrics.set_packs_loaded(engine.packs().count());
+    // Alive as long as windows keep completing.
+    health.set_stall_timeout((args.interval * 10).max(Duration::from_secs(120)));
+    let config = pipeline_config(
+        &args.pipeline,
+        args.alerts.flush_interval,
+        &metrics,
+        &health,
+    );
     let runtime = tokio::runtime::Runtime::new()?;
     let summary = runtime.block_on(async {
         let (stop, shutdown) = watch::channel(false);
+        let mut server_stop = shutdown.clone();
+        let (addr, _server) =
+            crate::ops::serve(args.listen, metrics.clone(), health.clone(), async move {
+                let _ = server_stop.wait_for(|stop| *stop).await;
+            })
+            .await
+            .with_context(|| format!("cannot serve metrics on {}", args.listen))?;
+        tracing::info!(%addr, "serving /metrics, /healthz and /readyz");
         tokio::spawn(async move {
             wait_for_termination().await;
             tracing::info!("termination requested: finishing the current window, then flushing");
@@ -192,6 +222,8 @@ fn follow(args: RunArgs) -> anyhow::Result<ExitCode> {
             schedule,
             checkpoints,
         };
+        // Rules loaded and Elasticsearch answered.
+        health.set_ready(true);
         pipeline::run(config, input, output, engine, shutdown).await
     })?;
     Ok(finish(&summary))

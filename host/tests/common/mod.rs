@@ -1,0 +1,156 @@
+//! Shared by the end-to-end tests: a generated audit log with repeats (for
+//! aggregation), loading it into the test cluster, running the binary, and
+//! reading an alert index back.
+
+#![allow(dead_code)]
+
+use std::collections::BTreeMap;
+use std::path::Path;
+use std::process::{Child, Command, Stdio};
+
+use chrono::{DateTime, Duration, SecondsFormat, Utc};
+use k8scop_testkit::TestCluster;
+use serde_json::{Value, json};
+
+/// One generated log document and where it goes.
+pub struct LogDoc {
+    pub index: String,
+    pub id: String,
+    pub source: Value,
+}
+
+/// `n` documents from `start`, `step` apart: mostly control-plane chatter,
+/// alice listing secrets every 30th document (repeats that aggregate),
+/// execs with a command per 10 documents (each its own alert), and a pod
+/// created by carol now and then.
+pub fn audit_log(prefix: &str, start: DateTime<Utc>, step: Duration, n: usize) -> Vec<LogDoc> {
+    (0..n)
+        .map(|i| {
+            let time = start + step * i as i32;
+            let (user, verb, resource, sub, uri, code) = match i % 30 {
+                0 => ("alice", "list", "secrets", "", "/api/v1/secrets".to_string(), 200),
+                7 | 17 | 27 => (
+                    "bob",
+                    "create",
+                    "pods",
+                    "exec",
+                    format!("/api/v1/namespaces/prod/pods/web/exec?command=cat&command=%2Fetc%2Fpasswd-{}&container=app", i / 10),
+                    101,
+                ),
+                13 => ("carol", "create", "pods", "", "/api/v1/namespaces/dev/pods".to_string(), 201),
+                _ => ("system:kube-scheduler", "update", "leases", "", "/apis/coordination.k8s.io/v1/namespaces/kube-system/leases/s".to_string(), 200),
+            };
+            let ts = time.to_rfc3339_opts(SecondsFormat::Millis, true);
+            LogDoc {
+                index: format!("{prefix}-{}", time.format("%Y.%m.%d")),
+                id: format!("ev-{i:06}"),
+                source: json!({"@timestamp": ts, "kind": "Event", "apiVersion": "audit.k8s.io/v1", "level": "Metadata",
+                    "auditID": format!("a-{i}"), "stage": "ResponseComplete", "requestURI": uri, "verb": verb,
+                    "user": {"username": user, "groups": ["system:authenticated"]}, "sourceIPs": ["10.0.0.9"],
+                    "userAgent": "kubectl/v1.29.2",
+                    "objectRef": {"resource": resource, "subresource": sub, "namespace": "prod", "name": "web"},
+                    "responseStatus": {"code": code}, "requestReceivedTimestamp": ts, "stageTimestamp": ts}),
+            }
+        })
+        .collect()
+}
+
+/// Index documents (by id) and make them searchable.
+pub fn index_docs(cluster: &TestCluster, docs: &[LogDoc]) {
+    for chunk in docs.chunks(2000) {
+        let mut body = String::new();
+        for d in chunk {
+            body.push_str(&json!({"index": {"_index": d.index, "_id": d.id}}).to_string());
+            body.push('\n');
+            body.push_str(&d.source.to_string());
+            body.push('\n');
+        }
+        let (status, answer) = cluster.request_ndjson("/_bulk", &body);
+        assert_eq!(status, 200, "{answer}");
+        assert_eq!(answer["errors"], false, "{answer}");
+    }
+    for index in docs
+        .iter()
+        .map(|d| d.index.as_str())
+        .collect::<std::collections::BTreeSet<_>>()
+    {
+        cluster.refresh(index);
+    }
+}
+
+/// The same documents as search hits in a JSON-lines file, as exported
+/// from Elasticsearch: the file path of the pipeline sees the same ids.
+pub fn write_hits(path: &Path, docs: &[LogDoc]) {
+    let lines: Vec<String> = docs
+        .iter()
+        .map(|d| json!({"_index": d.index, "_id": d.id, "_source": d.source}).to_string())
+        .collect();
+    std::fs::write(path, lines.join("\n") + "\n").unwrap();
+}
+
+/// Every alert of `<prefix>-*`, by id.
+pub fn alerts_in(cluster: &TestCluster, prefix: &str) -> BTreeMap<String, Value> {
+    let pattern = format!("{prefix}-*");
+    cluster.refresh(&pattern);
+    let (status, answer) = cluster.request(
+        "POST",
+        &format!("/{pattern}/_search?ignore_unavailable=true"),
+        Some(&json!({"size": 10000, "query": {"match_all": {}}})),
+    );
+    if status == 404 {
+        return BTreeMap::new();
+    }
+    assert_eq!(status, 200, "{answer}");
+    answer["hits"]["hits"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|h| (h["_id"].as_str().unwrap().to_string(), h["_source"].clone()))
+        .collect()
+}
+
+/// The k8scop binary with these arguments, logs quiet, stderr captured.
+pub fn k8scop(args: &[String]) -> Command {
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_k8scop"));
+    cmd.args(args).env("K8SCOP_LOG", "warn");
+    cmd
+}
+
+pub fn spawn(args: &[String]) -> Child {
+    k8scop(args)
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("start k8scop")
+}
+
+/// Ask a running k8scop to stop (SIGTERM) and wait for it.
+pub fn terminate(child: Child) -> (std::process::ExitStatus, String) {
+    let pid = child.id().to_string();
+    let _ = Command::new("kill").args(["-TERM", &pid]).status();
+    let out = child.wait_with_output().unwrap();
+    (
+        out.status,
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
+pub fn rfc3339(t: DateTime<Utc>) -> String {
+    t.to_rfc3339_opts(SecondsFormat::Millis, true)
+}
+
+pub fn s(args: &[&str]) -> Vec<String> {
+    args.iter().map(|a| a.to_string()).collect()
+}
+
+/// Poll `check` until it is true or `seconds` pass.
+pub fn eventually(seconds: u64, mut check: impl FnMut() -> bool) -> bool {
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(seconds);
+    while std::time::Instant::now() < deadline {
+        if check() {
+            return true;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(200));
+    }
+    check()
+}
