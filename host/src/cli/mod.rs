@@ -177,20 +177,31 @@ fn replay(args: ReplayArgs) -> anyhow::Result<ExitCode> {
 }
 
 fn follow(args: RunArgs) -> anyhow::Result<ExitCode> {
-    let engine = engine_with_rules(&args.rules)?;
-    let (metrics, health) = (Metrics::new(), Health::new());
-    metrics.set_packs_loaded(engine.packs().count());
-    // Alive as long as windows keep completing.
-    health.set_stall_timeout((args.interval * 10).max(Duration::from_secs(120)));
-    let config = pipeline_config(
-        &args.pipeline,
-        args.alerts.flush_interval,
-        &metrics,
-        &health,
-    );
     let runtime = tokio::runtime::Runtime::new()?;
     let summary = runtime.block_on(async {
+        // Listen for SIGTERM before anything else, so a stop requested
+        // during start-up is a clean stop too.
         let (stop, shutdown) = watch::channel(false);
+        let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())?;
+        tokio::spawn(async move {
+            tokio::select! {
+                _ = term.recv() => {}
+                _ = tokio::signal::ctrl_c() => {}
+            }
+            tracing::info!("termination requested: finishing the current window, then flushing");
+            let _ = stop.send(true);
+        });
+        let engine = engine_with_rules(&args.rules)?;
+        let (metrics, health) = (Metrics::new(), Health::new());
+        metrics.set_packs_loaded(engine.packs().count());
+        // Alive as long as windows keep completing.
+        health.set_stall_timeout((args.interval * 10).max(Duration::from_secs(120)));
+        let config = pipeline_config(
+            &args.pipeline,
+            args.alerts.flush_interval,
+            &metrics,
+            &health,
+        );
         let mut server_stop = shutdown.clone();
         let (addr, _server) =
             crate::ops::serve(args.listen, metrics.clone(), health.clone(), async move {
@@ -199,11 +210,6 @@ fn follow(args: RunArgs) -> anyhow::Result<ExitCode> {
             .await
             .with_context(|| format!("cannot serve metrics on {}", args.listen))?;
         tracing::info!(%addr, "serving /metrics, /healthz and /readyz");
-        tokio::spawn(async move {
-            wait_for_termination().await;
-            tracing::info!("termination requested: finishing the current window, then flushing");
-            let _ = stop.send(true);
-        });
         let es = es_input(&args.es, &args.logs).await?;
         let checkpoints = CheckpointStore::new(
             es.client.clone(),
@@ -227,21 +233,6 @@ fn follow(args: RunArgs) -> anyhow::Result<ExitCode> {
         pipeline::run(config, input, output, engine, shutdown).await
     })?;
     Ok(finish(&summary))
-}
-
-async fn wait_for_termination() {
-    use tokio::signal::unix::{SignalKind, signal};
-    match signal(SignalKind::terminate()) {
-        Ok(mut term) => {
-            tokio::select! {
-                _ = term.recv() => {}
-                _ = tokio::signal::ctrl_c() => {}
-            }
-        }
-        Err(_) => {
-            let _ = tokio::signal::ctrl_c().await;
-        }
-    }
 }
 
 fn es_client(args: &EsArgs) -> anyhow::Result<EsClient> {

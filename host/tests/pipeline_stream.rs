@@ -1,0 +1,392 @@
+//! `k8scop run`: following Elasticsearch live. Documents arriving over time
+//! (some indexed after the delay has passed) each raise their alert exactly
+//! once; repeats within D merge and beyond D split; the operator endpoints
+//! answer; SIGTERM drains and flushes; and kill -9 at random moments ends
+//! with the alert index of a run never interrupted.
+
+mod common;
+
+use std::time::Duration as StdDuration;
+
+use chrono::{Duration, Utc};
+use common::*;
+use k8scop_testkit::{TestCluster, rules_dir};
+use serde_json::{Value, json};
+
+fn exec_doc(
+    logs: &str,
+    id: &str,
+    time: chrono::DateTime<Utc>,
+    user: &str,
+    command: &str,
+) -> LogDoc {
+    let ts = rfc3339(time);
+    LogDoc {
+        index: format!("{logs}-{}", time.format("%Y.%m.%d")),
+        id: id.to_string(),
+        source: json!({"@timestamp": ts, "kind": "Event", "apiVersion": "audit.k8s.io/v1", "stage": "ResponseComplete",
+            "verb": "create", "requestURI": format!("/api/v1/namespaces/prod/pods/web/exec?command={command}&container=app"),
+            "user": {"username": user}, "sourceIPs": ["10.1.1.1"],
+            "objectRef": {"resource": "pods", "subresource": "exec", "namespace": "prod", "name": "web"},
+            "responseStatus": {"code": 101}, "stageTimestamp": ts}),
+    }
+}
+
+fn run_args(
+    cluster: &TestCluster,
+    logs: &str,
+    alerts: &str,
+    rules: &str,
+    start: &str,
+    extra: &[&str],
+) -> Vec<String> {
+    let mut args = s(&[
+        "run",
+        "--es-url",
+        cluster.url(),
+        "--logs-prefix",
+        logs,
+        "--alerts-prefix",
+        alerts,
+        "--rules",
+        rules,
+        "--start",
+        start,
+        "--listen",
+        "127.0.0.1:0",
+        "--instance",
+        alerts,
+    ]);
+    args.extend(s(extra));
+    args
+}
+
+#[test]
+fn streaming_evaluates_each_document_once_and_aggregates_within_d() {
+    let cluster = TestCluster::start();
+    let logs = cluster.unique_prefix("logs");
+    let alerts = cluster.unique_prefix("alerts");
+    let rules = rules_dir(&["k8scop-classic"]);
+    let t0 = Utc::now();
+    let child = spawn(&run_args(
+        &cluster,
+        &logs,
+        &alerts,
+        rules.path().to_str().unwrap(),
+        &rfc3339(t0 - Duration::seconds(2)),
+        &[
+            "--interval",
+            "0.3",
+            "--delay",
+            "1",
+            "--overlap",
+            "20",
+            "--aggregate-window",
+            "3",
+        ],
+    ));
+
+    // On time: five different commands (five alerts), and "id" three times
+    // within D = 3 s (one alert, count 3).
+    let mut docs = Vec::new();
+    for i in 0..5 {
+        docs.push(exec_doc(
+            &logs,
+            &format!("once-{i}"),
+            Utc::now(),
+            "alice",
+            &format!("cmd{i}"),
+        ));
+    }
+    for i in 0..3 {
+        docs.push(exec_doc(
+            &logs,
+            &format!("rep-{i}"),
+            Utc::now() + Duration::milliseconds(500 * i),
+            "bob",
+            "id",
+        ));
+    }
+    index_docs(&cluster, &docs);
+    // Late: stamped 4 s ago but indexed only now, after the sidecar has
+    // moved its cursor past that time. The overlap re-read catches it.
+    std::thread::sleep(StdDuration::from_secs(3));
+    let late = exec_doc(
+        &logs,
+        "late",
+        Utc::now() - Duration::seconds(4),
+        "carol",
+        "whoami",
+    );
+    index_docs(&cluster, std::slice::from_ref(&late));
+    // Beyond D: bob's "id" again 5 s after the last: a new alert.
+    std::thread::sleep(StdDuration::from_secs(2));
+    let split = exec_doc(&logs, "split", Utc::now(), "bob", "id");
+    index_docs(&cluster, std::slice::from_ref(&split));
+
+    let expected = 5 + 1 + 1 + 1;
+    assert!(
+        eventually(30, || alerts_in(&cluster, &alerts).len() >= expected),
+        "alerts never appeared: {:?}",
+        alerts_in(&cluster, &alerts).keys()
+    );
+    // Let a few more windows (re-reading the overlap) pass: nothing changes.
+    std::thread::sleep(StdDuration::from_secs(3));
+    let (status, stderr) = terminate(child);
+    assert!(status.success(), "{stderr}");
+    assert!(
+        stderr.contains("k8scop summary"),
+        "SIGTERM drains and prints the summary: {stderr}"
+    );
+
+    let got = alerts_in(&cluster, &alerts);
+    assert_eq!(
+        got.len(),
+        expected,
+        "{:#?}",
+        got.values()
+            .map(|a| &a["k8scop"]["group_key"])
+            .collect::<Vec<_>>()
+    );
+    let by_group = |key: &str| -> Vec<&Value> {
+        got.values()
+            .filter(|a| a["k8scop"]["group_key"] == key)
+            .collect()
+    };
+    for i in 0..5 {
+        let a = by_group(&format!("alice|prod|web|app|cmd{i}"));
+        assert_eq!(a.len(), 1);
+        assert_eq!(
+            a[0]["k8scop"]["count"], 1,
+            "evaluated once, though re-read in the overlap"
+        );
+    }
+    let mut bob: Vec<u64> = by_group("bob|prod|web|app|id")
+        .iter()
+        .map(|a| a["k8scop"]["count"].as_u64().unwrap())
+        .collect();
+    bob.sort();
+    assert_eq!(bob, [1, 3], "three within D merged, one beyond D split");
+    let carol = by_group("carol|prod|web|app|whoami");
+    assert_eq!(carol.len(), 1, "the late document is evaluated");
+    assert_eq!(carol[0]["k8scop"]["count"], 1, "and only once");
+    assert_eq!(carol[0]["k8scop"]["sources"][0]["id"], "late");
+
+    // The checkpoint is in Elasticsearch, past every document.
+    let (status, state) = cluster.request(
+        "GET",
+        &format!("/k8scop-state-{alerts}/_doc/{alerts}"),
+        None,
+    );
+    assert_eq!(status, 200, "{state}");
+    let cursor: chrono::DateTime<Utc> = state["_source"]["cursor"]
+        .as_str()
+        .unwrap()
+        .parse()
+        .unwrap();
+    assert!(
+        cursor
+            > split.source["@timestamp"]
+                .as_str()
+                .unwrap()
+                .parse::<chrono::DateTime<Utc>>()
+                .unwrap()
+    );
+}
+
+#[test]
+fn operator_endpoints_answer_while_streaming() {
+    let cluster = TestCluster::start();
+    let logs = cluster.unique_prefix("logs");
+    let alerts = cluster.unique_prefix("alerts");
+    let rules = rules_dir(&["k8scop-classic"]);
+    let mut args = run_args(
+        &cluster,
+        &logs,
+        &alerts,
+        rules.path().to_str().unwrap(),
+        &rfc3339(Utc::now()),
+        &["--interval", "0.2", "--delay", "0"],
+    );
+    // Ask for info logs to learn the metrics port from them.
+    let child = {
+        let mut cmd = k8scop(&args);
+        cmd.env("K8SCOP_LOG", "info")
+            .env("NO_COLOR", "1")
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::piped());
+        cmd.spawn().unwrap()
+    };
+    args.clear();
+    let mut child = child;
+    let stderr = child.stderr.take().unwrap();
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        use std::io::BufRead;
+        for line in std::io::BufReader::new(stderr)
+            .lines()
+            .map_while(Result::ok)
+        {
+            let _ = tx.send(line);
+        }
+    });
+    let addr = loop {
+        let line = rx
+            .recv_timeout(StdDuration::from_secs(30))
+            .expect("the serving log line");
+        if let Some(rest) = line.split("addr=").nth(1) {
+            break rest.split_whitespace().next().unwrap().to_string();
+        }
+    };
+    index_docs(&cluster, &[exec_doc(&logs, "m1", Utc::now(), "dave", "ls")]);
+    let get = |path: &str| -> (u16, String) {
+        let (status, body) = cluster_free_get(&format!("http://{addr}{path}"));
+        (status, body)
+    };
+    assert!(eventually(20, || get("/readyz").0 == 200));
+    assert_eq!(get("/healthz").0, 200);
+    assert!(
+        eventually(20, || get("/metrics")
+            .1
+            .contains("k8scop_alerts_added_total 1")),
+        "{}",
+        get("/metrics").1
+    );
+    let metrics = get("/metrics").1;
+    assert!(
+        metrics.contains("k8scop_documents_fetched_total"),
+        "{metrics}"
+    );
+    assert!(
+        metrics.contains("k8scop_pack_evaluation_seconds"),
+        "{metrics}"
+    );
+    assert!(
+        metrics.contains("k8scop_checkpoint_timestamp_seconds"),
+        "{metrics}"
+    );
+    let pid = child.id().to_string();
+    let _ = std::process::Command::new("kill")
+        .args(["-TERM", &pid])
+        .status();
+    assert!(child.wait().unwrap().success());
+}
+
+/// A tiny GET over std, so the test needs no async runtime.
+fn cluster_free_get(url: &str) -> (u16, String) {
+    use std::io::{Read, Write};
+    let rest = url.trim_start_matches("http://");
+    let (host, path) = rest
+        .split_once('/')
+        .map(|(h, p)| (h, format!("/{p}")))
+        .unwrap_or((rest, "/".into()));
+    let Ok(mut stream) = std::net::TcpStream::connect(host) else {
+        return (0, String::new());
+    };
+    let _ = write!(
+        stream,
+        "GET {path} HTTP/1.1\r\nhost: {host}\r\nconnection: close\r\n\r\n"
+    );
+    let mut text = String::new();
+    let _ = stream.read_to_string(&mut text);
+    let status = text
+        .split_whitespace()
+        .nth(1)
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(0);
+    let body = text
+        .split_once("\r\n\r\n")
+        .map(|(_, b)| b.to_string())
+        .unwrap_or_default();
+    (status, body)
+}
+
+#[test]
+fn kill_9_at_random_moments_while_streaming_ends_with_the_uninterrupted_alert_index() {
+    let cluster = TestCluster::start();
+    let logs = cluster.unique_prefix("logs");
+    let clean = cluster.unique_prefix("clean");
+    let crashed = cluster.unique_prefix("crashed");
+    let rules = rules_dir(&["k8scop-classic"]);
+    let rules_arg = rules.path().to_str().unwrap().to_string();
+    // Documents over the next 12 s, every 20 ms, all indexed up front: the
+    // sidecars meet them window by window as time passes.
+    let t0 = Utc::now();
+    let docs = audit_log(&logs, t0, Duration::milliseconds(20), 600);
+    index_docs(&cluster, &docs);
+    let end = t0 + Duration::milliseconds(20 * 600);
+    let extra = [
+        "--interval",
+        "0.2",
+        "--delay",
+        "0.3",
+        "--overlap",
+        "2",
+        "--aggregate-window",
+        "1",
+    ];
+    let start = rfc3339(t0 - Duration::seconds(1));
+
+    let clean_run = spawn(&run_args(
+        &cluster, &logs, &clean, &rules_arg, &start, &extra,
+    ));
+    let seed = fastrand::u64(..);
+    let mut rng = fastrand::Rng::with_seed(seed);
+    let mut kills = 0;
+    while Utc::now() < end + Duration::seconds(1) {
+        let mut child = spawn(&run_args(
+            &cluster, &logs, &crashed, &rules_arg, &start, &extra,
+        ));
+        std::thread::sleep(StdDuration::from_millis(rng.u64(400..2500)));
+        let _ = child.kill(); // SIGKILL: no drain, no flush
+        let _ = child.wait();
+        kills += 1;
+    }
+    let final_start = Utc::now();
+    let final_run = spawn(&run_args(
+        &cluster, &logs, &crashed, &rules_arg, &start, &extra,
+    ));
+    // Both catch up past the last document (the final run itself, not a
+    // killed one before it), then stop cleanly.
+    let caught_up = |prefix: &str| {
+        let (status, state) = cluster.request(
+            "GET",
+            &format!("/k8scop-state-{prefix}/_doc/{prefix}"),
+            None,
+        );
+        let time = |field: &str| {
+            state["_source"][field]
+                .as_str()
+                .and_then(|c| c.parse::<chrono::DateTime<Utc>>().ok())
+        };
+        status == 200
+            && time("cursor").is_some_and(|c| c > end + Duration::seconds(1))
+            && time("updated").is_some_and(|u| u > final_start)
+    };
+    assert!(
+        eventually(60, || caught_up(&clean) && caught_up(&crashed)),
+        "the runs never caught up"
+    );
+    let (status, stderr) = terminate(clean_run);
+    assert!(status.success(), "{stderr}");
+    let (status, stderr) = terminate(final_run);
+    assert!(status.success(), "{stderr}");
+
+    let a = alerts_in(&cluster, &clean);
+    let b = alerts_in(&cluster, &crashed);
+    assert!(a.len() > 20, "{}", a.len());
+    assert!(kills >= 3, "killed {kills} times");
+    let only_a: Vec<&String> = a.keys().filter(|k| !b.contains_key(*k)).collect();
+    let only_b: Vec<&String> = b.keys().filter(|k| !a.contains_key(*k)).collect();
+    assert!(
+        only_a.is_empty() && only_b.is_empty(),
+        "seed {seed}, {kills} kills: ids only in the clean run {only_a:?}, only in the crashed {only_b:?}"
+    );
+    for (id, doc) in &a {
+        assert_eq!(
+            Some(doc),
+            b.get(id),
+            "seed {seed}, {kills} kills: alert {id} differs"
+        );
+    }
+}
