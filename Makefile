@@ -61,6 +61,7 @@ test: setup lint
 ## Benchmarks (release build): WASM packs vs the same rules native.
 bench: setup
 	$(CARGO) bench -p k8scop --bench classic_wasm_vs_native
+	$(CARGO) bench -p k8scop --bench replay_es
 
 clean:
 	rm -rf target out
