@@ -32,12 +32,16 @@ fn main() {
         .unwrap_or_else(|| vec![20_000, 200_000]);
     let rules = rules_dir(&["k8scop-classic"]);
     let runtime = tokio::runtime::Runtime::new().unwrap();
-    println!("replay from osmem-server vs reading and parsing the same documents (one run, same server)");
+    println!(
+        "replay from osmem-server vs reading and parsing the same documents (one run, same server)"
+    );
     let mut rss = Vec::new();
     for n in sizes {
         let cluster = TestCluster::start();
         let logs = cluster.unique_prefix("logs");
-        let start = "2024-03-01T00:00:00Z".parse::<chrono::DateTime<Utc>>().unwrap();
+        let start = "2024-03-01T00:00:00Z"
+            .parse::<chrono::DateTime<Utc>>()
+            .unwrap();
         let step_ms = (24 * 3600 * 1000 / n as i64).max(1);
         load(&cluster, &logs, start, step_ms, n);
         let to = start + chrono::Duration::days(1);
@@ -72,8 +76,24 @@ fn main() {
         let alerts = cluster.unique_prefix("alerts");
         let started = Instant::now();
         let mut child = Command::new(env!("CARGO_BIN_EXE_k8scop"))
-            .args(["replay", "--from", &rfc(start), "--to", &rfc(to), "--es-url", cluster.url()])
-            .args(["--logs-prefix", &logs, "--alerts-prefix", &alerts, "--page-size", "5000", "--rules"])
+            .args([
+                "replay",
+                "--from",
+                &rfc(start),
+                "--to",
+                &rfc(to),
+                "--es-url",
+                cluster.url(),
+            ])
+            .args([
+                "--logs-prefix",
+                &logs,
+                "--alerts-prefix",
+                &alerts,
+                "--page-size",
+                "5000",
+                "--rules",
+            ])
             .arg(rules.path())
             .env("K8SCOP_LOG", "warn")
             .stderr(std::process::Stdio::null())
@@ -93,9 +113,18 @@ fn main() {
         assert!(status.success(), "replay failed");
         let rate = |d: Duration| n as f64 / d.as_secs_f64();
         println!("  {n:>8} documents");
-        println!("    read + parse  {:>9.0} docs/s  ({floor:.2?})", rate(floor));
-        println!("    replay        {:>9.0} docs/s  ({replay:.2?})", rate(replay));
-        println!("    ratio replay / read+parse: {:.2}x", floor.as_secs_f64() / replay.as_secs_f64());
+        println!(
+            "    read + parse  {:>9.0} docs/s  ({floor:.2?})",
+            rate(floor)
+        );
+        println!(
+            "    replay        {:>9.0} docs/s  ({replay:.2?})",
+            rate(replay)
+        );
+        println!(
+            "    ratio replay / read+parse: {:.2}x",
+            floor.as_secs_f64() / replay.as_secs_f64()
+        );
         println!("    replay peak RSS: {:.1} MiB", peak_kib as f64 / 1024.0);
         rss.push((n, peak_kib));
     }
@@ -128,9 +157,33 @@ fn load(cluster: &TestCluster, logs: &str, start: chrono::DateTime<Utc>, step_ms
         let time = start + chrono::Duration::milliseconds(step_ms * i as i64);
         let ts = time.to_rfc3339_opts(SecondsFormat::Millis, true);
         let (user, verb, resource, sub, uri, code) = match i % 20 {
-            0 => ("alice", "list", "secrets", "", "/api/v1/secrets".to_string(), 200),
-            5 => ("bob", "create", "pods", "exec", format!("/api/v1/namespaces/p/pods/w/exec?command=id{}&container=c", i % 500), 101),
-            _ => ("system:kube-scheduler", "update", "leases", "", "/apis/coordination.k8s.io/v1/namespaces/kube-system/leases/s".into(), 200),
+            0 => (
+                "alice",
+                "list",
+                "secrets",
+                "",
+                "/api/v1/secrets".to_string(),
+                200,
+            ),
+            5 => (
+                "bob",
+                "create",
+                "pods",
+                "exec",
+                format!(
+                    "/api/v1/namespaces/p/pods/w/exec?command=id{}&container=c",
+                    i % 500
+                ),
+                101,
+            ),
+            _ => (
+                "system:kube-scheduler",
+                "update",
+                "leases",
+                "",
+                "/apis/coordination.k8s.io/v1/namespaces/kube-system/leases/s".into(),
+                200,
+            ),
         };
         let doc = json!({"@timestamp": ts, "kind": "Event", "apiVersion": "audit.k8s.io/v1", "level": "Metadata",
             "auditID": format!("a-{i}"), "stage": "ResponseComplete", "requestURI": uri, "verb": verb,
@@ -143,7 +196,10 @@ fn load(cluster: &TestCluster, logs: &str, start: chrono::DateTime<Utc>, step_ms
         body.push('\n');
         if (i + 1) % 5000 == 0 || i + 1 == n {
             let (status, answer) = cluster.request_ndjson("/_bulk", &body);
-            assert!(status == 200 && answer["errors"] == false, "loading failed: {answer}");
+            assert!(
+                status == 200 && answer["errors"] == false,
+                "loading failed: {answer}"
+            );
             body.clear();
         }
     }

@@ -216,7 +216,10 @@ async fn source_stage(
             .context("reading the input")?;
         }
         Input::Replay { es, from, to } => {
-            summary.fetched = read_window(&es, from, to, None, &tx, &metrics).await?;
+            let progress = ReplayProgress::start(&es, from, to, &metrics).await;
+            let fetched = read_window(&es, from, to, None, &tx, &metrics).await;
+            progress.finish();
+            summary.fetched = fetched?;
             let end = WindowEnd {
                 from,
                 to,
@@ -236,6 +239,51 @@ async fn source_stage(
         }
     }
     Ok(summary)
+}
+
+/// A progress bar for a replay, drawn only when stderr is a terminal. It
+/// follows the documents fetched (the source paces the whole pipeline).
+struct ReplayProgress(Option<(indicatif::ProgressBar, tokio::task::JoinHandle<()>)>);
+
+impl ReplayProgress {
+    async fn start(
+        es: &EsInput,
+        from: DateTime<Utc>,
+        to: DateTime<Utc>,
+        metrics: &Metrics,
+    ) -> Self {
+        use std::io::IsTerminal;
+        if !std::io::stderr().is_terminal() {
+            return ReplayProgress(None);
+        }
+        let total = crate::source::elasticsearch::count_window(&es.client, &es.query, from, to)
+            .await
+            .unwrap_or(0);
+        let bar = indicatif::ProgressBar::new(total);
+        bar.set_style(
+            indicatif::ProgressStyle::with_template(
+                "{spinner} replay [{bar:40}] {pos}/{len} documents ({per_sec}, {eta} left)",
+            )
+            .expect("a valid template")
+            .progress_chars("=> "),
+        );
+        let ticker = bar.clone();
+        let metrics = metrics.clone();
+        let task = tokio::spawn(async move {
+            loop {
+                ticker.set_position(metrics.documents_fetched_so_far());
+                tokio::time::sleep(Duration::from_millis(200)).await;
+            }
+        });
+        ReplayProgress(Some((bar, task)))
+    }
+
+    fn finish(self) {
+        if let Some((bar, task)) = self.0 {
+            task.abort();
+            bar.finish_and_clear();
+        }
+    }
 }
 
 /// Read `[from, to)` in time order, skipping (and else remembering) the

@@ -201,3 +201,117 @@ fn a_replay_killed_midway_and_run_again_equals_an_uninterrupted_one() {
         "kill -9 seed {seed}: the alert index differs from an uninterrupted run"
     );
 }
+
+#[test]
+fn k8scop_flags_and_a_config_file_reach_the_same_replay() {
+    let cluster = TestCluster::start();
+    let logs = cluster.unique_prefix("logs");
+    let modern = cluster.unique_prefix("modern");
+    let legacy = cluster.unique_prefix("legacy");
+    let configured = cluster.unique_prefix("configured");
+    let rules = rules_dir(&["k8scop-classic"]);
+    let rules_arg = rules.path().to_str().unwrap().to_string();
+    let docs = audit_log(
+        &logs,
+        "2019-02-12T12:00:00Z".parse().unwrap(),
+        Duration::seconds(2),
+        2000,
+    );
+    index_docs(&cluster, &docs);
+
+    let run = |args: Vec<String>, env: &[(&str, &str)]| {
+        let mut cmd = k8scop(&args);
+        for (k, v) in env {
+            cmd.env(k, v);
+        }
+        let out = cmd.output().unwrap();
+        assert!(
+            out.status.success(),
+            "{args:?}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    };
+    run(
+        s(&[
+            "replay",
+            "--from",
+            "2019-02-12T12:30:00Z",
+            "--to",
+            "2019-02-12T13:00:00Z",
+            "--es-url",
+            cluster.url(),
+            "--logs-prefix",
+            &logs,
+            "--alerts-prefix",
+            &modern,
+            "--aggregate-window",
+            "120",
+            "--rules",
+            &rules_arg,
+        ]),
+        &[],
+    );
+    // K8sCop's command line: host:port, -I/-i, times as Y-M-D-h-m-s (UTC).
+    let host_port = cluster.url().trim_start_matches("http://").to_string();
+    run(
+        s(&[
+            "-E",
+            &host_port,
+            "-I",
+            &logs,
+            "-i",
+            &legacy,
+            "-s",
+            "2019-2-12-12-30-0",
+            "-e",
+            "2019-2-12-13-0-0",
+            "-D",
+            "120",
+            "--analysis",
+            "static",
+            "--rules",
+            &rules_arg,
+        ]),
+        &[],
+    );
+    // A config file, with a flag winning over it and the environment over it.
+    let dir = tempfile::tempdir().unwrap();
+    let config = dir.path().join("k8scop.toml");
+    std::fs::write(
+        &config,
+        format!(
+            "es-url = \"{}\"\nlogs-prefix = \"{logs}\"\nalerts-prefix = \"wrong\"\naggregate-window = 5\nrules = \"/nonexistent\"\n",
+            cluster.url()
+        ),
+    )
+    .unwrap();
+    run(
+        s(&[
+            "--config",
+            config.to_str().unwrap(),
+            "replay",
+            "--from",
+            "2019-02-12T12:30:00Z",
+            "--to",
+            "2019-02-12T13:00:00Z",
+            "--alerts-prefix",
+            &configured,
+            "--rules",
+            &rules_arg,
+        ]),
+        &[("K8SCOP_AGGREGATE_WINDOW", "120")],
+    );
+
+    let a = alerts_in(&cluster, &modern);
+    assert!(!a.is_empty());
+    assert_eq!(
+        a,
+        alerts_in(&cluster, &legacy),
+        "K8sCop's flags mean the same replay"
+    );
+    assert_eq!(
+        a,
+        alerts_in(&cluster, &configured),
+        "the config file, with env and flags winning"
+    );
+}

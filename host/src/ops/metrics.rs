@@ -300,6 +300,11 @@ impl Metrics {
         self.inner.documents_fetched.inc_by(n);
     }
 
+    /// Documents read so far (a replay's progress bar follows it).
+    pub fn documents_fetched_so_far(&self) -> u64 {
+        self.inner.documents_fetched.get()
+    }
+
     /// `n` documents decoded as `kind`.
     pub fn documents_decoded(&self, kind: DocumentKind, n: u64) {
         self.inner

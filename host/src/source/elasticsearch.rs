@@ -96,21 +96,13 @@ impl WindowReader {
             tracing::debug!(target = target, "no index matches the window yet");
             None
         };
-        let mut filters = vec![json!({"range": {&query.time_field: {
-            "gte": from.to_rfc3339_opts(SecondsFormat::Millis, true),
-            "lt": to.to_rfc3339_opts(SecondsFormat::Millis, true),
-            "format": "strict_date_optional_time",
-        }}})];
-        if let Some(extra) = &query.extra_query {
-            filters.push(extra.clone());
-        }
         let mut sort = vec![json!({&query.time_field: {"order": "asc"}})];
         if flavor.has_shard_doc_sort() {
             sort.push(json!({"_shard_doc": "asc"}));
         }
         let search = json!({
             "size": page_size,
-            "query": {"bool": {"filter": filters}},
+            "query": window_query(query, from, to),
             "sort": sort,
             "track_total_hits": false,
         });
@@ -175,6 +167,37 @@ impl WindowReader {
         }
         Ok(())
     }
+}
+
+/// The time range, ANDed with the operator's extra filter.
+fn window_query(query: &LogQuery, from: DateTime<Utc>, to: DateTime<Utc>) -> Value {
+    let mut filters = vec![json!({"range": {&query.time_field: {
+        "gte": from.to_rfc3339_opts(SecondsFormat::Millis, true),
+        "lt": to.to_rfc3339_opts(SecondsFormat::Millis, true),
+        "format": "strict_date_optional_time",
+    }}})];
+    if let Some(extra) = &query.extra_query {
+        filters.push(extra.clone());
+    }
+    json!({"bool": {"filter": filters}})
+}
+
+/// How many documents `[from, to)` holds (for a progress bar).
+pub async fn count_window(
+    client: &EsClient,
+    query: &LogQuery,
+    from: DateTime<Utc>,
+    to: DateTime<Utc>,
+) -> Result<u64, EsError> {
+    let target = query.indices.target(from, to);
+    if !matches_anything(client, &Backoff::default(), &target).await? {
+        return Ok(0);
+    }
+    let body = json!({"query": window_query(query, from, to)});
+    let answer = client
+        .json(Method::POST, &format!("/{target}/_count"), Some(&body))
+        .await?;
+    Ok(answer["count"].as_u64().unwrap_or(0))
 }
 
 /// True when some index, alias or data stream matches `target`.
