@@ -2,12 +2,9 @@
 //! change a few lines, build it with one cargo command, and load it beside
 //! the shipped pack.
 
-use std::path::Path;
-use std::process::Command;
-
 use k8scop::decode::Decoder;
 use k8scop::engine::{EngineConfig, RuleEngine, Severity};
-use k8scop_testkit::{build_pack, workspace_root};
+use k8scop_testkit::{build_pack, build_wasm, workspace_root};
 
 #[test]
 fn a_copied_and_edited_pack_builds_and_runs_beside_the_original() {
@@ -43,27 +40,8 @@ fn a_copied_and_edited_pack_builds_and_runs_beside_the_original() {
     .unwrap();
     std::fs::copy(root.join("Cargo.lock"), crate_dir.join("Cargo.lock")).unwrap();
 
-    let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
-    let out = Command::new(cargo)
-        .current_dir(&crate_dir)
-        .args([
-            "build",
-            "--quiet",
-            "--release",
-            "--target",
-            "wasm32-wasip2",
-            "--target-dir",
-        ])
-        .arg(root.join("target").join("packs"))
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let wasm = root.join("target/packs/wasm32-wasip2/release/my_pack.wasm");
-    assert!(Path::new(&wasm).is_file());
+    // The author's one command, from their crate's folder.
+    let wasm = build_wasm(&crate_dir, &[]);
 
     let mut engine = RuleEngine::new(EngineConfig::default()).unwrap();
     engine.load_file(&build_pack("k8scop-classic")).unwrap();

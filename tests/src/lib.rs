@@ -37,29 +37,35 @@ pub fn build_pack(package: &str) -> PathBuf {
     if let Some(path) = built.get(package) {
         return path.clone();
     }
-    let root = workspace_root();
-    let target_dir = root.join("target").join("packs");
+    let wasm = build_wasm(&workspace_root(), &["-p", package]);
+    built.insert(package.to_string(), wasm.clone());
+    wasm
+}
+
+/// Run `cargo build --release --target wasm32-wasip2` in `crate_dir` with
+/// `extra` arguments, into the shared `target/packs`, and return the one
+/// `.wasm` it names: the package's (`-p NAME`) or the crate's own.
+pub fn build_wasm(crate_dir: &Path, extra: &[&str]) -> PathBuf {
+    let target_dir = workspace_root().join("target").join("packs");
     let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
     let output = Command::new(cargo)
-        .current_dir(&root)
-        .args([
-            "build",
-            "--quiet",
-            "--release",
-            "--target",
-            "wasm32-wasip2",
-            "-p",
-            package,
-        ])
+        .current_dir(crate_dir)
+        .args(["build", "--quiet", "--release", "--target", "wasm32-wasip2"])
+        .args(extra)
         .arg("--target-dir")
         .arg(&target_dir)
         .output()
-        .unwrap_or_else(|e| panic!("cannot run cargo to build pack {package}: {e}"));
+        .unwrap_or_else(|e| panic!("cannot run cargo in {}: {e}", crate_dir.display()));
     assert!(
         output.status.success(),
-        "building pack {package} for wasm32-wasip2 failed (is the target installed? `rustup target add wasm32-wasip2`):\n{}",
+        "building {} {extra:?} for wasm32-wasip2 failed (is the target installed? `rustup target add wasm32-wasip2`):\n{}",
+        crate_dir.display(),
         String::from_utf8_lossy(&output.stderr)
     );
+    let package = match extra.iter().position(|a| *a == "-p") {
+        Some(i) => extra[i + 1].to_string(),
+        None => crate_name(crate_dir),
+    };
     let wasm = target_dir
         .join("wasm32-wasip2")
         .join("release")
@@ -69,8 +75,21 @@ pub fn build_pack(package: &str) -> PathBuf {
         "cargo built {package} but {} is missing",
         wasm.display()
     );
-    built.insert(package.to_string(), wasm.clone());
     wasm
+}
+
+/// The package name in `dir/Cargo.toml`.
+fn crate_name(dir: &Path) -> String {
+    let manifest = std::fs::read_to_string(dir.join("Cargo.toml")).expect("a Cargo.toml");
+    manifest
+        .lines()
+        .find_map(|l| {
+            l.trim()
+                .strip_prefix("name = \"")?
+                .strip_suffix('"')
+                .map(String::from)
+        })
+        .expect("a package name")
 }
 
 /// A fresh rules folder (removed on drop) holding the named packs, built.

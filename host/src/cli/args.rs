@@ -187,15 +187,7 @@ pub struct ReplayArgs {
     #[arg(long, short = 'o')]
     pub output: Option<PathBuf>,
     #[command(flatten)]
-    pub rules: RulesArgs,
-    #[command(flatten)]
-    pub pipeline: PipelineArgs,
-    #[command(flatten)]
-    pub es: EsArgs,
-    #[command(flatten)]
-    pub logs: LogsArgs,
-    #[command(flatten)]
-    pub alerts: AlertsArgs,
+    pub common: CommonArgs,
 }
 
 #[derive(Debug, Args)]
@@ -220,6 +212,13 @@ pub struct RunArgs {
     /// Serve /metrics, /healthz and /readyz here.
     #[arg(long, default_value = "0.0.0.0:9464", env = "K8SCOP_LISTEN")]
     pub listen: std::net::SocketAddr,
+    #[command(flatten)]
+    pub common: CommonArgs,
+}
+
+/// What replay and run share: rules, the pipeline, both ends.
+#[derive(Debug, Args)]
+pub struct CommonArgs {
     #[command(flatten)]
     pub rules: RulesArgs,
     #[command(flatten)]

@@ -145,10 +145,10 @@ fn pipeline_config(
 }
 
 fn replay(args: ReplayArgs) -> anyhow::Result<ExitCode> {
-    let engine = engine_with_rules(&args.rules)?;
+    let engine = engine_with_rules(&args.common.rules)?;
     let config = pipeline_config(
-        &args.pipeline,
-        args.alerts.flush_interval,
+        &args.common.pipeline,
+        args.common.alerts.flush_interval,
         &Metrics::new(),
         &Health::new(),
     );
@@ -159,7 +159,7 @@ fn replay(args: ReplayArgs) -> anyhow::Result<ExitCode> {
             (Some(path), _, _) => Input::File(path.clone()),
             (None, Some(from), Some(to)) => {
                 anyhow::ensure!(from < to, "--from must be before --to");
-                let es = es_input(&args.es, &args.logs).await?;
+                let es = es_input(&args.common.es, &args.common.logs).await?;
                 Input::Replay { es, from, to }
             }
             _ => {
@@ -169,7 +169,7 @@ fn replay(args: ReplayArgs) -> anyhow::Result<ExitCode> {
         let output = match (&args.output, &args.input) {
             (Some(path), _) => Output::File(path.clone()),
             (None, Some(_)) => Output::File(PathBuf::from("-")),
-            (None, None) => es_output(&args.es, &args.alerts).await?,
+            (None, None) => es_output(&args.common.es, &args.common.alerts).await?,
         };
         pipeline::run(config, input, output, engine, shutdown).await
     })?;
@@ -191,14 +191,14 @@ fn follow(args: RunArgs) -> anyhow::Result<ExitCode> {
             tracing::info!("termination requested: finishing the current window, then flushing");
             let _ = stop.send(true);
         });
-        let engine = engine_with_rules(&args.rules)?;
+        let engine = engine_with_rules(&args.common.rules)?;
         let (metrics, health) = (Metrics::new(), Health::new());
         metrics.set_packs_loaded(engine.packs().count());
         // Alive as long as windows keep completing.
         health.set_stall_timeout((args.interval * 10).max(Duration::from_secs(120)));
         let config = pipeline_config(
-            &args.pipeline,
-            args.alerts.flush_interval,
+            &args.common.pipeline,
+            args.common.alerts.flush_interval,
             &metrics,
             &health,
         );
@@ -210,13 +210,13 @@ fn follow(args: RunArgs) -> anyhow::Result<ExitCode> {
             .await
             .with_context(|| format!("cannot serve metrics on {}", args.listen))?;
         tracing::info!(%addr, "serving /metrics, /healthz and /readyz");
-        let es = es_input(&args.es, &args.logs).await?;
+        let es = es_input(&args.common.es, &args.common.logs).await?;
         let checkpoints = CheckpointStore::new(
             es.client.clone(),
-            &args.alerts.alerts_prefix,
+            &args.common.alerts.alerts_prefix,
             &args.instance,
         );
-        let output = es_output(&args.es, &args.alerts).await?;
+        let output = es_output(&args.common.es, &args.common.alerts).await?;
         let schedule = Schedule {
             interval: args.interval.max(Duration::from_millis(10)),
             delay: chrono::Duration::from_std(args.delay)?,
