@@ -101,6 +101,11 @@ pub use wit_bindgen as __wit_bindgen;
 #[macro_export]
 macro_rules! export_pack {
     ($pack:ty) => {
+        // Only a WebAssembly build exports the contract; natively (tests,
+        // benchmarks, `rules::native`) the pack is plain Rust, and the
+        // export names (`k8scop:rules/rule-pack@0.1.0#evaluate`) are not
+        // valid native symbols.
+        #[cfg(target_arch = "wasm32")]
         const _: () = {
             struct __K8scopPackExport;
 
@@ -109,7 +114,7 @@ macro_rules! export_pack {
                     $crate::runtime::PackCell::new();
             }
 
-            impl $crate::bindings::Guest for __K8scopPackExport {
+            impl $crate::bindings::exports::k8scop::rules::rule_pack::Guest for __K8scopPackExport {
                 fn describe() -> $crate::bindings::k8scop::rules::types::PackInfo {
                     $crate::runtime::describe::<$pack>()
                 }

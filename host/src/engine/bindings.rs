@@ -6,7 +6,9 @@ wasmtime::component::bindgen!({
 });
 
 pub use self::k8scop::rules::host::LogLevel;
-pub use self::k8scop::rules::types::{EventKind, Interest, RuleInfo, Severity};
+pub use self::k8scop::rules::types::{
+    Alert, Event, EventKind, Interest, PackInfo, RuleInfo, Severity,
+};
 
 impl Severity {
     pub fn as_str(self) -> &'static str {

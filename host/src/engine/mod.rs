@@ -45,6 +45,8 @@ pub enum PackError {
     Failed(String),
     #[error("{0}")]
     Limit(String),
+    #[error("quarantined: {0}")]
+    Quarantined(String),
 }
 
 /// Operator settings for the engine.
@@ -91,6 +93,8 @@ pub struct BatchOutcome {
 }
 
 pub struct RuleEngine {
+    /// The host's own "pack", naming the alerts the engine raises itself.
+    host_meta: Arc<PackMeta>,
     wasm: wasmtime::Engine,
     linker: Linker<PackState>,
     packs: Vec<LoadedPack>,
@@ -110,6 +114,7 @@ impl RuleEngine {
         let ticker_stop = Arc::new(AtomicBool::new(false));
         spawn_epoch_ticker(wasm.clone(), ticker_stop.clone());
         Ok(RuleEngine {
+            host_meta: Arc::new(host_meta()),
             wasm,
             linker,
             packs: Vec::new(),
@@ -187,6 +192,21 @@ impl RuleEngine {
         self.packs.iter().map(|p| &p.meta)
     }
 
+    /// Every loaded pack with its state and counters.
+    pub fn status(&self) -> Vec<PackStatus> {
+        self.packs
+            .iter()
+            .map(|p| PackStatus {
+                name: p.name().to_string(),
+                version: p.meta.info.version.clone(),
+                path: p.meta.path.clone(),
+                rules: p.meta.info.rules.len(),
+                quarantined: p.quarantined.clone(),
+                counters: p.counters.clone(),
+            })
+            .collect()
+    }
+
     /// Give every pack a fresh instance, forgetting state (between the
     /// independent cases of `rules test`).
     pub fn reset_all(&mut self) -> Result<(), PackError> {
@@ -213,11 +233,35 @@ impl RuleEngine {
                     json: docs[i].json.clone(),
                 })
                 .collect();
+            if let Some(reason) = &pack.quarantined {
+                // Not called any more, but what it would have seen is
+                // counted and reported, never silently skipped.
+                let error = PackError::Quarantined(reason.clone());
+                pack.record(selected.len(), Err(&error));
+                outcome.failures.push(PackFailure {
+                    pack: pack.name().to_string(),
+                    error,
+                    documents: selected.len(),
+                });
+                continue;
+            }
             let started = std::time::Instant::now();
             let result = pack.evaluate(&events);
             outcome
                 .evaluations
                 .push((pack.name().to_string(), selected.len(), started.elapsed()));
+            let quarantined_now = pack.record(selected.len(), result.as_ref().map(Vec::len));
+            if quarantined_now {
+                let reason = pack.quarantined.clone().unwrap_or_default();
+                tracing::error!(pack = pack.name(), %reason, "rule pack QUARANTINED until its file changes");
+                outcome.alerts.push(quarantine_alert(
+                    &self.host_meta,
+                    pack,
+                    &reason,
+                    &docs[selected[0]],
+                    selected[0],
+                ));
+            }
             match result {
                 Ok(alerts) => {
                     for alert in alerts {
@@ -264,6 +308,71 @@ pub fn facts(doc: &DecodedDoc) -> EventFacts<'_> {
         verb: &doc.verb,
         resource: &doc.resource,
         subresource: &doc.subresource,
+    }
+}
+
+/// A loaded pack as an operator sees it.
+#[derive(Debug, Clone)]
+pub struct PackStatus {
+    pub name: String,
+    pub version: String,
+    pub path: PathBuf,
+    pub rules: usize,
+    /// `Some(reason)` once quarantined.
+    pub quarantined: Option<String>,
+    pub counters: pack::PackCounters,
+}
+
+/// The rules the host raises alerts for itself.
+pub const PACK_QUARANTINED: &str = "k8scop-host/pack-quarantined";
+
+fn host_meta() -> PackMeta {
+    let rule = RuleInfo {
+        id: PACK_QUARANTINED.into(),
+        title: "Rule pack quarantined".into(),
+        description: "A rule pack kept failing (trapping, looping or exceeding its limits) and is no longer run until its file changes: the detections it holds are off.".into(),
+        severity: Severity::High,
+        tags: vec!["attack.t1562.001".into()],
+        interest: bindings::Interest { kinds: vec![], verbs: vec![], resources: vec![] },
+    };
+    let info = PackInfo {
+        name: "k8scop-host".into(),
+        version: env!("CARGO_PKG_VERSION").into(),
+        rules: vec![rule],
+    };
+    PackMeta {
+        interest: interest::PackInterest::new(&[]),
+        info,
+        path: PathBuf::new(),
+    }
+}
+
+/// The alert saying `pack` is quarantined, pinned to the batch's first
+/// document it could not evaluate.
+fn quarantine_alert(
+    host: &Arc<PackMeta>,
+    pack: &LoadedPack,
+    reason: &str,
+    doc: &DecodedDoc,
+    doc_index: usize,
+) -> RaisedAlert {
+    RaisedAlert {
+        pack: host.clone(),
+        alert: Alert {
+            rule_id: PACK_QUARANTINED.into(),
+            title: format!("Rule pack {} quarantined", pack.name()),
+            severity: Severity::High,
+            group_key: format!("{}|{}", pack.name(), pack.meta.info.version),
+            event_time: doc.time.clone(),
+            event_index: 0,
+            fields: vec![
+                ("pack".into(), pack.name().into()),
+                ("pack_version".into(), pack.meta.info.version.clone()),
+                ("path".into(), pack.meta.path.display().to_string()),
+                ("reason".into(), sandbox::truncate(reason, 1000).into()),
+            ],
+        },
+        doc_index,
     }
 }
 

@@ -38,7 +38,26 @@ pub struct LoadedPack {
     instance: Pack,
     config: PackConfig,
     limits: SandboxLimits,
+    pub counters: PackCounters,
+    /// Batches failed in a row (after their retry on a fresh instance).
+    failures_in_a_row: u32,
+    /// Set once the pack keeps failing: it is not called any more.
+    pub quarantined: Option<String>,
 }
+
+/// What a pack did, for status and metrics.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct PackCounters {
+    pub documents_evaluated: u64,
+    pub batches: u64,
+    pub batches_failed: u64,
+    pub documents_unevaluated: u64,
+    pub alerts: u64,
+}
+
+/// Batches failing in a row (each already retried once) before a pack is
+/// quarantined.
+pub const QUARANTINE_AFTER: u32 = 3;
 
 impl LoadedPack {
     /// Compile, instantiate and describe the pack in `path`.
@@ -76,9 +95,15 @@ impl LoadedPack {
             ))
         })?;
         let pre = PackPre::new(instance_pre).map_err(|e| {
+            let exports: Vec<String> = component
+                .component_type()
+                .exports(engine)
+                .map(|(name, _)| name.to_string())
+                .collect();
             PackError::Load(format!(
-                "the pack does not export this host's contract (k8scop:rules@{}): {e:#}",
-                super::WIT_VERSION
+                "the pack does not export this host's contract (k8scop:rules@{}); it exports [{}]: {e:#}",
+                super::WIT_VERSION,
+                exports.join(", ")
             ))
         })?;
         let mut store = new_store(engine, "", PackConfig::default(), limits);
@@ -86,6 +111,7 @@ impl LoadedPack {
             .instantiate(&mut store)
             .map_err(|e| PackError::Load(format!("instantiation failed: {e:#}")))?;
         let info = instance
+            .k8scop_rules_rule_pack()
             .call_describe(&mut store)
             .map_err(|e| PackError::Load(format!("describe() failed: {e:#}")))?;
         validate_info(&info)?;
@@ -104,7 +130,35 @@ impl LoadedPack {
             instance,
             config,
             limits: limits.clone(),
+            counters: PackCounters::default(),
+            failures_in_a_row: 0,
+            quarantined: None,
         })
+    }
+
+    /// Count a batch's outcome; true when this failure quarantines the pack.
+    pub fn record(&mut self, documents: usize, result: Result<usize, &PackError>) -> bool {
+        self.counters.batches += 1;
+        match result {
+            Ok(alerts) => {
+                self.counters.documents_evaluated += documents as u64;
+                self.counters.alerts += alerts as u64;
+                self.failures_in_a_row = 0;
+                false
+            }
+            Err(error) => {
+                self.counters.batches_failed += 1;
+                self.counters.documents_unevaluated += documents as u64;
+                self.failures_in_a_row += 1;
+                if self.failures_in_a_row >= QUARANTINE_AFTER && self.quarantined.is_none() {
+                    self.quarantined = Some(format!(
+                        "failed {QUARANTINE_AFTER} batches in a row, each also on a fresh instance; last: {error}"
+                    ));
+                    return true;
+                }
+                false
+            }
+        }
     }
 
     pub fn name(&self) -> &str {
@@ -131,7 +185,10 @@ impl LoadedPack {
     fn call_evaluate(&mut self, events: &[Event]) -> Result<Vec<Alert>, PackError> {
         self.store.data_mut().reset_call_budget();
         self.store.set_epoch_deadline(deadline_ticks(&self.limits));
-        let result = self.instance.call_evaluate(&mut self.store, events);
+        let result = self
+            .instance
+            .k8scop_rules_rule_pack()
+            .call_evaluate(&mut self.store, events);
         let suppressed = std::mem::take(&mut self.store.data_mut().log_lines_suppressed);
         if suppressed > 0 {
             tracing::warn!(
@@ -200,7 +257,17 @@ fn describe_trap(trap: &wasmtime::Error, limits: &SandboxLimits) -> String {
         Some(wasmtime::Trap::UnreachableCodeReached) => {
             "trapped (unreachable: a Rust panic, or an allocation over the memory cap)".to_string()
         }
-        _ => format!("trapped: {trap:#}"),
+        _ => {
+            let text = format!("{trap:#}");
+            if text.contains("forcing trap when growing memory") {
+                format!(
+                    "exceeded its memory cap of {} MiB",
+                    limits.memory_bytes >> 20
+                )
+            } else {
+                format!("trapped: {}", super::sandbox::truncate(&text, 2000))
+            }
+        }
     }
 }
 
