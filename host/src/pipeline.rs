@@ -33,7 +33,6 @@ use crate::summary::Summary;
 /// Batches in flight between two stages.
 const CHANNEL_BATCHES: usize = 4;
 
-#[derive(Debug, Clone)]
 pub struct PipelineConfig {
     pub decoder: Decoder,
     /// Documents per batch handed to the packs.
@@ -43,6 +42,14 @@ pub struct PipelineConfig {
     pub flush_interval: Duration,
     pub metrics: Metrics,
     pub health: Health,
+    /// Hot reload: rescan this rules folder between batches whenever the
+    /// watcher signals a change.
+    pub reload: Option<Reload>,
+}
+
+pub struct Reload {
+    pub dir: PathBuf,
+    pub signals: std::sync::mpsc::Receiver<()>,
 }
 
 /// Where to read logs in Elasticsearch.
@@ -150,13 +157,14 @@ pub async fn run(
     ));
 
     let decoder = config.decoder.clone();
+    let reload = config.reload;
     let decode_metrics = metrics.clone();
     let decode =
         tokio::task::spawn_blocking(move || decode_stage(decoder, raw_rx, doc_tx, &decode_metrics));
 
     let engine_metrics = metrics.clone();
     let evaluate = tokio::task::spawn_blocking(move || {
-        engine_stage(&mut engine, doc_rx, alert_tx, &engine_metrics)
+        engine_stage(&mut engine, doc_rx, alert_tx, &engine_metrics, reload)
     });
 
     let observe = Observe {
@@ -502,9 +510,20 @@ fn engine_stage(
     mut rx: mpsc::Receiver<Decoded>,
     tx: mpsc::Sender<Evaluated>,
     metrics: &Metrics,
+    reload: Option<Reload>,
 ) -> Summary {
     let mut summary = Summary::default();
     while let Some(decoded) = rx.blocking_recv() {
+        // Packs are swapped between batches only: a batch is evaluated by
+        // one set of packs, so no document is skipped or seen twice.
+        if let Some(reload) = &reload
+            && reload.signals.try_iter().count() > 0
+        {
+            match engine.sync_dir(&reload.dir) {
+                Ok(_) => metrics.set_packs_loaded(engine.packs().count()),
+                Err(e) => tracing::error!(error = %e, "cannot rescan the rules folder"),
+            }
+        }
         let out = match decoded {
             Decoded::End(end) => Evaluated::End(end),
             Decoded::Docs(docs) => {

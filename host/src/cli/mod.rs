@@ -21,13 +21,14 @@ pub use args::*;
 use crate::aggregate::AggregateConfig;
 use crate::checkpoint::CheckpointStore;
 use crate::decode::Decoder;
+use crate::engine::watch::RulesWatcher;
 use crate::engine::{EngineConfig, RuleEngine, SandboxLimits};
 use crate::es::auth::read_secret;
 use crate::es::indices::LogIndices;
 use crate::es::retry::Backoff;
 use crate::es::{Auth, EsClient, EsConfig, ServerInfo, template};
 use crate::ops::{Health, Metrics};
-use crate::pipeline::{self, EsInput, Input, Output, PipelineConfig, Schedule};
+use crate::pipeline::{self, EsInput, Input, Output, PipelineConfig, Reload, Schedule};
 use crate::sink::dead_letter::DeadLetterFile;
 use crate::sink::elasticsearch::{BulkConfig, BulkWriter};
 use crate::source::elasticsearch::LogQuery;
@@ -141,6 +142,7 @@ fn pipeline_config(
         flush_interval,
         metrics: metrics.clone(),
         health: health.clone(),
+        reload: None,
     }
 }
 
@@ -191,6 +193,16 @@ fn follow(args: RunArgs) -> anyhow::Result<ExitCode> {
             tracing::info!("termination requested: finishing the current window, then flushing");
             let _ = stop.send(true);
         });
+        // Deploying a rule is dropping it into the folder. Watch before
+        // loading, so no change falls between the two.
+        let (_watcher, signals) =
+            RulesWatcher::start(&args.common.rules.rules, Duration::from_millis(300))
+                .with_context(|| {
+                    format!(
+                        "cannot watch the rules folder {}",
+                        args.common.rules.rules.display()
+                    )
+                })?;
         let engine = engine_with_rules(&args.common.rules)?;
         let (metrics, health) = (Metrics::new(), Health::new());
         metrics.set_packs_loaded(engine.packs().count());
@@ -202,6 +214,11 @@ fn follow(args: RunArgs) -> anyhow::Result<ExitCode> {
             &metrics,
             &health,
         );
+        let mut config = config;
+        config.reload = Some(Reload {
+            dir: args.common.rules.rules.clone(),
+            signals,
+        });
         let mut server_stop = shutdown.clone();
         let (addr, _server) =
             crate::ops::serve(args.listen, metrics.clone(), health.clone(), async move {

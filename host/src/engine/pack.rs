@@ -18,6 +18,8 @@ pub struct PackMeta {
     pub info: PackInfo,
     pub interest: PackInterest,
     pub path: PathBuf,
+    /// SHA-256 of the file, to tell a changed file from a touched one.
+    pub content_hash: String,
 }
 
 impl PackMeta {
@@ -123,6 +125,7 @@ impl LoadedPack {
                 info,
                 interest,
                 path: path.to_path_buf(),
+                content_hash: super::content_hash(bytes),
             }),
             pre,
             engine: engine.clone(),

@@ -1,0 +1,188 @@
+//! Hot reload: the rules folder is the deployment. New files load, changed
+//! files replace their pack, removed files unload, a refused file leaves the
+//! old version running, and a ConfigMap-style symlink swap is one reload.
+
+mod common;
+
+use std::os::unix::fs::symlink;
+use std::path::Path;
+use std::time::Duration as StdDuration;
+
+use chrono::Utc;
+use common::*;
+use k8scop::engine::watch::RulesWatcher;
+use k8scop::engine::{EngineConfig, RuleEngine};
+use k8scop_testkit::{TestCluster, build_pack, rules_dir};
+
+fn names(engine: &RuleEngine) -> Vec<String> {
+    engine.packs().map(|p| p.name().to_string()).collect()
+}
+
+#[test]
+fn syncing_the_folder_loads_replaces_and_unloads() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut engine = RuleEngine::new(EngineConfig::default()).unwrap();
+    assert!(engine.sync_dir(dir.path()).unwrap().is_empty());
+
+    std::fs::copy(
+        build_pack("k8scop-classic"),
+        dir.path().join("classic.wasm"),
+    )
+    .unwrap();
+    let report = engine.sync_dir(dir.path()).unwrap();
+    assert_eq!(report.loaded, ["k8scop-classic"]);
+    // Touching a file without changing it reloads nothing.
+    std::fs::copy(
+        build_pack("k8scop-classic"),
+        dir.path().join("classic.wasm"),
+    )
+    .unwrap();
+    assert!(engine.sync_dir(dir.path()).unwrap().is_empty());
+
+    // Another pack's bytes under the same file name replace the pack.
+    std::fs::copy(build_pack("hostile-snoop"), dir.path().join("classic.wasm")).unwrap();
+    let report = engine.sync_dir(dir.path()).unwrap();
+    assert_eq!(report.replaced, ["hostile-snoop"]);
+    assert_eq!(names(&engine), ["hostile-snoop"]);
+
+    // A broken file is refused and the version already loaded keeps running.
+    std::fs::write(dir.path().join("classic.wasm"), b"garbage").unwrap();
+    let report = engine.sync_dir(dir.path()).unwrap();
+    assert_eq!(report.refused.len(), 1);
+    assert!(
+        report.refused[0]
+            .1
+            .to_string()
+            .contains("not a valid component")
+    );
+    assert_eq!(names(&engine), ["hostile-snoop"]);
+
+    std::fs::remove_file(dir.path().join("classic.wasm")).unwrap();
+    assert_eq!(engine.sync_dir(dir.path()).unwrap().unloaded, 1);
+    assert!(names(&engine).is_empty());
+}
+
+/// Kubernetes mounts a ConfigMap as `..data -> ..<timestamp>/` with each key
+/// a symlink through `..data`; an update writes a new timestamped folder and
+/// renames a new `..data` over the old one.
+fn configmap_version(root: &Path, version: &str, pack: &Path) {
+    let folder = root.join(version);
+    std::fs::create_dir(&folder).unwrap();
+    std::fs::copy(pack, folder.join("rules.wasm")).unwrap();
+    let tmp = root.join("..data_tmp");
+    symlink(version, &tmp).unwrap();
+    std::fs::rename(&tmp, root.join("..data")).unwrap();
+}
+
+#[test]
+fn a_configmap_symlink_swap_is_exactly_one_reload() {
+    let root = tempfile::tempdir().unwrap();
+    configmap_version(
+        root.path(),
+        "..2024_03_01_10_00_00.1",
+        &build_pack("k8scop-classic"),
+    );
+    symlink("..data/rules.wasm", root.path().join("rules.wasm")).unwrap();
+    let mut engine = RuleEngine::new(EngineConfig::default()).unwrap();
+    engine.load_dir(root.path()).unwrap();
+    assert_eq!(names(&engine), ["k8scop-classic"]);
+
+    let (_watcher, signals) =
+        RulesWatcher::start(root.path(), StdDuration::from_millis(200)).unwrap();
+    configmap_version(
+        root.path(),
+        "..2024_03_01_10_05_00.2",
+        &build_pack("hostile-snoop"),
+    );
+    std::thread::sleep(StdDuration::from_millis(1500));
+    let signalled = signals.try_iter().count();
+    assert_eq!(signalled, 1, "one debounced signal for the swap");
+    let report = engine.sync_dir(root.path()).unwrap();
+    assert_eq!(report.replaced, ["hostile-snoop"], "{report:?}");
+    assert_eq!(names(&engine), ["hostile-snoop"]);
+    // Nothing more happens afterwards.
+    std::thread::sleep(StdDuration::from_millis(600));
+    assert_eq!(signals.try_iter().count(), 0);
+    assert!(engine.sync_dir(root.path()).unwrap().is_empty());
+}
+
+#[test]
+fn a_pack_dropped_in_while_streaming_sees_every_later_document() {
+    let cluster = TestCluster::start();
+    let logs = cluster.unique_prefix("logs");
+    let alerts = cluster.unique_prefix("alerts");
+    let rules = rules_dir(&["k8scop-classic"]);
+    let rules_arg = rules.path().to_str().unwrap().to_string();
+    let args = s(&[
+        "run",
+        "--es-url",
+        cluster.url(),
+        "--logs-prefix",
+        &logs,
+        "--alerts-prefix",
+        &alerts,
+        "--rules",
+        &rules_arg,
+        "--start",
+        &rfc3339(Utc::now()),
+        "--listen",
+        "127.0.0.1:0",
+        "--interval",
+        "0.2",
+        "--delay",
+        "0.5",
+        "--overlap",
+        "5",
+        "--aggregate-window",
+        "600",
+        "--instance",
+        &alerts,
+    ]);
+    let child = spawn(&args);
+    std::thread::sleep(StdDuration::from_secs(2));
+
+    // Deploy: copy the pack in (written under a temporary name, then
+    // renamed, as a careful operator or a ConfigMap does).
+    let tmp = rules.path().join("snoop.wasm.tmp");
+    std::fs::copy(build_pack("hostile-snoop"), &tmp).unwrap();
+    std::fs::rename(&tmp, rules.path().join("snoop.wasm")).unwrap();
+    std::thread::sleep(StdDuration::from_secs(1));
+
+    // Documents from now on: the snoop pack raises one alert for each
+    // (aggregated into one with an exact count); the classic pack too.
+    let base = Utc::now();
+    let docs: Vec<LogDoc> = (0..20)
+        .map(|i| LogDoc {
+            index: format!("{logs}-{}", base.format("%Y.%m.%d")),
+            id: format!("d{i}"),
+            source: serde_json::json!({"@timestamp": rfc3339(base + chrono::Duration::milliseconds(50 * i)),
+                "kind": "Event", "apiVersion": "audit.k8s.io/v1", "stage": "ResponseComplete", "verb": "list",
+                "requestURI": "/api/v1/secrets", "user": {"username": "eve"}, "objectRef": {"resource": "secrets"},
+                "responseStatus": {"code": 200}}),
+        })
+        .collect();
+    index_docs(&cluster, &docs);
+    let count_of = |rule: &str| -> u64 {
+        alerts_in(&cluster, &alerts)
+            .values()
+            .filter(|a| a["rule"]["id"] == rule)
+            .map(|a| a["k8scop"]["count"].as_u64().unwrap())
+            .sum()
+    };
+    assert!(eventually(20, || count_of("hostile-snoop/snoop") == 20
+        && count_of("k8scop-classic/secrets-listed-all-namespaces")
+            == 20));
+    std::thread::sleep(StdDuration::from_secs(1));
+    let (status, stderr) = terminate(child);
+    assert!(status.success(), "{stderr}");
+    assert_eq!(
+        count_of("hostile-snoop/snoop"),
+        20,
+        "every document after the drop, once"
+    );
+    assert_eq!(
+        count_of("k8scop-classic/secrets-listed-all-namespaces"),
+        20,
+        "the classic pack unaffected"
+    );
+}
