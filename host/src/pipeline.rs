@@ -23,7 +23,7 @@ use crate::checkpoint::{Checkpoint, CheckpointStore, SeenDoc};
 use crate::decode::{DecodedDoc, Decoder, DocRef};
 use crate::engine::{EventKind, RuleEngine};
 use crate::es::{EsClient, Flavor};
-use crate::ops::{DocumentKind, Health, Metrics, RetryKind};
+use crate::ops::{DocumentKind, Health, Metrics, RetryKind, StatusBoard};
 use crate::sink::elasticsearch::{BulkWriter, alert_bulk_doc};
 use crate::sink::jsonl::JsonlSink;
 use crate::source::elasticsearch::{Hit, LogQuery, WindowReader};
@@ -45,6 +45,8 @@ pub struct PipelineConfig {
     /// Hot reload: rescan this rules folder between batches whenever the
     /// watcher signals a change.
     pub reload: Option<Reload>,
+    /// Where the engine publishes the packs' status.
+    pub status: StatusBoard,
 }
 
 pub struct Reload {
@@ -158,13 +160,21 @@ pub async fn run(
 
     let decoder = config.decoder.clone();
     let reload = config.reload;
+    let status = config.status.clone();
     let decode_metrics = metrics.clone();
     let decode =
         tokio::task::spawn_blocking(move || decode_stage(decoder, raw_rx, doc_tx, &decode_metrics));
 
     let engine_metrics = metrics.clone();
     let evaluate = tokio::task::spawn_blocking(move || {
-        engine_stage(&mut engine, doc_rx, alert_tx, &engine_metrics, reload)
+        engine_stage(
+            &mut engine,
+            doc_rx,
+            alert_tx,
+            &engine_metrics,
+            reload,
+            &status,
+        )
     });
 
     let observe = Observe {
@@ -511,8 +521,11 @@ fn engine_stage(
     tx: mpsc::Sender<Evaluated>,
     metrics: &Metrics,
     reload: Option<Reload>,
+    status: &StatusBoard,
 ) -> Summary {
     let mut summary = Summary::default();
+    status.publish(engine.status_json());
+    metrics.set_packs_refused(engine.refused().count());
     while let Some(decoded) = rx.blocking_recv() {
         // Packs are swapped between batches only: a batch is evaluated by
         // one set of packs, so no document is skipped or seen twice.
@@ -520,7 +533,10 @@ fn engine_stage(
             && reload.signals.try_iter().count() > 0
         {
             match engine.sync_dir(&reload.dir) {
-                Ok(_) => metrics.set_packs_loaded(engine.packs().count()),
+                Ok(_) => {
+                    metrics.set_packs_loaded(engine.packs().count());
+                    metrics.set_packs_refused(engine.refused().count());
+                }
                 Err(e) => tracing::error!(error = %e, "cannot rescan the rules folder"),
             }
         }
@@ -555,6 +571,7 @@ fn engine_stage(
                         (alert_document(raised, doc), doc.origin.clone())
                     })
                     .collect();
+                status.publish(engine.status_json());
                 Evaluated::Alerts(alerts)
             }
         };

@@ -265,6 +265,34 @@ fn operator_endpoints_answer_while_streaming() {
         metrics.contains("k8scop_checkpoint_timestamp_seconds"),
         "{metrics}"
     );
+    let status: Value = serde_json::from_str(&get("/status").1).unwrap();
+    assert_eq!(status["packs"][0]["name"], "k8scop-classic");
+    assert_eq!(status["packs"][0]["state"], "active");
+    assert!(status["packs"][0]["documents_evaluated"].as_u64().unwrap() >= 1);
+
+    // A broken file dropped into the rules folder: refused, shown in status
+    // and metrics, and the classic pack keeps running.
+    std::fs::write(rules.path().join("broken.wasm"), b"not a component").unwrap();
+    std::thread::sleep(StdDuration::from_millis(800));
+    index_docs(
+        &cluster,
+        &[exec_doc(&logs, "m2", Utc::now(), "dave", "pwd")],
+    );
+    assert!(
+        eventually(20, || {
+            let status: Value = serde_json::from_str(&get("/status").1).unwrap_or_default();
+            status["refused"][0]["reason"]
+                .as_str()
+                .is_some_and(|r| r.contains("not a valid component"))
+        }),
+        "{}",
+        get("/status").1
+    );
+    assert!(get("/metrics").1.contains("k8scop_packs_refused 1"));
+    assert!(eventually(20, || get("/metrics")
+        .1
+        .contains("k8scop_alerts_added_total 2")));
+
     let pid = child.id().to_string();
     let _ = std::process::Command::new("kill")
         .args(["-TERM", &pid])

@@ -27,7 +27,7 @@ use crate::es::auth::read_secret;
 use crate::es::indices::LogIndices;
 use crate::es::retry::Backoff;
 use crate::es::{Auth, EsClient, EsConfig, ServerInfo, template};
-use crate::ops::{Health, Metrics};
+use crate::ops::{Health, Metrics, StatusBoard};
 use crate::pipeline::{self, EsInput, Input, Output, PipelineConfig, Reload, Schedule};
 use crate::sink::dead_letter::DeadLetterFile;
 use crate::sink::elasticsearch::{BulkConfig, BulkWriter};
@@ -143,6 +143,7 @@ fn pipeline_config(
         metrics: metrics.clone(),
         health: health.clone(),
         reload: None,
+        status: StatusBoard::new(),
     }
 }
 
@@ -220,13 +221,18 @@ fn follow(args: RunArgs) -> anyhow::Result<ExitCode> {
             signals,
         });
         let mut server_stop = shutdown.clone();
-        let (addr, _server) =
-            crate::ops::serve(args.listen, metrics.clone(), health.clone(), async move {
+        let (addr, _server) = crate::ops::serve_with_status(
+            args.listen,
+            metrics.clone(),
+            health.clone(),
+            config.status.clone(),
+            async move {
                 let _ = server_stop.wait_for(|stop| *stop).await;
-            })
-            .await
-            .with_context(|| format!("cannot serve metrics on {}", args.listen))?;
-        tracing::info!(%addr, "serving /metrics, /healthz and /readyz");
+            },
+        )
+        .await
+        .with_context(|| format!("cannot serve metrics on {}", args.listen))?;
+        tracing::info!(%addr, "serving /metrics, /healthz, /readyz and /status");
         let es = es_input(&args.common.es, &args.common.logs).await?;
         let checkpoints = CheckpointStore::new(
             es.client.clone(),

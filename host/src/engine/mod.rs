@@ -94,6 +94,8 @@ pub struct BatchOutcome {
 }
 
 pub struct RuleEngine {
+    /// Files refused at the last load or sync, with the reason.
+    refused: std::collections::BTreeMap<PathBuf, String>,
     /// The host's own "pack", naming the alerts the engine raises itself.
     host_meta: Arc<PackMeta>,
     wasm: wasmtime::Engine,
@@ -115,6 +117,7 @@ impl RuleEngine {
         let ticker_stop = Arc::new(AtomicBool::new(false));
         spawn_epoch_ticker(wasm.clone(), ticker_stop.clone());
         Ok(RuleEngine {
+            refused: Default::default(),
             host_meta: Arc::new(host_meta()),
             wasm,
             linker,
@@ -131,6 +134,7 @@ impl RuleEngine {
         for path in wasm_files(dir)? {
             if let Err(e) = self.load_file(&path) {
                 tracing::error!(path = %path.display(), error = %e, "rule pack refused");
+                self.refused.insert(path.clone(), e.to_string());
                 refused.push((path, e));
             }
         }
@@ -153,6 +157,8 @@ impl RuleEngine {
                 }
             }
         }
+        self.refused
+            .retain(|path, _| present.iter().any(|(p, _)| p == path));
         let before = self.packs.len();
         self.packs
             .retain(|p| present.iter().any(|(path, _)| *path == p.meta.path));
@@ -164,6 +170,7 @@ impl RuleEngine {
             }
             match self.load_replacing(&path, current) {
                 Ok(meta) => {
+                    self.refused.remove(&path);
                     if current.is_some() {
                         report.replaced.push(meta.name().to_string());
                     } else {
@@ -172,6 +179,7 @@ impl RuleEngine {
                 }
                 Err(e) => {
                     tracing::error!(path = %path.display(), error = %e, "rule pack refused; the version loaded before (if any) keeps running");
+                    self.refused.insert(path.clone(), e.to_string());
                     report.refused.push((path, e));
                 }
             }
@@ -259,6 +267,37 @@ impl RuleEngine {
 
     pub fn packs(&self) -> impl Iterator<Item = &Arc<PackMeta>> {
         self.packs.iter().map(|p| &p.meta)
+    }
+
+    /// Files refused (at the last load or sync), with the reason.
+    pub fn refused(&self) -> impl Iterator<Item = (&PathBuf, &String)> {
+        self.refused.iter()
+    }
+
+    /// The status as JSON, for `/status`.
+    pub fn status_json(&self) -> serde_json::Value {
+        let packs: Vec<serde_json::Value> = self
+            .status()
+            .into_iter()
+            .map(|p| {
+                serde_json::json!({
+                    "name": p.name, "version": p.version, "path": p.path, "rules": p.rules,
+                    "state": if p.quarantined.is_some() { "quarantined" } else { "active" },
+                    "reason": p.quarantined,
+                    "documents_evaluated": p.counters.documents_evaluated,
+                    "documents_unevaluated": p.counters.documents_unevaluated,
+                    "batches": p.counters.batches,
+                    "batches_failed": p.counters.batches_failed,
+                    "alerts": p.counters.alerts,
+                })
+            })
+            .collect();
+        let refused: Vec<serde_json::Value> = self
+            .refused
+            .iter()
+            .map(|(path, reason)| serde_json::json!({"path": path, "state": "refused", "reason": reason}))
+            .collect();
+        serde_json::json!({"packs": packs, "refused": refused})
     }
 
     /// Every loaded pack with its state and counters.

@@ -139,6 +139,7 @@ struct Inner {
     checkpoint_timestamp_seconds: FloatGauge,
     last_checkpoint_write_timestamp_seconds: FloatGauge,
     packs_loaded: Gauge,
+    packs_refused: Gauge,
     open_aggregates: Gauge,
 }
 
@@ -173,6 +174,7 @@ impl Metrics {
             checkpoint_timestamp_seconds: FloatGauge::default(),
             last_checkpoint_write_timestamp_seconds: FloatGauge::default(),
             packs_loaded: Gauge::default(),
+            packs_refused: Gauge::default(),
             open_aggregates: Gauge::default(),
         };
 
@@ -283,6 +285,11 @@ impl Metrics {
             "packs_loaded",
             "Rule packs loaded",
             inner.packs_loaded.clone(),
+        );
+        r.register(
+            "packs_refused",
+            "Files in the rules folder refused as rule packs (see /status for why)",
+            inner.packs_refused.clone(),
         );
         r.register(
             "open_aggregates",
@@ -409,6 +416,11 @@ impl Metrics {
     /// `n` rule packs are loaded.
     pub fn set_packs_loaded(&self, n: usize) {
         self.inner.packs_loaded.set(saturating_i64(n));
+    }
+
+    /// `n` files of the rules folder are refused.
+    pub fn set_packs_refused(&self, n: usize) {
+        self.inner.packs_refused.set(saturating_i64(n));
     }
 
     /// `n` alert aggregates are open in memory.

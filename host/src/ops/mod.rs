@@ -8,7 +8,9 @@
 mod health;
 mod metrics;
 mod server;
+mod status;
 
 pub use health::{Health, Liveness};
 pub use metrics::{DocumentKind, Metrics, RetryKind};
-pub use server::{METRICS_CONTENT_TYPE, serve};
+pub use server::{METRICS_CONTENT_TYPE, serve, serve_with_status};
+pub use status::StatusBoard;

@@ -10,6 +10,8 @@ use std::net::SocketAddr;
 use std::time::Duration;
 
 use axum::Router;
+
+use super::status::StatusBoard;
 use axum::extract::State;
 use axum::http::{StatusCode, header};
 use axum::response::IntoResponse;
@@ -32,6 +34,7 @@ const SHUTDOWN_GRACE: Duration = Duration::from_secs(5);
 struct Ops {
     metrics: Metrics,
     health: Health,
+    status: StatusBoard,
 }
 
 /// Bind `addr` (port 0 picks a free port) and serve the operator endpoints
@@ -46,19 +49,43 @@ pub async fn serve(
     health: Health,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> io::Result<(SocketAddr, JoinHandle<()>)> {
-    serve_with_grace(addr, metrics, health, shutdown, SHUTDOWN_GRACE).await
+    serve_with_grace(
+        addr,
+        metrics,
+        health,
+        StatusBoard::new(),
+        shutdown,
+        SHUTDOWN_GRACE,
+    )
+    .await
+}
+
+/// [`serve`], also answering `GET /status` with the packs' status (JSON).
+pub async fn serve_with_status(
+    addr: SocketAddr,
+    metrics: Metrics,
+    health: Health,
+    status: StatusBoard,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> io::Result<(SocketAddr, JoinHandle<()>)> {
+    serve_with_grace(addr, metrics, health, status, shutdown, SHUTDOWN_GRACE).await
 }
 
 async fn serve_with_grace(
     addr: SocketAddr,
     metrics: Metrics,
     health: Health,
+    status: StatusBoard,
     shutdown: impl Future<Output = ()> + Send + 'static,
     grace: Duration,
 ) -> io::Result<(SocketAddr, JoinHandle<()>)> {
     let listener = TcpListener::bind(addr).await?;
     let local = listener.local_addr()?;
-    let app = router(Ops { metrics, health });
+    let app = router(Ops {
+        metrics,
+        health,
+        status,
+    });
 
     // Relay the shutdown signal so the grace period can start when it fires.
     let (fired_tx, fired_rx) = oneshot::channel::<()>();
@@ -100,6 +127,7 @@ fn router(ops: Ops) -> Router {
         .route("/metrics", get(metrics))
         .route("/healthz", get(healthz))
         .route("/readyz", get(readyz))
+        .route("/status", get(status))
         .fallback(|| async { (StatusCode::NOT_FOUND, "not found") })
         .with_state(ops)
 }
@@ -116,6 +144,13 @@ async fn healthz(State(ops): State<Ops>) -> (StatusCode, String) {
         Liveness::Live => (StatusCode::OK, "ok".to_owned()),
         reason => (StatusCode::SERVICE_UNAVAILABLE, reason.to_string()),
     }
+}
+
+async fn status(State(ops): State<Ops>) -> impl IntoResponse {
+    (
+        [(header::CONTENT_TYPE, "application/json")],
+        ops.status.snapshot().to_string(),
+    )
 }
 
 async fn readyz(State(ops): State<Ops>) -> (StatusCode, &'static str) {
@@ -147,10 +182,16 @@ mod tests {
         let shutdown = async move {
             let _ = stopped.await;
         };
-        let (addr, task) =
-            serve_with_grace(LOCALHOST.parse().unwrap(), metrics, health, shutdown, grace)
-                .await
-                .expect("bind");
+        let (addr, task) = serve_with_grace(
+            LOCALHOST.parse().unwrap(),
+            metrics,
+            health,
+            StatusBoard::new(),
+            shutdown,
+            grace,
+        )
+        .await
+        .expect("bind");
         Running {
             base: format!("http://{addr}"),
             addr,
