@@ -163,6 +163,7 @@ fn load_alone(pack: &Path, config: &BTreeMap<String, String>) -> anyhow::Result<
     let mut engine = RuleEngine::new(EngineConfig {
         limits: SandboxLimits::default(),
         pack_config: BTreeMap::from([(name, config.clone())]),
+        cache_dir: None,
     })?;
     engine
         .load_file(pack)

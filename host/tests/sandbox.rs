@@ -127,6 +127,7 @@ fn alerts_over_the_cap_are_refused_as_a_failed_batch() {
             [("alerts".to_string(), "20000".to_string())].into(),
         )]
         .into(),
+        ..Default::default()
     })
     .unwrap();
     engine.load_file(&build_pack("hostile-flood")).unwrap();
@@ -235,4 +236,59 @@ fn a_pack_that_keeps_failing_is_quarantined_and_reported() {
     let classic = status.iter().find(|s| s.name == "k8scop-classic").unwrap();
     assert!(classic.quarantined.is_none());
     assert_eq!(classic.counters.alerts, 42);
+}
+
+#[test]
+fn alert_bytes_over_the_cap_are_refused_as_a_failed_batch() {
+    // 5 000 alerts are under the count cap, but not under 64 KiB of text.
+    let mut engine = RuleEngine::new(EngineConfig {
+        limits: SandboxLimits {
+            max_alert_bytes: 64 << 10,
+            batch_time: Duration::from_secs(30),
+            ..SandboxLimits::default()
+        },
+        pack_config: [(
+            "hostile-flood".to_string(),
+            [("alerts".to_string(), "5000".to_string())].into(),
+        )]
+        .into(),
+        ..Default::default()
+    })
+    .unwrap();
+    engine.load_file(&build_pack("hostile-flood")).unwrap();
+    let outcome = engine.evaluate(&sample()[..1]);
+    let error = failure_of(&outcome, "hostile-flood").to_string();
+    assert!(error.starts_with("returned alerts of "), "{error}");
+    assert!(
+        error.ends_with("bytes for one batch, over the limit of 65536"),
+        "{error}"
+    );
+}
+
+#[test]
+fn compiled_packs_are_cached_by_content_and_a_bad_entry_is_rebuilt() {
+    let cache = tempfile::tempdir().unwrap();
+    let config = || EngineConfig {
+        cache_dir: Some(cache.path().to_path_buf()),
+        ..Default::default()
+    };
+    let pack = build_pack("k8scop-classic");
+    let first = RuleEngine::new(config()).unwrap().load_file(&pack).unwrap();
+    assert!(!first.from_cache);
+    let entries: Vec<_> = std::fs::read_dir(cache.path())
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .collect();
+    assert_eq!(entries.len(), 1);
+    assert!(entries[0].to_string_lossy().contains(&first.content_hash));
+    let mut engine = RuleEngine::new(config()).unwrap();
+    let second = engine.load_file(&pack).unwrap();
+    assert!(second.from_cache, "a restart loads the compiled pack");
+    assert_eq!(classic_alerts(&engine.evaluate(&sample())).len(), 7);
+    // A damaged entry is not trusted: compiled again, and it still works.
+    std::fs::write(&entries[0], b"garbage").unwrap();
+    let mut engine = RuleEngine::new(config()).unwrap();
+    let third = engine.load_file(&pack).unwrap();
+    assert!(!third.from_cache);
+    assert_eq!(classic_alerts(&engine.evaluate(&sample())).len(), 7);
 }

@@ -84,6 +84,13 @@ pub struct RulesArgs {
     /// Time one batch may take in one pack, in milliseconds.
     #[arg(long, default_value_t = 5000, env = "K8SCOP_PACK_BATCH_TIMEOUT_MS")]
     pub pack_batch_timeout_ms: u64,
+    /// Folder of compiled packs, by content hash, for fast restarts. Must
+    /// be writable by k8scop alone.
+    #[arg(long, default_value_os_t = std::env::temp_dir().join("k8scop-module-cache"), env = "K8SCOP_MODULE_CACHE")]
+    pub module_cache: PathBuf,
+    /// Compile packs at every load instead.
+    #[arg(long, env = "K8SCOP_NO_MODULE_CACHE")]
+    pub no_module_cache: bool,
 }
 
 #[derive(Debug, Args)]

@@ -386,6 +386,7 @@ fn load_engine(args: &RulesArgs) -> anyhow::Result<(RuleEngine, Refused)> {
             Some(path) => config_file::read_pack_config(path)?,
             None => BTreeMap::new(),
         },
+        cache_dir: (!args.no_module_cache).then(|| args.module_cache.clone()),
     };
     let mut engine = RuleEngine::new(config)?;
     let refused = engine.load_dir(&args.rules)?;

@@ -9,6 +9,7 @@
 
 pub mod bindings;
 pub mod interest;
+pub mod module_cache;
 pub mod pack;
 pub mod sandbox;
 pub mod watch;
@@ -56,6 +57,9 @@ pub struct EngineConfig {
     pub limits: SandboxLimits,
     /// Configuration values per pack name.
     pub pack_config: BTreeMap<String, BTreeMap<String, String>>,
+    /// Where compiled packs are cached (see `module_cache`); none: compile
+    /// at every load.
+    pub cache_dir: Option<PathBuf>,
 }
 
 /// An alert raised by a pack, pointing at the document that triggered it.
@@ -190,20 +194,26 @@ impl RuleEngine {
         Ok(report)
     }
 
+    /// Compile, instantiate and describe the pack in `path`.
+    fn load_pack(&self, path: &Path) -> Result<LoadedPack, PackError> {
+        let pack_config = &self.config.pack_config;
+        LoadedPack::load(
+            &self.wasm,
+            &self.linker,
+            path,
+            |name| Arc::new(pack_config.get(name).cloned().unwrap_or_default()),
+            &self.config.limits,
+            self.config.cache_dir.as_deref(),
+        )
+    }
+
     /// Load `path`, in place of the pack at `replacing` if given.
     fn load_replacing(
         &mut self,
         path: &Path,
         replacing: Option<usize>,
     ) -> Result<Arc<PackMeta>, PackError> {
-        let pack_config = &self.config.pack_config;
-        let pack = LoadedPack::load(
-            &self.wasm,
-            &self.linker,
-            path,
-            |name| Arc::new(pack_config.get(name).cloned().unwrap_or_default()),
-            &self.config.limits,
-        )?;
+        let pack = self.load_pack(path)?;
         let old = replacing.map(|i| self.packs.remove(i));
         if let Err(e) = self.check_clashes(&pack) {
             if let (Some(i), Some(old)) = (replacing, old) {
@@ -222,14 +232,7 @@ impl RuleEngine {
     /// Load one pack. Refused if invalid or if a rule id clashes with a pack
     /// already loaded.
     pub fn load_file(&mut self, path: &Path) -> Result<Arc<PackMeta>, PackError> {
-        let pack_config = &self.config.pack_config;
-        let pack = LoadedPack::load(
-            &self.wasm,
-            &self.linker,
-            path,
-            |name| Arc::new(pack_config.get(name).cloned().unwrap_or_default()),
-            &self.config.limits,
-        )?;
+        let pack = self.load_pack(path)?;
         self.check_clashes(&pack)?;
         let meta = pack.meta.clone();
         tracing::info!(
@@ -491,6 +494,7 @@ fn host_meta() -> PackMeta {
         info,
         path: PathBuf::new(),
         content_hash: String::new(),
+        from_cache: false,
     }
 }
 

@@ -4,7 +4,7 @@
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
-use wasmtime::component::{Component, Linker};
+use wasmtime::component::Linker;
 use wasmtime::{Engine as WasmEngine, Store};
 
 use super::bindings::{Alert, Event, Pack, PackInfo, PackPre};
@@ -20,6 +20,8 @@ pub struct PackMeta {
     pub path: PathBuf,
     /// SHA-256 of the file, to tell a changed file from a touched one.
     pub content_hash: String,
+    /// Loaded precompiled from the module cache.
+    pub from_cache: bool,
 }
 
 impl PackMeta {
@@ -69,10 +71,11 @@ impl LoadedPack {
         path: &Path,
         config_for: impl Fn(&str) -> PackConfig,
         limits: &SandboxLimits,
+        cache_dir: Option<&Path>,
     ) -> Result<Self, PackError> {
         let bytes = std::fs::read(path)
             .map_err(|e| PackError::Load(format!("cannot read {}: {e}", path.display())))?;
-        Self::from_bytes(engine, linker, path, &bytes, config_for, limits)
+        Self::from_bytes(engine, linker, path, &bytes, config_for, limits, cache_dir)
     }
 
     pub fn from_bytes(
@@ -82,13 +85,15 @@ impl LoadedPack {
         bytes: &[u8],
         config_for: impl Fn(&str) -> PackConfig,
         limits: &SandboxLimits,
+        cache_dir: Option<&Path>,
     ) -> Result<Self, PackError> {
         if wasmparser_is_core_module(bytes) {
             return Err(PackError::Load(
                 "this is a core WebAssembly module, not a component: build the pack for the wasm32-wasip2 target".into(),
             ));
         }
-        let component = Component::new(engine, bytes)
+        let hash = super::content_hash(bytes);
+        let (component, from_cache) = super::module_cache::compile(engine, bytes, &hash, cache_dir)
             .map_err(|e| PackError::Load(format!("not a valid component: {e:#}")))?;
         let instance_pre = linker.instantiate_pre(&component).map_err(|e| {
             PackError::Load(format!(
@@ -125,7 +130,8 @@ impl LoadedPack {
                 info,
                 interest,
                 path: path.to_path_buf(),
-                content_hash: super::content_hash(bytes),
+                content_hash: hash,
+                from_cache,
             }),
             pre,
             engine: engine.clone(),
@@ -212,7 +218,16 @@ impl LoadedPack {
                     self.limits.max_alerts_per_batch
                 )))
             }
-            Ok(Ok(alerts)) => Ok(alerts),
+            Ok(Ok(alerts)) => {
+                let bytes: usize = alerts.iter().map(alert_bytes).sum();
+                if bytes > self.limits.max_alert_bytes {
+                    return Err(PackError::Limit(format!(
+                        "returned alerts of {bytes} bytes for one batch, over the limit of {}",
+                        self.limits.max_alert_bytes
+                    )));
+                }
+                Ok(alerts)
+            }
         }
     }
 
@@ -232,6 +247,18 @@ impl LoadedPack {
         self.instance = instance;
         Ok(())
     }
+}
+
+/// The text an alert carries.
+fn alert_bytes(a: &Alert) -> usize {
+    a.rule_id.len()
+        + a.title.len()
+        + a.group_key.len()
+        + a.event_time.len()
+        + a.fields
+            .iter()
+            .map(|(k, v)| k.len() + v.len())
+            .sum::<usize>()
 }
 
 fn new_store(

@@ -27,6 +27,8 @@ pub struct SandboxLimits {
     pub batch_time: Duration,
     /// Alerts one `evaluate` call may return.
     pub max_alerts_per_batch: usize,
+    /// Bytes of text (ids, titles, keys, fields) those alerts may carry.
+    pub max_alert_bytes: usize,
     /// Log lines one call may write; the rest are counted, not written.
     pub max_log_lines_per_call: usize,
 }
@@ -37,6 +39,7 @@ impl Default for SandboxLimits {
             memory_bytes: 256 << 20,
             batch_time: Duration::from_secs(5),
             max_alerts_per_batch: 10_000,
+            max_alert_bytes: 16 << 20,
             max_log_lines_per_call: 100,
         }
     }
