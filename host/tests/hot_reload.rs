@@ -186,3 +186,59 @@ fn a_pack_dropped_in_while_streaming_sees_every_later_document() {
         "the classic pack unaffected"
     );
 }
+
+#[test]
+fn replacing_a_pack_mid_stream_neither_skips_nor_repeats_a_document() {
+    let cluster = TestCluster::start();
+    let logs = cluster.unique_prefix("logs");
+    let alerts = cluster.unique_prefix("alerts");
+    // The replacement: the classic pack as an author's copy, its rules
+    // renamed `swap-pack/...`, so each alert says which version saw it.
+    let replacement = k8scop_testkit::author_pack("swap-pack", |source| source);
+    let rules = tempfile::tempdir().unwrap();
+    let slot = rules.path().join("slot.wasm");
+    std::fs::copy(build_pack("k8scop-classic"), &slot).unwrap();
+    let rules_arg = rules.path().to_str().unwrap().to_string();
+    let args = s(&[
+        "run", "--es-url", cluster.url(), "--logs-prefix", &logs, "--alerts-prefix", &alerts, "--rules", &rules_arg,
+        "--start", &rfc3339(Utc::now()), "--listen", "127.0.0.1:0", "--interval", "0.2", "--delay", "0.3",
+        "--overlap", "5", "--aggregate-window", "600", "--instance", &alerts,
+    ]);
+    let child = spawn(&args);
+    std::thread::sleep(StdDuration::from_secs(2));
+
+    // Documents keep arriving; the pack is replaced while they do.
+    let total = 40;
+    for i in 0..total {
+        let now = Utc::now();
+        let doc = LogDoc {
+            index: format!("{logs}-{}", now.format("%Y.%m.%d")),
+            id: format!("d{i}"),
+            source: serde_json::json!({"@timestamp": rfc3339(now), "kind": "Event", "apiVersion": "audit.k8s.io/v1",
+                "stage": "ResponseComplete", "verb": "list", "requestURI": "/api/v1/secrets",
+                "user": {"username": "eve"}, "objectRef": {"resource": "secrets"}, "responseStatus": {"code": 200}}),
+        };
+        index_docs(&cluster, std::slice::from_ref(&doc));
+        if i == total / 2 {
+            let tmp = rules.path().join("slot.wasm.new");
+            std::fs::copy(&replacement, &tmp).unwrap();
+            std::fs::rename(&tmp, &slot).unwrap();
+        }
+        std::thread::sleep(StdDuration::from_millis(100));
+    }
+    let count_of = |rule: &str| -> u64 {
+        alerts_in(&cluster, &alerts)
+            .values()
+            .filter(|a| a["rule"]["id"] == rule)
+            .map(|a| a["k8scop"]["count"].as_u64().unwrap())
+            .sum()
+    };
+    let (old, new) = ("k8scop-classic/secrets-listed-all-namespaces", "swap-pack/secrets-listed-all-namespaces");
+    assert!(eventually(20, || count_of(old) + count_of(new) >= total));
+    std::thread::sleep(StdDuration::from_secs(1));
+    let (status, stderr) = terminate(child);
+    assert!(status.success(), "{stderr}");
+    let (before, after) = (count_of(old), count_of(new));
+    assert_eq!(before + after, total, "each document evaluated exactly once across the swap");
+    assert!(before > 0 && after > 0, "the swap happened mid-stream: {before} before, {after} after");
+}

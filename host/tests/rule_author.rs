@@ -4,44 +4,21 @@
 
 use k8scop::decode::Decoder;
 use k8scop::engine::{EngineConfig, RuleEngine, Severity};
-use k8scop_testkit::{build_pack, build_wasm, workspace_root};
+use k8scop_testkit::{author_pack, build_pack};
 
 #[test]
 fn a_copied_and_edited_pack_builds_and_runs_beside_the_original() {
-    let root = workspace_root();
-    let crate_dir = root.join("target").join("rule-author-test").join("my-pack");
-    let _ = std::fs::remove_dir_all(&crate_dir);
-    std::fs::create_dir_all(crate_dir.join("src")).unwrap();
-
-    // The author's edits: a new pack name and rule ids, and the exec rule
-    // made critical.
-    let classic =
-        std::fs::read_to_string(root.join("rules-wasm/k8scop-classic/src/lib.rs")).unwrap();
-    let edited = classic.replace("k8scop-classic", "my-pack").replace(
-        "severity: Severity::High,\n    tags: &[\"attack.execution\", \"attack.t1609\"]",
-        "severity: Severity::Critical,\n    tags: &[\"attack.execution\", \"attack.t1609\"]",
-    );
-    assert_ne!(
-        edited,
-        classic.replace("k8scop-classic", "my-pack"),
-        "the severity edit applied"
-    );
-    std::fs::write(crate_dir.join("src/lib.rs"), edited).unwrap();
-    // A crate outside our workspace, depending on rule-sdk by path.
-    std::fs::write(
-        crate_dir.join("Cargo.toml"),
-        format!(
-            "[package]\nname = \"my-pack\"\nversion = \"1.0.0\"\nedition = \"2024\"\n\n\
-             [lib]\ncrate-type = [\"cdylib\"]\n\n\
-             [dependencies]\nrule-sdk = {{ path = {:?} }}\nserde_json = \"1\"\n\n[workspace]\n",
-            root.join("rule-sdk")
-        ),
-    )
-    .unwrap();
-    std::fs::copy(root.join("Cargo.lock"), crate_dir.join("Cargo.lock")).unwrap();
-
-    // The author's one command, from their crate's folder.
-    let wasm = build_wasm(&crate_dir, &[]);
+    // The author's edits: a new pack name and rule ids (done by the copy),
+    // and the exec rule made critical; then one cargo command.
+    let edit = |source: String| {
+        let edited = source.replace(
+            "severity: Severity::High,\n    tags: &[\"attack.execution\", \"attack.t1609\"]",
+            "severity: Severity::Critical,\n    tags: &[\"attack.execution\", \"attack.t1609\"]",
+        );
+        assert_ne!(edited, source, "the severity edit applied");
+        edited
+    };
+    let wasm = author_pack("my-pack", edit);
 
     let mut engine = RuleEngine::new(EngineConfig::default()).unwrap();
     engine.load_file(&build_pack("k8scop-classic")).unwrap();

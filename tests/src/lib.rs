@@ -92,6 +92,37 @@ fn crate_name(dir: &Path) -> String {
         .expect("a package name")
 }
 
+/// What a rule author does: copy the classic pack into a crate of their
+/// own named `name` (outside this workspace, depending on rule-sdk by
+/// path), rename its pack and rule ids, apply `edit` to the source, and
+/// build it with one cargo command. Returns the `.wasm`.
+pub fn author_pack(name: &str, edit: impl Fn(String) -> String) -> PathBuf {
+    let root = workspace_root();
+    let crate_dir = root.join("target").join("rule-author-test").join(name);
+    let _ = std::fs::remove_dir_all(&crate_dir);
+    std::fs::create_dir_all(crate_dir.join("src")).expect("create the author's crate");
+    let classic = std::fs::read_to_string(root.join("rules-wasm/k8scop-classic/src/lib.rs"))
+        .expect("the classic pack");
+    std::fs::write(
+        crate_dir.join("src/lib.rs"),
+        edit(classic.replace("k8scop-classic", name)),
+    )
+    .unwrap();
+    std::fs::write(
+        crate_dir.join("Cargo.toml"),
+        format!(
+            "[package]\nname = \"{name}\"\nversion = \"1.0.0\"\nedition = \"2024\"\n\n\
+             [lib]\ncrate-type = [\"cdylib\"]\n\n\
+             [dependencies]\nrule-sdk = {{ path = {:?} }}\nserde_json = \"1\"\n\n[workspace]\n",
+            root.join("rule-sdk")
+        ),
+    )
+    .unwrap();
+    // The same dependency versions as ours, so the build reuses them.
+    std::fs::copy(root.join("Cargo.lock"), crate_dir.join("Cargo.lock")).unwrap();
+    build_wasm(&crate_dir, &[])
+}
+
 /// A fresh rules folder (removed on drop) holding the named packs, built.
 pub fn rules_dir(packs: &[&str]) -> tempfile::TempDir {
     let dir = tempfile::tempdir().expect("create a temporary rules folder");
