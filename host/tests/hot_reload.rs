@@ -162,13 +162,7 @@ fn a_pack_dropped_in_while_streaming_sees_every_later_document() {
         })
         .collect();
     index_docs(&cluster, &docs);
-    let count_of = |rule: &str| -> u64 {
-        alerts_in(&cluster, &alerts)
-            .values()
-            .filter(|a| a["rule"]["id"] == rule)
-            .map(|a| a["k8scop"]["count"].as_u64().unwrap())
-            .sum()
-    };
+    let count_of = |rule: &str| alert_count(&cluster, &alerts, rule);
     assert!(eventually(20, || count_of("hostile-snoop/snoop") == 20
         && count_of("k8scop-classic/secrets-listed-all-namespaces")
             == 20));
@@ -200,9 +194,29 @@ fn replacing_a_pack_mid_stream_neither_skips_nor_repeats_a_document() {
     std::fs::copy(build_pack("k8scop-classic"), &slot).unwrap();
     let rules_arg = rules.path().to_str().unwrap().to_string();
     let args = s(&[
-        "run", "--es-url", cluster.url(), "--logs-prefix", &logs, "--alerts-prefix", &alerts, "--rules", &rules_arg,
-        "--start", &rfc3339(Utc::now()), "--listen", "127.0.0.1:0", "--interval", "0.2", "--delay", "0.3",
-        "--overlap", "5", "--aggregate-window", "600", "--instance", &alerts,
+        "run",
+        "--es-url",
+        cluster.url(),
+        "--logs-prefix",
+        &logs,
+        "--alerts-prefix",
+        &alerts,
+        "--rules",
+        &rules_arg,
+        "--start",
+        &rfc3339(Utc::now()),
+        "--listen",
+        "127.0.0.1:0",
+        "--interval",
+        "0.2",
+        "--delay",
+        "0.3",
+        "--overlap",
+        "5",
+        "--aggregate-window",
+        "600",
+        "--instance",
+        &alerts,
     ]);
     let child = spawn(&args);
     std::thread::sleep(StdDuration::from_secs(2));
@@ -226,19 +240,23 @@ fn replacing_a_pack_mid_stream_neither_skips_nor_repeats_a_document() {
         }
         std::thread::sleep(StdDuration::from_millis(100));
     }
-    let count_of = |rule: &str| -> u64 {
-        alerts_in(&cluster, &alerts)
-            .values()
-            .filter(|a| a["rule"]["id"] == rule)
-            .map(|a| a["k8scop"]["count"].as_u64().unwrap())
-            .sum()
-    };
-    let (old, new) = ("k8scop-classic/secrets-listed-all-namespaces", "swap-pack/secrets-listed-all-namespaces");
+    let count_of = |rule: &str| alert_count(&cluster, &alerts, rule);
+    let (old, new) = (
+        "k8scop-classic/secrets-listed-all-namespaces",
+        "swap-pack/secrets-listed-all-namespaces",
+    );
     assert!(eventually(20, || count_of(old) + count_of(new) >= total));
     std::thread::sleep(StdDuration::from_secs(1));
     let (status, stderr) = terminate(child);
     assert!(status.success(), "{stderr}");
     let (before, after) = (count_of(old), count_of(new));
-    assert_eq!(before + after, total, "each document evaluated exactly once across the swap");
-    assert!(before > 0 && after > 0, "the swap happened mid-stream: {before} before, {after} after");
+    assert_eq!(
+        before + after,
+        total,
+        "each document evaluated exactly once across the swap"
+    );
+    assert!(
+        before > 0 && after > 0,
+        "the swap happened mid-stream: {before} before, {after} after"
+    );
 }

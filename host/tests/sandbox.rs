@@ -112,26 +112,37 @@ fn hostile_packs_are_contained_and_the_classic_pack_is_unaffected() {
     }
 }
 
-#[test]
-fn alerts_over_the_cap_are_refused_as_a_failed_batch() {
-    // The flood configured for 20 000 alerts per event: that fits in
-    // memory, but is over the 10 000 alerts a batch may return.
+/// The flood pack alone, raising `alerts` alerts for one event, with time
+/// enough to build them.
+fn flood(alerts: u32, limits: SandboxLimits) -> BatchOutcome {
     let mut engine = RuleEngine::new(EngineConfig {
         limits: SandboxLimits {
-            memory_bytes: 256 << 20,
             batch_time: Duration::from_secs(30),
-            ..SandboxLimits::default()
+            ..limits
         },
         pack_config: [(
             "hostile-flood".to_string(),
-            [("alerts".to_string(), "20000".to_string())].into(),
+            [("alerts".to_string(), alerts.to_string())].into(),
         )]
         .into(),
         ..Default::default()
     })
     .unwrap();
     engine.load_file(&build_pack("hostile-flood")).unwrap();
-    let outcome = engine.evaluate(&sample()[..1]);
+    engine.evaluate(&sample()[..1])
+}
+
+#[test]
+fn alerts_over_the_cap_are_refused_as_a_failed_batch() {
+    // The flood configured for 20 000 alerts per event: that fits in
+    // memory, but is over the 10 000 alerts a batch may return.
+    let outcome = flood(
+        20_000,
+        SandboxLimits {
+            memory_bytes: 256 << 20,
+            ..SandboxLimits::default()
+        },
+    );
     let error = failure_of(&outcome, "hostile-flood").to_string();
     assert_eq!(
         error,
@@ -241,22 +252,13 @@ fn a_pack_that_keeps_failing_is_quarantined_and_reported() {
 #[test]
 fn alert_bytes_over_the_cap_are_refused_as_a_failed_batch() {
     // 5 000 alerts are under the count cap, but not under 64 KiB of text.
-    let mut engine = RuleEngine::new(EngineConfig {
-        limits: SandboxLimits {
+    let outcome = flood(
+        5_000,
+        SandboxLimits {
             max_alert_bytes: 64 << 10,
-            batch_time: Duration::from_secs(30),
             ..SandboxLimits::default()
         },
-        pack_config: [(
-            "hostile-flood".to_string(),
-            [("alerts".to_string(), "5000".to_string())].into(),
-        )]
-        .into(),
-        ..Default::default()
-    })
-    .unwrap();
-    engine.load_file(&build_pack("hostile-flood")).unwrap();
-    let outcome = engine.evaluate(&sample()[..1]);
+    );
     let error = failure_of(&outcome, "hostile-flood").to_string();
     assert!(error.starts_with("returned alerts of "), "{error}");
     assert!(

@@ -109,6 +109,16 @@ pub fn alerts_in(cluster: &TestCluster, prefix: &str) -> BTreeMap<String, Value>
         .collect()
 }
 
+/// The number of alerts of `rule` in `<prefix>-*`: the sum of the
+/// aggregates' exact counts.
+pub fn alert_count(cluster: &TestCluster, prefix: &str, rule: &str) -> u64 {
+    alerts_in(cluster, prefix)
+        .values()
+        .filter(|a| a["rule"]["id"] == rule)
+        .map(|a| a["k8scop"]["count"].as_u64().unwrap())
+        .sum()
+}
+
 /// The k8scop binary with these arguments, logs quiet, stderr captured.
 pub fn k8scop(args: &[String]) -> Command {
     let mut cmd = Command::new(env!("CARGO_BIN_EXE_k8scop"));
