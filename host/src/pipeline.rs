@@ -572,6 +572,13 @@ fn engine_stage(
                     })
                     .collect();
                 status.publish(engine.status_json());
+                metrics.set_packs_quarantined(
+                    engine
+                        .status()
+                        .iter()
+                        .filter(|p| p.quarantined.is_some())
+                        .count(),
+                );
                 Evaluated::Alerts(alerts)
             }
         };

@@ -140,6 +140,7 @@ struct Inner {
     last_checkpoint_write_timestamp_seconds: FloatGauge,
     packs_loaded: Gauge,
     packs_refused: Gauge,
+    packs_quarantined: Gauge,
     open_aggregates: Gauge,
 }
 
@@ -175,6 +176,7 @@ impl Metrics {
             last_checkpoint_write_timestamp_seconds: FloatGauge::default(),
             packs_loaded: Gauge::default(),
             packs_refused: Gauge::default(),
+            packs_quarantined: Gauge::default(),
             open_aggregates: Gauge::default(),
         };
 
@@ -290,6 +292,11 @@ impl Metrics {
             "packs_refused",
             "Files in the rules folder refused as rule packs (see /status for why)",
             inner.packs_refused.clone(),
+        );
+        r.register(
+            "packs_quarantined",
+            "Rule packs quarantined after failing batch after batch (see /status)",
+            inner.packs_quarantined.clone(),
         );
         r.register(
             "open_aggregates",
@@ -421,6 +428,11 @@ impl Metrics {
     /// `n` files of the rules folder are refused.
     pub fn set_packs_refused(&self, n: usize) {
         self.inner.packs_refused.set(saturating_i64(n));
+    }
+
+    /// `n` rule packs are quarantined.
+    pub fn set_packs_quarantined(&self, n: usize) {
+        self.inner.packs_quarantined.set(saturating_i64(n));
     }
 
     /// `n` alert aggregates are open in memory.
