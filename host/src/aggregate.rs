@@ -68,6 +68,9 @@ pub struct Aggregator {
     /// Aggregates replaced by a newer one for the same key (beyond D), with
     /// whether their last change was not yet taken by `take_dirty`.
     closed: Vec<(Aggregate, bool)>,
+    /// The latest alert time seen: with input in time order, nothing older
+    /// than this minus D can still grow an aggregate.
+    latest: Option<DateTime<Utc>>,
 }
 
 impl Aggregator {
@@ -104,6 +107,7 @@ impl Aggregator {
                 .to_string(),
         );
         let window = self.config.window;
+        self.latest = Some(self.latest.map_or(time, |l| l.max(time)));
         if let Some(agg) = self.open.get_mut(&key)
             && time <= agg.last_seen + window
             && time >= agg.first_seen - window
@@ -175,6 +179,16 @@ impl Aggregator {
     /// as final documents (for outputs that write each alert once).
     pub fn take_closed(&mut self) -> Vec<AlertDoc> {
         self.closed.drain(..).map(|(a, _)| render(&a)).collect()
+    }
+
+    /// Forget the aggregates the latest alert is already more than D past
+    /// (input in time order), keeping memory bounded over a long replay.
+    /// Call right after writing `take_dirty`.
+    pub fn close_idle(&mut self) -> Vec<AlertDoc> {
+        match self.latest {
+            Some(latest) => self.close_before(latest),
+            None => Vec::new(),
+        }
     }
 
     /// Every aggregate not yet taken, as final documents (end of a replay).
@@ -346,6 +360,13 @@ mod tests {
             ["a"]
         );
         assert_eq!(a.open_count(), 1);
+
+        // The latest alert (10:05) is more than D past "a" (10:00) already.
+        let mut idle = Aggregator::new(d(60));
+        idle.add(alert("r", "g1", "2024-03-01T10:00:00Z", "a", "u"), src(1));
+        idle.add(alert("r", "g2", "2024-03-01T10:05:00Z", "b", "u"), src(2));
+        assert_eq!(idle.close_idle().len(), 1);
+        assert_eq!(idle.open_count(), 1);
 
         let mut resumed = Aggregator::from_state(d(60), a.state());
         assert_eq!(

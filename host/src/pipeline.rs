@@ -653,7 +653,11 @@ async fn sink_stage(
                         }
                         None => break,
                     },
-                    _ = flush.tick() => write_dirty(&mut writer, &alerts_prefix, &mut aggregator, &mut summary, &observe.metrics).await?,
+                    _ = flush.tick() => {
+                        write_dirty(&mut writer, &alerts_prefix, &mut aggregator, &mut summary, &observe.metrics).await?;
+                        // Written; those that can no longer grow leave memory.
+                        aggregator.close_idle();
+                    }
                 }
             }
             write_dirty(
