@@ -162,8 +162,9 @@ pub async fn run(
     let reload = config.reload;
     let status = config.status.clone();
     let decode_metrics = metrics.clone();
-    let decode =
-        tokio::task::spawn_blocking(move || decode_stage(decoder, raw_rx, doc_tx, &decode_metrics));
+    let decode = tokio::task::spawn_blocking(move || {
+        decode_stage(decoder, batch_size, raw_rx, doc_tx, &decode_metrics)
+    });
 
     let engine_metrics = metrics.clone();
     let evaluate = tokio::task::spawn_blocking(move || {
@@ -447,6 +448,7 @@ async fn stream(
 
 fn decode_stage(
     decoder: Decoder,
+    batch_size: usize,
     mut rx: mpsc::Receiver<Raw>,
     tx: mpsc::Sender<Decoded>,
     metrics: &Metrics,
@@ -508,7 +510,21 @@ fn decode_stage(
                 Decoded::Docs(docs)
             }
         };
-        if tx.blocking_send(out).is_err() {
+        // A search page may be larger than a pack's batch: split it, so
+        // packs always get batches of the configured size.
+        let batches = match out {
+            Decoded::Docs(mut docs) if docs.len() > batch_size => {
+                let mut batches = Vec::new();
+                while docs.len() > batch_size {
+                    let rest = docs.split_off(batch_size);
+                    batches.push(Decoded::Docs(std::mem::replace(&mut docs, rest)));
+                }
+                batches.push(Decoded::Docs(docs));
+                batches
+            }
+            other => vec![other],
+        };
+        if batches.into_iter().any(|b| tx.blocking_send(b).is_err()) {
             break;
         }
     }
