@@ -27,6 +27,21 @@ pub fn workspace_root() -> PathBuf {
         .to_path_buf()
 }
 
+/// The crate names of the rule packs that ship with the product: every
+/// folder under `rules-wasm/` with a `Cargo.toml`, sorted.
+pub fn shipped_packs() -> Vec<String> {
+    let dir = workspace_root().join("rules-wasm");
+    let mut packs: Vec<String> = std::fs::read_dir(&dir)
+        .unwrap_or_else(|e| panic!("cannot list {}: {e}", dir.display()))
+        .filter_map(|entry| {
+            let path = entry.ok()?.path();
+            path.join("Cargo.toml").is_file().then(|| crate_name(&path))
+        })
+        .collect();
+    packs.sort();
+    packs
+}
+
 /// Build the pack crate `package` (a member under `rules-wasm/`) for
 /// wasm32-wasip2 in release mode and return the `.wasm` path. Built once per
 /// test process; cargo makes it a no-op when nothing changed.

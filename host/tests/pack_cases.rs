@@ -1,14 +1,16 @@
-//! The classic pack's test cases, run through `k8scop rules test` exactly
-//! as a rule author runs them; and the runner itself can fail.
+//! Every shipped pack's test cases, run through `k8scop rules test
+//! --require-coverage` exactly as a rule author runs them; and the runner
+//! itself can fail.
 
+use std::path::Path;
 use std::process::{Command, Output};
 
-use k8scop_testkit::{build_pack, workspace_file};
+use k8scop_testkit::{build_pack, shipped_packs, workspace_file};
 
-fn rules_test(cases: &std::path::Path, extra: &[&str]) -> Output {
+fn rules_test(pack: &str, cases: &Path, extra: &[&str]) -> Output {
     Command::new(env!("CARGO_BIN_EXE_k8scop"))
         .args(["rules", "test"])
-        .arg(build_pack("k8scop-classic"))
+        .arg(build_pack(pack))
         .arg(cases)
         .args(extra)
         .output()
@@ -16,25 +18,34 @@ fn rules_test(cases: &std::path::Path, extra: &[&str]) -> Output {
 }
 
 #[test]
-fn every_classic_case_passes_and_every_rule_is_covered() {
-    let cases = workspace_file("rules-wasm/k8scop-classic/cases.json");
-    let out = rules_test(&cases, &["--require-coverage"]);
-    let stdout = String::from_utf8_lossy(&out.stdout);
-    assert!(
-        out.status.success(),
-        "{stdout}\n{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let file: serde_json::Value =
-        serde_json::from_str(&std::fs::read_to_string(&cases).unwrap()).unwrap();
-    let n = file["cases"].as_array().unwrap().len();
-    assert!(n >= 24, "two cases per rule at least, found {n}");
-    assert_eq!(stdout.lines().filter(|l| l.starts_with("PASS")).count(), n);
-    assert!(
-        stdout.contains(&format!("{n} cases, {n} passed, 0 failed")),
-        "{stdout}"
-    );
-    assert!(!stdout.contains("UNCOVERED"));
+fn every_shipped_pack_passes_its_cases_and_covers_every_rule() {
+    let packs = shipped_packs();
+    assert!(packs.contains(&"k8scop-classic".to_string()), "{packs:?}");
+    let mut failures = Vec::new();
+    for pack in &packs {
+        let cases = workspace_file(&format!("rules-wasm/{pack}/cases.json"));
+        assert!(
+            cases.is_file(),
+            "{pack} ships without rules-wasm/{pack}/cases.json"
+        );
+        let out = rules_test(pack, &cases, &["--require-coverage"]);
+        let stdout = String::from_utf8_lossy(&out.stdout);
+        let file: serde_json::Value =
+            serde_json::from_str(&std::fs::read_to_string(&cases).unwrap()).unwrap();
+        let n = file["cases"].as_array().unwrap().len();
+        let all_passed = format!("{n} cases, {n} passed, 0 failed");
+        if !out.status.success()
+            || !stdout.contains(&all_passed)
+            || stdout.contains("UNCOVERED")
+            || stdout.lines().filter(|l| l.starts_with("PASS")).count() != n
+        {
+            failures.push(format!(
+                "== {pack}\n{stdout}\n{}",
+                String::from_utf8_lossy(&out.stderr)
+            ));
+        }
+    }
+    assert!(failures.is_empty(), "{}", failures.join("\n"));
 }
 
 #[test]
@@ -53,7 +64,7 @@ fn a_wrong_expectation_fails_with_a_diff() {
         {"name":"must not fire but does","rule":"k8scop-classic/pod-exec","events":[exec],"expect":[]}
     ]});
     std::fs::write(&cases, file.to_string()).unwrap();
-    let out = rules_test(&cases, &[]);
+    let out = rules_test("k8scop-classic", &cases, &[]);
     let stdout = String::from_utf8_lossy(&out.stdout);
     assert!(!out.status.success());
     assert!(stdout.contains("PASS  right"), "{stdout}");
@@ -71,7 +82,7 @@ fn a_wrong_expectation_fails_with_a_diff() {
     );
     assert!(stdout.contains("3 cases, 1 passed, 2 failed"), "{stdout}");
     // Coverage: 11 of the 12 rules have no case here.
-    let out = rules_test(&cases, &["--require-coverage"]);
+    let out = rules_test("k8scop-classic", &cases, &["--require-coverage"]);
     assert!(
         String::from_utf8_lossy(&out.stdout)
             .matches("UNCOVERED")
