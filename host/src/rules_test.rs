@@ -164,6 +164,7 @@ fn load_alone(pack: &Path, config: &BTreeMap<String, String>) -> anyhow::Result<
         limits: SandboxLimits::default(),
         pack_config: BTreeMap::from([(name, config.clone())]),
         cache_dir: None,
+        evaluate_everything: false,
     })?;
     engine
         .load_file(pack)

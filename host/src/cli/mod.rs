@@ -387,6 +387,7 @@ fn load_engine(args: &RulesArgs) -> anyhow::Result<(RuleEngine, Refused)> {
             None => BTreeMap::new(),
         },
         cache_dir: (!args.no_module_cache).then(|| args.module_cache.clone()),
+        evaluate_everything: false,
     };
     let mut engine = RuleEngine::new(config)?;
     let refused = engine.load_dir(&args.rules)?;

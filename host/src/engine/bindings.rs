@@ -3,6 +3,11 @@
 wasmtime::component::bindgen!({
     world: "pack",
     path: "../wit",
+    // A batch's events are lent to the call, not cloned: the JSON text is
+    // copied once, straight from the decoded document into the sandbox.
+    ownership: Borrowing {
+        duplicate_if_necessary: false
+    },
 });
 
 pub use self::k8scop::rules::host::LogLevel;

@@ -60,6 +60,9 @@ pub struct EngineConfig {
     /// Where compiled packs are cached (see `module_cache`); none: compile
     /// at every load.
     pub cache_dir: Option<PathBuf>,
+    /// Give every pack every document, ignoring the interests the packs
+    /// declared (only to measure what the interest filter saves).
+    pub evaluate_everything: bool,
 }
 
 /// An alert raised by a pack, pointing at the document that triggered it.
@@ -327,11 +330,12 @@ impl RuleEngine {
     /// Evaluate a batch of documents with every pack interested in them.
     pub fn evaluate(&mut self, docs: &[DecodedDoc]) -> BatchOutcome {
         let mut outcome = BatchOutcome::default();
+        let everything = self.config.evaluate_everything;
         for pack in &mut self.packs {
             let selected: Vec<usize> = docs
                 .iter()
                 .enumerate()
-                .filter(|(_, d)| pack.meta.interest.matches(&facts(d)))
+                .filter(|(_, d)| everything || pack.meta.interest.matches(&facts(d)))
                 .map(|(i, _)| i)
                 .collect();
             if selected.is_empty() {
@@ -341,7 +345,7 @@ impl RuleEngine {
                 .iter()
                 .map(|&i| Event {
                     kind: docs[i].kind,
-                    json: docs[i].json.clone(),
+                    json: &docs[i].json,
                 })
                 .collect();
             if let Some(reason) = &pack.quarantined {
@@ -374,24 +378,7 @@ impl RuleEngine {
                 ));
             }
             match result {
-                Ok(alerts) => {
-                    for alert in alerts {
-                        match check_alert(&pack.meta, &alert, &selected) {
-                            Ok(doc_index) => outcome.alerts.push(RaisedAlert {
-                                pack: pack.meta.clone(),
-                                alert: fill_time(alert, &docs[doc_index]),
-                                doc_index,
-                            }),
-                            Err(reason) => {
-                                tracing::warn!(pack = pack.name(), %reason, "alert rejected");
-                                outcome.rejected.push(RejectedAlert {
-                                    pack: pack.name().to_string(),
-                                    reason,
-                                });
-                            }
-                        }
-                    }
-                }
+                Ok(alerts) => admit_alerts(&pack.meta, alerts, &selected, docs, &mut outcome),
                 Err(error) => {
                     tracing::error!(pack = pack.name(), %error, documents = selected.len(), "pack failed on a batch");
                     outcome.failures.push(PackFailure {
@@ -528,6 +515,35 @@ fn quarantine_alert(
 }
 
 /// The alert's document index in the whole batch, if the alert is valid.
+/// Take what a pack returned for `docs` (of which it saw `selected`) into
+/// `outcome`: an alert naming a rule the pack did not declare, or an event
+/// it was not given, is rejected and counted, never trusted. Everything
+/// here comes from untrusted code (fuzzed by `fuzz/fuzz_targets/pack_alerts.rs`).
+pub fn admit_alerts(
+    meta: &Arc<PackMeta>,
+    alerts: Vec<Alert>,
+    selected: &[usize],
+    docs: &[DecodedDoc],
+    outcome: &mut BatchOutcome,
+) {
+    for alert in alerts {
+        match check_alert(meta, &alert, selected) {
+            Ok(doc_index) => outcome.alerts.push(RaisedAlert {
+                pack: meta.clone(),
+                alert: fill_time(alert, &docs[doc_index]),
+                doc_index,
+            }),
+            Err(reason) => {
+                tracing::warn!(pack = meta.name(), %reason, "alert rejected");
+                outcome.rejected.push(RejectedAlert {
+                    pack: meta.name().to_string(),
+                    reason,
+                });
+            }
+        }
+    }
+}
+
 fn check_alert(meta: &PackMeta, alert: &Alert, selected: &[usize]) -> Result<usize, String> {
     if meta.rule(&alert.rule_id).is_none() {
         return Err(format!(
@@ -549,11 +565,51 @@ fn check_alert(meta: &PackMeta, alert: &Alert, selected: &[usize]) -> Result<usi
         })
 }
 
+/// Make an admitted alert safe to index: its time must be an RFC 3339 time
+/// (else the triggering document's time is used: a pack's garbage time
+/// would make the alert index refuse the alert), and its field names must
+/// be plain names (Elasticsearch refuses empty names and reads dots as
+/// object paths, which can conflict inside one document).
 fn fill_time(mut alert: Alert, doc: &DecodedDoc) -> Alert {
-    if alert.event_time.is_empty() {
+    if chrono::DateTime::parse_from_rfc3339(&alert.event_time).is_err() {
         alert.event_time.clone_from(&doc.time);
     }
+    for (key, _) in &mut alert.fields {
+        if !is_plain_field_name(key) {
+            *key = plain_field_name(key);
+        }
+    }
     alert
+}
+
+const MAX_FIELD_NAME: usize = 64;
+
+fn is_plain_field_name(key: &str) -> bool {
+    !key.is_empty()
+        && key.len() <= MAX_FIELD_NAME
+        && key
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-')
+}
+
+/// `key` with every character outside `[A-Za-z0-9_-]` replaced by `_`,
+/// cut to 64 bytes; `_` if nothing is left.
+pub fn plain_field_name(key: &str) -> String {
+    let mut plain: String = key
+        .chars()
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || c == '_' || c == '-' {
+                c
+            } else {
+                '_'
+            }
+        })
+        .take(MAX_FIELD_NAME)
+        .collect();
+    if plain.is_empty() {
+        plain.push('_');
+    }
+    plain
 }
 
 /// Advances the wasmtime epoch, which bounds how long a pack's call may run.

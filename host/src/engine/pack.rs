@@ -177,7 +177,7 @@ impl LoadedPack {
     /// Evaluate one batch. A trap or an exceeded limit leaves the instance
     /// in an unknown state, so it is replaced by a fresh one and the batch is
     /// tried once more; a second failure is the caller's to report.
-    pub fn evaluate(&mut self, events: &[Event]) -> Result<Vec<Alert>, PackError> {
+    pub fn evaluate(&mut self, events: &[Event<'_>]) -> Result<Vec<Alert>, PackError> {
         match self.call_evaluate(events) {
             Ok(alerts) => Ok(alerts),
             Err(first) => {
@@ -191,7 +191,7 @@ impl LoadedPack {
         }
     }
 
-    fn call_evaluate(&mut self, events: &[Event]) -> Result<Vec<Alert>, PackError> {
+    fn call_evaluate(&mut self, events: &[Event<'_>]) -> Result<Vec<Alert>, PackError> {
         self.store.data_mut().reset_call_budget();
         self.store.set_epoch_deadline(deadline_ticks(&self.limits));
         let result = self
@@ -211,23 +211,7 @@ impl LoadedPack {
             Ok(Err(message)) => Err(PackError::Failed(
                 super::sandbox::truncate(&message, 2048).to_string(),
             )),
-            Ok(Ok(alerts)) if alerts.len() > self.limits.max_alerts_per_batch => {
-                Err(PackError::Limit(format!(
-                    "returned {} alerts for one batch, over the limit of {}",
-                    alerts.len(),
-                    self.limits.max_alerts_per_batch
-                )))
-            }
-            Ok(Ok(alerts)) => {
-                let bytes: usize = alerts.iter().map(alert_bytes).sum();
-                if bytes > self.limits.max_alert_bytes {
-                    return Err(PackError::Limit(format!(
-                        "returned alerts of {bytes} bytes for one batch, over the limit of {}",
-                        self.limits.max_alert_bytes
-                    )));
-                }
-                Ok(alerts)
-            }
+            Ok(Ok(alerts)) => check_alert_limits(alerts, &self.limits),
         }
     }
 
@@ -247,6 +231,29 @@ impl LoadedPack {
         self.instance = instance;
         Ok(())
     }
+}
+
+/// A batch's alerts within the sandbox's caps on count and bytes, or the
+/// limit error that fails the batch.
+pub fn check_alert_limits(
+    alerts: Vec<Alert>,
+    limits: &SandboxLimits,
+) -> Result<Vec<Alert>, PackError> {
+    if alerts.len() > limits.max_alerts_per_batch {
+        return Err(PackError::Limit(format!(
+            "returned {} alerts for one batch, over the limit of {}",
+            alerts.len(),
+            limits.max_alerts_per_batch
+        )));
+    }
+    let bytes: usize = alerts.iter().map(alert_bytes).sum();
+    if bytes > limits.max_alert_bytes {
+        return Err(PackError::Limit(format!(
+            "returned alerts of {bytes} bytes for one batch, over the limit of {}",
+            limits.max_alert_bytes
+        )));
+    }
+    Ok(alerts)
 }
 
 /// The text an alert carries.

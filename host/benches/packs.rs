@@ -1,0 +1,271 @@
+//! Every shipped pack as a WebAssembly component in the real engine vs the
+//! same rule code linked natively, over the same events, in one run so the
+//! ratios are fair on a noisy machine; then all packs loaded together, with
+//! and without the interest filter.
+//!
+//!   cargo bench -p k8scop --bench packs [-- --events N]
+//!
+//! The events are a realistic mix: the synthesized control-plane chatter of
+//! `samples/control-plane-chatter.jsonl` (most of a real log), with every
+//! event of every pack's `cases.json` and of `samples/audit-sample.jsonl`
+//! spread through it (one in seven events), re-timed so time only moves
+//! forward and re-numbered so each event is distinct.
+//!
+//! Both paths choose the events a pack's interest lets through with the
+//! same check, parse each once (the native path in Rust, the WASM path
+//! inside the sandbox), and must raise the same alerts.
+
+use std::time::{Duration, Instant};
+
+use k8scop::decode::{DecodedDoc, Decoder};
+use k8scop::engine::interest::PackInterest;
+use k8scop::engine::{EngineConfig, RuleEngine, facts};
+use k8scop_testkit::{build_pack, shipped_packs, workspace_file};
+use rule_sdk::EventKind as SdkKind;
+use rule_sdk::native::NativePack;
+use serde_json::Value;
+
+const BATCH: usize = 500;
+const RUNS: usize = 5;
+
+fn main() {
+    let events = std::env::args()
+        .skip_while(|a| a != "--events")
+        .nth(1)
+        .and_then(|n| n.parse().ok())
+        .unwrap_or(100_000usize);
+    let docs = corpus(events);
+    let packs = shipped_packs();
+    println!(
+        "{} events (control-plane chatter with every pack's cases spread through it), batches of {BATCH}, median of {RUNS} runs",
+        docs.len()
+    );
+    println!(
+        "{:<24} {:>9} {:>13} {:>13} {:>8} {:>8}",
+        "pack", "selected", "native ev/s", "WASM ev/s", "ratio", "alerts"
+    );
+    for pack in &packs {
+        let line = match pack.as_str() {
+            "k8scop-classic" => compare::<k8scop_classic::Classic>(pack, &docs),
+            "k8scop-falco" => compare::<k8scop_falco::Falco>(pack, &docs),
+            "k8scop-sigma-elastic" => compare::<k8scop_sigma_elastic::SigmaElastic>(pack, &docs),
+            "k8scop-correlation" => compare::<k8scop_correlation::Correlation>(pack, &docs),
+            other => panic!("pack {other} has no native twin in this benchmark: add it"),
+        };
+        println!("{line}");
+    }
+    all_packs(&packs, &docs);
+}
+
+/// One pack: WASM in the engine vs native, interleaved run by run.
+fn compare<P: rule_sdk::Pack>(pack: &str, docs: &[DecodedDoc]) -> String {
+    let wasm_file = build_pack(pack);
+    let mut wasm_times = Vec::new();
+    let mut native_times = Vec::new();
+    let mut selected_count = 0;
+    let mut alerts = 0;
+    for run in 0..RUNS {
+        // Fresh instances each run: a stateful pack starts from nothing, and
+        // both paths see exactly the same history.
+        let mut engine = RuleEngine::new(EngineConfig::default()).unwrap();
+        engine.load_file(&wasm_file).unwrap();
+        let interest = engine.packs().next().unwrap().interest.clone();
+        let mut native = NativePack::<P>::new(&[]);
+
+        let started = Instant::now();
+        let mut wasm_alerts = Vec::new();
+        for (b, batch) in docs.chunks(BATCH).enumerate() {
+            let outcome = engine.evaluate(batch);
+            assert!(outcome.failures.is_empty(), "{pack}: {:?}", outcome.failures);
+            assert!(outcome.rejected.is_empty(), "{pack}: {:?}", outcome.rejected);
+            wasm_alerts.extend(
+                outcome
+                    .alerts
+                    .into_iter()
+                    .map(|a| (b * BATCH + a.doc_index, a.alert.rule_id)),
+            );
+        }
+        wasm_times.push(started.elapsed());
+
+        let started = Instant::now();
+        let mut native_alerts = Vec::new();
+        selected_count = 0;
+        for (b, batch) in docs.chunks(BATCH).enumerate() {
+            let selected = select(&interest, batch);
+            selected_count += selected.len();
+            let raised = native.evaluate(
+                selected
+                    .iter()
+                    .map(|&i| (sdk_kind(&batch[i]), batch[i].json.as_str())),
+            );
+            native_alerts.extend(
+                raised
+                    .into_iter()
+                    .map(|a| (b * BATCH + selected[a.event_index as usize], a.rule_id)),
+            );
+        }
+        native_times.push(started.elapsed());
+        if run == 0 {
+            assert_eq!(
+                wasm_alerts, native_alerts,
+                "{pack}: WASM and native raised different alerts"
+            );
+            alerts = wasm_alerts.len();
+        }
+    }
+    let (wasm, native) = (median(&mut wasm_times), median(&mut native_times));
+    format!(
+        "{pack:<24} {selected_count:>9} {:>13.0} {:>13.0} {:>7.2}x {alerts:>8}",
+        rate(docs.len(), native),
+        rate(docs.len(), wasm),
+        native.as_secs_f64() / wasm.as_secs_f64()
+    )
+}
+
+/// Every pack loaded together, as a deployment runs them, with the
+/// interest filter and with every document given to every pack.
+fn all_packs(packs: &[String], docs: &[DecodedDoc]) {
+    let files: Vec<_> = packs.iter().map(|p| build_pack(p)).collect();
+    let mut times = [Vec::new(), Vec::new()];
+    let mut alerts = [0, 0];
+    for _ in 0..RUNS {
+        for (i, evaluate_everything) in [false, true].into_iter().enumerate() {
+            let mut engine = RuleEngine::new(EngineConfig {
+                evaluate_everything,
+                ..Default::default()
+            })
+            .unwrap();
+            for file in &files {
+                engine.load_file(file).unwrap();
+            }
+            let started = Instant::now();
+            let mut raised = 0;
+            for batch in docs.chunks(BATCH) {
+                let outcome = engine.evaluate(batch);
+                assert!(outcome.failures.is_empty(), "{:?}", outcome.failures);
+                raised += outcome.alerts.len();
+            }
+            times[i].push(started.elapsed());
+            alerts[i] = raised;
+        }
+    }
+    assert_eq!(
+        alerts[0], alerts[1],
+        "the interest filter changed what the packs raised"
+    );
+    let filtered = median(&mut times[0]);
+    let everything = median(&mut times[1]);
+    println!(
+        "all {} packs loaded, interest filter on:  {:>10.0} events/s on one core ({} alerts)",
+        packs.len(),
+        rate(docs.len(), filtered),
+        alerts[0]
+    );
+    println!(
+        "all {} packs loaded, interest filter off: {:>10.0} events/s on one core",
+        packs.len(),
+        rate(docs.len(), everything)
+    );
+    println!(
+        "interest filter speed-up:                {:>10.2}x",
+        everything.as_secs_f64() / filtered.as_secs_f64()
+    );
+}
+
+fn select(interest: &PackInterest, batch: &[DecodedDoc]) -> Vec<usize> {
+    (0..batch.len())
+        .filter(|&i| interest.matches(&facts(&batch[i])))
+        .collect()
+}
+
+fn sdk_kind(d: &DecodedDoc) -> SdkKind {
+    match d.kind {
+        k8scop::engine::EventKind::Audit => SdkKind::Audit,
+        k8scop::engine::EventKind::Other => SdkKind::Other,
+    }
+}
+
+fn rate(events: usize, d: Duration) -> f64 {
+    events as f64 / d.as_secs_f64()
+}
+
+fn median(times: &mut [Duration]) -> Duration {
+    times.sort();
+    times[times.len() / 2]
+}
+
+/// `n` documents: chatter, with one "interesting" event (from the packs'
+/// cases and the attack sample) in every seven, re-timed 10 ms apart.
+fn corpus(n: usize) -> Vec<DecodedDoc> {
+    let chatter = json_lines(&workspace_file("samples/control-plane-chatter.jsonl"));
+    let mut interesting = json_lines(&workspace_file("samples/audit-sample.jsonl"));
+    for pack in shipped_packs() {
+        let cases: Value = serde_json::from_str(
+            &std::fs::read_to_string(workspace_file(&format!("rules-wasm/{pack}/cases.json")))
+                .unwrap(),
+        )
+        .unwrap();
+        for case in cases["cases"].as_array().unwrap() {
+            interesting.extend(case["events"].as_array().unwrap().iter().cloned());
+        }
+    }
+    let start = chrono::DateTime::parse_from_rfc3339("2024-06-01T00:00:00Z").unwrap();
+    let decoder = Decoder::default();
+    let (mut c, mut x) = (0, 0);
+    (0..n)
+        .map(|i| {
+            let mut doc = if i % 7 == 3 {
+                x += 1;
+                interesting[(x - 1) % interesting.len()].clone()
+            } else {
+                c += 1;
+                chatter[(c - 1) % chatter.len()].clone()
+            };
+            let t = (start + chrono::Duration::milliseconds(10 * i as i64))
+                .to_rfc3339_opts(chrono::SecondsFormat::Micros, true);
+            retime(&mut doc, &t, i);
+            decoder
+                .decode_line(doc.to_string(), i as u64 + 1)
+                .expect("corpus lines decode")
+        })
+        .collect()
+}
+
+fn json_lines(path: &std::path::Path) -> Vec<Value> {
+    std::fs::read_to_string(path)
+        .unwrap()
+        .lines()
+        .filter_map(|l| serde_json::from_str::<Value>(l).ok())
+        .filter(Value::is_object)
+        .collect()
+}
+
+/// Give a document time `t` wherever it carries a time, and a unique id.
+fn retime(doc: &mut Value, t: &str, i: usize) {
+    let obj = doc.as_object_mut().unwrap();
+    for key in [
+        "requestReceivedTimestamp",
+        "stageTimestamp",
+        "timestamp",
+        "@timestamp",
+    ] {
+        if obj.contains_key(key) {
+            obj.insert(key.into(), Value::String(t.into()));
+        }
+    }
+    if let Some(meta) = obj.get_mut("metadata").and_then(Value::as_object_mut)
+        && meta.contains_key("creationTimestamp")
+    {
+        meta.insert("creationTimestamp".into(), Value::String(t.into()));
+    }
+    if obj.contains_key("auditID") {
+        obj.insert("auditID".into(), Value::String(format!("bench-{i}")));
+    }
+    if let Some(audit) = obj
+        .get_mut("kubernetes")
+        .and_then(|k| k.get_mut("audit"))
+        .filter(|a| a.is_object())
+    {
+        retime(audit, t, i);
+    }
+}
