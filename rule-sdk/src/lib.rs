@@ -63,6 +63,7 @@ pub mod pack;
 pub mod patterns;
 pub mod pod;
 pub mod rbac;
+pub mod time;
 pub mod uri;
 
 #[doc(hidden)]
