@@ -4,11 +4,14 @@
 //! elastic/detection-rules), as one k8scop rule pack, for what the
 //! Falco-equivalent pack (`k8scop-falco`) does not already cover:
 //! admission webhooks, certificate signing requests, impersonation,
-//! kubelet proxying, ephemeral containers, capabilities, events deletion,
-//! CronJobs, sidecar injection, permission and secret enumeration, refused
-//! requests, system-namespace pods, token minting, attack-tool user
-//! agents, logging tampering, port-forwarding, privilege escalation flags
-//! and hostPath volumes.
+//! kubelet proxying, capabilities (of every container kind), events
+//! deletion, CronJobs, sidecar injection, permission and secret
+//! enumeration, refused requests, pods posing as system pods, token
+//! minting, attack-tool user agents, logging tampering, privilege
+//! escalation flags and hostPath volumes. Port-forwarding, ephemeral
+//! containers, privileged pods and other pods in kube-system are the
+//! Falco pack's (`pod-port-forward`, `ephemeral-container-created`,
+//! `privileged-pod`, `pod-created-in-kube-namespace`).
 //!
 //! Those rules are queries over one field at a time; here each reads the
 //! typed audit event, counts a request once at its final stage, only when
@@ -275,10 +278,7 @@ impl Pack for SigmaElastic {
             _ if ignored => {}
             ("admissionregistration.k8s.io", _, "") => self.on_webhook(e, out),
             ("", "nodes", "proxy") => self.on_node_proxy(e, out),
-            ("", "pods", "ephemeralcontainers") => {
-                self.on_ephemeral(e, out);
-                self.on_capabilities(e, out);
-            }
+            ("", "pods", "ephemeralcontainers") => self.on_capabilities(e, out),
             ("" | "events.k8s.io", "events", "") => on_events_deleted(e, out),
             ("batch", "cronjobs" | "jobs", "") => {
                 on_cronjob(e, out);
@@ -286,7 +286,7 @@ impl Pack for SigmaElastic {
             }
             ("", "secrets", "") => self.on_secrets(e, out),
             ("", "pods", "") => {
-                self.on_system_namespace_pod(e, out);
+                self.on_system_pod_masquerade(e, out);
                 self.on_pod_spec(e, out);
             }
             ("apps", r, "") if rules::is_workload(r) => {
@@ -294,7 +294,6 @@ impl Pack for SigmaElastic {
                 self.on_pod_spec(e, out);
             }
             ("", "serviceaccounts", "token") => self.on_token(e, out),
-            ("", "pods", "portforward") => on_port_forward(e, out),
             ("", "configmaps" | "namespaces", "") | ("apps", _, "scale") => self.on_logging(e, out),
             ("auditregistration.k8s.io", "auditsinks", "") => self.on_logging(e, out),
             _ => {}
@@ -601,44 +600,6 @@ impl SigmaElastic {
         }
     }
 
-    fn on_ephemeral(&self, e: &Event, out: &mut Alerts) {
-        if !matches!(e.verb.as_str(), "update" | "patch") {
-            return;
-        }
-        let raw = e
-            .request_object
-            .as_ref()
-            .and_then(|b| b.get("spec"))
-            .and_then(|s| s.get("ephemeralContainers"))
-            .and_then(Value::as_array);
-        // kubectl debug sends every ephemeral container; the new one is last.
-        let newest = raw.and_then(|a| a.last());
-        let field = |k: &str| newest.map(|c| str_at(c, &[k])).unwrap_or_default();
-        let command = newest
-            .map(|c| {
-                words(c, "command")
-                    .into_iter()
-                    .chain(words(c, "args"))
-                    .collect::<Vec<_>>()
-                    .join(" ")
-            })
-            .unwrap_or_default();
-        out.raise(&EPHEMERAL_CONTAINER_ADDED)
-            .title(format!(
-                "Ephemeral container added to pod {}/{}",
-                e.namespace(),
-                e.name()
-            ))
-            .group(&[e.username(), e.namespace(), e.name(), field("name")])
-            .audit_context(e)
-            .field("groups", e.user.groups.join(","))
-            .field("pod", e.name())
-            .field("container", field("name"))
-            .field("image", field("image"))
-            .field("target_container", field("targetContainerName"))
-            .field("command", command);
-    }
-
     /// Rules reading the pod spec a pod or workload is deployed with.
     fn on_pod_spec(&self, e: &Event, out: &mut Alerts) {
         if !matches!(e.verb.as_str(), "create" | "update" | "patch") {
@@ -697,9 +658,10 @@ impl SigmaElastic {
         let Some(spec) = e.request_pod_spec() else {
             return;
         };
-        // A change to something already running may make it privileged;
-        // privileged creations are the Falco pack's.
-        let changes_running = e.verb != "create";
+        // A pod's security context cannot change once it runs.
+        if e.resource() == "pods" && e.verb != "create" {
+            return;
+        }
         let pod_root = spec
             .security_context
             .as_ref()
@@ -707,13 +669,11 @@ impl SigmaElastic {
             .and_then(Value::as_i64)
             == Some(0);
         let mut findings = Vec::new();
-        let mut privileged = false;
         for (kind, c) in spec.all_containers() {
             if self.trusted_images.matches(&c.image) {
                 continue;
             }
-            let flags = escalation_flags(c, changes_running);
-            privileged |= flags.contains(&"privileged=true");
+            let flags = escalation_flags(c);
             if !flags.is_empty() {
                 findings.push((kind, c, flags.join(",")));
             }
@@ -734,8 +694,7 @@ impl SigmaElastic {
         let images: Vec<&str> = findings.iter().map(|(_, c, _)| c.image.as_str()).collect();
         let kinds: Vec<&str> = findings.iter().map(|(k, _, _)| k.as_str()).collect();
         let flags = describe.join("; ");
-        let alert = out
-            .raise(&PRIVILEGE_ESCALATION_FLAGS)
+        out.raise(&PRIVILEGE_ESCALATION_FLAGS)
             .group(&[
                 e.username(),
                 e.namespace(),
@@ -750,14 +709,6 @@ impl SigmaElastic {
             .field("image", images.join(","))
             .field("flags", flags.as_str())
             .field("pod_run_as_user", if pod_root { "0" } else { "" });
-        if privileged {
-            alert.severity(Severity::High).title(format!(
-                "Running {} {}/{} made privileged",
-                singular(e.resource()),
-                e.namespace(),
-                e.name()
-            ));
-        }
     }
 
     fn on_host_path(&self, e: &Event, out: &mut Alerts) {
@@ -834,7 +785,7 @@ impl SigmaElastic {
         }
     }
 
-    fn on_system_namespace_pod(&self, e: &Event, out: &mut Alerts) {
+    fn on_system_pod_masquerade(&self, e: &Event, out: &mut Alerts) {
         if e.verb != "create" || !self.system_namespaces.matches(e.namespace()) {
             return;
         }
@@ -854,10 +805,18 @@ impl SigmaElastic {
         let imitates = self.system_pod_prefixes.matches(name);
         // Elastic's `*controller`: the control plane's controllers' accounts.
         let controller_account = service_account.ends_with("controller");
-        let alert = out
-            .raise(&POD_IN_SYSTEM_NAMESPACE)
+        // Any other pod there is the Falco pack's pod-created-in-kube-namespace.
+        if !imitates && !controller_account {
+            return;
+        }
+        let posing_as = if imitates {
+            "a system pod's name"
+        } else {
+            "a controller's service account"
+        };
+        out.raise(&SYSTEM_POD_MASQUERADE)
             .title(format!(
-                "Pod {}/{name} created by {}",
+                "Pod {}/{name} created by {} with {posing_as}",
                 e.namespace(),
                 e.username()
             ))
@@ -872,9 +831,6 @@ impl SigmaElastic {
                 "controller_service_account",
                 if controller_account { "true" } else { "" },
             );
-        if imitates || controller_account {
-            alert.severity(Severity::High);
-        }
     }
 
     fn on_token(&self, e: &Event, out: &mut Alerts) {
@@ -1122,30 +1078,13 @@ fn on_cronjob(e: &Event, out: &mut Alerts) {
         .field("command", command);
 }
 
-fn on_port_forward(e: &Event, out: &mut Alerts) {
-    out.raise(&PORT_FORWARD)
-        .title(format!(
-            "Port forwarded into pod {}/{}",
-            e.namespace(),
-            e.name()
-        ))
-        .group(&[e.username(), e.namespace(), e.name()])
-        .audit_context(e)
-        .field("groups", e.user.groups.join(","))
-        .field("pod", e.name())
-        .field("ports", e.query_param("ports").unwrap_or_default());
-}
-
-/// The escalation settings of one container. Privileged counts only for a
-/// change to a running object.
-fn escalation_flags(c: &Container, changes_running: bool) -> Vec<&'static str> {
+/// The escalation settings of one container (privileged is the Falco
+/// pack's `privileged-pod`).
+fn escalation_flags(c: &Container) -> Vec<&'static str> {
     let mut flags = Vec::new();
     let Some(sc) = c.security_context.as_ref() else {
         return flags;
     };
-    if changes_running && sc.privileged == Some(true) {
-        flags.push("privileged=true");
-    }
     if sc.allow_privilege_escalation == Some(true) {
         flags.push("allowPrivilegeEscalation=true");
     }
@@ -1202,14 +1141,6 @@ fn str_at<'a>(v: &'a Value, path: &[&str]) -> &'a str {
     path.iter()
         .try_fold(v, |v, k| v.get(k))
         .and_then(Value::as_str)
-        .unwrap_or_default()
-}
-
-/// A string list field (`command`, `args`) of a container.
-fn words<'a>(c: &'a Value, key: &str) -> Vec<&'a str> {
-    c.get(key)
-        .and_then(Value::as_array)
-        .map(|a| a.iter().filter_map(Value::as_str).collect())
         .unwrap_or_default()
 }
 

@@ -114,20 +114,6 @@ pub const NODE_PROXY: Rule = Rule {
     interest: Interest::audit(&[], &["nodes/proxy"]),
 };
 
-pub const EPHEMERAL_CONTAINER_ADDED: Rule = Rule {
-    id: "k8scop-sigma-elastic/ephemeral-container-added",
-    title: "Ephemeral container added to a running pod",
-    description: "A user added an ephemeral container to a running pod (kubectl debug). It runs any image inside the pod's namespaces, with its volumes and service account, without deploying a new workload.",
-    severity: Severity::Medium,
-    tags: &[
-        "attack.execution",
-        "attack.t1609",
-        "attack.privilege-escalation",
-        "attack.t1611",
-    ],
-    interest: Interest::audit(&["update", "patch"], &["pods/ephemeralcontainers"]),
-};
-
 pub const EXCESSIVE_CAPABILITIES: Rule = Rule {
     id: "k8scop-sigma-elastic/excessive-capabilities",
     title: "Container with dangerous Linux capabilities",
@@ -233,11 +219,11 @@ pub const REQUEST_UNAUTHENTICATED: Rule = Rule {
     interest: Interest::ANY_AUDIT,
 };
 
-pub const POD_IN_SYSTEM_NAMESPACE: Rule = Rule {
-    id: "k8scop-sigma-elastic/pod-in-system-namespace",
-    title: "Pod created in a system namespace",
-    description: "A user (not a controller) created a pod directly in kube-system. Backdoor pods hide there under names like a system pod's (kube-proxy-x7k2p) or run with a controller's powerful service account.",
-    severity: Severity::Medium,
+pub const SYSTEM_POD_MASQUERADE: Rule = Rule {
+    id: "k8scop-sigma-elastic/system-pod-masquerade",
+    title: "Pod in a system namespace posing as a system pod",
+    description: "A user (not a controller) created a pod in kube-system named like a controller-made system pod (kube-proxy-x7k2p, coredns-...) or running under a controller's service account (*controller): a backdoor hiding among the cluster's own pods, or borrowing a controller's powerful rights.",
+    severity: Severity::High,
     tags: &[
         "attack.defense-evasion",
         "attack.t1036.005",
@@ -295,19 +281,10 @@ pub const LOGGING_TAMPERED: Rule = Rule {
     ),
 };
 
-pub const PORT_FORWARD: Rule = Rule {
-    id: "k8scop-sigma-elastic/port-forward",
-    title: "Port forwarded into a pod",
-    description: "A user opened a port-forward tunnel into a pod (kubectl port-forward), reaching the pod's services from outside the cluster past network policies.",
-    severity: Severity::Medium,
-    tags: &["attack.command-and-control", "attack.t1572"],
-    interest: Interest::audit(&["create", "get"], &["pods/portforward"]),
-};
-
 pub const PRIVILEGE_ESCALATION_FLAGS: Rule = Rule {
     id: "k8scop-sigma-elastic/privilege-escalation-flags",
     title: "Container allowed to escalate privileges or run as root",
-    description: "A pod or workload sets allowPrivilegeEscalation: true or runAsUser: 0, or a change to a running pod or workload makes a container privileged: steps from a container towards its node.",
+    description: "A pod or workload sets allowPrivilegeEscalation: true (setuid binaries regain root) or runAsUser: 0 on a container or the whole pod: steps from a container towards its node. Privileged containers are the Falco pack's.",
     severity: Severity::Medium,
     tags: &["attack.privilege-escalation", "attack.t1611"],
     interest: Interest::audit(
@@ -352,7 +329,6 @@ pub const ALL: &[&Rule] = &[
     &CSR_PRIVILEGED_IDENTITY,
     &PRIVILEGED_IMPERSONATION,
     &NODE_PROXY,
-    &EPHEMERAL_CONTAINER_ADDED,
     &EXCESSIVE_CAPABILITIES,
     &EVENTS_DELETED,
     &CRONJOB_CHANGED,
@@ -361,11 +337,10 @@ pub const ALL: &[&Rule] = &[
     &SECRETS_ENUMERATED,
     &REQUEST_FORBIDDEN,
     &REQUEST_UNAUTHENTICATED,
-    &POD_IN_SYSTEM_NAMESPACE,
+    &SYSTEM_POD_MASQUERADE,
     &SERVICEACCOUNT_TOKEN_CREATED,
     &SUSPICIOUS_USER_AGENT,
     &LOGGING_TAMPERED,
-    &PORT_FORWARD,
     &PRIVILEGE_ESCALATION_FLAGS,
     &HOSTPATH_VOLUME,
 ];
