@@ -9,7 +9,7 @@ pub mod cli;
 pub mod decode;
 pub mod engine;
 pub mod es;
-pub mod notify;
+pub mod noise;
 pub mod ops;
 pub mod pipeline;
 pub mod rules_test;

@@ -142,8 +142,7 @@ struct Inner {
     packs_refused: Gauge,
     packs_quarantined: Gauge,
     open_aggregates: Gauge,
-
-    notify: super::notify_metrics::NotifyMetrics,
+    chatter: super::chatter_metrics::ChatterMetrics,
 }
 
 impl Default for Metrics {
@@ -180,7 +179,7 @@ impl Metrics {
             packs_refused: Gauge::default(),
             packs_quarantined: Gauge::default(),
             open_aggregates: Gauge::default(),
-            notify: Default::default(),
+            chatter: Default::default(),
         };
 
         // Closed label sets start at zero so rate() and absence alerts work
@@ -306,11 +305,17 @@ impl Metrics {
             "Alert aggregates held open in memory",
             inner.open_aggregates.clone(),
         );
-        inner.notify.register(r);
+
+        inner.chatter.register(r);
 
         Metrics {
             inner: Arc::new(inner),
         }
+    }
+
+    /// Control-plane chatter dropped or labelled, by reduction rule.
+    pub fn chatter(&self) -> &super::chatter_metrics::ChatterMetrics {
+        &self.inner.chatter
     }
 
     /// `n` documents were read from the source.
@@ -442,11 +447,6 @@ impl Metrics {
     /// `n` alert aggregates are open in memory.
     pub fn set_open_aggregates(&self, n: usize) {
         self.inner.open_aggregates.set(saturating_i64(n));
-    }
-
-    /// The notification channels' counters.
-    pub fn notify(&self) -> &super::notify_metrics::NotifyMetrics {
-        &self.inner.notify
     }
 
     /// All metrics in the OpenMetrics text format (ends with `# EOF`); serve
