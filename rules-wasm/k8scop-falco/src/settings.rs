@@ -199,7 +199,9 @@ pub const DEFAULT_KNOWN_SERVICE_ACCOUNTS: &[&str] = &[
 pub const DEFAULT_ALLOWED_NAMESPACES: &[&str] = &["kube-system", "kube-public", "default"];
 
 /// `configmap_credential_patterns`: words (matched without regard to case)
-/// in a ConfigMap's keys or values that betray a credential.
+/// in a ConfigMap's keys or values that betray a credential: Falco's list,
+/// plus AWS secret keys, API keys, access and auth tokens, and PEM private
+/// keys (`-----BEGIN RSA PRIVATE KEY-----`).
 pub const DEFAULT_CONFIGMAP_CREDENTIAL_PATTERNS: &[&str] = &[
     "aws_access_key_id",
     "aws-access-key-id",
@@ -207,6 +209,14 @@ pub const DEFAULT_CONFIGMAP_CREDENTIAL_PATTERNS: &[&str] = &[
     "aws-s3-access-key-id",
     "password",
     "passphrase",
+    "aws_secret_access_key",
+    "aws-secret-access-key",
+    "api_key",
+    "api-key",
+    "apikey",
+    "access_token",
+    "auth_token",
+    "private key-----",
 ];
 
 /// `anonymous_allowed_paths`: request paths anonymous may reach (health).
