@@ -10,6 +10,7 @@ pub mod decode;
 pub mod engine;
 pub mod es;
 pub mod noise;
+pub mod notify;
 pub mod ops;
 pub mod pipeline;
 pub mod rules_test;

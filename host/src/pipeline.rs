@@ -24,6 +24,7 @@ use crate::decode::{DecodedDoc, Decoder, DocRef};
 use crate::engine::{EventKind, RuleEngine};
 use crate::es::{EsClient, Flavor};
 use crate::noise::{ChatterCounts, ChatterFilter, ChatterMode};
+use crate::notify::{FirstSeen, Notifier};
 use crate::ops::{DocumentKind, Health, Metrics, RetryKind, StatusBoard};
 use crate::sink::elasticsearch::{BulkWriter, alert_bulk_doc};
 use crate::sink::jsonl::JsonlSink;
@@ -51,6 +52,8 @@ pub struct PipelineConfig {
     /// Control-plane chatter: dropped or labelled between decoding and
     /// the packs, for every input alike.
     pub chatter: ChatterFilter,
+    /// Notification channels, offered each aggregate when it first appears.
+    pub notifier: Notifier,
 }
 
 pub struct Reload {
@@ -193,6 +196,7 @@ pub async fn run(
     let observe = Observe {
         metrics,
         health: config.health.clone(),
+        notifier: config.notifier,
     };
     let sink = tokio::spawn(sink_stage(
         output,
@@ -221,6 +225,7 @@ pub async fn run(
     summary.alerts_updated = sunk.alerts_updated;
     summary.alerts_written = sunk.alerts_written;
     summary.dead_lettered = sunk.dead_lettered;
+    summary.notifications = sunk.notifications;
     Ok(summary)
 }
 
@@ -642,6 +647,7 @@ fn engine_stage(
 struct Observe {
     metrics: Metrics,
     health: Health,
+    notifier: Notifier,
 }
 
 /// Aggregation and writing, one task: the aggregator's state and what was
@@ -660,7 +666,7 @@ async fn sink_stage(
             let mut sink = JsonlSink::create(&path)?;
             while let Some(evaluated) = rx.recv().await {
                 if let Evaluated::Alerts(alerts) = evaluated {
-                    merge(&mut aggregator, alerts, &mut summary, &observe.metrics);
+                    merge(&mut aggregator, alerts, &mut summary, &observe);
                     for alert in aggregator.take_closed() {
                         sink.write(&alert).context("writing alerts")?;
                     }
@@ -681,7 +687,7 @@ async fn sink_stage(
             loop {
                 tokio::select! {
                     evaluated = rx.recv() => match evaluated {
-                        Some(Evaluated::Alerts(alerts)) => merge(&mut aggregator, alerts, &mut summary, &observe.metrics),
+                        Some(Evaluated::Alerts(alerts)) => merge(&mut aggregator, alerts, &mut summary, &observe),
                         Some(Evaluated::End(end)) => {
                             write_dirty(&mut writer, &alerts_prefix, &mut aggregator, &mut summary, &observe.metrics).await?;
                             // Nothing after `to` can merge into what ended
@@ -719,6 +725,8 @@ async fn sink_stage(
             .await?;
         }
     }
+    // Alerts are written; the channels get a bounded time to catch up.
+    summary.notifications = observe.notifier.shutdown().await;
     Ok(summary)
 }
 
@@ -726,20 +734,33 @@ fn merge(
     aggregator: &mut Aggregator,
     alerts: Vec<(AlertDoc, DocRef)>,
     summary: &mut Summary,
-    metrics: &Metrics,
+    observe: &Observe,
 ) {
+    let metrics = &observe.metrics;
+    // Channels hear of an aggregate once, when it first appears.
+    let notify = observe.notifier.is_active();
+    let mut fresh = FirstSeen::default();
     for (alert, source) in alerts {
+        let body = notify.then(|| alert.body.clone());
         match aggregator.add(alert, source) {
             Merge::Added => {
                 summary.alerts_added += 1;
                 metrics.alerts_added(1);
+                if let Some(body) = body {
+                    fresh.added(body);
+                }
             }
             Merge::Updated => {
                 summary.alerts_updated += 1;
                 metrics.alerts_updated(1);
+                if let Some(body) = &body {
+                    fresh.repeated(body);
+                }
             }
         }
     }
+    // Never waits: a full channel queue drops and counts.
+    observe.notifier.send_all(fresh);
 }
 
 async fn write_dirty(

@@ -32,6 +32,8 @@ pub struct Summary {
     pub alerts_written: u64,
     /// Alert documents refused by Elasticsearch, in the dead-letter file.
     pub dead_lettered: u64,
+    /// What each notification channel sent and dropped.
+    pub notifications: crate::notify::NotifyReport,
 }
 
 impl Summary {
@@ -143,6 +145,7 @@ impl fmt::Display for Summary {
                 self.rejected_alerts
             )?;
         }
+        write!(f, "{}", self.notifications)?;
         Ok(())
     }
 }

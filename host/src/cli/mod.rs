@@ -28,6 +28,7 @@ use crate::es::indices::LogIndices;
 use crate::es::retry::Backoff;
 use crate::es::{Auth, EsClient, EsConfig, ServerInfo, template};
 use crate::noise::ChatterFilter;
+use crate::notify::Notifier;
 use crate::ops::{Health, Metrics, StatusBoard};
 use crate::pipeline::{self, EsInput, Input, Output, PipelineConfig, Reload, Schedule};
 use crate::sink::dead_letter::DeadLetterFile;
@@ -99,8 +100,8 @@ fn init_logging(format: LogFormat, default_level: &str) {
 
 fn run(cli: Cli) -> anyhow::Result<ExitCode> {
     match cli.command {
-        Command::Replay(args) => replay(args),
-        Command::Run(args) => follow(args),
+        Command::Replay(args) => replay(args, cli.config.as_deref()),
+        Command::Run(args) => follow(args, cli.config.as_deref()),
         Command::Rules(RulesCommand::Test {
             pack,
             cases,
@@ -147,12 +148,14 @@ fn pipeline_config(
         reload: None,
         status: StatusBoard::new(),
         chatter,
+        notifier: Notifier::none(),
     })
 }
 
-fn replay(args: ReplayArgs) -> anyhow::Result<ExitCode> {
+fn replay(args: ReplayArgs, config_file: Option<&std::path::Path>) -> anyhow::Result<ExitCode> {
+    let channels = config_file::read_notify(config_file)?;
     let engine = engine_with_rules(&args.common.rules)?;
-    let config = pipeline_config(
+    let mut config = pipeline_config(
         &args.common.pipeline,
         args.common.alerts.flush_interval,
         &Metrics::new(),
@@ -161,6 +164,7 @@ fn replay(args: ReplayArgs) -> anyhow::Result<ExitCode> {
     let runtime = tokio::runtime::Runtime::new()?;
     let (_stop, shutdown) = watch::channel(false);
     let summary = runtime.block_on(async {
+        config.notifier = Notifier::start(channels, &config.metrics)?;
         let input = match (&args.input, args.from, args.to) {
             (Some(path), _, _) => Input::File(path.clone()),
             (None, Some(from), Some(to)) => {
@@ -182,7 +186,8 @@ fn replay(args: ReplayArgs) -> anyhow::Result<ExitCode> {
     Ok(finish(&summary))
 }
 
-fn follow(args: RunArgs) -> anyhow::Result<ExitCode> {
+fn follow(args: RunArgs, config_file: Option<&std::path::Path>) -> anyhow::Result<ExitCode> {
+    let channels = config_file::read_notify(config_file)?;
     let runtime = tokio::runtime::Runtime::new()?;
     let summary = runtime.block_on(async {
         // Listen for SIGTERM before anything else, so a stop requested
@@ -223,6 +228,7 @@ fn follow(args: RunArgs) -> anyhow::Result<ExitCode> {
             dir: args.common.rules.rules.clone(),
             signals,
         });
+        config.notifier = Notifier::start(channels, &metrics)?;
         let mut server_stop = shutdown.clone();
         let (addr, _server) = crate::ops::serve_with_status(
             args.listen,

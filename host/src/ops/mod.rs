@@ -8,11 +8,13 @@
 mod chatter_metrics;
 mod health;
 mod metrics;
+mod notify_metrics;
 mod server;
 mod status;
 
 pub use chatter_metrics::ChatterMetrics;
 pub use health::{Health, Liveness};
 pub use metrics::{DocumentKind, Metrics, RetryKind};
+pub use notify_metrics::NotifyMetrics;
 pub use server::{METRICS_CONTENT_TYPE, serve, serve_with_status};
 pub use status::StatusBoard;
