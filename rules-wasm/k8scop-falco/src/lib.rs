@@ -160,3 +160,83 @@ pub(crate) fn is_resource(e: &Event, resource: &str, groups: &[&str]) -> bool {
 pub(crate) const RBAC_GROUP: &str = "rbac.authorization.k8s.io";
 
 export_pack!(Falco);
+
+#[cfg(test)]
+mod tests {
+    use std::collections::HashSet;
+
+    use rule_sdk::EventKind;
+    use rule_sdk::native::NativePack;
+
+    use super::*;
+
+    #[test]
+    fn rules_are_named_tagged_and_unique() {
+        let info = NativePack::<Falco>::describe();
+        assert_eq!(info.name, PACK);
+        assert_eq!(info.rules.len(), rules::ALL.len());
+        let mut ids = HashSet::new();
+        for rule in &info.rules {
+            assert!(ids.insert(rule.id.clone()), "duplicate id {}", rule.id);
+            let name = rule.id.strip_prefix("k8scop-falco/").expect("pack prefix");
+            assert!(
+                name.bytes()
+                    .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-'),
+                "{} is not kebab-case",
+                rule.id
+            );
+            assert!(
+                !rule.title.is_empty() && rule.description.len() > 40,
+                "{}",
+                rule.id
+            );
+            let tags = &rule.tags;
+            assert!(
+                tags.iter().any(|t| t.starts_with("attack.t")),
+                "{} has no ATT&CK technique",
+                rule.id
+            );
+            assert!(
+                tags.iter()
+                    .any(|t| t.starts_with("attack.") && !t.starts_with("attack.t")),
+                "{} has no ATT&CK tactic",
+                rule.id
+            );
+        }
+    }
+
+    /// The same pack natively: a privileged pod raises one alert whose
+    /// fields name the container; the same request at Metadata level none.
+    #[test]
+    fn privileged_pod_natively() {
+        let full = r#"{"kind":"Event","apiVersion":"audit.k8s.io/v1","level":"RequestResponse",
+            "stage":"ResponseComplete","verb":"create","requestURI":"/api/v1/namespaces/default/pods",
+            "user":{"username":"alice"},"objectRef":{"resource":"pods","namespace":"default","name":"x"},
+            "responseStatus":{"code":201},"stageTimestamp":"2024-03-01T10:00:00Z",
+            "requestObject":{"kind":"Pod","spec":{"containers":[
+              {"name":"ok","image":"nginx"},
+              {"name":"root","image":"alpine","securityContext":{"privileged":true}}]}}}"#;
+        let mut metadata: serde_json::Value = serde_json::from_str(full).unwrap();
+        metadata["level"] = "Metadata".into();
+        metadata.as_object_mut().unwrap().remove("requestObject");
+        let metadata = metadata.to_string();
+        let mut pack = NativePack::<Falco>::new(&[("allowed_users", "alice")]);
+        let alerts = pack.evaluate([
+            (EventKind::Audit, full),
+            (EventKind::Audit, metadata.as_str()),
+        ]);
+        assert_eq!(alerts.len(), 1, "{alerts:?}");
+        assert_eq!(alerts[0].rule_id, PRIVILEGED_POD.id);
+        assert_eq!(alerts[0].event_index, 0);
+        let field = |k: &str| {
+            alerts[0]
+                .fields
+                .iter()
+                .find(|(key, _)| key == k)
+                .map(|(_, v)| v.as_str())
+        };
+        assert_eq!(field("container"), Some("root"));
+        assert_eq!(field("image"), Some("alpine"));
+        assert_eq!(alerts[0].group_key, "alice|default|x|root");
+    }
+}

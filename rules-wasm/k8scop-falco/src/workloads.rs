@@ -32,12 +32,13 @@ pub(crate) fn check(s: &Settings, e: &Event, out: &mut Alerts) {
     if !POD_GROUPS.contains(&e.api_group()) || !e.succeeded() {
         return;
     }
+    // The spec is in the request body, absent at Metadata level.
+    let spec = e.request_pod_spec();
     if source == Source::Ephemeral {
         // Needs no body: the subresource says what happened.
-        ephemeral_created(e, out);
+        ephemeral_created(e, spec.as_ref(), out);
     }
-    // The spec is in the request body, absent at Metadata level.
-    let Some(spec) = e.request_pod_spec() else {
+    let Some(spec) = spec else {
         return;
     };
     let containers: Vec<(ContainerKind, &Container)> = match source {
@@ -87,11 +88,8 @@ pub(crate) fn check(s: &Settings, e: &Event, out: &mut Alerts) {
     }
 }
 
-fn ephemeral_created(e: &Event, out: &mut Alerts) {
-    let added = e
-        .request_pod_spec()
-        .map(|spec| spec.ephemeral_containers)
-        .unwrap_or_default();
+fn ephemeral_created(e: &Event, spec: Option<&PodSpec>, out: &mut Alerts) {
+    let added = spec.map_or(&[][..], |spec| &spec.ephemeral_containers[..]);
     let names: Vec<&str> = added.iter().map(|c| c.name.as_str()).collect();
     let images: Vec<&str> = added.iter().map(|c| c.image.as_str()).collect();
     alert(
