@@ -8,7 +8,8 @@
 //! deletion, CronJobs, sidecar injection, permission and secret
 //! enumeration, refused requests, pods posing as system pods, token
 //! minting, attack-tool user agents, logging tampering, privilege
-//! escalation flags and hostPath volumes. Port-forwarding, ephemeral
+//! escalation flags, hostPath volumes, attack commands run in pods and
+//! security-critical ConfigMaps. Port-forwarding, ephemeral
 //! containers, privileged pods and other pods in kube-system are the
 //! Falco pack's (`pod-port-forward`, `ephemeral-container-created`,
 //! `privileged-pod`, `pod-created-in-kube-namespace`).
@@ -41,12 +42,15 @@
 //!   ([`DEFAULT_SYSTEM_POD_PREFIXES`]).
 //! - `logging_components`: names of log shippers, audit policies and
 //!   security agents ([`DEFAULT_LOGGING_COMPONENTS`]).
+//! - `critical_configmaps`: ConfigMaps whose change grants access or
+//!   redirects DNS ([`DEFAULT_CRITICAL_CONFIGMAPS`]).
 //! - `rbac_review_ignore_users`: identities whose self-reviews are expected
 //!   (default none: no control-plane component reviews its own rights).
 //! - `max_tracked_workloads`: workloads whose containers are remembered
 //!   for sidecar detection (50000).
 
 mod csr;
+mod exec_command;
 mod rules;
 mod workloads;
 
@@ -183,6 +187,20 @@ pub const DEFAULT_LOGGING_COMPONENTS: &[&str] = &[
     "audit*",
 ];
 
+/// ConfigMaps that grant access or steer the cluster's DNS and networking.
+pub const DEFAULT_CRITICAL_CONFIGMAPS: &[&str] = &[
+    "aws-auth",
+    "coredns",
+    "coredns-custom",
+    "kube-dns",
+    "kube-proxy",
+    "kubeadm-config",
+    "kubelet-config*",
+    "cluster-info",
+    "argocd-cm",
+    "argocd-rbac-cm",
+];
+
 /// Kubelet API paths that run code in a container.
 const KUBELET_EXEC_PATHS: &[&str] = &["run/", "exec/", "attach/", "portForward/", "checkpoint/"];
 
@@ -202,6 +220,7 @@ pub struct SigmaElastic {
     system_namespaces: Patterns,
     system_pod_prefixes: Patterns,
     logging_components: Patterns,
+    critical_configmaps: Patterns,
     rbac_review_ignore_users: Patterns,
     workloads: WorkloadContainers,
     recent_unauthenticated: VecDeque<String>,
@@ -236,6 +255,8 @@ impl Pack for SigmaElastic {
             system_pod_prefixes: config
                 .patterns("system_pod_prefixes", DEFAULT_SYSTEM_POD_PREFIXES),
             logging_components: config.patterns("logging_components", DEFAULT_LOGGING_COMPONENTS),
+            critical_configmaps: config
+                .patterns("critical_configmaps", DEFAULT_CRITICAL_CONFIGMAPS),
             rbac_review_ignore_users: config.patterns("rbac_review_ignore_users", &[]),
             workloads: WorkloadContainers::new(config.u64("max_tracked_workloads", 50_000) as usize),
             recent_unauthenticated: VecDeque::new(),
@@ -294,7 +315,12 @@ impl Pack for SigmaElastic {
                 self.on_pod_spec(e, out);
             }
             ("", "serviceaccounts", "token") => self.on_token(e, out),
-            ("", "configmaps" | "namespaces", "") | ("apps", _, "scale") => self.on_logging(e, out),
+            ("", "pods", "exec") => on_exec(e, out),
+            ("", "configmaps", "") => {
+                self.on_logging(e, out);
+                self.on_critical_configmap(e, out);
+            }
+            ("", "namespaces", "") | ("apps", _, "scale") => self.on_logging(e, out),
             ("auditregistration.k8s.io", "auditsinks", "") => self.on_logging(e, out),
             _ => {}
         }
@@ -926,6 +952,33 @@ impl SigmaElastic {
             .field("tampering", what);
     }
 
+    fn on_critical_configmap(&self, e: &Event, out: &mut Alerts) {
+        if !matches!(e.verb.as_str(), "update" | "patch" | "delete")
+            || !self.critical_configmaps.matches(e.name())
+        {
+            return;
+        }
+        // Which keys the change touched, when the body is there.
+        let keys = e
+            .request_object
+            .as_ref()
+            .and_then(|b| b.get("data"))
+            .and_then(Value::as_object)
+            .map(|d| d.keys().cloned().collect::<Vec<_>>().join(","))
+            .unwrap_or_default();
+        out.raise(&CRITICAL_CONFIGMAP_CHANGED)
+            .title(format!(
+                "{} ConfigMap {}",
+                past(&e.verb),
+                qualified(e.namespace(), e.name())
+            ))
+            .group(&[e.username(), e.namespace(), e.name()])
+            .audit_context(e)
+            .field("groups", e.user.groups.join(","))
+            .field("configmap", e.name())
+            .field("data_keys", keys);
+    }
+
     /// Track workload containers and flag ones a change adds.
     fn on_workload_change(&mut self, e: &Event, out: &mut Alerts) {
         let resource = e.resource();
@@ -1076,6 +1129,41 @@ fn on_cronjob(e: &Event, out: &mut Alerts) {
         .field("schedule", schedule)
         .field("image", spec.as_ref().map(images).unwrap_or_default())
         .field("command", command);
+}
+
+fn on_exec(e: &Event, out: &mut Alerts) {
+    if !matches!(e.verb.as_str(), "create" | "get") {
+        return;
+    }
+    let command = e.query_param("command").unwrap_or_default();
+    let kinds = exec_command::classify(&command);
+    let Some(first) = kinds.first() else { return };
+    let what = match *first {
+        "reverse-shell" => "Reverse shell",
+        "cloud-metadata" => "Cloud metadata read",
+        "credential-file" => "Credential file read",
+        "download" => "Download",
+        "network-tool" => "Network tool",
+        _ => "Compiler",
+    };
+    // Scanning and compiling are suspicious; the rest is an attack.
+    let hands_on = kinds
+        .iter()
+        .any(|k| !matches!(*k, "network-tool" | "compiler"));
+    let container = e.query_param("container").unwrap_or_default();
+    let alert = out
+        .raise(&SUSPICIOUS_EXEC_COMMAND)
+        .title(format!("{what} in pod {}/{}", e.namespace(), e.name()))
+        .group(&[e.username(), e.namespace(), e.name(), &command])
+        .audit_context(e)
+        .field("groups", e.user.groups.join(","))
+        .field("pod", e.name())
+        .field("container", container)
+        .field("command", command.as_str())
+        .field("activity", kinds.join(","));
+    if !hands_on {
+        alert.severity(Severity::Medium);
+    }
 }
 
 /// The escalation settings of one container (privileged is the Falco

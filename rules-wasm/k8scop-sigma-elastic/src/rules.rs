@@ -321,6 +321,39 @@ pub const HOSTPATH_VOLUME: Rule = Rule {
     ),
 };
 
+pub const SUSPICIOUS_EXEC_COMMAND: Rule = Rule {
+    id: "k8scop-sigma-elastic/suspicious-exec-command",
+    title: "Attack command run in a pod",
+    description: "A command run in a pod through the API (kubectl exec) opens a reverse shell, reads cloud instance metadata or credential files (service account token, /etc/shadow, kubeconfig, process environments), downloads from outside, scans the network or compiles code: hands-on-keyboard activity inside a workload.",
+    severity: Severity::High,
+    tags: &[
+        "attack.execution",
+        "attack.t1609",
+        "attack.t1059",
+        "attack.credential-access",
+        "attack.t1552.005",
+        "attack.t1105",
+        "attack.defense-evasion",
+        "attack.t1027.004",
+    ],
+    interest: Interest::audit(&["create", "get"], &["pods/exec"]),
+};
+
+pub const CRITICAL_CONFIGMAP_CHANGED: Rule = Rule {
+    id: "k8scop-sigma-elastic/critical-configmap-changed",
+    title: "Security-critical ConfigMap changed",
+    description: "A user changed or deleted a ConfigMap that controls access or name resolution: aws-auth (IAM to RBAC mapping on EKS), CoreDNS's Corefile, kube-proxy's or kubeadm's configuration, Argo CD's RBAC. One edit grants a foreign identity cluster-admin or redirects the cluster's DNS.",
+    severity: Severity::High,
+    tags: &[
+        "attack.persistence",
+        "attack.privilege-escalation",
+        "attack.t1098",
+        "attack.impact",
+        "attack.t1565.001",
+    ],
+    interest: Interest::audit(&["update", "patch", "delete"], &["configmaps"]),
+};
+
 /// Every rule of the pack, in the order of the README table.
 pub const ALL: &[&Rule] = &[
     &ADMISSION_WEBHOOK_CHANGED,
@@ -343,6 +376,8 @@ pub const ALL: &[&Rule] = &[
     &LOGGING_TAMPERED,
     &PRIVILEGE_ESCALATION_FLAGS,
     &HOSTPATH_VOLUME,
+    &SUSPICIOUS_EXEC_COMMAND,
+    &CRITICAL_CONFIGMAP_CHANGED,
 ];
 
 /// True for the workload kinds whose pod template runs containers.
