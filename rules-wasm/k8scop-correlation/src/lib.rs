@@ -47,13 +47,17 @@
 //! # Memory
 //!
 //! Every table is bounded: each rule tracks at most `max_identities` keys
-//! (least recently active forgotten first) and drops a key once its window
-//! has passed. Per key: at most `secret_burst_threshold` reads, 8 RBAC
-//! changes, `first_seen_max_values` user agents and source IPs (each cut to
-//! 256 bytes), 128 failure times and the last 10 failed requests. With the
-//! defaults the worst case is about 5000 × (10 × 0.1 + 8 × 0.2 +
-//! 16 × 0.3 + 2 × 3) KiB ≈ 65 MiB, well inside the default 256 MiB pack
-//! memory cap; a flood of new identities evicts old ones instead of growing.
+//! (identities; source IPs too for failed logins), forgets the least
+//! recently active one first when full, and drops a key once its window has
+//! passed (first-seen profiles after `first_seen_forget_seconds` idle). Per
+//! key it keeps at most `secret_burst_threshold` reads, 8 RBAC changes,
+//! `first_seen_max_values` user agents and source IPs (each cut to 256
+//! bytes), 128 failure times and the last 10 failed requests. Measured
+//! (`tests/memory.rs`, natively, 64-bit) with every table full of
+//! worst-case keys (longest names, every per-key cap reached): 16 KiB per
+//! identity, so about 80 MiB for the default 5000, inside the default
+//! 256 MiB pack memory cap; a real cluster's keys take a fraction of that.
+//! A flood of new identities evicts old ones instead of growing the heap.
 //! An evicted or forgotten identity starts a new learning period, so the
 //! first-seen rules stay quiet rather than noisy about it.
 //!
