@@ -355,7 +355,7 @@ fn named<'a>(objects: &'a [Value], kind: &str, name: &str) -> Option<&'a Value> 
         .find(|o| o["kind"] == kind && o["metadata"]["name"] == name)
 }
 
-/// The setting `key` of a container: its environment wins over the config
+/// The settings a k8scop container runs with: its environment wins over the config
 /// file, as in k8scop.
 fn effective_settings(
     objects: &[Value],
@@ -771,14 +771,25 @@ fn fluent_bit_writes_what_k8scop_reads() {
             Some((k.to_ascii_lowercase(), v.trim().to_string()))
         })
         .collect();
-    assert_eq!(output["name"], "es");
-    assert_eq!(output["logstash_format"], "On");
-    assert_eq!(
-        output["logstash_prefix"],
-        k8scop["logs-prefix"].as_str().unwrap()
-    );
-    assert_eq!(output["logstash_dateformat"], "%Y.%m.%d");
-    assert_eq!(output["time_key"], k8scop["time-field"].as_str().unwrap());
+    let logs_prefix = k8scop["logs-prefix"].as_str().unwrap();
+    let time_field = k8scop["time-field"].as_str().unwrap();
+    for (key, wanted, why) in [
+        ("name", "es", "the Elasticsearch output"),
+        ("logstash_format", "On", "daily indices"),
+        ("logstash_prefix", logs_prefix, "k8scop's logs-prefix"),
+        (
+            "logstash_dateformat",
+            "%Y.%m.%d",
+            "k8scop's <prefix>-YYYY.MM.DD",
+        ),
+        ("time_key", time_field, "k8scop's time-field"),
+    ] {
+        assert_eq!(
+            output.get(key).map(String::as_str),
+            Some(wanted),
+            "fluent-bit.conf [OUTPUT] {key} must be {wanted}: {why}"
+        );
+    }
 }
 
 /// Which level the policy gives a request: the first rule that matches.
