@@ -116,7 +116,10 @@ pub const DEFAULT_SENSITIVE_MOUNT_IMAGES: &[&str] = &[
 ];
 
 /// `sensitive_mount_paths`: host paths whose mount (or the mount of a
-/// directory above them) gives away the node.
+/// directory above them) gives away the node: Falco's list, plus anything
+/// under the kubelet's directory (every pod's secrets are in
+/// `/var/lib/kubelet/pods`), `/etc/kubernetes` (the cluster's PKI) and
+/// root's home (`.kube/config`, `.ssh`).
 pub const DEFAULT_SENSITIVE_MOUNT_PATHS: &[&str] = &[
     "/proc",
     "/var/run/docker.sock",
@@ -130,6 +133,9 @@ pub const DEFAULT_SENSITIVE_MOUNT_PATHS: &[&str] = &[
     "/var/lib/kubelet/pki",
     "/etc/kubernetes",
     "/etc/kubernetes/manifests",
+    "/var/lib/kubelet/*",
+    "/etc/kubernetes/*",
+    "/root/*",
 ];
 
 /// `host_network_images`: repositories allowed to use the host network.
@@ -390,9 +396,13 @@ mod tests {
             ("/var/lib", Some("/var/lib/kubelet")),
             ("/", Some("/")),
             ("/proc", Some("/proc")),
+            ("/var/lib/kubelet/pods", Some("/var/lib/kubelet/*")),
+            ("/etc/kubernetes/pki/", Some("/etc/kubernetes/*")),
+            ("/root/.kube", Some("/root/*")),
             // Below a sensitive directory is not flagged by itself (else
             // everything would be, under `/`).
             ("/etc/ssl/certs", None),
+            ("/var/lib/kubelet-plugins", None),
             ("/var/log", None),
             ("/data/app", None),
             ("/procfs", None),
