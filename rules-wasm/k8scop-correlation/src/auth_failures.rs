@@ -173,7 +173,8 @@ impl AuthFailures {
     }
 }
 
-/// `403 list secrets kube-system/` style, for the alert's sample.
+/// `403 list secrets in kube-system`, `403 get pods prod/web`: one failed
+/// request in the alert's sample.
 fn describe(e: &Event) -> String {
     let code = e.response_code().unwrap_or_default();
     let what = if e.resource().is_empty() {
@@ -182,6 +183,7 @@ fn describe(e: &Event) -> String {
         match (e.namespace(), e.name()) {
             ("", "") => e.resource_path(),
             ("", name) => format!("{} {name}", e.resource_path()),
+            (ns, "") => format!("{} in {ns}", e.resource_path()),
             (ns, name) => format!("{} {ns}/{name}", e.resource_path()),
         }
     };

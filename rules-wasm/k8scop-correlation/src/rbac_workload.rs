@@ -105,9 +105,10 @@ impl RbacThenWorkload {
         let Some(rbac) = earlier.last() else {
             return;
         };
-        let object = |resource: &str, namespace: &str, name: &str| match namespace {
-            "" => format!("{resource} {name}"),
-            ns => format!("{resource} {ns}/{name}"),
+        let object = |resource: &str, namespace: &str, name: &str| match (namespace, name) {
+            (_, "") => resource.to_string(),
+            ("", name) => format!("{resource} {name}"),
+            (ns, name) => format!("{resource} {ns}/{name}"),
         };
         let rbac_object = object(&rbac.resource, &rbac.namespace, &rbac.name);
         let workload_object = object(&e.resource_path(), e.namespace(), e.name());

@@ -507,7 +507,7 @@ fn failed_logins_from_one_ip_then_a_login_fire_high() {
     assert_eq!(field(a, "failure_count"), "5");
     assert_eq!(field(a, "user"), "jenkins");
     assert_eq!(field(a, "failures_seconds"), "60");
-    assert!(field(a, "failed_requests").starts_with("401 list secrets prod/"));
+    assert!(field(a, "failed_requests").starts_with("401 list secrets in prod; "));
     // Consumed: the next success alone does not fire again.
     let again = Ev::new("jenkins", "get", "pods", "prod", "x", 200, 61.0)
         .set("sourceIPs", json!(["203.0.113.50"]));
