@@ -8,8 +8,9 @@
 //! deletion, CronJobs, sidecar injection, permission and secret
 //! enumeration, refused requests, pods posing as system pods, token
 //! minting, attack-tool user agents, logging tampering, privilege
-//! escalation flags, hostPath volumes, attack commands run in pods and
-//! security-critical ConfigMaps. Port-forwarding, ephemeral
+//! escalation flags, hostPath volumes, attack commands run in pods,
+//! security-critical ConfigMaps and role bindings changed or granted to
+//! everyone. Port-forwarding, ephemeral
 //! containers, privileged pods and other pods in kube-system are the
 //! Falco pack's (`pod-port-forward`, `ephemeral-container-created`,
 //! `privileged-pod`, `pod-created-in-kube-namespace`).
@@ -316,6 +317,9 @@ impl Pack for SigmaElastic {
             }
             ("", "serviceaccounts", "token") => self.on_token(e, out),
             ("", "pods", "exec") => on_exec(e, out),
+            ("rbac.authorization.k8s.io", "rolebindings" | "clusterrolebindings", "") => {
+                on_binding(e, out)
+            }
             ("", "configmaps", "") => {
                 self.on_logging(e, out);
                 self.on_critical_configmap(e, out);
@@ -496,6 +500,9 @@ impl SigmaElastic {
             .field("privileged_subject", privileged.join(","));
     }
 
+    /// Control-plane components never review their own rights, so
+    /// `ignore_users` does not apply: a stolen kube-system or node token's
+    /// first move is exactly this. `rbac_review_ignore_users` does.
     fn on_self_review(&self, e: &Event, out: &mut Alerts) {
         if e.verb != "create" || self.rbac_review_ignore_users.matches(e.username()) {
             return;
@@ -508,8 +515,6 @@ impl SigmaElastic {
         if !rules_review && !machine {
             return;
         }
-        // Control-plane components never review their own rights; people
-        // who only list namespaces do not either, so no ignore list here.
         let spec = e.request_object.as_ref().and_then(|b| b.get("spec"));
         let attrs = spec.and_then(|s| s.get("resourceAttributes"));
         let attr = |k: &str| {
@@ -1166,6 +1171,58 @@ fn on_exec(e: &Event, out: &mut Alerts) {
     }
 }
 
+/// Subjects everyone (or anyone with a credential) is.
+const EVERYONE: &[(&str, &str)] = &[
+    ("User", "system:anonymous"),
+    ("Group", "system:unauthenticated"),
+    ("Group", "system:authenticated"),
+];
+
+fn on_binding(e: &Event, out: &mut Alerts) {
+    if !matches!(e.verb.as_str(), "create" | "update" | "patch") {
+        return;
+    }
+    // roleRef and subjects are in the body; a patch holds only what it sets.
+    let binding = e.request_binding();
+    let everyone: Vec<String> = binding
+        .iter()
+        .flat_map(|b| &b.subjects)
+        .filter(|s| EVERYONE.contains(&(s.kind.as_str(), s.name.as_str())))
+        .map(ToString::to_string)
+        .collect();
+    let role = binding
+        .as_ref()
+        .filter(|b| !b.role_ref.name.is_empty())
+        .map(|b| format!("{}/{}", b.role_ref.kind, b.role_ref.name))
+        .unwrap_or_default();
+    let subjects = binding
+        .as_ref()
+        .map(|b| b.subjects_text())
+        .unwrap_or_default();
+    let rule = if !everyone.is_empty() {
+        &BINDING_TO_EVERYONE
+    } else if e.verb != "create" {
+        &BINDING_SUBJECTS_CHANGED
+    } else {
+        // A new binding is the Falco pack's (`*binding-created`, `cluster-admin-binding`).
+        return;
+    };
+    out.raise(rule)
+        .title(format!(
+            "{} {} {}",
+            past(&e.verb),
+            singular(e.resource()),
+            qualified(e.namespace(), e.name())
+        ))
+        .group(&[e.username(), e.resource(), e.namespace(), e.name()])
+        .audit_context(e)
+        .field("groups", e.user.groups.join(","))
+        .field("binding", e.name())
+        .field("role", role)
+        .field("subjects", subjects)
+        .field("everyone_subjects", everyone.join(", "));
+}
+
 /// The escalation settings of one container (privileged is the Falco
 /// pack's `privileged-pod`).
 fn escalation_flags(c: &Container) -> Vec<&'static str> {
@@ -1264,6 +1321,8 @@ fn singular(resource: &str) -> &str {
         "configmaps" => "ConfigMap",
         "namespaces" => "Namespace",
         "auditsinks" => "AuditSink",
+        "rolebindings" => "RoleBinding",
+        "clusterrolebindings" => "ClusterRoleBinding",
         other => other,
     }
 }

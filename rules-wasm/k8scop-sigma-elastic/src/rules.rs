@@ -354,6 +354,41 @@ pub const CRITICAL_CONFIGMAP_CHANGED: Rule = Rule {
     interest: Interest::audit(&["update", "patch", "delete"], &["configmaps"]),
 };
 
+pub const BINDING_SUBJECTS_CHANGED: Rule = Rule {
+    id: "k8scop-sigma-elastic/binding-subjects-changed",
+    title: "Role binding changed",
+    description: "A user updated or patched an existing RoleBinding or ClusterRoleBinding. Its role cannot change, so the change is to who holds it: adding oneself to an existing binding is a quieter escalation than creating one.",
+    severity: Severity::Medium,
+    tags: &[
+        "attack.privilege-escalation",
+        "attack.persistence",
+        "attack.t1098",
+        "attack.t1098.006",
+    ],
+    interest: Interest::audit(
+        &["update", "patch"],
+        &["rolebindings", "clusterrolebindings"],
+    ),
+};
+
+pub const BINDING_TO_EVERYONE: Rule = Rule {
+    id: "k8scop-sigma-elastic/binding-to-everyone",
+    title: "Role bound to anonymous or to every authenticated user",
+    description: "A RoleBinding or ClusterRoleBinding grants its role to system:anonymous, system:unauthenticated or system:authenticated: anyone who reaches the API server (or anyone with any credential) gets it. A classic backdoor.",
+    severity: Severity::High,
+    tags: &[
+        "attack.persistence",
+        "attack.privilege-escalation",
+        "attack.t1098.006",
+        "attack.initial-access",
+        "attack.t1078.001",
+    ],
+    interest: Interest::audit(
+        &["create", "update", "patch"],
+        &["rolebindings", "clusterrolebindings"],
+    ),
+};
+
 /// Every rule of the pack, in the order of the README table.
 pub const ALL: &[&Rule] = &[
     &ADMISSION_WEBHOOK_CHANGED,
@@ -378,6 +413,8 @@ pub const ALL: &[&Rule] = &[
     &HOSTPATH_VOLUME,
     &SUSPICIOUS_EXEC_COMMAND,
     &CRITICAL_CONFIGMAP_CHANGED,
+    &BINDING_SUBJECTS_CHANGED,
+    &BINDING_TO_EVERYONE,
 ];
 
 /// True for the workload kinds whose pod template runs containers.
