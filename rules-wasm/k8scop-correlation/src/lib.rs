@@ -58,6 +58,8 @@
 //! identity, so about 80 MiB for the default 5000, inside the default
 //! 256 MiB pack memory cap; a real cluster's keys take a fraction of that.
 //! A flood of new identities evicts old ones instead of growing the heap.
+//! Memory grows with `secret_burst_threshold` (up to 0.6 KiB per remembered
+//! read): lower `max_identities` when raising it far.
 //! An evicted or forgotten identity starts a new learning period, so the
 //! first-seen rules stay quiet rather than noisy about it.
 //!
@@ -171,7 +173,7 @@ pub const NEW_SOURCE_IP: Rule = Rule {
 pub const AUTH_FAILURES_THEN_SUCCESS: Rule = Rule {
     id: "k8scop-correlation/auth-failures-then-success",
     title: "Repeated refusals followed by success",
-    description: "Repeated 401s from one source IP followed by an authenticated request from it (a guessed credential; high), or repeated 403s for one identity followed by an allowed request (permission probing that found a way; medium).",
+    description: "Repeated 401s from one source IP followed by an authenticated request from it (a guessed credential; high; an expired token followed by a fresh login looks the same), or repeated 403s for one identity followed by an allowed request on an object (permission probing that found a way, or was granted it; medium).",
     severity: Severity::Medium,
     tags: &[
         "attack.credential-access",
