@@ -65,22 +65,25 @@ pub(crate) fn check(s: &Settings, e: &Event, out: &mut Alerts) {
     if resource == "secrets" && !secret_counts(s, e, created) {
         return;
     }
+    // What a new role or binding grants, when the body was logged.
+    let mut grants: Vec<(&str, String)> = Vec::new();
+    if created && resource.ends_with("roles") {
+        if let Some(role) = e.request_role() {
+            let rules: Vec<String> = role.rules.iter().map(|r| r.to_string()).collect();
+            grants.push(("rules", rules.join("; ")));
+        }
+    } else if created
+        && resource.ends_with("bindings")
+        && let Some(b) = e.request_binding()
+    {
+        grants.push(("role", format!("{}/{}", b.role_ref.kind, b.role_ref.name)));
+        grants.push(("subjects", b.subjects_text()));
+    }
     let rule = if created { on_create } else { on_delete };
     let name = object_name(e);
-    let raised = alert(out, rule, e, &[e.username(), e.namespace(), name]);
-    // What the new object grants, when the body was logged.
-    if created {
-        if let Some(role) = e.request_role().filter(|_| resource.ends_with("roles")) {
-            let rules: Vec<String> = role.rules.iter().map(|r| r.to_string()).collect();
-            raised.field("rules", rules.join("; "));
-        } else if let Some(b) = e
-            .request_binding()
-            .filter(|_| resource.ends_with("bindings"))
-        {
-            raised
-                .field("role", format!("{}/{}", b.role_ref.kind, b.role_ref.name))
-                .field("subjects", b.subjects_text());
-        }
+    let mut raised = alert(out, rule, e, &[e.username(), e.namespace(), name]);
+    for (key, value) in grants {
+        raised = raised.field(key, value);
     }
 }
 
