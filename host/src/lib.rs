@@ -9,6 +9,8 @@ pub mod cli;
 pub mod decode;
 pub mod engine;
 pub mod es;
+pub mod noise;
+pub mod notify;
 pub mod ops;
 pub mod pipeline;
 pub mod rules_test;

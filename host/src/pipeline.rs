@@ -23,6 +23,8 @@ use crate::checkpoint::{Checkpoint, CheckpointStore, SeenDoc};
 use crate::decode::{DecodedDoc, Decoder, DocRef};
 use crate::engine::{EventKind, RuleEngine};
 use crate::es::{EsClient, Flavor};
+use crate::noise::{ChatterCounts, ChatterFilter, ChatterMode};
+use crate::notify::{FirstSeen, Notifier};
 use crate::ops::{DocumentKind, Health, Metrics, RetryKind, StatusBoard};
 use crate::sink::elasticsearch::{BulkWriter, alert_bulk_doc};
 use crate::sink::jsonl::JsonlSink;
@@ -47,6 +49,11 @@ pub struct PipelineConfig {
     pub reload: Option<Reload>,
     /// Where the engine publishes the packs' status.
     pub status: StatusBoard,
+    /// Control-plane chatter: dropped or labelled between decoding and
+    /// the packs, for every input alike.
+    pub chatter: ChatterFilter,
+    /// Notification channels, offered each aggregate when it first appears.
+    pub notifier: Notifier,
 }
 
 pub struct Reload {
@@ -159,11 +166,19 @@ pub async fn run(
     ));
 
     let decoder = config.decoder.clone();
+    let chatter = config.chatter.clone();
     let reload = config.reload;
     let status = config.status.clone();
     let decode_metrics = metrics.clone();
     let decode = tokio::task::spawn_blocking(move || {
-        decode_stage(decoder, batch_size, raw_rx, doc_tx, &decode_metrics)
+        decode_stage(
+            decoder,
+            &chatter,
+            batch_size,
+            raw_rx,
+            doc_tx,
+            &decode_metrics,
+        )
     });
 
     let engine_metrics = metrics.clone();
@@ -181,6 +196,7 @@ pub async fn run(
     let observe = Observe {
         metrics,
         health: config.health.clone(),
+        notifier: config.notifier,
     };
     let sink = tokio::spawn(sink_stage(
         output,
@@ -204,10 +220,12 @@ pub async fn run(
     summary.decoded_other = decoded.decoded_other;
     summary.failed = decoded.failed;
     summary.failed_lines = decoded.failed_lines;
+    summary.chatter = decoded.chatter;
     summary.alerts_added = sunk.alerts_added;
     summary.alerts_updated = sunk.alerts_updated;
     summary.alerts_written = sunk.alerts_written;
     summary.dead_lettered = sunk.dead_lettered;
+    summary.notifications = sunk.notifications;
     Ok(summary)
 }
 
@@ -448,12 +466,19 @@ async fn stream(
 
 fn decode_stage(
     decoder: Decoder,
+    chatter: &ChatterFilter,
     batch_size: usize,
     mut rx: mpsc::Receiver<Raw>,
     tx: mpsc::Sender<Decoded>,
     metrics: &Metrics,
 ) -> Summary {
     let mut summary = Summary::default();
+    if chatter.mode() != ChatterMode::Off {
+        summary.chatter = Some(ChatterCounts {
+            mode: chatter.mode(),
+            ..Default::default()
+        });
+    }
     let count = |summary: &mut Summary, doc: &DecodedDoc| match doc.kind {
         EventKind::Audit => {
             summary.decoded_audit += 1;
@@ -509,6 +534,19 @@ fn decode_stage(
                 }
                 Decoded::Docs(docs)
             }
+        };
+        // Chatter leaves here, counted: dropped documents were read, so a
+        // checkpoint past them is right.
+        let out = match out {
+            Decoded::Docs(mut docs) => {
+                let reduced = chatter.apply(&mut docs);
+                if let Some(counts) = summary.chatter.as_mut() {
+                    metrics.chatter().record(chatter.mode(), &reduced);
+                    counts.add(&reduced);
+                }
+                Decoded::Docs(docs)
+            }
+            end => end,
         };
         // A search page may be larger than a pack's batch: split it, so
         // packs always get batches of the configured size.
@@ -609,6 +647,7 @@ fn engine_stage(
 struct Observe {
     metrics: Metrics,
     health: Health,
+    notifier: Notifier,
 }
 
 /// Aggregation and writing, one task: the aggregator's state and what was
@@ -627,7 +666,7 @@ async fn sink_stage(
             let mut sink = JsonlSink::create(&path)?;
             while let Some(evaluated) = rx.recv().await {
                 if let Evaluated::Alerts(alerts) = evaluated {
-                    merge(&mut aggregator, alerts, &mut summary, &observe.metrics);
+                    merge(&mut aggregator, alerts, &mut summary, &observe);
                     for alert in aggregator.take_closed() {
                         sink.write(&alert).context("writing alerts")?;
                     }
@@ -648,7 +687,7 @@ async fn sink_stage(
             loop {
                 tokio::select! {
                     evaluated = rx.recv() => match evaluated {
-                        Some(Evaluated::Alerts(alerts)) => merge(&mut aggregator, alerts, &mut summary, &observe.metrics),
+                        Some(Evaluated::Alerts(alerts)) => merge(&mut aggregator, alerts, &mut summary, &observe),
                         Some(Evaluated::End(end)) => {
                             write_dirty(&mut writer, &alerts_prefix, &mut aggregator, &mut summary, &observe.metrics).await?;
                             // Nothing after `to` can merge into what ended
@@ -686,6 +725,8 @@ async fn sink_stage(
             .await?;
         }
     }
+    // Alerts are written; the channels get a bounded time to catch up.
+    summary.notifications = observe.notifier.shutdown().await;
     Ok(summary)
 }
 
@@ -693,20 +734,33 @@ fn merge(
     aggregator: &mut Aggregator,
     alerts: Vec<(AlertDoc, DocRef)>,
     summary: &mut Summary,
-    metrics: &Metrics,
+    observe: &Observe,
 ) {
+    let metrics = &observe.metrics;
+    // Channels hear of an aggregate once, when it first appears.
+    let notify = observe.notifier.is_active();
+    let mut fresh = FirstSeen::default();
     for (alert, source) in alerts {
+        let body = notify.then(|| alert.body.clone());
         match aggregator.add(alert, source) {
             Merge::Added => {
                 summary.alerts_added += 1;
                 metrics.alerts_added(1);
+                if let Some(body) = body {
+                    fresh.added(body);
+                }
             }
             Merge::Updated => {
                 summary.alerts_updated += 1;
                 metrics.alerts_updated(1);
+                if let Some(body) = &body {
+                    fresh.repeated(body);
+                }
             }
         }
     }
+    // Never waits: a full channel queue drops and counts.
+    observe.notifier.send_all(fresh);
 }
 
 async fn write_dirty(

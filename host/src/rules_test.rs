@@ -21,6 +21,11 @@
 //! without an alert of that rule counts as that rule's negative case; with
 //! `--require-coverage` every rule of the pack needs a positive and a
 //! negative case. Each case runs on a fresh instance of the pack.
+//!
+//! A case's events reach the pack as one batch, or with `"batch_size": N`
+//! as consecutive batches of N (the last may be shorter), the way a long
+//! log does: a stateful pack's case shows its state crosses batches. `event`
+//! indices always count from the case's first event.
 
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
@@ -49,6 +54,9 @@ pub struct Case {
     #[serde(default)]
     pub config: BTreeMap<String, String>,
     pub events: Vec<Value>,
+    /// Feed the events in batches of this many (default: one batch).
+    #[serde(default)]
+    pub batch_size: Option<usize>,
     #[serde(default)]
     pub expect: Vec<Expected>,
 }
@@ -76,6 +84,8 @@ pub struct CaseResult {
     pub passed: bool,
     /// Human-readable differences (empty when passed).
     pub diff: String,
+    /// How many batches the case's events were fed in.
+    pub batches: usize,
 }
 
 #[derive(Debug)]
@@ -183,19 +193,42 @@ fn run_case(engine: &mut RuleEngine, case: &Case) -> CaseResult {
                     name: case.name.clone(),
                     passed: false,
                     diff: format!("  event {i} does not decode: {e}\n"),
+                    batches: 0,
                 };
             }
         }
     }
-    let outcome = engine.evaluate(&docs);
+    let batch_size = match case.batch_size {
+        Some(0) => {
+            return CaseResult {
+                name: case.name.clone(),
+                passed: false,
+                diff: "  batch_size must be at least 1\n".to_string(),
+                batches: 0,
+            };
+        }
+        Some(n) => n,
+        None => docs.len().max(1),
+    };
     let mut diff = String::new();
-    for failure in &outcome.failures {
-        let _ = writeln!(diff, "  ! pack failed: {}", failure.error);
+    let mut alerts: Vec<RaisedAlert> = Vec::new();
+    let mut batches = 0;
+    for (n, batch) in docs.chunks(batch_size).enumerate() {
+        let outcome = engine.evaluate(batch);
+        batches += 1;
+        for failure in &outcome.failures {
+            let _ = writeln!(diff, "  ! pack failed on batch {n}: {}", failure.error);
+        }
+        for rejected in &outcome.rejected {
+            let _ = writeln!(diff, "  ! alert rejected: {}", rejected.reason);
+        }
+        // Indices count from the case's first event, not the batch's.
+        alerts.extend(outcome.alerts.into_iter().map(|mut a| {
+            a.doc_index += n * batch_size;
+            a
+        }));
     }
-    for rejected in &outcome.rejected {
-        let _ = writeln!(diff, "  ! alert rejected: {}", rejected.reason);
-    }
-    let mut unmatched: Vec<&RaisedAlert> = outcome.alerts.iter().collect();
+    let mut unmatched: Vec<&RaisedAlert> = alerts.iter().collect();
     for expected in &case.expect {
         match unmatched.iter().position(|a| matches(expected, a)) {
             Some(i) => {
@@ -209,9 +242,9 @@ fn run_case(engine: &mut RuleEngine, case: &Case) -> CaseResult {
     for actual in unmatched {
         let _ = writeln!(diff, "  + unexpected {}", show_actual(actual));
     }
-    if !diff.is_empty() && !outcome.alerts.is_empty() {
+    if !diff.is_empty() && !alerts.is_empty() {
         let _ = writeln!(diff, "  raised:");
-        for actual in &outcome.alerts {
+        for actual in &alerts {
             let _ = writeln!(diff, "    {}", show_actual(actual));
         }
     }
@@ -219,6 +252,7 @@ fn run_case(engine: &mut RuleEngine, case: &Case) -> CaseResult {
         name: case.name.clone(),
         passed: diff.is_empty(),
         diff,
+        batches,
     }
 }
 

@@ -19,6 +19,8 @@ pub struct Summary {
     pub failed_lines: Vec<(u64, String)>,
     /// Ids (and reasons) of the first malformed documents from Elasticsearch.
     pub failed_docs: Vec<(String, String)>,
+    /// Control-plane chatter dropped or labelled, when the filter is on.
+    pub chatter: Option<crate::noise::ChatterCounts>,
     pub alerts_by_rule: BTreeMap<String, u64>,
     /// Documents a pack could not evaluate, by pack.
     pub unevaluated_by_pack: BTreeMap<String, u64>,
@@ -30,6 +32,8 @@ pub struct Summary {
     pub alerts_written: u64,
     /// Alert documents refused by Elasticsearch, in the dead-letter file.
     pub dead_lettered: u64,
+    /// What each notification channel sent and dropped.
+    pub notifications: crate::notify::NotifyReport,
 }
 
 impl Summary {
@@ -102,6 +106,9 @@ impl fmt::Display for Summary {
         for (doc, reason) in &self.failed_docs {
             writeln!(f, "    document {doc}: {reason}")?;
         }
+        if let Some(chatter) = &self.chatter {
+            chatter.write_summary(f, self.decoded())?;
+        }
         writeln!(
             f,
             "  alerts       {} raised: {} added, {} merged into them (D window)",
@@ -138,6 +145,7 @@ impl fmt::Display for Summary {
                 self.rejected_alerts
             )?;
         }
+        write!(f, "{}", self.notifications)?;
         Ok(())
     }
 }

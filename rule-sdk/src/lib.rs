@@ -55,11 +55,15 @@ extern crate self as rule_sdk;
 pub mod audit;
 pub mod config;
 pub mod doc;
+pub mod image;
 pub mod log;
 pub mod native;
+pub mod object;
 pub mod pack;
 pub mod patterns;
 pub mod pod;
+pub mod rbac;
+pub mod time;
 pub mod uri;
 
 #[doc(hidden)]
@@ -71,6 +75,7 @@ pub use doc::Doc;
 pub use pack::{Alerts, Interest, Pack, RaisedAlert, Rule};
 pub use patterns::Patterns;
 pub use pod::{Container, ContainerKind, PodSpec};
+pub use rbac::{Binding, PolicyRule, Role, RoleRef, Subject};
 pub use serde_json;
 pub use serde_json::Value;
 

@@ -43,6 +43,12 @@ impl<P: Pack> NativePack<P> {
     ) -> Vec<Alert> {
         crate::runtime::evaluate_batch(&mut self.pack, events.into_iter())
     }
+
+    /// The pack itself, for tests that look at its state (e.g. that a
+    /// stateful pack's tables stay within their caps).
+    pub fn pack(&self) -> &P {
+        &self.pack
+    }
 }
 
 #[cfg(not(target_arch = "wasm32"))]
@@ -54,5 +60,44 @@ pub(crate) fn config_value(key: &str) -> Option<String> {
 pub(crate) fn log(level: LogLevel, message: &str) {
     if matches!(level, LogLevel::Warn | LogLevel::Error) {
         eprintln!("[{level:?}] {message}");
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::NativePack;
+    use crate::{Alerts, Config, Doc, EventKind, Interest, Pack, Rule, Severity};
+
+    const NOTHING: Rule = Rule {
+        id: "test/nothing",
+        title: "nothing",
+        description: "raises nothing",
+        severity: Severity::Info,
+        tags: &[],
+        interest: Interest::ANY_AUDIT,
+    };
+
+    /// Counts the events it saw across batches.
+    struct Counter(usize);
+
+    impl Pack for Counter {
+        const NAME: &'static str = "counter";
+        const VERSION: &'static str = "0";
+        const RULES: &'static [&'static Rule] = &[&NOTHING];
+        fn new(_: &Config) -> Self {
+            Counter(0)
+        }
+        fn on_event(&mut self, _: &Doc<'_>, _: &mut Alerts) {
+            self.0 += 1;
+        }
+    }
+
+    #[test]
+    fn the_pack_keeps_its_state_across_batches_and_can_be_inspected() {
+        let mut pack = NativePack::<Counter>::new(&[]);
+        let event = r#"{"kind":"Event","verb":"get"}"#;
+        pack.evaluate([(EventKind::Audit, event), (EventKind::Audit, event)]);
+        pack.evaluate([(EventKind::Audit, event)]);
+        assert_eq!(pack.pack().0, 3);
     }
 }

@@ -109,6 +109,15 @@ pub struct PipelineArgs {
     /// How many source documents an alert lists (its count stays exact).
     #[arg(long, default_value_t = 20, env = "K8SCOP_MAX_SOURCES")]
     pub max_sources: usize,
+    /// Control-plane chatter (leases, informer watches, node and pod
+    /// status, health probes): off, drop (counted, never evaluated) or
+    /// label (annotated k8scop.io/chatter).
+    #[arg(long, value_enum, default_value_t = crate::noise::ChatterMode::Off, env = "K8SCOP_CHATTER_FILTER")]
+    pub chatter_filter: crate::noise::ChatterMode,
+    /// TOML file of extra chatter rules ([[rule]] tables), added to the
+    /// built-in ones.
+    #[arg(long, env = "K8SCOP_CHATTER_RULES")]
+    pub chatter_rules: Option<PathBuf>,
 }
 
 #[derive(Debug, Args)]

@@ -14,7 +14,8 @@
 //! ```
 //!
 //! Per-pack settings live in their own file (`--pack-config`), one table
-//! per pack.
+//! per pack. Notification channels are `[[notify]]` tables of this file
+//! (see `crate::notify::config`).
 
 use std::collections::BTreeMap;
 use std::path::Path;
@@ -32,6 +33,8 @@ pub fn env_from_toml(text: &str) -> anyhow::Result<Vec<(String, String)>> {
     let table: toml::Table = toml::from_str(text)?;
     table
         .into_iter()
+        // Not a flag: read by `read_notify`.
+        .filter(|(key, _)| key != "notify")
         .map(|(key, value)| {
             let text = match value {
                 toml::Value::String(s) => s,
@@ -49,6 +52,18 @@ pub fn env_from_toml(text: &str) -> anyhow::Result<Vec<(String, String)>> {
             ))
         })
         .collect()
+}
+
+/// The notification channels (`[[notify]]`) of the config file, checked
+/// and with their secrets read; none without a file.
+pub fn read_notify(path: Option<&Path>) -> anyhow::Result<Vec<crate::notify::ChannelConfig>> {
+    let Some(path) = path else {
+        return Ok(Vec::new());
+    };
+    let text = std::fs::read_to_string(path)
+        .with_context(|| format!("cannot read the config file {}", path.display()))?;
+    crate::notify::config::channels_from_toml(&text, &|name| std::env::var(name).ok())
+        .with_context(|| format!("in the config file {}", path.display()))
 }
 
 /// `[pack-name]` tables of `key = value`; arrays become comma-separated
@@ -112,6 +127,9 @@ mod tests {
             ]
         );
         assert!(env_from_toml("x = [1]").is_err());
+        // Channels are not flags.
+        let env = env_from_toml("interval = 5\n[[notify]]\ntype = \"webhook\"\n").unwrap();
+        assert_eq!(env, [("K8SCOP_INTERVAL".to_string(), "5".to_string())]);
     }
 
     #[test]

@@ -27,6 +27,8 @@ use crate::es::auth::read_secret;
 use crate::es::indices::LogIndices;
 use crate::es::retry::Backoff;
 use crate::es::{Auth, EsClient, EsConfig, ServerInfo, template};
+use crate::noise::ChatterFilter;
+use crate::notify::Notifier;
 use crate::ops::{Health, Metrics, StatusBoard};
 use crate::pipeline::{self, EsInput, Input, Output, PipelineConfig, Reload, Schedule};
 use crate::sink::dead_letter::DeadLetterFile;
@@ -98,8 +100,8 @@ fn init_logging(format: LogFormat, default_level: &str) {
 
 fn run(cli: Cli) -> anyhow::Result<ExitCode> {
     match cli.command {
-        Command::Replay(args) => replay(args),
-        Command::Run(args) => follow(args),
+        Command::Replay(args) => replay(args, cli.config.as_deref()),
+        Command::Run(args) => follow(args, cli.config.as_deref()),
         Command::Rules(RulesCommand::Test {
             pack,
             cases,
@@ -130,8 +132,9 @@ fn pipeline_config(
     flush_interval: Duration,
     metrics: &Metrics,
     health: &Health,
-) -> PipelineConfig {
-    PipelineConfig {
+) -> anyhow::Result<PipelineConfig> {
+    let chatter = ChatterFilter::new(args.chatter_filter, args.chatter_rules.as_deref())?;
+    Ok(PipelineConfig {
         decoder: Decoder::new(args.event_shape.clone()),
         batch_size: args.batch_size,
         aggregate: AggregateConfig {
@@ -144,20 +147,24 @@ fn pipeline_config(
         health: health.clone(),
         reload: None,
         status: StatusBoard::new(),
-    }
+        chatter,
+        notifier: Notifier::none(),
+    })
 }
 
-fn replay(args: ReplayArgs) -> anyhow::Result<ExitCode> {
+fn replay(args: ReplayArgs, config_file: Option<&std::path::Path>) -> anyhow::Result<ExitCode> {
+    let channels = config_file::read_notify(config_file)?;
     let engine = engine_with_rules(&args.common.rules)?;
-    let config = pipeline_config(
+    let mut config = pipeline_config(
         &args.common.pipeline,
         args.common.alerts.flush_interval,
         &Metrics::new(),
         &Health::new(),
-    );
+    )?;
     let runtime = tokio::runtime::Runtime::new()?;
     let (_stop, shutdown) = watch::channel(false);
     let summary = runtime.block_on(async {
+        config.notifier = Notifier::start(channels, &config.metrics)?;
         let input = match (&args.input, args.from, args.to) {
             (Some(path), _, _) => Input::File(path.clone()),
             (None, Some(from), Some(to)) => {
@@ -179,7 +186,8 @@ fn replay(args: ReplayArgs) -> anyhow::Result<ExitCode> {
     Ok(finish(&summary))
 }
 
-fn follow(args: RunArgs) -> anyhow::Result<ExitCode> {
+fn follow(args: RunArgs, config_file: Option<&std::path::Path>) -> anyhow::Result<ExitCode> {
+    let channels = config_file::read_notify(config_file)?;
     let runtime = tokio::runtime::Runtime::new()?;
     let summary = runtime.block_on(async {
         // Listen for SIGTERM before anything else, so a stop requested
@@ -214,12 +222,13 @@ fn follow(args: RunArgs) -> anyhow::Result<ExitCode> {
             args.common.alerts.flush_interval,
             &metrics,
             &health,
-        );
+        )?;
         let mut config = config;
         config.reload = Some(Reload {
             dir: args.common.rules.rules.clone(),
             signals,
         });
+        config.notifier = Notifier::start(channels, &metrics)?;
         let mut server_stop = shutdown.clone();
         let (addr, _server) = crate::ops::serve_with_status(
             args.listen,

@@ -142,6 +142,9 @@ struct Inner {
     packs_refused: Gauge,
     packs_quarantined: Gauge,
     open_aggregates: Gauge,
+    chatter: super::chatter_metrics::ChatterMetrics,
+
+    notify: super::notify_metrics::NotifyMetrics,
 }
 
 impl Default for Metrics {
@@ -178,6 +181,8 @@ impl Metrics {
             packs_refused: Gauge::default(),
             packs_quarantined: Gauge::default(),
             open_aggregates: Gauge::default(),
+            chatter: Default::default(),
+            notify: Default::default(),
         };
 
         // Closed label sets start at zero so rate() and absence alerts work
@@ -303,10 +308,18 @@ impl Metrics {
             "Alert aggregates held open in memory",
             inner.open_aggregates.clone(),
         );
+        inner.notify.register(r);
+
+        inner.chatter.register(r);
 
         Metrics {
             inner: Arc::new(inner),
         }
+    }
+
+    /// Control-plane chatter dropped or labelled, by reduction rule.
+    pub fn chatter(&self) -> &super::chatter_metrics::ChatterMetrics {
+        &self.inner.chatter
     }
 
     /// `n` documents were read from the source.
@@ -438,6 +451,11 @@ impl Metrics {
     /// `n` alert aggregates are open in memory.
     pub fn set_open_aggregates(&self, n: usize) {
         self.inner.open_aggregates.set(saturating_i64(n));
+    }
+
+    /// The notification channels' counters.
+    pub fn notify(&self) -> &super::notify_metrics::NotifyMetrics {
+        &self.inner.notify
     }
 
     /// All metrics in the OpenMetrics text format (ends with `# EOF`); serve

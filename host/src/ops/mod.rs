@@ -5,12 +5,16 @@
 //! pipeline's blocking threads and async tasks update; [`serve`] answers
 //! `GET /metrics`, `GET /healthz` and `GET /readyz` from the same handles.
 
+mod chatter_metrics;
 mod health;
 mod metrics;
+mod notify_metrics;
 mod server;
 mod status;
 
+pub use chatter_metrics::ChatterMetrics;
 pub use health::{Health, Liveness};
 pub use metrics::{DocumentKind, Metrics, RetryKind};
+pub use notify_metrics::NotifyMetrics;
 pub use server::{METRICS_CONTENT_TYPE, serve, serve_with_status};
 pub use status::StatusBoard;

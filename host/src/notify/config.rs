@@ -1,0 +1,577 @@
+//! `[[notify]]` tables of the configuration file, checked at start-up.
+//! Secrets are never written in the file: tokens, secret headers and URLs
+//! that carry a secret (a Slack webhook) are read from an environment
+//! variable (`*_env`) or a file (`*_file`, how Kubernetes mounts Secrets),
+//! and `Debug` never shows them.
+//!
+//! ```toml
+//! [[notify]]
+//! type = "splunk_hec"
+//! url = "https://splunk.example.com:8088"
+//! token_file = "/var/run/secrets/splunk/hec-token"
+//! min_severity = "medium"
+//! rules = ["k8scop-classic/*"]
+//! exclude_rules = ["*/pod-read"]
+//! ```
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::fmt;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use anyhow::{Context, bail};
+use reqwest::Url;
+use reqwest::header::{AUTHORIZATION, HeaderMap, HeaderName, HeaderValue};
+use serde::Deserialize;
+
+use super::channel::Format;
+use super::filter::Filter;
+use super::splunk::{self, Envelope};
+use super::webhook;
+use crate::engine::Severity;
+use crate::es::auth::read_secret;
+use crate::es::retry::Backoff;
+
+/// One channel, validated, secrets read.
+#[derive(Clone)]
+pub struct ChannelConfig {
+    pub name: String,
+    pub format: Format,
+    pub url: Url,
+    /// The URL came from `url_env`/`url_file`: show only its origin.
+    pub url_is_secret: bool,
+    /// Extra headers, the credential among them (marked sensitive).
+    pub headers: HeaderMap,
+    pub filter: Filter,
+    pub queue_size: usize,
+    /// Per request.
+    pub timeout: Duration,
+    pub backoff: Backoff,
+    /// How long the queue may take to empty at shutdown.
+    pub drain_timeout: Duration,
+}
+
+impl fmt::Debug for ChannelConfig {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let url = if self.url_is_secret {
+            format!("{}/<redacted>", super::channel::origin(&self.url))
+        } else {
+            self.url.to_string()
+        };
+        let headers: Vec<String> = self
+            .headers
+            .iter()
+            .map(|(name, value)| match value.to_str() {
+                Ok(v) if !value.is_sensitive() => format!("{name}: {v}"),
+                _ => format!("{name}: <redacted>"),
+            })
+            .collect();
+        f.debug_struct("ChannelConfig")
+            .field("name", &self.name)
+            .field("format", &self.format)
+            .field("url", &url)
+            .field("headers", &headers)
+            .field("filter", &self.filter)
+            .field("queue_size", &self.queue_size)
+            .field("timeout", &self.timeout)
+            .field("backoff", &self.backoff)
+            .field("drain_timeout", &self.drain_timeout)
+            .finish()
+    }
+}
+
+/// A `[[notify]]` table as written.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawChannel {
+    #[serde(rename = "type")]
+    kind: String,
+    name: Option<String>,
+    url: Option<String>,
+    url_env: Option<String>,
+    url_file: Option<PathBuf>,
+    #[serde(default)]
+    headers: BTreeMap<String, String>,
+    #[serde(default)]
+    header_env: BTreeMap<String, String>,
+    #[serde(default)]
+    header_file: BTreeMap<String, PathBuf>,
+    token_env: Option<String>,
+    token_file: Option<PathBuf>,
+    min_severity: Option<String>,
+    #[serde(default)]
+    rules: Vec<String>,
+    #[serde(default)]
+    exclude_rules: Vec<String>,
+    queue_size: Option<usize>,
+    max_retries: Option<u32>,
+    timeout: Option<f64>,
+    retry_backoff: Option<f64>,
+    retry_backoff_max: Option<f64>,
+    drain_timeout: Option<f64>,
+    // Splunk HEC's envelope.
+    index: Option<String>,
+    source: Option<String>,
+    sourcetype: Option<String>,
+    host: Option<String>,
+}
+
+pub const DEFAULT_QUEUE_SIZE: usize = 1000;
+const MAX_QUEUE_SIZE: usize = 1_000_000;
+pub const DEFAULT_MAX_RETRIES: u32 = 5;
+pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(10);
+pub const DEFAULT_BACKOFF: Duration = Duration::from_millis(500);
+pub const DEFAULT_BACKOFF_MAX: Duration = Duration::from_secs(30);
+pub const DEFAULT_DRAIN_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// Where `*_env` names are looked up (the process environment, or a map
+/// in tests).
+pub type Env<'a> = &'a dyn Fn(&str) -> Option<String>;
+
+/// The `[[notify]]` tables of a whole configuration file.
+pub fn channels_from_toml(text: &str, env: Env) -> anyhow::Result<Vec<ChannelConfig>> {
+    let table: toml::Table = toml::from_str(text)?;
+    let Some(notify) = table.get("notify") else {
+        return Ok(Vec::new());
+    };
+    let toml::Value::Array(items) = notify else {
+        bail!("`notify` must be a list of tables: write each channel as [[notify]]");
+    };
+    let mut channels: Vec<ChannelConfig> = Vec::new();
+    let mut names = BTreeSet::new();
+    for (i, item) in items.iter().enumerate() {
+        let toml::Value::Table(item) = item else {
+            bail!("[[notify]] #{}: must be a table", i + 1);
+        };
+        let kind = item.get("type").and_then(|t| t.as_str()).unwrap_or("?");
+        let channel = channel(item, env).with_context(|| {
+            let name = item.get("name").and_then(|t| t.as_str());
+            match name {
+                Some(name) => format!("[[notify]] #{} ({kind} {name:?})", i + 1),
+                None => format!("[[notify]] #{} ({kind})", i + 1),
+            }
+        })?;
+        if !names.insert(channel.name.clone()) {
+            bail!(
+                "[[notify]] #{}: two channels are named {:?}: give each its own `name`",
+                i + 1,
+                channel.name
+            );
+        }
+        channels.push(channel);
+    }
+    Ok(channels)
+}
+
+fn channel(item: &toml::Table, env: Env) -> anyhow::Result<ChannelConfig> {
+    // The file's other keys may be written `es-url` or `es_url`; so here.
+    let mut table = toml::Table::new();
+    for (key, value) in item {
+        table.insert(key.replace('-', "_"), value.clone());
+    }
+    if table.contains_key("token") {
+        bail!(
+            "`token` may not be written in the config file: put it in an environment variable (`token_env = \"NAME\"`) or a file (`token_file = \"/path\"`)"
+        );
+    }
+    let raw: RawChannel = toml::Value::Table(table).try_into()?;
+    let format = match raw.kind.as_str() {
+        "webhook" => Format::Webhook,
+        "slack" => Format::Slack,
+        "splunk_hec" => Format::SplunkHec(Envelope {
+            host: raw
+                .host
+                .clone()
+                .or_else(|| env("HOSTNAME"))
+                .unwrap_or_else(|| "k8scop".into()),
+            source: raw.source.clone().unwrap_or_else(|| "k8scop".into()),
+            sourcetype: raw
+                .sourcetype
+                .clone()
+                .unwrap_or_else(|| "k8scop:alert".into()),
+            index: raw.index.clone(),
+        }),
+        other => {
+            bail!("unknown channel type {other:?}: use \"webhook\", \"slack\" or \"splunk_hec\"")
+        }
+    };
+    if !matches!(format, Format::SplunkHec(_))
+        && let Some(key) = [
+            ("index", raw.index.is_some()),
+            ("source", raw.source.is_some()),
+            ("sourcetype", raw.sourcetype.is_some()),
+            ("host", raw.host.is_some()),
+        ]
+        .iter()
+        .find_map(|(key, set)| set.then_some(key))
+    {
+        bail!(
+            "`{key}` is a Splunk HEC setting; this channel is a {}",
+            raw.kind
+        );
+    }
+
+    let (url_text, url_is_secret) = match (&raw.url, &raw.url_env, &raw.url_file) {
+        (Some(url), None, None) => (url.clone(), false),
+        (None, Some(var), None) => (from_env(env, var, "url_env")?, true),
+        (None, None, Some(path)) => (from_file(path, "url_file")?, true),
+        (None, None, None) => bail!(
+            "no URL: set `url`, or `url_env` / `url_file` when the URL holds a secret (a Slack webhook)"
+        ),
+        _ => bail!("give the URL once: `url`, `url_env` or `url_file`"),
+    };
+    let mut url = parse_url(&url_text, url_is_secret)?;
+    if matches!(format, Format::SplunkHec(_)) {
+        url = splunk::endpoint(url);
+    }
+
+    let name = raw.name.clone().unwrap_or_else(|| raw.kind.clone());
+    if name.trim().is_empty() {
+        bail!("`name` is empty");
+    }
+
+    let mut headers = HeaderMap::new();
+    for (key, value) in &raw.headers {
+        let name = header_name(key)?;
+        if name == AUTHORIZATION {
+            bail!(
+                "`headers` may not carry Authorization: it is a secret; use `token_env`/`token_file`, or `header_env`/`header_file`"
+            );
+        }
+        let value = HeaderValue::from_str(value)
+            .map_err(|_| anyhow::anyhow!("header {key}: not a valid header value"))?;
+        headers.insert(name, value);
+    }
+    for (key, var) in &raw.header_env {
+        let secret = from_env(env, var, &format!("header_env.{key}"))?;
+        headers.insert(header_name(key)?, sensitive(&secret, key)?);
+    }
+    for (key, path) in &raw.header_file {
+        let secret = from_file(path, &format!("header_file.{key}"))?;
+        headers.insert(header_name(key)?, sensitive(&secret, key)?);
+    }
+
+    let token = match (&raw.token_env, &raw.token_file) {
+        (Some(var), None) => Some(from_env(env, var, "token_env")?),
+        (None, Some(path)) => Some(from_file(path, "token_file")?),
+        (None, None) => None,
+        _ => bail!("give the token once: `token_env` or `token_file`"),
+    };
+    match (&format, token) {
+        (Format::SplunkHec(_), Some(token)) => {
+            headers.insert(
+                AUTHORIZATION,
+                splunk::authorization(&token).map_err(anyhow::Error::msg)?,
+            );
+        }
+        (Format::SplunkHec(_), None) => {
+            bail!("a Splunk HEC channel needs its token: `token_env` or `token_file`")
+        }
+        (Format::Webhook, Some(token)) => {
+            if headers.contains_key(AUTHORIZATION) {
+                bail!("Authorization is set twice: by the token and by a header");
+            }
+            headers.insert(
+                AUTHORIZATION,
+                webhook::authorization(&token).map_err(anyhow::Error::msg)?,
+            );
+        }
+        (Format::Slack, Some(_)) => {
+            bail!("a Slack webhook takes no token: its URL is the secret (`url_env` or `url_file`)")
+        }
+        (_, None) => {}
+    }
+
+    let min_severity = match &raw.min_severity {
+        Some(s) => s
+            .parse::<Severity>()
+            .map_err(|e| anyhow::anyhow!("min_severity: {e}"))?,
+        None => Severity::Info,
+    };
+    for pattern in raw.rules.iter().chain(&raw.exclude_rules) {
+        if pattern.trim().is_empty() {
+            bail!("an empty rule pattern in `rules` or `exclude_rules`");
+        }
+    }
+    let queue_size = raw.queue_size.unwrap_or(DEFAULT_QUEUE_SIZE);
+    if !(1..=MAX_QUEUE_SIZE).contains(&queue_size) {
+        bail!("queue_size must be between 1 and {MAX_QUEUE_SIZE}, not {queue_size}");
+    }
+    let timeout = seconds(raw.timeout, "timeout", DEFAULT_TIMEOUT)?;
+    if timeout.is_zero() {
+        bail!("timeout must be more than 0 seconds");
+    }
+    Ok(ChannelConfig {
+        name,
+        format,
+        url,
+        url_is_secret,
+        headers,
+        filter: Filter {
+            min_severity,
+            include: raw.rules,
+            exclude: raw.exclude_rules,
+        },
+        queue_size,
+        timeout,
+        backoff: Backoff {
+            initial: seconds(raw.retry_backoff, "retry_backoff", DEFAULT_BACKOFF)?,
+            max: seconds(
+                raw.retry_backoff_max,
+                "retry_backoff_max",
+                DEFAULT_BACKOFF_MAX,
+            )?,
+            max_retries: raw.max_retries.unwrap_or(DEFAULT_MAX_RETRIES),
+        },
+        drain_timeout: seconds(raw.drain_timeout, "drain_timeout", DEFAULT_DRAIN_TIMEOUT)?,
+    })
+}
+
+fn parse_url(text: &str, secret: bool) -> anyhow::Result<Url> {
+    // A secret URL is never echoed back, even when it is wrong.
+    let shown = if secret {
+        "(from a secret)".to_string()
+    } else {
+        format!("{text:?}")
+    };
+    let url = Url::parse(text.trim()).map_err(|e| anyhow::anyhow!("bad URL {shown}: {e}"))?;
+    if !matches!(url.scheme(), "http" | "https") {
+        bail!("bad URL {shown}: use http:// or https://");
+    }
+    if url.host_str().is_none_or(str::is_empty) {
+        bail!("bad URL {shown}: it names no host");
+    }
+    Ok(url)
+}
+
+fn header_name(key: &str) -> anyhow::Result<HeaderName> {
+    HeaderName::from_bytes(key.as_bytes())
+        .map_err(|_| anyhow::anyhow!("{key:?} is not a valid header name"))
+}
+
+fn sensitive(secret: &str, key: &str) -> anyhow::Result<HeaderValue> {
+    let mut value = HeaderValue::from_str(secret)
+        .map_err(|_| anyhow::anyhow!("header {key}: the secret is not a valid header value"))?;
+    value.set_sensitive(true);
+    Ok(value)
+}
+
+fn from_env(env: Env, var: &str, key: &str) -> anyhow::Result<String> {
+    match env(var) {
+        Some(value) if !value.trim().is_empty() => Ok(value.trim_end_matches(['\n', '\r']).into()),
+        Some(_) => bail!("{key}: the environment variable {var} is empty"),
+        None => bail!("{key}: the environment variable {var} is not set"),
+    }
+}
+
+fn from_file(path: &Path, key: &str) -> anyhow::Result<String> {
+    let secret = read_secret(None, Some(path))
+        .with_context(|| key.to_string())?
+        .unwrap_or_default();
+    if secret.trim().is_empty() {
+        bail!("{key}: the file {} is empty", path.display());
+    }
+    Ok(secret)
+}
+
+fn seconds(value: Option<f64>, key: &str, default: Duration) -> anyhow::Result<Duration> {
+    match value {
+        None => Ok(default),
+        Some(s) if (0.0..=86_400.0).contains(&s) => Ok(Duration::from_secs_f64(s)),
+        Some(s) => bail!("{key} = {s}: give seconds between 0 and 86400"),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn env(name: &str) -> Option<String> {
+        match name {
+            "HOOK_TOKEN" => Some("t0ken-from-env".into()),
+            "SLACK_URL" => Some("https://hooks.slack.com/services/T0/B0/s3cret".into()),
+            "HOSTNAME" => Some("pod-7".into()),
+            "EMPTY" => Some(String::new()),
+            _ => None,
+        }
+    }
+
+    fn parse(text: &str) -> anyhow::Result<Vec<ChannelConfig>> {
+        channels_from_toml(text, &env)
+    }
+
+    fn error(text: &str) -> String {
+        format!("{:#}", parse(text).unwrap_err())
+    }
+
+    #[test]
+    fn all_three_types_with_defaults_and_secrets() {
+        let dir = tempfile::tempdir().unwrap();
+        let token = dir.path().join("hec");
+        std::fs::write(&token, "hec-s3cret\n").unwrap();
+        let text = format!(
+            r#"
+es-url = "http://es:9200"
+
+[[notify]]
+type = "webhook"
+url = "https://hooks.example.com/k8scop"
+headers = {{ "X-Team" = "security" }}
+token_env = "HOOK_TOKEN"
+min_severity = "high"
+rules = ["k8scop-classic/*"]
+exclude-rules = ["*/pod-read"]
+queue_size = 10
+max_retries = 2
+timeout = 1.5
+
+[[notify]]
+type = "slack"
+url_env = "SLACK_URL"
+
+[[notify]]
+type = "splunk_hec"
+name = "splunk"
+url = "https://splunk:8088"
+token_file = "{}"
+index = "k8s"
+"#,
+            token.display()
+        );
+        let c = parse(&text).unwrap();
+        assert_eq!(c.len(), 3);
+        let hook = &c[0];
+        assert_eq!(hook.name, "webhook");
+        assert_eq!(hook.headers["x-team"], "security");
+        assert_eq!(hook.headers[AUTHORIZATION], "Bearer t0ken-from-env");
+        assert!(hook.headers[AUTHORIZATION].is_sensitive());
+        assert_eq!(hook.filter.min_severity.as_str(), "high");
+        assert_eq!(hook.filter.exclude, ["*/pod-read"]);
+        assert_eq!(hook.queue_size, 10);
+        assert_eq!(hook.backoff.max_retries, 2);
+        assert_eq!(hook.timeout, Duration::from_millis(1500));
+        let slack = &c[1];
+        assert_eq!(slack.queue_size, DEFAULT_QUEUE_SIZE);
+        assert_eq!(slack.drain_timeout, DEFAULT_DRAIN_TIMEOUT);
+        let splunk = &c[2];
+        assert_eq!(
+            splunk.url.as_str(),
+            "https://splunk:8088/services/collector/event"
+        );
+        assert_eq!(splunk.headers[AUTHORIZATION], "Splunk hec-s3cret");
+        let Format::SplunkHec(envelope) = &splunk.format else {
+            panic!("splunk")
+        };
+        assert_eq!(envelope.host, "pod-7");
+        assert_eq!(envelope.index.as_deref(), Some("k8s"));
+
+        // Debug shows no secret.
+        let debug = format!("{c:?}");
+        for secret in ["t0ken-from-env", "s3cret", "hec-s3cret"] {
+            assert!(!debug.contains(secret), "{secret} in {debug}");
+        }
+        assert!(
+            debug.contains("https://hooks.slack.com/<redacted>"),
+            "{debug}"
+        );
+        assert!(debug.contains("x-team: security"), "{debug}");
+    }
+
+    #[test]
+    fn no_channels_is_fine() {
+        assert!(parse("es-url = \"http://es:9200\"").unwrap().is_empty());
+    }
+
+    #[test]
+    fn mistakes_an_operator_can_fix() {
+        let cases = [
+            (
+                "[[notify]]\ntype = \"teams\"\nurl = \"http://x\"",
+                "unknown channel type \"teams\"",
+            ),
+            (
+                "[[notify]]\ntype = \"webhook\"\nurl = \"not a url\"",
+                "bad URL \"not a url\"",
+            ),
+            (
+                "[[notify]]\ntype = \"webhook\"\nurl = \"ftp://x/\"",
+                "use http:// or https://",
+            ),
+            ("[[notify]]\ntype = \"webhook\"", "no URL"),
+            (
+                "[[notify]]\ntype = \"splunk_hec\"\nurl = \"http://s:8088\"",
+                "needs its token",
+            ),
+            (
+                "[[notify]]\ntype = \"splunk_hec\"\nurl = \"http://s:8088\"\ntoken_env = \"NOPE\"",
+                "environment variable NOPE is not set",
+            ),
+            (
+                "[[notify]]\ntype = \"splunk_hec\"\nurl = \"http://s:8088\"\ntoken_env = \"EMPTY\"",
+                "the environment variable EMPTY is empty",
+            ),
+            (
+                "[[notify]]\ntype = \"webhook\"\nurl = \"http://x\"\ntoken = \"abc\"",
+                "may not be written in the config file",
+            ),
+            (
+                "[[notify]]\ntype = \"webhook\"\nurl = \"http://x\"\nheaders = { Authorization = \"Bearer abc\" }",
+                "may not carry Authorization",
+            ),
+            (
+                "[[notify]]\ntype = \"slack\"\nurl = \"http://x\"\ntoken_env = \"HOOK_TOKEN\"",
+                "takes no token",
+            ),
+            (
+                "[[notify]]\ntype = \"webhook\"\nurl = \"http://x\"\nmin_severity = \"severe\"",
+                "unknown severity \"severe\"",
+            ),
+            (
+                "[[notify]]\ntype = \"webhook\"\nurl = \"http://x\"\nqueue_size = 0",
+                "queue_size must be between",
+            ),
+            (
+                "[[notify]]\ntype = \"webhook\"\nurl = \"http://x\"\nindex = \"k8s\"",
+                "Splunk HEC setting",
+            ),
+            (
+                "[[notify]]\ntype = \"webhook\"\nurl = \"http://x\"\nretries = 3",
+                "unknown field `retries`",
+            ),
+            (
+                "[[notify]]\ntype = \"webhook\"\nurl_file = \"/nonexistent/k8scop\"",
+                "cannot read the secret file",
+            ),
+            (
+                "[[notify]]\ntype = \"webhook\"\nurl = \"http://x\"\n[[notify]]\ntype = \"webhook\"\nurl = \"http://y\"",
+                "two channels are named \"webhook\"",
+            ),
+            ("notify = 1", "list of tables"),
+        ];
+        for (text, want) in cases {
+            let got = error(text);
+            assert!(
+                got.contains(want),
+                "{text}\n  wanted {want:?}\n  got {got:?}"
+            );
+        }
+        // Errors name the channel.
+        assert!(
+            error("[[notify]]\ntype = \"webhook\"\nname = \"ops\"")
+                .starts_with("[[notify]] #1 (webhook \"ops\")")
+        );
+        // A secret URL is never echoed, even when malformed.
+        let got = format!(
+            "{:#}",
+            channels_from_toml(
+                "[[notify]]\ntype = \"slack\"\nurl_env = \"BAD\"",
+                &|_| Some("hooks.slack.com/services/T0/B0/s3cret".into())
+            )
+            .unwrap_err()
+        );
+        assert!(
+            got.contains("bad URL (from a secret)") && !got.contains("s3cret"),
+            "{got}"
+        );
+    }
+}

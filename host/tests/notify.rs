@@ -1,0 +1,594 @@
+//! Notification channels against a local HTTP receiver: what each channel
+//! type sends (method, path, headers, body), its filters, retries and
+//! refusals, and that a slow or dead channel neither slows nor stops a
+//! replay, its drops counted and reported.
+
+use std::collections::{BTreeSet, HashMap, VecDeque};
+use std::process::Command;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use axum::body::Bytes;
+use axum::extract::State;
+use axum::http::{HeaderMap, Method, StatusCode, Uri};
+use k8scop::notify::{DropReason, Notification, Notifier, NotifyReport, config};
+use k8scop::ops::Metrics;
+use k8scop_testkit::{rules_dir, workspace_file};
+use serde_json::{Value, json};
+
+/// One request as the receiver saw it.
+#[derive(Debug, Clone)]
+struct Received {
+    method: String,
+    path: String,
+    /// Lower-case names.
+    headers: HashMap<String, String>,
+    body: Value,
+}
+
+#[derive(Default)]
+struct ReceiverState {
+    requests: Vec<Received>,
+    /// Answers in order (status, delay before answering); then `default`.
+    script: VecDeque<(u16, Duration)>,
+    default: (u16, Duration),
+}
+
+/// An HTTP receiver (axum) on a loopback port, in its own thread, that
+/// records every request and answers as scripted.
+struct Receiver {
+    url: String,
+    state: Arc<Mutex<ReceiverState>>,
+}
+
+impl Receiver {
+    fn ok() -> Receiver {
+        Receiver::scripted(&[], 200, Duration::ZERO)
+    }
+
+    fn scripted(script: &[u16], default: u16, delay: Duration) -> Receiver {
+        let state = Arc::new(Mutex::new(ReceiverState {
+            requests: Vec::new(),
+            script: script.iter().map(|s| (*s, Duration::ZERO)).collect(),
+            default: (default, delay),
+        }));
+        let shared = state.clone();
+        let (tx, rx) = std::sync::mpsc::channel();
+        std::thread::spawn(move || {
+            let runtime = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+                .unwrap();
+            runtime.block_on(async move {
+                let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+                tx.send(listener.local_addr().unwrap()).unwrap();
+                let app = axum::Router::new().fallback(record).with_state(shared);
+                axum::serve(listener, app).await.unwrap();
+            });
+        });
+        let addr = rx.recv().unwrap();
+        Receiver {
+            url: format!("http://{addr}"),
+            state,
+        }
+    }
+
+    fn requests(&self) -> Vec<Received> {
+        self.state.lock().unwrap().requests.clone()
+    }
+
+    fn on_path(&self, path: &str) -> Vec<Received> {
+        self.requests()
+            .into_iter()
+            .filter(|r| r.path == path)
+            .collect()
+    }
+}
+
+async fn record(
+    State(state): State<Arc<Mutex<ReceiverState>>>,
+    method: Method,
+    uri: Uri,
+    headers: HeaderMap,
+    body: Bytes,
+) -> (StatusCode, &'static str) {
+    let (status, delay) = {
+        let mut state = state.lock().unwrap();
+        state.requests.push(Received {
+            method: method.to_string(),
+            path: uri.path().to_string(),
+            headers: headers
+                .iter()
+                .map(|(k, v)| (k.to_string(), v.to_str().unwrap_or_default().to_string()))
+                .collect(),
+            body: serde_json::from_slice(&body).unwrap_or(Value::Null),
+        });
+        let default = state.default;
+        state.script.pop_front().unwrap_or(default)
+    };
+    tokio::time::sleep(delay).await;
+    (StatusCode::from_u16(status).unwrap(), "{}")
+}
+
+/// A loopback URL where nothing listens.
+fn dead_url() -> String {
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let url = format!("http://{}", listener.local_addr().unwrap());
+    drop(listener);
+    url
+}
+
+fn alert(rule: &str, severity: &str, user: &str) -> Value {
+    json!({
+        "@timestamp": "2024-03-01T10:02:00.000Z",
+        "message": "Command executed in pod payments/api-5c8d7",
+        "event": {"kind": "alert", "module": "k8scop"},
+        "rule": {"id": rule, "name": "Command executed in a pod"},
+        "user": {"name": user},
+        "k8scop": {
+            "alert_id": format!("id-{rule}-{user}"),
+            "severity": severity,
+            "group_key": user,
+            "count": 1,
+            "fields": {"user": user, "namespace": "payments", "pod": "api-5c8d7",
+                       "resource": "pods/exec", "verb": "create", "command": "sh", "source_ip": "203.0.113.7"},
+        },
+    })
+}
+
+/// Start the channels of `toml` (with `env` as the environment), offer the
+/// alerts, shut down, and return the report and the metrics.
+async fn notify(toml: &str, env: &[(&str, &str)], alerts: Vec<Value>) -> (NotifyReport, String) {
+    let env: HashMap<String, String> = env
+        .iter()
+        .map(|(k, v)| (k.to_string(), v.to_string()))
+        .collect();
+    let channels = config::channels_from_toml(toml, &|name| env.get(name).cloned()).unwrap();
+    let metrics = Metrics::new();
+    let notifier = Notifier::start(channels, &metrics).unwrap();
+    for a in alerts {
+        notifier.send(Notification::from_alert(a));
+    }
+    let report = notifier.shutdown().await;
+    (report, metrics.encode())
+}
+
+fn has_line(text: &str, line: &str) -> bool {
+    text.lines().any(|l| l == line)
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn webhook_posts_the_alert_document_with_its_headers() {
+    let receiver = Receiver::ok();
+    let dir = tempfile::tempdir().unwrap();
+    let token = dir.path().join("token");
+    std::fs::write(&token, "hook-t0ken\n").unwrap();
+    let toml = format!(
+        r#"
+[[notify]]
+type = "webhook"
+name = "hook"
+url = "{}/k8scop/alerts"
+headers = {{ "X-Team" = "security" }}
+header_env = {{ "X-Api-Key" = "HOOK_API_KEY" }}
+token_file = "{}"
+"#,
+        receiver.url,
+        token.display()
+    );
+    let sent = alert("k8scop-classic/pod-exec", "high", "alice");
+    let (report, metrics) = notify(&toml, &[("HOOK_API_KEY", "k3y")], vec![sent.clone()]).await;
+
+    let got = receiver.requests();
+    assert_eq!(got.len(), 1, "{got:?}");
+    let r = &got[0];
+    assert_eq!(r.method, "POST");
+    assert_eq!(r.path, "/k8scop/alerts");
+    assert_eq!(r.headers["content-type"], "application/json");
+    assert_eq!(r.headers["authorization"], "Bearer hook-t0ken");
+    assert_eq!(r.headers["x-team"], "security");
+    assert_eq!(r.headers["x-api-key"], "k3y");
+    assert_eq!(r.body, sent, "the body is the alert document");
+    let hook = report.channel("hook").unwrap();
+    assert_eq!((hook.sent, hook.dropped_total()), (1, 0));
+    assert!(has_line(
+        &metrics,
+        "k8scop_notifications_sent_total{channel=\"hook\"} 1"
+    ));
+    assert!(has_line(
+        &metrics,
+        "k8scop_notifications_dropped_total{channel=\"hook\",reason=\"queue_full\"} 0"
+    ));
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn slack_gets_a_readable_link_free_message() {
+    let receiver = Receiver::ok();
+    let toml = "[[notify]]\ntype = \"slack\"\nurl_env = \"SLACK_WEBHOOK_URL\"\n";
+    let url = format!("{}/services/T000/B000/XXXX", receiver.url);
+    let (report, _) = notify(
+        toml,
+        &[("SLACK_WEBHOOK_URL", &url)],
+        vec![alert("k8scop-classic/pod-exec", "high", "alice")],
+    )
+    .await;
+
+    let got = receiver.requests();
+    assert_eq!(got.len(), 1, "{got:?}");
+    let r = &got[0];
+    assert_eq!(r.method, "POST");
+    assert_eq!(r.path, "/services/T000/B000/XXXX");
+    assert_eq!(r.headers["content-type"], "application/json");
+    assert!(!r.headers.contains_key("authorization"));
+    assert_eq!(r.body["unfurl_links"], false);
+    let text = r.body["text"].as_str().unwrap();
+    for part in [
+        "*HIGH* Command executed in a pod",
+        "*Who:* `alice` from `203.0.113.7`",
+        "*Where:* namespace `payments`, pods/exec `api-5c8d7`",
+        "*What:* `create` pods/exec command `sh`",
+        "*Count:* 1 since 2024-03-01T10:02:00.000Z",
+    ] {
+        assert!(text.contains(part), "{part:?} not in\n{text}");
+    }
+    assert!(!text.contains("http"), "link-free: {text}");
+    assert_eq!(report.channel("slack").unwrap().sent, 1);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn splunk_hec_gets_the_event_envelope_and_its_token() {
+    let receiver = Receiver::ok();
+    let toml = format!(
+        "[[notify]]\ntype = \"splunk_hec\"\nurl = \"{}\"\ntoken_env = \"HEC_TOKEN\"\nindex = \"k8s_security\"\nhost = \"sidecar-0\"\n",
+        receiver.url
+    );
+    let sent = alert("k8scop-classic/pod-exec", "high", "alice");
+    let (report, _) = notify(&toml, &[("HEC_TOKEN", "hec-123")], vec![sent.clone()]).await;
+
+    let got = receiver.requests();
+    assert_eq!(got.len(), 1, "{got:?}");
+    let r = &got[0];
+    assert_eq!(r.method, "POST");
+    assert_eq!(r.path, "/services/collector/event");
+    assert_eq!(r.headers["authorization"], "Splunk hec-123");
+    assert_eq!(r.headers["content-type"], "application/json");
+    assert_eq!(r.body["time"], json!(1709287320.0));
+    assert_eq!(r.body["host"], "sidecar-0");
+    assert_eq!(r.body["source"], "k8scop");
+    assert_eq!(r.body["sourcetype"], "k8scop:alert");
+    assert_eq!(r.body["index"], "k8s_security");
+    assert_eq!(r.body["event"], sent);
+    assert_eq!(report.channel("splunk_hec").unwrap().sent, 1);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn filters_by_minimum_severity_and_rule_patterns() {
+    let receiver = Receiver::ok();
+    let toml = format!(
+        r#"
+[[notify]]
+type = "webhook"
+name = "filtered"
+url = "{}/f"
+min_severity = "medium"
+rules = ["k8scop-classic/*", "mine/exact"]
+exclude_rules = ["*/secret-read"]
+"#,
+        receiver.url
+    );
+    let alerts = vec![
+        alert("k8scop-classic/pod-exec", "high", "a"),
+        alert("k8scop-classic/pods-listed", "low", "b"),
+        alert("k8scop-classic/secret-read", "critical", "c"),
+        alert("other/pod-exec", "critical", "d"),
+        alert("k8scop-classic/pod-deleted", "medium", "e"),
+        alert("mine/exact", "high", "f"),
+        alert("mine/exact-not", "high", "g"),
+    ];
+    let (report, _) = notify(&toml, &[], alerts).await;
+    let got: BTreeSet<String> = receiver
+        .requests()
+        .iter()
+        .map(|r| r.body["rule"]["id"].as_str().unwrap().to_string())
+        .collect();
+    let want: BTreeSet<String> = [
+        "k8scop-classic/pod-exec",
+        "k8scop-classic/pod-deleted",
+        "mine/exact",
+    ]
+    .map(String::from)
+    .into();
+    assert_eq!(got, want);
+    let c = report.channel("filtered").unwrap();
+    assert_eq!((c.sent, c.filtered, c.dropped_total()), (3, 4, 0));
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn server_errors_are_retried_until_delivered_once() {
+    let receiver = Receiver::scripted(&[500, 500], 200, Duration::ZERO);
+    let toml = format!(
+        "[[notify]]\ntype = \"webhook\"\nname = \"hook\"\nurl = \"{}/r\"\nmax_retries = 3\nretry_backoff = 0.01\n",
+        receiver.url
+    );
+    let sent = alert("k8scop-classic/pod-exec", "high", "alice");
+    let (report, metrics) = notify(&toml, &[], vec![sent.clone()]).await;
+    let got = receiver.requests();
+    assert_eq!(got.len(), 3, "two failures, then the delivery");
+    assert!(got.iter().all(|r| r.body == sent));
+    let hook = report.channel("hook").unwrap();
+    assert_eq!((hook.sent, hook.retries, hook.dropped_total()), (1, 2, 0));
+    assert!(has_line(
+        &metrics,
+        "k8scop_notification_retries_total{channel=\"hook\"} 2"
+    ));
+    assert!(has_line(
+        &metrics,
+        "k8scop_notifications_sent_total{channel=\"hook\"} 1"
+    ));
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_client_error_is_dropped_and_counted_not_retried() {
+    let receiver = Receiver::scripted(&[], 400, Duration::ZERO);
+    let toml = format!(
+        "[[notify]]\ntype = \"webhook\"\nname = \"hook\"\nurl = \"{}/r\"\nmax_retries = 3\nretry_backoff = 0.01\n",
+        receiver.url
+    );
+    let (report, metrics) = notify(
+        &toml,
+        &[],
+        vec![alert("k8scop-classic/pod-exec", "high", "alice")],
+    )
+    .await;
+    assert_eq!(receiver.requests().len(), 1, "not retried");
+    let hook = report.channel("hook").unwrap();
+    assert_eq!((hook.sent, hook.retries), (0, 0));
+    assert_eq!(hook.dropped(DropReason::Refused), 1);
+    assert!(has_line(
+        &metrics,
+        "k8scop_notifications_dropped_total{channel=\"hook\",reason=\"refused\"} 1"
+    ));
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn retries_end_and_the_alert_is_counted_as_dropped() {
+    let receiver = Receiver::scripted(&[], 503, Duration::ZERO);
+    let toml = format!(
+        "[[notify]]\ntype = \"webhook\"\nname = \"hook\"\nurl = \"{}/r\"\nmax_retries = 2\nretry_backoff = 0.01\n",
+        receiver.url
+    );
+    let (report, metrics) = notify(
+        &toml,
+        &[],
+        vec![alert("k8scop-classic/pod-exec", "high", "alice")],
+    )
+    .await;
+    assert_eq!(receiver.requests().len(), 3, "first try and two retries");
+    let hook = report.channel("hook").unwrap();
+    assert_eq!(hook.retries, 2);
+    assert_eq!(hook.dropped(DropReason::RetriesExhausted), 1);
+    assert!(has_line(
+        &metrics,
+        "k8scop_notifications_dropped_total{channel=\"hook\",reason=\"retries_exhausted\"} 1"
+    ));
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_slow_receiver_fills_the_queue_without_blocking_the_sender() {
+    let receiver = Receiver::scripted(&[], 200, Duration::from_secs(60));
+    let toml = format!(
+        "[[notify]]\ntype = \"webhook\"\nname = \"slow\"\nurl = \"{}/s\"\nqueue_size = 2\ntimeout = 30\ndrain_timeout = 0.5\n",
+        receiver.url
+    );
+    let channels = config::channels_from_toml(&toml, &|_| None).unwrap();
+    let metrics = Metrics::new();
+    let notifier = Notifier::start(channels, &metrics).unwrap();
+    let offered = Instant::now();
+    for i in 0..50 {
+        notifier.send(Notification::from_alert(alert(
+            "k8scop-classic/pod-exec",
+            "high",
+            &format!("user-{i}"),
+        )));
+    }
+    assert!(
+        offered.elapsed() < Duration::from_millis(500),
+        "offering never waits: {:?}",
+        offered.elapsed()
+    );
+    let shutdown = Instant::now();
+    let report = notifier.shutdown().await;
+    assert!(
+        shutdown.elapsed() < Duration::from_secs(5),
+        "shutdown waits at most the drain timeout: {:?}",
+        shutdown.elapsed()
+    );
+    let slow = report.channel("slow").unwrap();
+    assert_eq!(slow.sent, 0);
+    assert_eq!(slow.dropped_total(), 50, "{slow:?}");
+    // At most one in flight and two queued when the queue filled.
+    assert!(slow.dropped(DropReason::QueueFull) >= 47, "{slow:?}");
+    assert!(
+        (1..=3).contains(&slow.dropped(DropReason::Shutdown)),
+        "{slow:?}"
+    );
+    let text = metrics.encode();
+    let queue_full = format!(
+        "k8scop_notifications_dropped_total{{channel=\"slow\",reason=\"queue_full\"}} {}",
+        slow.dropped(DropReason::QueueFull)
+    );
+    assert!(has_line(&text, &queue_full), "{text}");
+}
+
+/// `k8scop replay --input sample --config FILE`, as a user runs it.
+fn replay_with_config(config: &str, env: &[(&str, &str)]) -> (std::process::Output, Duration) {
+    let rules = rules_dir(&["k8scop-classic"]);
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("k8scop.toml");
+    std::fs::write(&file, config).unwrap();
+    let sample = workspace_file("samples/audit-sample.jsonl");
+    let started = Instant::now();
+    let out = Command::new(env!("CARGO_BIN_EXE_k8scop"))
+        .arg("replay")
+        .arg("--input")
+        .arg(&sample)
+        .arg("--rules")
+        .arg(rules.path())
+        .arg("--config")
+        .arg(&file)
+        .envs(env.iter().copied())
+        .env("K8SCOP_LOG", "warn")
+        .output()
+        .expect("run k8scop");
+    (out, started.elapsed())
+}
+
+fn alert_ids(stdout: &[u8]) -> BTreeSet<String> {
+    String::from_utf8_lossy(stdout)
+        .lines()
+        .map(|l| {
+            let v: Value = serde_json::from_str(l).expect("a JSON alert per line");
+            v["k8scop"]["alert_id"].as_str().unwrap().to_string()
+        })
+        .collect()
+}
+
+#[test]
+fn replay_delivers_the_sample_alerts_to_every_channel() {
+    let receiver = Receiver::ok();
+    let config = format!(
+        r#"
+aggregate-window = 600
+
+[[notify]]
+type = "webhook"
+url = "{url}/hook"
+token_env = "TEST_HOOK_TOKEN"
+
+[[notify]]
+type = "slack"
+url_env = "TEST_SLACK_URL"
+min_severity = "high"
+
+[[notify]]
+type = "splunk_hec"
+url = "{url}"
+token_env = "TEST_HEC_TOKEN"
+exclude_rules = ["*/root-activity", "*/user-sudoed"]
+"#,
+        url = receiver.url
+    );
+    let slack_url = format!("{}/services/T0/B0/x", receiver.url);
+    let (out, _) = replay_with_config(
+        &config,
+        &[
+            ("TEST_HOOK_TOKEN", "tok"),
+            ("TEST_SLACK_URL", &slack_url),
+            ("TEST_HEC_TOKEN", "hec"),
+        ],
+    );
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{stderr}");
+    let written = alert_ids(&out.stdout);
+    assert_eq!(written.len(), 7, "the sample's seven alerts");
+
+    // The webhook hears of every alert once, with the id written.
+    let hook = receiver.on_path("/hook");
+    let notified: BTreeSet<String> = hook
+        .iter()
+        .map(|r| r.body["k8scop"]["alert_id"].as_str().unwrap().to_string())
+        .collect();
+    assert_eq!(hook.len(), 7, "{stderr}");
+    assert_eq!(notified, written);
+    assert!(
+        hook.iter()
+            .all(|r| r.headers["authorization"] == "Bearer tok")
+    );
+
+    // Slack: high only (pod exec, secrets listed everywhere, root login).
+    let slack = receiver.on_path("/services/T0/B0/x");
+    assert_eq!(slack.len(), 3, "{slack:?}");
+    assert!(
+        slack
+            .iter()
+            .all(|r| r.body["text"].as_str().unwrap().contains("*HIGH*"))
+    );
+
+    // Splunk: the five Kubernetes alerts.
+    let hec = receiver.on_path("/services/collector/event");
+    assert_eq!(hec.len(), 5, "{hec:?}");
+    assert!(
+        hec.iter()
+            .all(|r| r.headers["authorization"] == "Splunk hec")
+    );
+
+    for line in [
+        "  notifications",
+        "    webhook (webhook)        7 sent",
+        "    slack (slack)            3 sent, 4 filtered out",
+        "    splunk_hec (splunk_hec)  5 sent, 2 filtered out",
+    ] {
+        assert!(stderr.lines().any(|l| l == line), "{line:?} in\n{stderr}");
+    }
+}
+
+#[test]
+fn dead_and_slow_channels_neither_slow_nor_stop_the_replay() {
+    let slow = Receiver::scripted(&[], 200, Duration::from_secs(120));
+    let config = format!(
+        r#"
+[[notify]]
+type = "webhook"
+name = "dead"
+url = "{dead}/hook"
+max_retries = 2
+retry_backoff = 0.05
+
+[[notify]]
+type = "webhook"
+name = "slow"
+url = "{slow}/hook"
+queue_size = 2
+timeout = 100
+drain_timeout = 1
+"#,
+        dead = dead_url(),
+        slow = slow.url
+    );
+    let (out, elapsed) = replay_with_config(&config, &[]);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{stderr}");
+    assert_eq!(alert_ids(&out.stdout).len(), 7, "alerts complete");
+    // The slow receiver holds each request two minutes; the replay waits
+    // at most the drain timeout for it.
+    assert!(elapsed < Duration::from_secs(30), "took {elapsed:?}");
+    assert!(!slow.requests().is_empty(), "the slow channel was tried");
+    assert!(
+        stderr
+            .lines()
+            .any(|l| l
+                == "    dead (webhook)  0 sent, 14 retries; DROPPED 7 (retries exhausted 7)"),
+        "{stderr}"
+    );
+    let slow_line = stderr
+        .lines()
+        .find(|l| l.starts_with("    slow (webhook)"))
+        .unwrap_or_else(|| panic!("no slow channel in\n{stderr}"));
+    assert!(slow_line.contains("0 sent; DROPPED 7 ("), "{slow_line}");
+    assert!(slow_line.contains("unsent at shutdown"), "{slow_line}");
+}
+
+#[test]
+fn a_bad_channel_stops_the_start_with_a_clear_message() {
+    let (out, _) = replay_with_config(
+        "[[notify]]\ntype = \"splunk_hec\"\nurl = \"http://splunk:8088\"\ntoken_env = \"K8SCOP_TEST_NO_SUCH_TOKEN\"\n",
+        &[],
+    );
+    assert_eq!(out.status.code(), Some(1));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains("[[notify]] #1 (splunk_hec): token_env: the environment variable K8SCOP_TEST_NO_SUCH_TOKEN is not set"),
+        "{stderr}"
+    );
+    assert!(out.stdout.is_empty(), "nothing replayed");
+}
