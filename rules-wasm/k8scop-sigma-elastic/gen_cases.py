@@ -220,6 +220,10 @@ case("and approves it herself (v1beta1, patch)", "csr-privileged-identity",
         req=csr("mallory-admin", CSR_MASTERS, conditions=APPROVED, username="mallory")),
      [exp("csr-privileged-identity", 0, "critical", title="Certificate approved for privileged identity system:masters",
           user="mallory", action="approved", privileged_subject="system:masters", requestor="mallory")])
+case("a patch approving it carries only the condition: the subject comes from the response", "csr-privileged-identity",
+     ev("patch", "certificatesigningrequests", user="mallory", name="mallory-admin", sub="approval",
+        req={"status": {"conditions": APPROVED}}, resp=csr("mallory-admin", CSR_MASTERS, conditions=APPROVED, username="mallory")),
+     [exp("csr-privileged-identity", 0, "critical", action="approved", subject_cn="mallory-admin", privileged_subject="system:masters")])
 case("a node certificate (CN system:node:*, O system:nodes) is not a privileged subject", "csr-privileged-identity",
      ev("create", "certificatesigningrequests", user="system:bootstrap:abcdef", groups=["system:bootstrappers", "system:authenticated"],
         name="csr-8x2kq", code=201, req=NODE_CSR, ua="kubelet/v1.29.2 (linux/amd64) kubernetes/4b8e819"), [])

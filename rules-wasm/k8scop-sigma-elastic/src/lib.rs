@@ -448,11 +448,18 @@ impl SigmaElastic {
             return;
         }
         let body = e.request_object.as_ref();
-        let spec = body.and_then(|b| b.get("spec"));
         // Approval and denial are the same subresource; only the body says which.
         if approval && !body.is_some_and(is_approved) {
             return;
         }
+        // A patch of the approval carries only the condition; the whole CSR
+        // is in the response at RequestResponse level.
+        let spec = [body, e.response_object.as_ref()]
+            .into_iter()
+            .flatten()
+            .filter_map(|o| o.get("spec"))
+            .find(|s| s.get("request").is_some())
+            .or_else(|| body.and_then(|b| b.get("spec")));
         let subject = spec
             .and_then(|s| s.get("request"))
             .and_then(Value::as_str)
@@ -472,7 +479,7 @@ impl SigmaElastic {
         } else {
             &CSR_CREATED
         };
-        let str_at = |k: &str| {
+        let spec_str = |k: &str| {
             spec.and_then(|s| s.get(k))
                 .and_then(Value::as_str)
                 .unwrap_or_default()
@@ -499,8 +506,8 @@ impl SigmaElastic {
             .field("groups", e.user.groups.join(","))
             .field("action", action)
             .field("csr", e.name())
-            .field("signer", str_at("signerName"))
-            .field("requestor", str_at("username"))
+            .field("signer", spec_str("signerName"))
+            .field("requestor", spec_str("username"))
             .field("subject_cn", subject.common_name.as_str())
             .field("subject_o", subject.organizations.join(","))
             .field("usages", usages)
