@@ -422,16 +422,23 @@ async fn a_slow_receiver_fills_the_queue_without_blocking_the_sender() {
 
 /// `k8scop replay --input sample --config FILE`, as a user runs it.
 fn replay_with_config(config: &str, env: &[(&str, &str)]) -> (std::process::Output, Duration) {
+    replay_input(&workspace_file("samples/audit-sample.jsonl"), config, env)
+}
+
+fn replay_input(
+    input: &std::path::Path,
+    config: &str,
+    env: &[(&str, &str)],
+) -> (std::process::Output, Duration) {
     let rules = rules_dir(&["k8scop-classic"]);
     let dir = tempfile::tempdir().unwrap();
     let file = dir.path().join("k8scop.toml");
     std::fs::write(&file, config).unwrap();
-    let sample = workspace_file("samples/audit-sample.jsonl");
     let started = Instant::now();
     let out = Command::new(env!("CARGO_BIN_EXE_k8scop"))
         .arg("replay")
         .arg("--input")
-        .arg(&sample)
+        .arg(input)
         .arg("--rules")
         .arg(rules.path())
         .arg("--config")
@@ -530,6 +537,44 @@ exclude_rules = ["*/root-activity", "*/user-sudoed"]
     ] {
         assert!(stderr.lines().any(|l| l == line), "{line:?} in\n{stderr}");
     }
+}
+
+#[test]
+fn an_aggregate_is_notified_once_not_on_every_repeat() {
+    // The sample twice: every alert repeats within D, so each aggregate
+    // counts 2; small batches put the repeats in later batches.
+    let sample = std::fs::read_to_string(workspace_file("samples/audit-sample.jsonl")).unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let twice = dir.path().join("twice.jsonl");
+    std::fs::write(&twice, format!("{sample}{sample}")).unwrap();
+    let receiver = Receiver::ok();
+    let config = format!(
+        "batch-size = 5\n\n[[notify]]\ntype = \"webhook\"\nurl = \"{}/hook\"\n",
+        receiver.url
+    );
+    let (out, _) = replay_input(&twice, &config, &[]);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{stderr}");
+    let written: Vec<Value> = String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    assert_eq!(written.len(), 7, "{stderr}");
+    assert!(
+        written.iter().all(|a| a["k8scop"]["count"] == 2),
+        "{written:?}"
+    );
+    let hook = receiver.on_path("/hook");
+    assert_eq!(hook.len(), 7, "one notification per aggregate: {hook:?}");
+    let notified: BTreeSet<String> = hook
+        .iter()
+        .map(|r| r.body["k8scop"]["alert_id"].as_str().unwrap().to_string())
+        .collect();
+    assert_eq!(notified, alert_ids(&out.stdout));
+    assert!(
+        stderr.contains("    webhook (webhook)  7 sent\n"),
+        "{stderr}"
+    );
 }
 
 #[test]
