@@ -1,7 +1,10 @@
 //! Notification channels against a local HTTP receiver: what each channel
 //! type sends (method, path, headers, body), its filters, retries and
 //! refusals, and that a slow or dead channel neither slows nor stops a
-//! replay, its drops counted and reported.
+//! replay, its drops counted and reported. Streaming, alerts are notified
+//! as they appear, once each, while the Elasticsearch path keeps going.
+
+mod common;
 
 use std::collections::{BTreeSet, HashMap, VecDeque};
 use std::process::Command;
@@ -13,7 +16,7 @@ use axum::extract::State;
 use axum::http::{HeaderMap, Method, StatusCode, Uri};
 use k8scop::notify::{DropReason, Notification, Notifier, NotifyReport, config};
 use k8scop::ops::Metrics;
-use k8scop_testkit::{rules_dir, workspace_file};
+use k8scop_testkit::{TestCluster, rules_dir, workspace_file};
 use serde_json::{Value, json};
 
 /// One request as the receiver saw it.
@@ -636,4 +639,127 @@ fn a_bad_channel_stops_the_start_with_a_clear_message() {
         "{stderr}"
     );
     assert!(out.stdout.is_empty(), "nothing replayed");
+}
+
+fn exec_doc(logs: &str, id: &str, user: &str, command: &str) -> common::LogDoc {
+    let time = chrono::Utc::now();
+    let ts = common::rfc3339(time);
+    common::LogDoc {
+        index: format!("{logs}-{}", time.format("%Y.%m.%d")),
+        id: id.to_string(),
+        source: json!({"@timestamp": ts, "kind": "Event", "apiVersion": "audit.k8s.io/v1", "stage": "ResponseComplete",
+            "verb": "create", "requestURI": format!("/api/v1/namespaces/prod/pods/web/exec?command={command}&container=app"),
+            "user": {"username": user}, "sourceIPs": ["10.1.1.1"],
+            "objectRef": {"resource": "pods", "subresource": "exec", "namespace": "prod", "name": "web"},
+            "responseStatus": {"code": 101}, "stageTimestamp": ts}),
+    }
+}
+
+#[test]
+fn streaming_notifies_each_alert_as_it_appears_beside_a_stuck_channel() {
+    let cluster = TestCluster::start();
+    let logs = cluster.unique_prefix("logs");
+    let alerts = cluster.unique_prefix("alerts");
+    let rules = rules_dir(&["k8scop-classic"]);
+    let receiver = Receiver::ok();
+    let stuck = Receiver::scripted(&[], 200, Duration::from_secs(300));
+    let dir = tempfile::tempdir().unwrap();
+    let config = dir.path().join("k8scop.toml");
+    std::fs::write(
+        &config,
+        format!(
+            r#"
+interval = 0.3
+delay = 1
+overlap = 20
+aggregate-window = 600
+
+[[notify]]
+type = "webhook"
+name = "hook"
+url = "{}/hook"
+
+[[notify]]
+type = "webhook"
+name = "stuck"
+url = "{}/stuck"
+queue_size = 1
+timeout = 250
+drain_timeout = 1
+"#,
+            receiver.url, stuck.url
+        ),
+    )
+    .unwrap();
+    let start = common::rfc3339(chrono::Utc::now() - chrono::Duration::seconds(2));
+    let child = common::spawn(&common::s(&[
+        "run",
+        "--config",
+        config.to_str().unwrap(),
+        "--es-url",
+        cluster.url(),
+        "--logs-prefix",
+        &logs,
+        "--alerts-prefix",
+        &alerts,
+        "--rules",
+        rules.path().to_str().unwrap(),
+        "--start",
+        &start,
+        "--listen",
+        "127.0.0.1:0",
+        "--instance",
+        &alerts,
+    ]));
+
+    // Three execs by alice (three alerts), bob's "id" three times (one
+    // alert growing to count 3).
+    let mut docs: Vec<_> = (0..3)
+        .map(|i| exec_doc(&logs, &format!("a-{i}"), "alice", &format!("cmd{i}")))
+        .collect();
+    docs.extend((0..3).map(|i| exec_doc(&logs, &format!("b-{i}"), "bob", "id")));
+    common::index_docs(&cluster, &docs);
+
+    // Notified while running, not at shutdown; the stuck channel does not
+    // hold up the alert index.
+    assert!(
+        common::eventually(30, || receiver.on_path("/hook").len() >= 4
+            && common::alerts_in(&cluster, &alerts).len() >= 4),
+        "notified {:?}, indexed {:?}",
+        receiver.on_path("/hook").len(),
+        common::alerts_in(&cluster, &alerts).len()
+    );
+    // Windows re-reading the overlap and count updates notify nothing more.
+    std::thread::sleep(Duration::from_secs(2));
+    let stopping = Instant::now();
+    let (status, stderr) = common::terminate(child);
+    assert!(status.success(), "{stderr}");
+    assert!(
+        stopping.elapsed() < Duration::from_secs(20),
+        "the stuck channel delays the stop by its drain timeout only: {:?}",
+        stopping.elapsed()
+    );
+    let hook = receiver.on_path("/hook");
+    assert_eq!(hook.len(), 4, "once per aggregate");
+    let notified: BTreeSet<String> = hook
+        .iter()
+        .map(|r| r.body["k8scop"]["alert_id"].as_str().unwrap().to_string())
+        .collect();
+    let indexed = common::alerts_in(&cluster, &alerts);
+    assert_eq!(notified, indexed.keys().cloned().collect());
+    let bob = indexed
+        .values()
+        .find(|a| a["user"]["name"] == "bob")
+        .unwrap();
+    assert_eq!(bob["k8scop"]["count"], 3, "the index has the whole count");
+
+    assert!(
+        stderr.lines().any(|l| l == "    hook (webhook)   4 sent"),
+        "{stderr}"
+    );
+    let stuck_line = stderr
+        .lines()
+        .find(|l| l.starts_with("    stuck (webhook)"))
+        .unwrap_or_else(|| panic!("{stderr}"));
+    assert!(stuck_line.contains("0 sent; DROPPED 4 ("), "{stuck_line}");
 }
