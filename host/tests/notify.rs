@@ -27,6 +27,7 @@ struct Received {
     /// Lower-case names.
     headers: HashMap<String, String>,
     body: Value,
+    at: Instant,
 }
 
 #[derive(Default)]
@@ -35,6 +36,8 @@ struct ReceiverState {
     /// Answers in order (status, delay before answering); then `default`.
     script: VecDeque<(u16, Duration)>,
     default: (u16, Duration),
+    /// Sent with every answer that is not 2xx.
+    retry_after: Option<&'static str>,
 }
 
 /// An HTTP receiver (axum) on a loopback port, in its own thread, that
@@ -54,6 +57,7 @@ impl Receiver {
             requests: Vec::new(),
             script: script.iter().map(|s| (*s, Duration::ZERO)).collect(),
             default: (default, delay),
+            retry_after: None,
         }));
         let shared = state.clone();
         let (tx, rx) = std::sync::mpsc::channel();
@@ -76,6 +80,10 @@ impl Receiver {
         }
     }
 
+    fn set_retry_after(&self, seconds: &'static str) {
+        self.state.lock().unwrap().retry_after = Some(seconds);
+    }
+
     fn requests(&self) -> Vec<Received> {
         self.state.lock().unwrap().requests.clone()
     }
@@ -94,8 +102,8 @@ async fn record(
     uri: Uri,
     headers: HeaderMap,
     body: Bytes,
-) -> (StatusCode, &'static str) {
-    let (status, delay) = {
+) -> (StatusCode, HeaderMap, &'static str) {
+    let (status, delay, retry_after) = {
         let mut state = state.lock().unwrap();
         state.requests.push(Received {
             method: method.to_string(),
@@ -105,12 +113,18 @@ async fn record(
                 .map(|(k, v)| (k.to_string(), v.to_str().unwrap_or_default().to_string()))
                 .collect(),
             body: serde_json::from_slice(&body).unwrap_or(Value::Null),
+            at: Instant::now(),
         });
         let default = state.default;
-        state.script.pop_front().unwrap_or(default)
+        let (status, delay) = state.script.pop_front().unwrap_or(default);
+        (status, delay, state.retry_after)
     };
     tokio::time::sleep(delay).await;
-    (StatusCode::from_u16(status).unwrap(), "{}")
+    let mut headers = HeaderMap::new();
+    if let Some(seconds) = retry_after.filter(|_| !(200..300).contains(&status)) {
+        headers.insert("retry-after", seconds.parse().unwrap());
+    }
+    (StatusCode::from_u16(status).unwrap(), headers, "{}")
 }
 
 /// A loopback URL where nothing listens.
@@ -328,6 +342,31 @@ async fn server_errors_are_retried_until_delivered_once() {
         &metrics,
         "k8scop_notifications_sent_total{channel=\"hook\"} 1"
     ));
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn too_many_requests_waits_as_long_as_retry_after_says() {
+    let receiver = Receiver::scripted(&[429], 200, Duration::ZERO);
+    receiver.set_retry_after("1");
+    let toml = format!(
+        "[[notify]]\ntype = \"webhook\"\nname = \"hook\"\nurl = \"{}/r\"\nretry_backoff = 0.01\nretry_backoff_max = 5\n",
+        receiver.url
+    );
+    let (report, _) = notify(
+        &toml,
+        &[],
+        vec![alert("k8scop-classic/pod-exec", "high", "alice")],
+    )
+    .await;
+    let got = receiver.requests();
+    assert_eq!(got.len(), 2);
+    let waited = got[1].at - got[0].at;
+    assert!(
+        waited >= Duration::from_secs(1),
+        "backoff alone would wait 10 ms; waited {waited:?}"
+    );
+    let hook = report.channel("hook").unwrap();
+    assert_eq!((hook.sent, hook.retries), (1, 1));
 }
 
 #[tokio::test(flavor = "multi_thread")]
