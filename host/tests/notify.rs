@@ -1,7 +1,10 @@
 //! Notification channels against a local HTTP receiver: what each channel
 //! type sends (method, path, headers, body), its filters, retries and
 //! refusals, and that a slow or dead channel neither slows nor stops a
-//! replay, its drops counted and reported.
+//! replay, its drops counted and reported. Streaming, alerts are notified
+//! as they appear, once each, while the Elasticsearch path keeps going.
+
+mod common;
 
 use std::collections::{BTreeSet, HashMap, VecDeque};
 use std::process::Command;
@@ -13,7 +16,7 @@ use axum::extract::State;
 use axum::http::{HeaderMap, Method, StatusCode, Uri};
 use k8scop::notify::{DropReason, Notification, Notifier, NotifyReport, config};
 use k8scop::ops::Metrics;
-use k8scop_testkit::{rules_dir, workspace_file};
+use k8scop_testkit::{TestCluster, rules_dir, workspace_file};
 use serde_json::{Value, json};
 
 /// One request as the receiver saw it.
@@ -24,6 +27,7 @@ struct Received {
     /// Lower-case names.
     headers: HashMap<String, String>,
     body: Value,
+    at: Instant,
 }
 
 #[derive(Default)]
@@ -32,6 +36,8 @@ struct ReceiverState {
     /// Answers in order (status, delay before answering); then `default`.
     script: VecDeque<(u16, Duration)>,
     default: (u16, Duration),
+    /// Sent with every answer that is not 2xx.
+    retry_after: Option<&'static str>,
 }
 
 /// An HTTP receiver (axum) on a loopback port, in its own thread, that
@@ -51,6 +57,7 @@ impl Receiver {
             requests: Vec::new(),
             script: script.iter().map(|s| (*s, Duration::ZERO)).collect(),
             default: (default, delay),
+            retry_after: None,
         }));
         let shared = state.clone();
         let (tx, rx) = std::sync::mpsc::channel();
@@ -73,6 +80,10 @@ impl Receiver {
         }
     }
 
+    fn set_retry_after(&self, seconds: &'static str) {
+        self.state.lock().unwrap().retry_after = Some(seconds);
+    }
+
     fn requests(&self) -> Vec<Received> {
         self.state.lock().unwrap().requests.clone()
     }
@@ -91,8 +102,8 @@ async fn record(
     uri: Uri,
     headers: HeaderMap,
     body: Bytes,
-) -> (StatusCode, &'static str) {
-    let (status, delay) = {
+) -> (StatusCode, HeaderMap, &'static str) {
+    let (status, delay, retry_after) = {
         let mut state = state.lock().unwrap();
         state.requests.push(Received {
             method: method.to_string(),
@@ -102,12 +113,18 @@ async fn record(
                 .map(|(k, v)| (k.to_string(), v.to_str().unwrap_or_default().to_string()))
                 .collect(),
             body: serde_json::from_slice(&body).unwrap_or(Value::Null),
+            at: Instant::now(),
         });
         let default = state.default;
-        state.script.pop_front().unwrap_or(default)
+        let (status, delay) = state.script.pop_front().unwrap_or(default);
+        (status, delay, state.retry_after)
     };
     tokio::time::sleep(delay).await;
-    (StatusCode::from_u16(status).unwrap(), "{}")
+    let mut headers = HeaderMap::new();
+    if let Some(seconds) = retry_after.filter(|_| !(200..300).contains(&status)) {
+        headers.insert("retry-after", seconds.parse().unwrap());
+    }
+    (StatusCode::from_u16(status).unwrap(), headers, "{}")
 }
 
 /// A loopback URL where nothing listens.
@@ -328,6 +345,31 @@ async fn server_errors_are_retried_until_delivered_once() {
 }
 
 #[tokio::test(flavor = "multi_thread")]
+async fn too_many_requests_waits_as_long_as_retry_after_says() {
+    let receiver = Receiver::scripted(&[429], 200, Duration::ZERO);
+    receiver.set_retry_after("1");
+    let toml = format!(
+        "[[notify]]\ntype = \"webhook\"\nname = \"hook\"\nurl = \"{}/r\"\nretry_backoff = 0.01\nretry_backoff_max = 5\n",
+        receiver.url
+    );
+    let (report, _) = notify(
+        &toml,
+        &[],
+        vec![alert("k8scop-classic/pod-exec", "high", "alice")],
+    )
+    .await;
+    let got = receiver.requests();
+    assert_eq!(got.len(), 2);
+    let waited = got[1].at - got[0].at;
+    assert!(
+        waited >= Duration::from_secs(1),
+        "backoff alone would wait 10 ms; waited {waited:?}"
+    );
+    let hook = report.channel("hook").unwrap();
+    assert_eq!((hook.sent, hook.retries), (1, 1));
+}
+
+#[tokio::test(flavor = "multi_thread")]
 async fn a_client_error_is_dropped_and_counted_not_retried() {
     let receiver = Receiver::scripted(&[], 400, Duration::ZERO);
     let toml = format!(
@@ -422,16 +464,23 @@ async fn a_slow_receiver_fills_the_queue_without_blocking_the_sender() {
 
 /// `k8scop replay --input sample --config FILE`, as a user runs it.
 fn replay_with_config(config: &str, env: &[(&str, &str)]) -> (std::process::Output, Duration) {
+    replay_input(&workspace_file("samples/audit-sample.jsonl"), config, env)
+}
+
+fn replay_input(
+    input: &std::path::Path,
+    config: &str,
+    env: &[(&str, &str)],
+) -> (std::process::Output, Duration) {
     let rules = rules_dir(&["k8scop-classic"]);
     let dir = tempfile::tempdir().unwrap();
     let file = dir.path().join("k8scop.toml");
     std::fs::write(&file, config).unwrap();
-    let sample = workspace_file("samples/audit-sample.jsonl");
     let started = Instant::now();
     let out = Command::new(env!("CARGO_BIN_EXE_k8scop"))
         .arg("replay")
         .arg("--input")
-        .arg(&sample)
+        .arg(input)
         .arg("--rules")
         .arg(rules.path())
         .arg("--config")
@@ -533,6 +582,44 @@ exclude_rules = ["*/root-activity", "*/user-sudoed"]
 }
 
 #[test]
+fn an_aggregate_is_notified_once_not_on_every_repeat() {
+    // The sample twice: every alert repeats within D, so each aggregate
+    // counts 2; small batches put the repeats in later batches.
+    let sample = std::fs::read_to_string(workspace_file("samples/audit-sample.jsonl")).unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let twice = dir.path().join("twice.jsonl");
+    std::fs::write(&twice, format!("{sample}{sample}")).unwrap();
+    let receiver = Receiver::ok();
+    let config = format!(
+        "batch-size = 5\n\n[[notify]]\ntype = \"webhook\"\nurl = \"{}/hook\"\n",
+        receiver.url
+    );
+    let (out, _) = replay_input(&twice, &config, &[]);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{stderr}");
+    let written: Vec<Value> = String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    assert_eq!(written.len(), 7, "{stderr}");
+    assert!(
+        written.iter().all(|a| a["k8scop"]["count"] == 2),
+        "{written:?}"
+    );
+    let hook = receiver.on_path("/hook");
+    assert_eq!(hook.len(), 7, "one notification per aggregate: {hook:?}");
+    let notified: BTreeSet<String> = hook
+        .iter()
+        .map(|r| r.body["k8scop"]["alert_id"].as_str().unwrap().to_string())
+        .collect();
+    assert_eq!(notified, alert_ids(&out.stdout));
+    assert!(
+        stderr.contains("    webhook (webhook)  7 sent\n"),
+        "{stderr}"
+    );
+}
+
+#[test]
 fn dead_and_slow_channels_neither_slow_nor_stop_the_replay() {
     let slow = Receiver::scripted(&[], 200, Duration::from_secs(120));
     let config = format!(
@@ -591,4 +678,127 @@ fn a_bad_channel_stops_the_start_with_a_clear_message() {
         "{stderr}"
     );
     assert!(out.stdout.is_empty(), "nothing replayed");
+}
+
+fn exec_doc(logs: &str, id: &str, user: &str, command: &str) -> common::LogDoc {
+    let time = chrono::Utc::now();
+    let ts = common::rfc3339(time);
+    common::LogDoc {
+        index: format!("{logs}-{}", time.format("%Y.%m.%d")),
+        id: id.to_string(),
+        source: json!({"@timestamp": ts, "kind": "Event", "apiVersion": "audit.k8s.io/v1", "stage": "ResponseComplete",
+            "verb": "create", "requestURI": format!("/api/v1/namespaces/prod/pods/web/exec?command={command}&container=app"),
+            "user": {"username": user}, "sourceIPs": ["10.1.1.1"],
+            "objectRef": {"resource": "pods", "subresource": "exec", "namespace": "prod", "name": "web"},
+            "responseStatus": {"code": 101}, "stageTimestamp": ts}),
+    }
+}
+
+#[test]
+fn streaming_notifies_each_alert_as_it_appears_beside_a_stuck_channel() {
+    let cluster = TestCluster::start();
+    let logs = cluster.unique_prefix("logs");
+    let alerts = cluster.unique_prefix("alerts");
+    let rules = rules_dir(&["k8scop-classic"]);
+    let receiver = Receiver::ok();
+    let stuck = Receiver::scripted(&[], 200, Duration::from_secs(300));
+    let dir = tempfile::tempdir().unwrap();
+    let config = dir.path().join("k8scop.toml");
+    std::fs::write(
+        &config,
+        format!(
+            r#"
+interval = 0.3
+delay = 1
+overlap = 20
+aggregate-window = 600
+
+[[notify]]
+type = "webhook"
+name = "hook"
+url = "{}/hook"
+
+[[notify]]
+type = "webhook"
+name = "stuck"
+url = "{}/stuck"
+queue_size = 1
+timeout = 250
+drain_timeout = 1
+"#,
+            receiver.url, stuck.url
+        ),
+    )
+    .unwrap();
+    let start = common::rfc3339(chrono::Utc::now() - chrono::Duration::seconds(2));
+    let child = common::spawn(&common::s(&[
+        "run",
+        "--config",
+        config.to_str().unwrap(),
+        "--es-url",
+        cluster.url(),
+        "--logs-prefix",
+        &logs,
+        "--alerts-prefix",
+        &alerts,
+        "--rules",
+        rules.path().to_str().unwrap(),
+        "--start",
+        &start,
+        "--listen",
+        "127.0.0.1:0",
+        "--instance",
+        &alerts,
+    ]));
+
+    // Three execs by alice (three alerts), bob's "id" three times (one
+    // alert growing to count 3).
+    let mut docs: Vec<_> = (0..3)
+        .map(|i| exec_doc(&logs, &format!("a-{i}"), "alice", &format!("cmd{i}")))
+        .collect();
+    docs.extend((0..3).map(|i| exec_doc(&logs, &format!("b-{i}"), "bob", "id")));
+    common::index_docs(&cluster, &docs);
+
+    // Notified while running, not at shutdown; the stuck channel does not
+    // hold up the alert index.
+    assert!(
+        common::eventually(30, || receiver.on_path("/hook").len() >= 4
+            && common::alerts_in(&cluster, &alerts).len() >= 4),
+        "notified {:?}, indexed {:?}",
+        receiver.on_path("/hook").len(),
+        common::alerts_in(&cluster, &alerts).len()
+    );
+    // Windows re-reading the overlap and count updates notify nothing more.
+    std::thread::sleep(Duration::from_secs(2));
+    let stopping = Instant::now();
+    let (status, stderr) = common::terminate(child);
+    assert!(status.success(), "{stderr}");
+    assert!(
+        stopping.elapsed() < Duration::from_secs(20),
+        "the stuck channel delays the stop by its drain timeout only: {:?}",
+        stopping.elapsed()
+    );
+    let hook = receiver.on_path("/hook");
+    assert_eq!(hook.len(), 4, "once per aggregate");
+    let notified: BTreeSet<String> = hook
+        .iter()
+        .map(|r| r.body["k8scop"]["alert_id"].as_str().unwrap().to_string())
+        .collect();
+    let indexed = common::alerts_in(&cluster, &alerts);
+    assert_eq!(notified, indexed.keys().cloned().collect());
+    let bob = indexed
+        .values()
+        .find(|a| a["user"]["name"] == "bob")
+        .unwrap();
+    assert_eq!(bob["k8scop"]["count"], 3, "the index has the whole count");
+
+    assert!(
+        stderr.lines().any(|l| l == "    hook (webhook)   4 sent"),
+        "{stderr}"
+    );
+    let stuck_line = stderr
+        .lines()
+        .find(|l| l.starts_with("    stuck (webhook)"))
+        .unwrap_or_else(|| panic!("{stderr}"));
+    assert!(stuck_line.contains("0 sent; DROPPED 4 ("), "{stuck_line}");
 }

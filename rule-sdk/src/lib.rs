@@ -60,6 +60,7 @@ pub mod log;
 pub mod native;
 pub mod object;
 pub mod pack;
+pub mod patch;
 pub mod patterns;
 pub mod pod;
 pub mod rbac;

@@ -450,6 +450,13 @@ def build():
          [x("privileged-pod", 0, fields={"container": "debugger-x7k2", "container_kind": "ephemeralContainer",
                                          "resource": "pods/ephemeralcontainers"}),
           x("ephemeral-container-created", 0, fields={"containers": "debugger-x7k2", "images": "busybox:1.36"})])
+    case("a JSON patch making a deployment's first container privileged", "privileged-pod",
+         ev("patch", "deployments", "shop", "cart", group="apps", code=200, user="bob",
+            body=[{"op": "add", "path": "/spec/template/spec/containers/0/securityContext", "value": {"privileged": True}}]),
+         [x("privileged-pod", 0, fields={"user": "bob", "verb": "patch", "container_kind": "container"})])
+    case("a JSON patch changing only the replica count", "privileged-pod",
+         ev("patch", "deployments", "shop", "cart", group="apps", code=200,
+            body=[{"op": "replace", "path": "/spec/replicas", "value": 5}]), [])
     calico = pod("calico-node-debug", "default", pod_spec([container("calico-node", "docker.io/calico/node:v3.26.1", privileged=True)]))
     case("calico/node is on the privileged images list", "privileged-pod",
          ev("create", "pods", "default", "calico-node-debug", body=calico), [])
@@ -498,6 +505,10 @@ def build():
                                               container("proxy", "nginx:1.25")]))
     case("images from the trusted registry and the allowed repository", "disallowed-image-pod",
          ev("create", "pods", "default", "api", body=trusted), [], config=images_cfg)
+    case("kubectl set image through a JSON patch", "disallowed-image-pod",
+         ev("patch", "deployments", "default", "api", group="apps", code=200,
+            body=[{"op": "replace", "path": "/spec/template/spec/containers/0/image", "value": "quay.io/evil/api:latest"}]),
+         [x("disallowed-image-pod", 0, fields={"image": "quay.io/evil/api:latest"})], config=images_cfg)
     case("by default every image is allowed (Falco's default)", "disallowed-image-pod",
          ev("create", "pods", "default", "web", body=mixed), [])
     case("Metadata-level pod create: no images to judge", "disallowed-image-pod",
@@ -532,6 +543,10 @@ def build():
          ev("create", "pods", "default", "harvester", body=kubelet),
          [x("sensitive-mount-pod", 0, fields={"host_path": "/var/lib/kubelet/pods", "sensitive_path": "/var/lib/kubelet/*",
                                               "containers": "h", "images": "alpine:3.19"})])
+    case("a JSON patch adding a hostPath volume on / to a deployment", "sensitive-mount-pod",
+         ev("patch", "deployments", "shop", "cart", group="apps", code=200,
+            body=[{"op": "add", "path": "/spec/template/spec/volumes/-", "value": {"name": "host", "hostPath": {"path": "/"}}}]),
+         [x("sensitive-mount-pod", 0, fields={"volume": "host", "host_path": "/", "sensitive_path": "/"})])
     logs = workload("DaemonSet", "fluent-bit", "logging", pod_spec(
         [container("fluent-bit", "cr.fluentbit.io/fluent/fluent-bit:2.2", mounts=[("varlog", "/var/log"), ("tz", "/etc/localtime"), ("certs", "/etc/ssl/certs")])],
         volumes=[("varlog", "/var/log"), ("tz", "/etc/localtime"), ("certs", "/etc/ssl/certs")]))
@@ -642,6 +657,10 @@ def build():
     case("a service patched to NodePort", "nodeport-service",
          ev("patch", "services", "shop", "cart", body={"spec": {"type": "NodePort"}}, user="bob", code=200),
          [x("nodeport-service", 0, fields={"verb": "patch", "user": "bob", "name": "cart"})])
+    case("a JSON patch switching a service to NodePort", "nodeport-service",
+         ev("patch", "services", "shop", "cart", code=200,
+            body=[{"op": "replace", "path": "/spec/type", "value": "NodePort"}]),
+         [x("nodeport-service", 0, fields={"verb": "patch", "name": "cart"})])
     case("a ClusterIP service is only a service", "nodeport-service",
          ev("create", "services", "default", "api", body=service("api", "default", "ClusterIP", [{"port": 80}])),
          [x("service-created", 0)])
@@ -679,6 +698,13 @@ def build():
              "ca.crt": "-----BEGIN CERTIFICATE-----\nMIIC5zCCAc+gAwIBAgIBADANBgkqhkiG9w0BAQsFADAV\n-----END CERTIFICATE-----\n",
              "token_ttl": "3600", "session.cookie": "secure"})),
          [x("configmap-created", 0)])
+    case("kubectl patch --type=json adding a password key", "configmap-private-credentials",
+         ev("patch", "configmaps", "shop", "app-env", code=200,
+            body=[{"op": "add", "path": "/data/DB_PASSWORD", "value": "hunter2"}]),
+         [x("configmap-private-credentials", 0, fields={"configmap_keys": "DB_PASSWORD", "matched_patterns": "password"})])
+    case("a JSON patch removing the password key", "configmap-private-credentials",
+         ev("patch", "configmaps", "shop", "app-env", code=200,
+            body=[{"op": "remove", "path": "/data/DB_PASSWORD"}]), [])
     case("an ordinary configmap", "configmap-private-credentials",
          ev("create", "configmaps", "shop", "app-config", body=configmap("app-config", "shop", {"LOG_LEVEL": "info", "FEATURES": "cart,wishlist"})),
          [x("configmap-created", 0)])
@@ -832,6 +858,11 @@ def build():
          beta(ev("update", "roles", "shop", "reader", group="rbac.authorization.k8s.io", level="Request",
                  body=role("Role", "reader", [{"apiGroups": [""], "resources": ["*"], "verbs": ["get", "list"]}], ns="shop"))),
          [x("role-with-wildcard", 0, fields={"rules": 'verbs=[get,list] apiGroups=[""] resources=[*]'})])
+    case("a JSON patch appending a wildcard rule to a ClusterRole", "role-with-wildcard",
+         ev("patch", "clusterroles", None, "shop-reader", group="rbac.authorization.k8s.io", code=200,
+            body=[{"op": "add", "path": "/rules/-", "value": {"apiGroups": ["*"], "resources": ["*"], "verbs": ["*"]}}]),
+         [x("role-with-wildcard", 0, fields={"rules": star_rules, "verb": "patch"}),
+          x("role-with-write-privileges", 0), x("role-with-pod-exec", 0)])
     reader = role("ClusterRole", "pod-reader", [{"apiGroups": [""], "resources": ["pods", "pods/log"], "verbs": ["get", "list", "watch"]}])
     case("a read-only role", "role-with-wildcard",
          ev("create", "clusterroles", None, "pod-reader", group="rbac.authorization.k8s.io", body=reader),

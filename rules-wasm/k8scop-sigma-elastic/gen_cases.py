@@ -220,6 +220,10 @@ case("and approves it herself (v1beta1, patch)", "csr-privileged-identity",
         req=csr("mallory-admin", CSR_MASTERS, conditions=APPROVED, username="mallory")),
      [exp("csr-privileged-identity", 0, "critical", title="Certificate approved for privileged identity system:masters",
           user="mallory", action="approved", privileged_subject="system:masters", requestor="mallory")])
+case("a patch approving it carries only the condition: the subject comes from the response", "csr-privileged-identity",
+     ev("patch", "certificatesigningrequests", user="mallory", name="mallory-admin", sub="approval",
+        req={"status": {"conditions": APPROVED}}, resp=csr("mallory-admin", CSR_MASTERS, conditions=APPROVED, username="mallory")),
+     [exp("csr-privileged-identity", 0, "critical", action="approved", subject_cn="mallory-admin", privileged_subject="system:masters")])
 case("a node certificate (CN system:node:*, O system:nodes) is not a privileged subject", "csr-privileged-identity",
      ev("create", "certificatesigningrequests", user="system:bootstrap:abcdef", groups=["system:bootstrappers", "system:authenticated"],
         name="csr-8x2kq", code=201, req=NODE_CSR, ua="kubelet/v1.29.2 (linux/amd64) kubernetes/4b8e819"), [])
@@ -486,12 +490,16 @@ case("kube-hunter probing anonymously: the tool and the refusal (v1beta1)", "sus
      ev("list", "pods", user="system:anonymous", groups=["system:unauthenticated"], code=403, api="v1beta1", ua="kube-hunter/0.6.8", src="198.51.100.23"),
      [exp("suspicious-user-agent", 0, "medium", matched="kube-hunter"),
       exp("request-forbidden", 0, "medium", user="system:anonymous")])
+case("curl asking the API server's version (not a health check) is reconnaissance", "suspicious-user-agent",
+     ev("get", "", user="system:anonymous", groups=["system:unauthenticated"], uri="/version", ua="curl/8.5.0", src="198.51.100.23"),
+     [exp("suspicious-user-agent", 0, "medium", matched="curl/", request_uri="/version", user="system:anonymous")])
 case("tools are reported even under a control-plane identity (a stolen kube-proxy token)", "suspicious-user-agent",
      ev("list", "nodes", user=SA("kube-system", "kube-proxy"), groups=SA_GROUPS("kube-system"), ua="Python-urllib/3.11", src="198.51.100.23"),
      [exp("suspicious-user-agent", 0, "medium", matched="python-urllib")])
-case("kubectl, kube-probe and a request still at RequestReceived are not tools", "suspicious-user-agent",
+case("kubectl, kube-probe, a load balancer's curl health check and a request still at RequestReceived are not tools", "suspicious-user-agent",
      [ev("list", "pods", ns="shop"),
       ev("get", "", user="system:anonymous", groups=["system:unauthenticated"], uri="/healthz", ua="kube-probe/1.29", src="172.18.0.2"),
+      ev("get", "", user="system:anonymous", groups=["system:unauthenticated"], uri="/readyz?verbose", ua="curl/7.88.1", src="10.0.0.4"),
       ev("list", "pods", ns="shop", ua="curl/8.5.0", stage="RequestReceived")], [])
 case("the operator's list replaces the default", "suspicious-user-agent",
      [ev("list", "pods", ns="shop", ua="curl/8.5.0"), ev("list", "pods", ns="shop", ua="Go-http-client/1.1")],

@@ -183,6 +183,7 @@ fn channel(item: &toml::Table, env: Env) -> anyhow::Result<ChannelConfig> {
                 .host
                 .clone()
                 .or_else(|| env("HOSTNAME"))
+                .or_else(kernel_hostname)
                 .unwrap_or_else(|| "k8scop".into()),
             source: raw.source.clone().unwrap_or_else(|| "k8scop".into()),
             sourcetype: raw
@@ -212,6 +213,10 @@ fn channel(item: &toml::Table, env: Env) -> anyhow::Result<ChannelConfig> {
     }
 
     let (url_text, url_is_secret) = match (&raw.url, &raw.url_env, &raw.url_file) {
+        // Whoever has a Slack webhook URL can post to the channel.
+        (Some(_), None, None) if matches!(format, Format::Slack) => bail!(
+            "a Slack webhook URL is a secret: give it with `url_env` or `url_file`, not `url`"
+        ),
         (Some(url), None, None) => (url.clone(), false),
         (None, Some(var), None) => (from_env(env, var, "url_env")?, true),
         (None, None, Some(path)) => (from_file(path, "url_file")?, true),
@@ -325,6 +330,13 @@ fn channel(item: &toml::Table, env: Env) -> anyhow::Result<ChannelConfig> {
         },
         drain_timeout: seconds(raw.drain_timeout, "drain_timeout", DEFAULT_DRAIN_TIMEOUT)?,
     })
+}
+
+/// The machine's name (a pod's name in Kubernetes) for Splunk's `host`.
+fn kernel_hostname() -> Option<String> {
+    let name = std::fs::read_to_string("/proc/sys/kernel/hostname").ok()?;
+    let name = name.trim();
+    (!name.is_empty()).then(|| name.to_string())
 }
 
 fn parse_url(text: &str, secret: bool) -> anyhow::Result<Url> {
@@ -519,8 +531,12 @@ index = "k8s"
                 "may not carry Authorization",
             ),
             (
-                "[[notify]]\ntype = \"slack\"\nurl = \"http://x\"\ntoken_env = \"HOOK_TOKEN\"",
+                "[[notify]]\ntype = \"slack\"\nurl_env = \"SLACK_URL\"\ntoken_env = \"HOOK_TOKEN\"",
                 "takes no token",
+            ),
+            (
+                "[[notify]]\ntype = \"slack\"\nurl = \"https://hooks.slack.com/services/T0/B0/x\"",
+                "a Slack webhook URL is a secret",
             ),
             (
                 "[[notify]]\ntype = \"webhook\"\nurl = \"http://x\"\nmin_severity = \"severe\"",

@@ -26,7 +26,8 @@
 //!   (`*` verbs grant write; `*` and `*/exec` resources grant pods/exec).
 //! - Rules that need the request body (pod specs, roles, bindings,
 //!   ConfigMap data, service type, ingress TLS) stay silent at `Metadata`
-//!   level, where the body is not logged.
+//!   level, where the body is not logged. They read a JSON patch
+//!   (`kubectl patch --type=json`) as what its operations write.
 //! - Falco's disabled "All K8s Audit Events" debug rule is not here.
 //!
 //! Configuration (all optional; comma-separated lists, `*` at the end of an

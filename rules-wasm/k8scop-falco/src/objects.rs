@@ -44,32 +44,25 @@ pub(crate) fn check(s: &Settings, e: &Event, out: &mut Alerts) {
 }
 
 /// The ConfigMap's `data` keys and values (and `binaryData` keys) that
-/// contain a credential pattern. The values themselves stay out of the
-/// alert: it would copy the credential into the alert index.
+/// contain a credential pattern, whether the body is the object, a merge
+/// patch or a JSON patch. The values themselves stay out of the alert: it
+/// would copy the credential into the alert index.
 fn configmap_credentials(s: &Settings, e: &Event, out: &mut Alerts) {
-    let mut keys: Vec<&str> = Vec::new();
+    let mut keys: Vec<String> = Vec::new();
     let mut matched: Vec<&str> = Vec::new();
-    let entries = ["/data", "/binaryData"]
-        .into_iter()
-        .filter_map(|p| e.request_at(p)?.as_object())
-        .flatten();
-    for (key, value) in entries {
-        // binaryData values are base64: only their keys can be read.
-        let value = value.as_str().unwrap_or("");
+    for (key, value) in configmap_entries(e) {
         let (key_lower, value_lower) = (key.to_ascii_lowercase(), value.to_ascii_lowercase());
-        let hits: Vec<&str> = s
-            .configmap_credential_patterns
-            .iter()
-            .filter(|p| key_lower.contains(p.as_str()) || value_lower.contains(p.as_str()))
-            .map(String::as_str)
-            .collect();
-        if !hits.is_empty() {
-            keys.push(key);
-            for hit in hits {
-                if !matched.contains(&hit) {
-                    matched.push(hit);
+        let mut hit = false;
+        for pattern in &s.configmap_credential_patterns {
+            if key_lower.contains(pattern.as_str()) || value_lower.contains(pattern.as_str()) {
+                hit = true;
+                if !matched.contains(&pattern.as_str()) {
+                    matched.push(pattern);
                 }
             }
+        }
+        if hit && !keys.contains(&key) {
+            keys.push(key);
         }
     }
     if keys.is_empty() {
@@ -86,14 +79,31 @@ fn configmap_credentials(s: &Settings, e: &Event, out: &mut Alerts) {
     .field("matched_patterns", matched.join(","));
 }
 
+/// The `(key, value)` pairs a request writes into `data` / `binaryData`
+/// (binaryData values are base64: only their keys can be read).
+fn configmap_entries(e: &Event) -> Vec<(String, String)> {
+    let Some(written) = e.request_written() else {
+        return Vec::new();
+    };
+    ["/data", "/binaryData"]
+        .into_iter()
+        .filter_map(|p| written.pointer(p)?.as_object())
+        .flatten()
+        .map(|(k, v)| (k.clone(), v.as_str().unwrap_or("").to_string()))
+        .collect()
+}
+
 fn nodeport_service(e: &Event, out: &mut Alerts) {
-    if e.request_str("/spec/type") != Some("NodePort") {
+    let Some(written) = e.request_written() else {
+        return;
+    };
+    if written.pointer("/spec/type") != Some(&Value::from("NodePort")) {
         return;
     }
     // `port:nodePort/protocol`; the node port is empty until the API
     // server allocates one, unless the request chose it.
-    let ports: Vec<String> = e
-        .request_at("/spec/ports")
+    let ports: Vec<String> = written
+        .pointer("/spec/ports")
         .and_then(Value::as_array)
         .into_iter()
         .flatten()

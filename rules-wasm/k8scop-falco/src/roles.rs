@@ -1,7 +1,7 @@
 //! RBAC escalation: roles granting wildcards, writes or exec, bindings to
 //! cluster-admin, `system:` roles changed.
 
-use rule_sdk::rbac::PolicyRule;
+use rule_sdk::rbac::{PolicyRule, Role};
 use rule_sdk::{Alerts, Event, Rule};
 
 use crate::rules::*;
@@ -44,8 +44,9 @@ fn system_role_modified(s: &Settings, e: &Event, out: &mut Alerts) {
 /// The wildcard, write and exec rules, each reported with the policy rules
 /// that grant it.
 fn role_rules(e: &Event, out: &mut Alerts) {
-    // The rules are in the request body, absent at Metadata level.
-    let Some(role) = e.request_role() else {
+    // The rules are in the request body (an object, or a JSON patch's
+    // operations), absent at Metadata level.
+    let Some(role) = e.request_written().and_then(|o| Role::from_object(&o)) else {
         return;
     };
     let wildcard: Vec<&PolicyRule> = role

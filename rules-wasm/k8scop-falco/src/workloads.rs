@@ -32,8 +32,9 @@ pub(crate) fn check(s: &Settings, e: &Event, out: &mut Alerts) {
     if !POD_GROUPS.contains(&e.api_group()) || !e.succeeded() {
         return;
     }
-    // The spec is in the request body, absent at Metadata level.
-    let spec = e.request_pod_spec();
+    // The spec is in the request body (an object, or a JSON patch's
+    // operations), absent at Metadata level.
+    let spec = e.request_written_pod_spec();
     if source == Source::Ephemeral {
         // Needs no body: the subresource says what happened.
         ephemeral_created(e, spec.as_ref(), out);

@@ -202,6 +202,9 @@ pub const DEFAULT_CRITICAL_CONFIGMAPS: &[&str] = &[
     "argocd-rbac-cm",
 ];
 
+/// The API server's health endpoints, which probes may call with any client.
+const HEALTH_PATHS: &[&str] = &["/healthz", "/livez", "/readyz"];
+
 /// Kubelet API paths that run code in a container.
 const KUBELET_EXEC_PATHS: &[&str] = &["run/", "exec/", "attach/", "portForward/", "checkpoint/"];
 
@@ -384,14 +387,18 @@ impl SigmaElastic {
     }
 
     fn on_user_agent(&self, e: &Event, out: &mut Alerts) {
-        let agent = e.user_agent.to_ascii_lowercase();
         let Some(matched) = self
             .suspicious_user_agents
             .iter()
-            .find(|s| agent.contains(s.as_str()))
+            .find(|s| contains_ignore_case(&e.user_agent, s))
         else {
             return;
         };
+        // Load balancers and uptime checks probe health endpoints with curl.
+        let path = rule_sdk::uri::path(&e.request_uri);
+        if e.object_ref.is_none() && HEALTH_PATHS.iter().any(|p| path.starts_with(p)) {
+            return;
+        }
         out.raise(&SUSPICIOUS_USER_AGENT)
             .title(format!("API request from {}", e.user_agent))
             .group(&[e.username(), &e.user_agent, e.source_ip()])
@@ -441,11 +448,18 @@ impl SigmaElastic {
             return;
         }
         let body = e.request_object.as_ref();
-        let spec = body.and_then(|b| b.get("spec"));
         // Approval and denial are the same subresource; only the body says which.
         if approval && !body.is_some_and(is_approved) {
             return;
         }
+        // A patch of the approval carries only the condition; the whole CSR
+        // is in the response at RequestResponse level.
+        let spec = [body, e.response_object.as_ref()]
+            .into_iter()
+            .flatten()
+            .filter_map(|o| o.get("spec"))
+            .find(|s| s.get("request").is_some())
+            .or_else(|| body.and_then(|b| b.get("spec")));
         let subject = spec
             .and_then(|s| s.get("request"))
             .and_then(Value::as_str)
@@ -465,7 +479,7 @@ impl SigmaElastic {
         } else {
             &CSR_CREATED
         };
-        let str_at = |k: &str| {
+        let spec_str = |k: &str| {
             spec.and_then(|s| s.get(k))
                 .and_then(Value::as_str)
                 .unwrap_or_default()
@@ -492,8 +506,8 @@ impl SigmaElastic {
             .field("groups", e.user.groups.join(","))
             .field("action", action)
             .field("csr", e.name())
-            .field("signer", str_at("signerName"))
-            .field("requestor", str_at("username"))
+            .field("signer", spec_str("signerName"))
+            .field("requestor", spec_str("username"))
             .field("subject_cn", subject.common_name.as_str())
             .field("subject_o", subject.organizations.join(","))
             .field("usages", usages)
@@ -1259,6 +1273,15 @@ fn scaled_to_zero(e: &Event) -> bool {
         .and_then(|s| s.get("replicas"))
         .and_then(Value::as_i64)
         == Some(0)
+}
+
+/// `needle` (lower case) occurs in `haystack`, ASCII case ignored, without
+/// allocating for every event.
+fn contains_ignore_case(haystack: &str, needle: &str) -> bool {
+    let (h, n) = (haystack.as_bytes(), needle.as_bytes());
+    n.is_empty()
+        || h.windows(n.len())
+            .any(|w| w.iter().zip(n).all(|(a, b)| a.to_ascii_lowercase() == *b))
 }
 
 fn is_service_account(user: &str) -> bool {
