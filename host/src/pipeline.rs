@@ -119,6 +119,8 @@ enum Raw {
 enum Decoded {
     Docs(Vec<DecodedDoc>),
     End(WindowEnd),
+    /// The rules folder changed: rescan it before the next batch.
+    Reload,
 }
 
 enum Evaluated {
@@ -167,7 +169,10 @@ pub async fn run(
 
     let decoder = config.decoder.clone();
     let chatter = config.chatter.clone();
-    let reload = config.reload;
+    let reload_dir = config.reload.map(|reload| {
+        forward_reloads(reload.signals, doc_tx.downgrade());
+        reload.dir
+    });
     let status = config.status.clone();
     let decode_metrics = metrics.clone();
     let decode = tokio::task::spawn_blocking(move || {
@@ -188,7 +193,7 @@ pub async fn run(
             doc_rx,
             alert_tx,
             &engine_metrics,
-            reload,
+            reload_dir,
             &status,
         )
     });
@@ -569,32 +574,56 @@ fn decode_stage(
     summary
 }
 
+/// The watcher's signals become messages in the engine's own channel, so
+/// the engine reloads as soon as it is between batches, also when it is
+/// idle between windows (waiting for the next batch would add up to a whole
+/// interval). The forwarder holds the channel weakly: it never keeps the
+/// pipeline from ending, and it ends with the watcher.
+fn forward_reloads(signals: std::sync::mpsc::Receiver<()>, to: mpsc::WeakSender<Decoded>) {
+    let forward = move || {
+        while signals.recv().is_ok() {
+            let Some(tx) = to.upgrade() else { return };
+            if tx.blocking_send(Decoded::Reload).is_err() {
+                return;
+            }
+        }
+    };
+    if let Err(e) = std::thread::Builder::new()
+        .name("k8scop-reload".into())
+        .spawn(forward)
+    {
+        tracing::error!(error = %e, "cannot start the hot-reload thread: rule changes are not picked up until restart");
+    }
+}
+
 fn engine_stage(
     engine: &mut RuleEngine,
     mut rx: mpsc::Receiver<Decoded>,
     tx: mpsc::Sender<Evaluated>,
     metrics: &Metrics,
-    reload: Option<Reload>,
+    reload_dir: Option<PathBuf>,
     status: &StatusBoard,
 ) -> Summary {
     let mut summary = Summary::default();
     status.publish(engine.status_json());
     metrics.set_packs_refused(engine.refused().count());
     while let Some(decoded) = rx.blocking_recv() {
-        // Packs are swapped between batches only: a batch is evaluated by
-        // one set of packs, so no document is skipped or seen twice.
-        if let Some(reload) = &reload
-            && reload.signals.try_iter().count() > 0
-        {
-            match engine.sync_dir(&reload.dir) {
-                Ok(_) => {
-                    metrics.set_packs_loaded(engine.packs().count());
-                    metrics.set_packs_refused(engine.refused().count());
-                }
-                Err(e) => tracing::error!(error = %e, "cannot rescan the rules folder"),
-            }
-        }
         let out = match decoded {
+            // Packs are swapped between batches only: a batch is evaluated
+            // by one set of packs, so no document is skipped or seen twice.
+            Decoded::Reload => {
+                if let Some(dir) = &reload_dir {
+                    match engine.sync_dir(dir) {
+                        Ok(_) => {
+                            metrics.set_packs_loaded(engine.packs().count());
+                            metrics.set_packs_refused(engine.refused().count());
+                        }
+                        Err(e) => tracing::error!(error = %e, "cannot rescan the rules folder"),
+                    }
+                    status.publish(engine.status_json());
+                }
+                continue;
+            }
             Decoded::End(end) => Evaluated::End(end),
             Decoded::Docs(docs) => {
                 let outcome = engine.evaluate(&docs);

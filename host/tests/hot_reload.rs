@@ -260,3 +260,101 @@ fn replacing_a_pack_mid_stream_neither_skips_nor_repeats_a_document() {
         "the swap happened mid-stream: {before} before, {after} after"
     );
 }
+
+/// Between windows the engine has no batch to wait on: a pack dropped in
+/// then must load at once, not with the next window (an hour away here).
+#[test]
+fn a_pack_dropped_in_between_windows_loads_without_waiting_for_one() {
+    let cluster = TestCluster::start();
+    let logs = cluster.unique_prefix("logs");
+    let alerts = cluster.unique_prefix("alerts");
+    let rules = rules_dir(&["k8scop-classic"]);
+    let rules_arg = rules.path().to_str().unwrap().to_string();
+    let args = s(&[
+        "run",
+        "--es-url",
+        cluster.url(),
+        "--logs-prefix",
+        &logs,
+        "--alerts-prefix",
+        &alerts,
+        "--rules",
+        &rules_arg,
+        "--listen",
+        "127.0.0.1:0",
+        "--interval",
+        "3600",
+        "--delay",
+        "0",
+        "--instance",
+        &alerts,
+    ]);
+    // Info logs name the address /status is served on.
+    let mut child = k8scop(&args)
+        .env("K8SCOP_LOG", "info")
+        .env("NO_COLOR", "1")
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("start k8scop");
+    let lines = std::io::BufRead::lines(std::io::BufReader::new(child.stderr.take().unwrap()));
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        for line in lines.map_while(Result::ok) {
+            let _ = tx.send(line);
+        }
+    });
+    let addr = loop {
+        let line = rx
+            .recv_timeout(StdDuration::from_secs(30))
+            .expect("the log line naming the /status address");
+        if let Some(rest) = line.split("addr=").nth(1) {
+            break rest.split_whitespace().next().unwrap().to_string();
+        }
+    };
+    let packs = || -> Vec<String> {
+        let body = http_get(&addr, "/status");
+        let status: serde_json::Value = serde_json::from_str(&body).unwrap_or_default();
+        status["packs"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .filter_map(|p| p["name"].as_str().map(String::from))
+            .collect()
+    };
+    // The first window runs at start; the next one is an hour away.
+    while !rx
+        .recv_timeout(StdDuration::from_secs(30))
+        .expect("the first window's log line")
+        .contains("window done")
+    {}
+    assert_eq!(packs(), ["k8scop-classic"]);
+
+    let tmp = rules.path().join("snoop.wasm.tmp");
+    std::fs::copy(build_pack("hostile-snoop"), &tmp).unwrap();
+    std::fs::rename(&tmp, rules.path().join("snoop.wasm")).unwrap();
+    assert!(
+        eventually(30, || packs().contains(&"hostile-snoop".to_string())),
+        "the dropped pack is not loaded: {:?}",
+        packs()
+    );
+    let (status, stderr) = terminate(child);
+    assert!(status.success(), "{stderr}");
+}
+
+/// The body of `GET path` on the sidecar's ops address ("" on no answer).
+fn http_get(addr: &str, path: &str) -> String {
+    use std::io::{Read, Write};
+    let Ok(mut stream) = std::net::TcpStream::connect(addr) else {
+        return String::new();
+    };
+    let _ = write!(
+        stream,
+        "GET {path} HTTP/1.1\r\nhost: {addr}\r\nconnection: close\r\n\r\n"
+    );
+    let mut text = String::new();
+    let _ = stream.read_to_string(&mut text);
+    text.split_once("\r\n\r\n")
+        .map(|(_, body)| body.to_string())
+        .unwrap_or_default()
+}
