@@ -78,6 +78,7 @@ test: setup lint
 bench: setup
 	$(CARGO) bench -p k8scop --bench classic_wasm_vs_native
 	$(CARGO) bench -p k8scop --bench replay_es
+	$(CARGO) bench -p k8scop --bench latency
 
 clean:
 	rm -rf target out
