@@ -11,7 +11,8 @@
 //! The state is plain data (`Aggregate`, serde) so a checkpoint can carry the
 //! open aggregates and a restart resumes them exactly.
 
-use std::collections::{HashMap, HashSet};
+use std::cmp::Reverse;
+use std::collections::{BinaryHeap, HashMap, HashSet};
 
 use chrono::{DateTime, SecondsFormat, Utc};
 use serde::{Deserialize, Serialize};
@@ -71,6 +72,15 @@ pub struct Aggregator {
     /// The latest alert time seen: with input in time order, nothing older
     /// than this minus D can still grow an aggregate.
     latest: Option<DateTime<Utc>>,
+    /// Open keys by a time at or before their aggregate's last alert, the
+    /// earliest first: closing looks only at what may have expired, not at
+    /// every open aggregate (a scan per flush grows with the window).
+    /// Entries are checked lazily: one whose aggregate grew is put back
+    /// with the new time, one whose aggregate is gone is dropped.
+    expiry: BinaryHeap<Reverse<(DateTime<Utc>, Key)>>,
+    /// Aggregates (expiry entries) closing looked at: its work, which must
+    /// follow what closes, not what is open (checked by the tests).
+    examined: u64,
 }
 
 impl Aggregator {
@@ -85,8 +95,9 @@ impl Aggregator {
     pub fn from_state(config: AggregateConfig, open: Vec<Aggregate>) -> Self {
         let mut a = Aggregator::new(config);
         for agg in open {
-            a.open
-                .insert((agg.rule_id.clone(), agg.group_key.clone()), agg);
+            let key = (agg.rule_id.clone(), agg.group_key.clone());
+            a.expiry.push(Reverse((agg.last_seen, key.clone())));
+            a.open.insert(key, agg);
         }
         a
     }
@@ -134,9 +145,17 @@ impl Aggregator {
             sources: vec![source],
             latest: body,
         };
-        if let Some(old) = self.open.insert(key.clone(), fresh) {
-            let dirty = self.dirty.contains(&key);
-            self.closed.push((old, dirty));
+        match self.open.insert(key.clone(), fresh) {
+            Some(old) => {
+                // The key's expiry entry is at or before the old aggregate's
+                // last alert; it still serves unless this alert is older.
+                if time < old.last_seen {
+                    self.expiry.push(Reverse((time, key.clone())));
+                }
+                let dirty = self.dirty.contains(&key);
+                self.closed.push((old, dirty));
+            }
+            None => self.expiry.push(Reverse((time, key.clone()))),
         }
         self.dirty.insert(key);
         Merge::Added
@@ -163,14 +182,26 @@ impl Aggregator {
     pub fn close_before(&mut self, watermark: DateTime<Utc>) -> Vec<AlertDoc> {
         let window = self.config.window;
         let mut closed: Vec<Aggregate> = Vec::new();
-        self.open.retain(|key, agg| {
-            let keep = agg.last_seen + window >= watermark;
-            if !keep {
-                self.dirty.remove(key);
-                closed.push(agg.clone());
+        while let Some(Reverse((time, _))) = self.expiry.peek() {
+            if *time + window >= watermark {
+                break;
             }
-            keep
-        });
+            let Some(Reverse((_, key))) = self.expiry.pop() else {
+                break;
+            };
+            self.examined += 1;
+            match self.open.get(&key) {
+                // Closed some other way (close_all) or checked already.
+                None => {}
+                Some(agg) if agg.last_seen + window >= watermark => {
+                    self.expiry.push(Reverse((agg.last_seen, key)));
+                }
+                Some(_) => {
+                    self.dirty.remove(&key);
+                    closed.extend(self.open.remove(&key));
+                }
+            }
+        }
         closed.sort_by(|a, b| (a.first_seen, &a.id).cmp(&(b.first_seen, &b.id)));
         closed.iter().map(render).collect()
     }
@@ -196,6 +227,7 @@ impl Aggregator {
         self.dirty.clear();
         let mut all: Vec<Aggregate> = self.closed.drain(..).map(|(a, _)| a).collect();
         all.extend(self.open.drain().map(|(_, a)| a));
+        self.expiry.clear();
         all.sort_by(|a, b| (a.first_seen, &a.id).cmp(&(b.first_seen, &b.id)));
         all.iter().map(render).collect()
     }
@@ -347,6 +379,65 @@ mod tests {
             doc.body["user"]["name"], "late-run",
             "latest by time, not by arrival"
         );
+    }
+
+    fn at(second: i64) -> String {
+        (DateTime::<Utc>::UNIX_EPOCH + chrono::Duration::seconds(second))
+            .to_rfc3339_opts(SecondsFormat::Secs, true)
+    }
+
+    #[test]
+    fn closing_idle_aggregates_looks_only_at_what_may_have_expired() {
+        // A long replay: a new group every second, closed after each alert
+        // as a file replay does. The work must follow what closes, not
+        // what is open times how often closing runs.
+        let mut a = Aggregator::new(d(60));
+        let n = 20_000;
+        let mut closed = 0;
+        for i in 0..n {
+            let g = format!("g{i}");
+            a.add(alert("r", &g, &at(i), &g, "u"), src(i as u64));
+            closed += a.close_idle().len();
+            assert!(a.open_count() <= 62, "open aggregates stay within D");
+        }
+        assert_eq!(closed + a.close_all().len(), n as usize);
+        assert!(
+            a.examined <= n as u64,
+            "{} aggregates examined for {n} aggregates",
+            a.examined
+        );
+
+        // One group repeating every second for as long: it stays one
+        // aggregate, looked at about once per D, not once per alert.
+        let mut a = Aggregator::new(d(60));
+        for i in 0..n {
+            a.add(alert("r", "g", &at(i), &format!("id{i}"), "u"), src(1));
+            assert!(a.close_idle().is_empty());
+        }
+        assert!(
+            a.examined <= 2 * n as u64 / 60,
+            "{} aggregates examined for one aggregate over {n} s",
+            a.examined
+        );
+        assert_eq!(a.close_all()[0].body["k8scop"]["count"], n);
+    }
+
+    #[test]
+    fn an_older_alert_replacing_an_aggregate_still_closes_on_time() {
+        let mut a = Aggregator::new(d(60));
+        a.add(alert("r", "g", &at(1000), "new", "u"), src(1));
+        // Far older than D: a new aggregate for the key, which can close as
+        // soon as the input is D past it.
+        a.add(alert("r", "g", &at(100), "old", "u"), src(2));
+        let closed: Vec<String> = a
+            .close_before(DateTime::<Utc>::UNIX_EPOCH + chrono::Duration::seconds(500))
+            .into_iter()
+            .map(|d| d.id)
+            .collect();
+        assert_eq!(closed, ["old"]);
+        assert_eq!(a.open_count(), 0);
+        let replaced: Vec<String> = a.take_closed().into_iter().map(|d| d.id).collect();
+        assert_eq!(replaced, ["new"]);
     }
 
     #[test]

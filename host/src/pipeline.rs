@@ -696,7 +696,11 @@ async fn sink_stage(
             while let Some(evaluated) = rx.recv().await {
                 if let Evaluated::Alerts(alerts) = evaluated {
                     merge(&mut aggregator, alerts, &mut summary, &observe);
-                    for alert in aggregator.take_closed() {
+                    // Replaced aggregates, and those the input has moved
+                    // more than D past, are final: written now, they leave
+                    // memory, which then holds only what can still grow.
+                    let done = aggregator.take_closed().into_iter();
+                    for alert in done.chain(aggregator.close_idle()) {
                         sink.write(&alert).context("writing alerts")?;
                     }
                 }
