@@ -2,7 +2,10 @@
 //! osmem-server with the real `k8scop run` (release build) and the shipped
 //! packs:
 //!
-//!   cargo bench -p k8scop --bench latency [-- --docs 300 --every-ms 200 --reloads 10]
+//!   cargo bench -p k8scop --bench latency [-- --docs 300 --every-ms 200 --reloads 10 --only streaming|reload]
+//!
+//! `K8SCOP_BENCH_BIN=path` runs another build of k8scop instead (to compare
+//! two versions on the same machine).
 //!
 //! - streaming latency: audit documents that trigger a known rule (an exec
 //!   into a pod, each pod its own alert) are indexed one at a time at a
@@ -49,71 +52,78 @@ fn main() {
     let docs = arg("--docs", 300) as usize;
     let every = Duration::from_millis(arg("--every-ms", 200));
     let reloads = arg("--reloads", 10) as usize;
+    let only = std::env::args().skip_while(|a| a != "--only").nth(1);
+    let part = |name: &str| only.as_deref().is_none_or(|o| o == name);
 
     let packs = shipped_packs();
     let wasm: Vec<PathBuf> = packs.iter().map(|p| build_pack(p)).collect();
     let cache = tempfile::tempdir().expect("a module cache folder");
     let cluster = TestCluster::start();
 
-    println!(
-        "streaming latency: document indexed -> its alert searchable; osmem-server, {} shipped packs, {docs} documents {every:?} apart, one run",
-        packs.len()
-    );
-    println!(
-        "{:<34} {:>9} {:>9} {:>9}  {:<28} met",
-        "settings", "p50", "p99", "max", "goal (p99)"
-    );
-    for (interval, delay, readme) in [(1u64, 0u64, false), (5, 30, true)] {
-        let rules = tempfile::tempdir().unwrap();
-        for file in &wasm {
-            std::fs::copy(file, rules.path().join(file.file_name().unwrap())).unwrap();
-        }
-        let sidecar = Sidecar::start(&cluster, rules.path(), cache.path(), interval, delay);
-        let (mut latencies, resolution) =
-            streaming(&cluster, &sidecar, docs, every, interval + delay);
-        sidecar.stop();
-        latencies.sort();
-        let settings = format!(
-            "--interval {interval} --delay {delay}{}",
-            if readme { " (README)" } else { "" }
+    if part("streaming") {
+        println!(
+            "streaming latency: document indexed -> its alert searchable; osmem-server, {} shipped packs, {docs} documents {every:?} apart, one run",
+            packs.len()
         );
-        let p99 = percentile(&latencies, 0.99);
-        let goal = Duration::from_secs(interval + 2);
-        let line = |goal_text: String, goal: Duration| {
+        println!(
+            "{:<34} {:>9} {:>9} {:>9}  {:<28} met",
+            "settings", "p50", "p99", "max", "goal (p99)"
+        );
+        for (interval, delay, readme) in [(1u64, 0u64, false), (5, 30, true)] {
+            let rules = tempfile::tempdir().unwrap();
+            for file in &wasm {
+                std::fs::copy(file, rules.path().join(file.file_name().unwrap())).unwrap();
+            }
+            let sidecar = Sidecar::start(&cluster, rules.path(), cache.path(), interval, delay);
+            let (mut latencies, resolution) =
+                streaming(&cluster, &sidecar, docs, every, interval + delay);
+            sidecar.stop();
+            latencies.sort();
+            let settings = format!(
+                "--interval {interval} --delay {delay}{}",
+                if readme { " (README)" } else { "" }
+            );
+            let p99 = percentile(&latencies, 0.99);
+            let goal = Duration::from_secs(interval + 2);
+            let line = |goal_text: String, goal: Duration| {
+                println!(
+                    "{settings:<34} {:>9} {:>9} {:>9}  {goal_text:<28} {}",
+                    secs(percentile(&latencies, 0.50)),
+                    secs(p99),
+                    secs(*latencies.last().unwrap()),
+                    if p99 < goal { "yes" } else { "no" }
+                )
+            };
+            line(format!("< d + 2 s = {}", secs(goal)), goal);
+            if delay > 0 {
+                let with_delay = goal + Duration::from_secs(delay);
+                println!(
+                    "{:<34} {:>9} {:>9} {:>9}  {:<28} {}",
+                    "",
+                    "",
+                    "",
+                    "",
+                    format!("< delay + d + 2 s = {}", secs(with_delay)),
+                    if p99 < with_delay { "yes" } else { "no" }
+                );
+            }
             println!(
-                "{settings:<34} {:>9} {:>9} {:>9}  {goal_text:<28} {}",
-                secs(percentile(&latencies, 0.50)),
-                secs(p99),
-                secs(*latencies.last().unwrap()),
-                if p99 < goal { "yes" } else { "no" }
-            )
-        };
-        line(format!("< d + 2 s = {}", secs(goal)), goal);
-        if delay > 0 {
-            let with_delay = goal + Duration::from_secs(delay);
-            println!(
-                "{:<34} {:>9} {:>9} {:>9}  {:<28} {}",
+                "{:<34} alerts searched every {} on average (the resolution)",
                 "",
-                "",
-                "",
-                "",
-                format!("< delay + d + 2 s = {}", secs(with_delay)),
-                if p99 < with_delay { "yes" } else { "no" }
+                secs(resolution)
             );
         }
-        println!(
-            "{:<34} alerts searched every {} on average (the resolution)",
-            "",
-            secs(resolution)
-        );
     }
-
-    hot_reload(&cluster, &wasm, &packs, cache.path(), every, reloads);
+    if part("reload") {
+        hot_reload(&cluster, &wasm, &packs, cache.path(), every, reloads);
+    }
 }
 
 /// One `k8scop run` with its `/status` address.
 struct Sidecar {
     child: Child,
+    /// Its stderr (warnings and the summary), shown if it fails.
+    stderr: tempfile::NamedTempFile,
     ops: String,
     alerts: String,
     logs: String,
@@ -130,7 +140,12 @@ impl Sidecar {
         let logs = cluster.unique_prefix("logs");
         let alerts = cluster.unique_prefix("alerts");
         let ops = free_loopback_addr();
-        let child = Command::new(env!("CARGO_BIN_EXE_k8scop"))
+        let stderr = tempfile::NamedTempFile::new().expect("a file for k8scop's stderr");
+        let bin = std::env::var_os("K8SCOP_BENCH_BIN").map_or_else(
+            || PathBuf::from(env!("CARGO_BIN_EXE_k8scop")),
+            PathBuf::from,
+        );
+        let child = Command::new(bin)
             .args(["run", "--es-url", cluster.url(), "--logs-prefix", &logs])
             .args([
                 "--alerts-prefix",
@@ -152,18 +167,23 @@ impl Sidecar {
             .arg(cache)
             .env("K8SCOP_LOG", "warn")
             .stdout(Stdio::null())
-            .stderr(Stdio::inherit())
+            .stderr(stderr.reopen().expect("the stderr file"))
             .spawn()
             .expect("start k8scop run");
         let sidecar = Sidecar {
             child,
+            stderr,
             ops,
             alerts,
             logs,
         };
         let deadline = Instant::now() + Duration::from_secs(120);
         while http_get(&sidecar.ops, "/readyz").0 != 200 {
-            assert!(Instant::now() < deadline, "k8scop run did not become ready");
+            assert!(
+                Instant::now() < deadline,
+                "k8scop run did not become ready:\n{}",
+                std::fs::read_to_string(sidecar.stderr.path()).unwrap_or_default()
+            );
             std::thread::sleep(Duration::from_millis(50));
         }
         sidecar
@@ -191,7 +211,11 @@ impl Sidecar {
         let pid = self.child.id().to_string();
         let _ = Command::new("kill").args(["-TERM", &pid]).status();
         let status = self.child.wait().unwrap();
-        assert!(status.success(), "k8scop run exited with {status}");
+        assert!(
+            status.success(),
+            "k8scop run exited with {status}:\n{}",
+            std::fs::read_to_string(self.stderr.path()).unwrap_or_default()
+        );
     }
 }
 
