@@ -243,9 +243,11 @@ async fn source_stage(
     metrics: Metrics,
 ) -> anyhow::Result<Summary> {
     let mut summary = Summary::default();
+    let out = HitBatches { tx, batch_size };
     match input {
         Input::File(path) => {
             let input = jsonl::open(&path)?;
+            let tx = out.tx;
             summary = tokio::task::spawn_blocking(move || {
                 let mut summary = Summary::default();
                 jsonl::read_batches(input, batch_size, |batch| {
@@ -259,7 +261,7 @@ async fn source_stage(
         }
         Input::Replay { es, from, to } => {
             let progress = ReplayProgress::start(&es, from, to, &metrics).await;
-            let fetched = read_window(&es, from, to, None, &tx, &metrics).await;
+            let fetched = read_window(&es, from, to, None, &out, &metrics).await;
             progress.finish();
             summary.fetched = fetched?;
             let end = WindowEnd {
@@ -268,7 +270,7 @@ async fn source_stage(
                 fetched: summary.fetched,
                 seen: Vec::new(),
             };
-            let _ = tx.send(Raw::End(end)).await;
+            let _ = out.tx.send(Raw::End(end)).await;
         }
         Input::Stream {
             es,
@@ -277,7 +279,7 @@ async fn source_stage(
             ..
         } => {
             summary.fetched =
-                stream(&es, start, &schedule, resume, &tx, shutdown, &metrics).await?;
+                stream(&es, start, &schedule, resume, &out, shutdown, &metrics).await?;
         }
     }
     Ok(summary)
@@ -336,7 +338,7 @@ async fn read_window(
     from: DateTime<Utc>,
     to: DateTime<Utc>,
     mut seen: Option<&mut HashMap<String, DateTime<Utc>>>,
-    tx: &mpsc::Sender<Raw>,
+    out: &HitBatches,
     metrics: &Metrics,
 ) -> anyhow::Result<u64> {
     let mut reader = WindowReader::open(&es.client, es.flavor, &es.query, from, to).await?;
@@ -371,7 +373,7 @@ async fn read_window(
                     })
                     .collect(),
             };
-            if !fresh.is_empty() && tx.send(Raw::Hits(fresh)).await.is_err() {
+            if !out.send(fresh).await {
                 return Ok(());
             }
             if last {
@@ -385,6 +387,28 @@ async fn read_window(
     }
     result?;
     Ok(fetched)
+}
+
+/// Search hits on their way to decoding, in batches of the packs' size,
+/// not pages: the channel's bound counts items, and a page (up to 10 000
+/// parsed documents) per item would hold many times what the packs work on.
+struct HitBatches {
+    tx: mpsc::Sender<Raw>,
+    batch_size: usize,
+}
+
+impl HitBatches {
+    /// False when the pipeline has stopped listening.
+    async fn send(&self, hits: Vec<Hit>) -> bool {
+        let mut hits = hits.into_iter().peekable();
+        while hits.peek().is_some() {
+            let batch: Vec<Hit> = hits.by_ref().take(self.batch_size).collect();
+            if self.tx.send(Raw::Hits(batch)).await.is_err() {
+                return false;
+            }
+        }
+        true
+    }
 }
 
 /// The first sort value (the time field, as the server sorted it).
@@ -412,7 +436,7 @@ async fn stream(
     start: Option<DateTime<Utc>>,
     schedule: &Schedule,
     resume: Option<Checkpoint>,
-    tx: &mpsc::Sender<Raw>,
+    out: &HitBatches,
     mut shutdown: watch::Receiver<bool>,
     metrics: &Metrics,
 ) -> anyhow::Result<u64> {
@@ -447,7 +471,7 @@ async fn stream(
         let from = cursor - schedule.overlap;
         // Only what this window can re-read needs remembering.
         seen.retain(|_, time: &mut DateTime<Utc>| *time >= from);
-        let window_fetched = read_window(es, from, to, Some(&mut seen), tx, metrics).await?;
+        let window_fetched = read_window(es, from, to, Some(&mut seen), out, metrics).await?;
         fetched += window_fetched;
         seen.retain(|_, time| *time >= to - schedule.overlap);
         cursor = to;
@@ -463,7 +487,7 @@ async fn stream(
                 })
                 .collect(),
         };
-        if tx.send(Raw::End(end)).await.is_err() {
+        if out.tx.send(Raw::End(end)).await.is_err() {
             return Ok(fetched);
         }
     }
