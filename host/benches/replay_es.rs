@@ -1,50 +1,67 @@
 //! Replay from an Elasticsearch-compatible server, measured against the
 //! floor under it, in one run:
 //!
-//!   cargo bench -p k8scop --bench replay_es [-- --sizes 20000,200000]
+//!   cargo bench -p k8scop --bench replay_es [-- --sizes 20000,200000,1000000]
 //!
-//! For each size N it loads N generated audit documents into a fresh
-//! osmem-server, then times
+//! For each size N (20 000, 200 000 and 1 000 000 documents by default) it
+//! loads N generated audit documents into a fresh osmem-server, then times
 //! - read + parse: the same point-in-time pages read and decoded in
 //!   process, nothing else (the cost no pipeline can avoid);
-//! - replay: `k8scop replay --from --to` as an operator runs it, the classic
-//!   pack evaluating everything and alerts bulk-written back;
+//! - replay: `k8scop replay --from --to` as an operator runs it, every
+//!   shipped pack evaluating everything and alerts bulk-written back;
 //!
-//! and reports replay throughput as a ratio of read + parse, and the
-//! replay process's peak RSS (VmHWM), which must stay flat in N.
+//! and reports replay throughput as a ratio of read + parse (goal: at least
+//! 0.5x), the replay process's peak RSS (VmHWM; goal: under 200 MiB at 1M
+//! documents, and flat in N: the ratio between the largest and the smallest
+//! size is printed), and osmem-server's own memory.
 
 use std::process::Command;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
-use chrono::{SecondsFormat, Utc};
+use chrono::{DateTime, SecondsFormat, Utc};
 use k8scop::decode::Decoder;
 use k8scop::es::indices::LogIndices;
 use k8scop::es::{EsClient, EsConfig, ServerInfo};
 use k8scop::source::elasticsearch::{LogQuery, read_window};
-use k8scop_testkit::{TestCluster, rules_dir};
-use serde_json::json;
+use k8scop_testkit::{TestCluster, rules_dir, shipped_packs};
+use serde_json::{Value, json};
+
+/// Documents per bulk request when loading, and requests in flight.
+const LOAD_BULK_DOCS: usize = 10_000;
+const LOAD_PARALLEL: usize = 3;
+/// The replay's page size (the CLI's default).
+const PAGE_SIZE: usize = 5000;
+/// Time between two documents: the same rate at every size, so a larger N
+/// is a longer window, not a denser one (1M documents: about 14 hours).
+const STEP_MS: i64 = 50;
 
 fn main() {
     let sizes: Vec<usize> = std::env::args()
         .skip_while(|a| a != "--sizes")
         .nth(1)
         .map(|s| s.split(',').filter_map(|n| n.parse().ok()).collect())
-        .unwrap_or_else(|| vec![20_000, 200_000]);
-    let rules = rules_dir(&["k8scop-classic"]);
+        .unwrap_or_else(|| vec![20_000, 200_000, 1_000_000]);
+    let packs = shipped_packs();
+    let names: Vec<&str> = packs.iter().map(String::as_str).collect();
+    let rules = rules_dir(&names);
     let runtime = tokio::runtime::Runtime::new().unwrap();
     println!(
-        "replay from osmem-server vs reading and parsing the same documents (one run, same server)"
+        "replay from osmem-server (packs: {}) vs reading and parsing the same documents (one run, same server)",
+        names.join(", ")
     );
     let mut rss = Vec::new();
     for n in sizes {
         let cluster = TestCluster::start();
+        let osmem = osmem_pid();
         let logs = cluster.unique_prefix("logs");
-        let start = "2024-03-01T00:00:00Z"
-            .parse::<chrono::DateTime<Utc>>()
-            .unwrap();
-        let step_ms = (24 * 3600 * 1000 / n as i64).max(1);
-        load(&cluster, &logs, start, step_ms, n);
-        let to = start + chrono::Duration::days(1);
+        let start = "2024-03-01T00:00:00Z".parse::<DateTime<Utc>>().unwrap();
+        let started = Instant::now();
+        runtime.block_on(load(cluster.url(), &logs, start, n));
+        cluster.refresh(&format!("{logs}-*"));
+        let loading = started.elapsed();
+        let to = start + chrono::Duration::milliseconds(STEP_MS * n as i64 + 1000);
 
         // Read + parse: the floor.
         let client = EsClient::new(&EsConfig::new(cluster.url())).unwrap();
@@ -55,7 +72,7 @@ fn main() {
                 indices: LogIndices::DailyPrefix(logs.clone()),
                 time_field: "@timestamp".into(),
                 extra_query: None,
-                page_size: 5000,
+                page_size: PAGE_SIZE,
             };
             let decoder = Decoder::default();
             let mut parsed = 0usize;
@@ -85,23 +102,19 @@ fn main() {
                 "--es-url",
                 cluster.url(),
             ])
-            .args([
-                "--logs-prefix",
-                &logs,
-                "--alerts-prefix",
-                &alerts,
-                "--page-size",
-                "5000",
-                "--rules",
-            ])
+            .args(["--logs-prefix", &logs, "--alerts-prefix", &alerts])
+            .args(["--page-size", &PAGE_SIZE.to_string(), "--rules"])
             .arg(rules.path())
             .env("K8SCOP_LOG", "warn")
-            .stderr(std::process::Stdio::null())
+            .stderr(std::process::Stdio::piped())
             .spawn()
             .unwrap();
+        // Drain stderr (the summary) on a thread so the child never blocks.
+        let stderr = child.stderr.take().unwrap();
+        let summary = std::thread::spawn(move || std::io::read_to_string(stderr).unwrap());
         let mut peak_kib = 0u64;
         let status = loop {
-            if let Some(kib) = vm_hwm_kib(child.id()) {
+            if let Some(kib) = proc_status_kib(child.id(), "VmHWM:") {
                 peak_kib = peak_kib.max(kib);
             }
             if let Some(status) = child.try_wait().unwrap() {
@@ -110,98 +123,241 @@ fn main() {
             std::thread::sleep(Duration::from_millis(20));
         };
         let replay = started.elapsed();
-        assert!(status.success(), "replay failed");
+        let summary = summary.join().unwrap();
+        assert!(status.success(), "replay failed:\n{summary}");
+        assert!(
+            summary.contains(&format!("fetched      {n}")),
+            "the replay did not read every document:\n{summary}"
+        );
+        let indexed = cluster.count(&format!("{alerts}-*"));
+        assert!(indexed > 0, "no alert indexed:\n{summary}");
+
         let rate = |d: Duration| n as f64 / d.as_secs_f64();
-        println!("  {n:>8} documents");
+        let mib = |kib: u64| kib as f64 / 1024.0;
+        println!("  {n:>8} documents (loaded in {loading:.2?})");
         println!(
             "    read + parse  {:>9.0} docs/s  ({floor:.2?})",
             rate(floor)
         );
         println!(
-            "    replay        {:>9.0} docs/s  ({replay:.2?})",
+            "    replay        {:>9.0} docs/s  ({replay:.2?}), {indexed} alert documents indexed",
             rate(replay)
         );
         println!(
             "    ratio replay / read+parse: {:.2}x",
             floor.as_secs_f64() / replay.as_secs_f64()
         );
-        println!("    replay peak RSS: {:.1} MiB", peak_kib as f64 / 1024.0);
+        println!("    replay peak RSS: {:.1} MiB", mib(peak_kib));
+        if let Some(pid) = osmem {
+            let now = proc_status_kib(pid, "VmRSS:").unwrap_or(0);
+            let peak = proc_status_kib(pid, "VmHWM:").unwrap_or(0);
+            println!(
+                "    osmem-server RSS: {:.0} MiB (peak {:.0} MiB)",
+                mib(now),
+                mib(peak)
+            );
+        }
         rss.push((n, peak_kib));
     }
-    if let (Some(first), Some(last)) = (rss.first(), rss.last())
-        && first.0 != last.0
+    let smallest = rss.iter().min_by_key(|(n, _)| *n);
+    let largest = rss.iter().max_by_key(|(n, _)| *n);
+    if let (Some(small), Some(large)) = (smallest, largest)
+        && small.0 != large.0
     {
         println!(
-            "  peak RSS at {} vs {} documents: {:.2}x",
-            last.0,
-            first.0,
-            last.1 as f64 / first.1.max(1) as f64
+            "  replay peak RSS at {} vs {} documents: {:.2}x",
+            large.0,
+            small.0,
+            large.1 as f64 / small.1.max(1) as f64
         );
     }
 }
 
-fn rfc(t: chrono::DateTime<Utc>) -> String {
+fn rfc(t: DateTime<Utc>) -> String {
     t.to_rfc3339_opts(SecondsFormat::Secs, true)
 }
 
-fn vm_hwm_kib(pid: u32) -> Option<u64> {
+/// A field (in KiB) of `/proc/PID/status`, e.g. `VmHWM:`.
+fn proc_status_kib(pid: u32, field: &str) -> Option<u64> {
     let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
-    let line = status.lines().find(|l| l.starts_with("VmHWM:"))?;
+    let line = status.lines().find(|l| l.starts_with(field))?;
     line.split_whitespace().nth(1)?.parse().ok()
 }
 
-/// N audit events over one day: chatter, with secret listings and execs.
-fn load(cluster: &TestCluster, logs: &str, start: chrono::DateTime<Utc>, step_ms: i64, n: usize) {
-    let mut body = String::new();
-    for i in 0..n {
-        let time = start + chrono::Duration::milliseconds(step_ms * i as i64);
-        let ts = time.to_rfc3339_opts(SecondsFormat::Millis, true);
-        let (user, verb, resource, sub, uri, code) = match i % 20 {
-            0 => (
-                "alice",
-                "list",
-                "secrets",
-                "",
-                "/api/v1/secrets".to_string(),
-                200,
-            ),
-            5 => (
-                "bob",
-                "create",
-                "pods",
-                "exec",
-                format!(
-                    "/api/v1/namespaces/p/pods/w/exec?command=id{}&container=c",
-                    i % 500
-                ),
-                101,
-            ),
-            _ => (
-                "system:kube-scheduler",
-                "update",
-                "leases",
-                "",
-                "/apis/coordination.k8s.io/v1/namespaces/kube-system/leases/s".into(),
-                200,
-            ),
-        };
-        let doc = json!({"@timestamp": ts, "kind": "Event", "apiVersion": "audit.k8s.io/v1", "level": "Metadata",
-            "auditID": format!("a-{i}"), "stage": "ResponseComplete", "requestURI": uri, "verb": verb,
-            "user": {"username": user, "groups": ["system:authenticated"]}, "sourceIPs": ["10.0.0.9"],
-            "userAgent": "kubectl/v1.29.2", "objectRef": {"resource": resource, "subresource": sub, "namespace": "p", "name": "w"},
-            "responseStatus": {"code": code}, "requestReceivedTimestamp": ts, "stageTimestamp": ts});
-        body.push_str(&json!({"index": {"_index": format!("{logs}-{}", time.format("%Y.%m.%d")), "_id": format!("e{i}")}}).to_string());
-        body.push('\n');
-        body.push_str(&doc.to_string());
-        body.push('\n');
-        if (i + 1) % 5000 == 0 || i + 1 == n {
-            let (status, answer) = cluster.request_ndjson("/_bulk", &body);
-            assert!(
-                status == 200 && answer["errors"] == false,
-                "loading failed: {answer}"
-            );
-            body.clear();
-        }
+/// The osmem-server this process started last (its child), if any.
+fn osmem_pid() -> Option<u32> {
+    let me = std::process::id().to_string();
+    std::fs::read_dir("/proc")
+        .ok()?
+        .filter_map(|e| e.ok()?.file_name().to_str()?.parse::<u32>().ok())
+        .filter(|pid| {
+            let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
+            // pid (comm) state ppid ...
+            let after = stat.rsplit_once(')').map_or("", |(_, rest)| rest);
+            stat.contains("(osmem-server)") && after.split_whitespace().nth(1) == Some(&me)
+        })
+        .max()
+}
+
+/// N audit events over one day, bulk-loaded in large requests, several in
+/// flight: a day of mostly control-plane chatter, with people listing
+/// secrets, exec-ing into pods, reading config maps and binding roles.
+async fn load(url: &str, logs: &str, start: DateTime<Utc>, n: usize) {
+    let http = reqwest::Client::new();
+    // Only the time field is indexed (all the replay searches and sorts
+    // on); the rest is kept in `_source`. The in-memory server then loads
+    // several times faster, in a fraction of the memory.
+    let template = json!({"index_patterns": [format!("{logs}-*")], "template": {"mappings": {
+        "dynamic": false, "properties": {"@timestamp": {"type": "date"}}}}});
+    http.put(format!("{url}/_index_template/{logs}"))
+        .json(&template)
+        .send()
+        .await
+        .and_then(reqwest::Response::error_for_status)
+        .unwrap_or_else(|e| panic!("cannot put the log index template: {e}"));
+    let next = Arc::new(AtomicUsize::new(0));
+    let workers: Vec<_> = (0..LOAD_PARALLEL)
+        .map(|_| {
+            let (http, next) = (http.clone(), next.clone());
+            let (url, logs) = (format!("{url}/_bulk"), logs.to_string());
+            tokio::spawn(async move {
+                loop {
+                    let first = next.fetch_add(LOAD_BULK_DOCS, Ordering::Relaxed);
+                    if first >= n {
+                        return;
+                    }
+                    let last = (first + LOAD_BULK_DOCS).min(n);
+                    let body = bulk_body(&logs, start, first..last);
+                    let answer: Value = http
+                        .post(&url)
+                        .header("content-type", "application/x-ndjson")
+                        .body(body)
+                        .send()
+                        .await
+                        .and_then(reqwest::Response::error_for_status)
+                        .unwrap_or_else(|e| panic!("loading failed: {e}"))
+                        .json()
+                        .await
+                        .unwrap();
+                    assert!(answer["errors"] == false, "loading failed: {answer}");
+                }
+            })
+        })
+        .collect();
+    for worker in workers {
+        worker.await.expect("a loading task failed");
     }
-    cluster.refresh(&format!("{logs}-*"));
+}
+
+fn bulk_body(logs: &str, start: DateTime<Utc>, range: std::ops::Range<usize>) -> String {
+    let mut body = String::with_capacity(range.len() * 900);
+    for i in range {
+        let time = start + chrono::Duration::milliseconds(STEP_MS * i as i64);
+        let index = format!("{logs}-{}", time.format("%Y.%m.%d"));
+        body.push_str(&json!({"index": {"_index": index, "_id": format!("e{i}")}}).to_string());
+        body.push('\n');
+        body.push_str(&audit_event(i, time).to_string());
+        body.push('\n');
+    }
+    body
+}
+
+/// The i-th event: nine in ten are chatter (a lease renewed, a node's
+/// status), the rest what people do, by a few dozen users.
+fn audit_event(i: usize, time: DateTime<Utc>) -> Value {
+    let ts = time.to_rfc3339_opts(SecondsFormat::Millis, true);
+    let person = format!("user-{}", i % 37);
+    let (user, agent, verb, resource, sub, namespace, name, uri, code) = match i % 20 {
+        0 => (
+            person.as_str(),
+            "kubectl/v1.29.2",
+            "list",
+            "secrets",
+            "",
+            "",
+            "",
+            "/api/v1/secrets".to_string(),
+            200,
+        ),
+        5 => (
+            person.as_str(),
+            "kubectl/v1.29.2",
+            "create",
+            "pods",
+            "exec",
+            "payments",
+            "api-0",
+            format!(
+                "/api/v1/namespaces/payments/pods/api-0/exec?command=id{}&container=c",
+                i % 7
+            ),
+            101,
+        ),
+        10 => (
+            person.as_str(),
+            "kubectl/v1.29.2",
+            "get",
+            "configmaps",
+            "",
+            "kube-system",
+            "kubeadm-config",
+            "/api/v1/namespaces/kube-system/configmaps/kubeadm-config".to_string(),
+            200,
+        ),
+        15 => (
+            person.as_str(),
+            "kubectl/v1.29.2",
+            "create",
+            "clusterrolebindings",
+            "",
+            "",
+            "admin-binding",
+            "/apis/rbac.authorization.k8s.io/v1/clusterrolebindings".to_string(),
+            201,
+        ),
+        n if n % 2 == 0 => (
+            "system:node:node-1",
+            "kubelet/v1.29.2 (linux/amd64) kubernetes/4b8e819",
+            "patch",
+            "nodes",
+            "status",
+            "",
+            "node-1",
+            "/api/v1/nodes/node-1/status".to_string(),
+            200,
+        ),
+        _ => (
+            "system:kube-scheduler",
+            "kube-scheduler/v1.29.2 (linux/amd64) kubernetes/4b8e819/leader-election",
+            "update",
+            "leases",
+            "",
+            "kube-system",
+            "kube-scheduler",
+            "/apis/coordination.k8s.io/v1/namespaces/kube-system/leases/kube-scheduler".into(),
+            200,
+        ),
+    };
+    json!({"@timestamp": ts, "kind": "Event", "apiVersion": "audit.k8s.io/v1", "level": "Metadata",
+        "auditID": format!("a-{i}"), "stage": "ResponseComplete", "requestURI": uri, "verb": verb,
+        "user": {"username": user, "groups": ["system:authenticated"]}, "sourceIPs": [format!("10.0.{}.9", i % 37)],
+        "userAgent": agent, "objectRef": object_ref(resource, sub, namespace, name),
+        "responseStatus": {"code": code}, "requestReceivedTimestamp": ts, "stageTimestamp": ts})
+}
+
+/// An objectRef as the API server writes it: empty parts left out.
+fn object_ref(resource: &str, subresource: &str, namespace: &str, name: &str) -> Value {
+    let parts = [
+        ("resource", resource),
+        ("subresource", subresource),
+        ("namespace", namespace),
+        ("name", name),
+    ];
+    Value::Object(
+        parts
+            .iter()
+            .filter(|(_, v)| !v.is_empty())
+            .map(|(k, v)| (k.to_string(), Value::String(v.to_string())))
+            .collect(),
+    )
 }
