@@ -18,7 +18,7 @@ OSMEM_BIN_GLOB := $(VENV)/lib/python3*/site-packages/osmem_server/bin/osmem-serv
 KUBECTL_VERSION := 1.37.1
 KUBERNETES_VALIDATE_VERSION := 1.37.0
 
-.PHONY: setup packs pack deploy-rules deploy-check demo test lint bench clean
+.PHONY: setup packs pack deploy-rules deploy-check demo test lint bench fuzz clean
 
 ## Install what the build and tests need (idempotent): the wasm32-wasip2
 ## target, and in .venv/ osmem-server (in-memory OpenSearch-compatible server
@@ -76,9 +76,24 @@ test: setup lint
 
 ## Benchmarks (release build): WASM packs vs the same rules native.
 bench: setup
-	$(CARGO) bench -p k8scop --bench classic_wasm_vs_native
+	$(CARGO) bench -p k8scop --bench packs
 	$(CARGO) bench -p k8scop --bench replay_es
 	$(CARGO) bench -p k8scop --bench latency
+
+## Fuzz every target for FUZZ_SECONDS each (bounded; not part of `make test`).
+## Needs cargo-fuzz (installed here if missing) and libFuzzer's -Z flags,
+## which stable Rust allows with RUSTC_BOOTSTRAP=1. Crashes land in
+## fuzz/artifacts/<target>/; each one found becomes a regression test.
+FUZZ_SECONDS ?= 60
+FUZZ_TARGETS := decode_document config_parse time_parse pack_alerts
+fuzz:
+	@cargo fuzz --version >/dev/null 2>&1 || $(CARGO) install cargo-fuzz --locked
+	@for t in $(FUZZ_TARGETS); do \
+		mkdir -p fuzz/corpus/$$t fuzz/seeds/$$t; \
+		echo "== fuzzing $$t for $(FUZZ_SECONDS) s"; \
+		(cd fuzz && RUSTC_BOOTSTRAP=1 cargo fuzz run -O $$t corpus/$$t seeds/$$t -- \
+			-max_total_time=$(FUZZ_SECONDS) -rss_limit_mb=4096 -print_final_stats=1) || exit 1; \
+	done
 
 clean:
 	rm -rf target out

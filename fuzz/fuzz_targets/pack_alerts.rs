@@ -15,10 +15,10 @@ use k8scop::decode::{DecodedDoc, Decoder};
 use k8scop::engine::bindings::Interest;
 use k8scop::engine::interest::PackInterest;
 use k8scop::engine::pack::check_alert_limits;
-use k8scop::es::indices::daily_index;
 use k8scop::engine::{
     Alert, BatchOutcome, PackInfo, PackMeta, RuleInfo, SandboxLimits, Severity, admit_alerts,
 };
+use k8scop::es::indices::daily_index;
 use k8scop::sink::elasticsearch::alert_bulk_doc;
 use libfuzzer_sys::fuzz_target;
 
@@ -52,12 +52,20 @@ fn meta() -> Arc<PackMeta> {
             description: String::new(),
             severity: Severity::Medium,
             tags: vec![],
-            interest: Interest { kinds: vec![], verbs: vec![], resources: vec![] },
+            interest: Interest {
+                kinds: vec![],
+                verbs: vec![],
+                resources: vec![],
+            },
         })
         .collect();
     Arc::new(PackMeta {
         interest: PackInterest::new(&rules),
-        info: PackInfo { name: "fuzz".into(), version: "0".into(), rules },
+        info: PackInfo {
+            name: "fuzz".into(),
+            version: "0".into(),
+            rules,
+        },
         path: PathBuf::new(),
         content_hash: String::new(),
         from_cache: false,
@@ -80,7 +88,9 @@ fn docs() -> Vec<DecodedDoc> {
 fuzz_target!(|input: Input| {
     let meta = meta();
     let docs = docs();
-    let selected: Vec<usize> = (0..docs.len()).filter(|i| input.selected_mask & (1 << i) != 0).collect();
+    let selected: Vec<usize> = (0..docs.len())
+        .filter(|i| input.selected_mask & (1 << i) != 0)
+        .collect();
     let alerts: Vec<Alert> = input
         .alerts
         .into_iter()
@@ -109,26 +119,49 @@ fuzz_target!(|input: Input| {
     };
     let mut outcome = BatchOutcome::default();
     admit_alerts(&meta, alerts, &selected, &docs, &mut outcome);
-    assert_eq!(outcome.alerts.len() + outcome.rejected.len(), returned, "every alert admitted or rejected");
+    assert_eq!(
+        outcome.alerts.len() + outcome.rejected.len(),
+        returned,
+        "every alert admitted or rejected"
+    );
 
     let mut aggregator = Aggregator::new(AggregateConfig::default());
     for raised in &outcome.alerts {
-        assert!(selected.contains(&raised.doc_index), "an alert points at a document the pack saw");
-        assert!(meta.rule(&raised.alert.rule_id).is_some(), "only declared rules are admitted");
+        assert!(
+            selected.contains(&raised.doc_index),
+            "an alert points at a document the pack saw"
+        );
+        assert!(
+            meta.rule(&raised.alert.rule_id).is_some(),
+            "only declared rules are admitted"
+        );
         let doc = &docs[raised.doc_index];
         let alert = alert_document(raised, doc);
-        let time = alert.body["@timestamp"].as_str().expect("@timestamp is text");
+        let time = alert.body["@timestamp"]
+            .as_str()
+            .expect("@timestamp is text");
         let time = chrono::DateTime::parse_from_rfc3339(time)
             .unwrap_or_else(|e| panic!("@timestamp {time:?} is not RFC 3339: {e}"))
             .with_timezone(&chrono::Utc);
-        for key in alert.body["k8scop"]["fields"].as_object().expect("fields object").keys() {
+        for key in alert.body["k8scop"]["fields"]
+            .as_object()
+            .expect("fields object")
+            .keys()
+        {
             assert!(
-                !key.is_empty() && key.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-'),
+                !key.is_empty()
+                    && key
+                        .bytes()
+                        .all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-'),
                 "field name {key:?} is plain"
             );
         }
         let bulk = alert_bulk_doc("k8scop-alerts", &alert);
-        assert_eq!(bulk.index, daily_index("k8scop-alerts", time), "dated by the alert's time");
+        assert_eq!(
+            bulk.index,
+            daily_index("k8scop-alerts", time),
+            "dated by the alert's time"
+        );
         serde_json::to_string(&bulk.body).expect("alert documents serialise");
         aggregator.add(alert, doc.origin.clone());
     }

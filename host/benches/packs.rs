@@ -3,7 +3,7 @@
 //! ratios are fair on a noisy machine; then all packs loaded together, with
 //! and without the interest filter.
 //!
-//!   cargo bench -p k8scop --bench packs [-- --events N]
+//!   cargo bench -p k8scop --bench packs [-- --events N] [--only PACK]
 //!
 //! The events are a realistic mix: the synthesized control-plane chatter of
 //! `samples/control-plane-chatter.jsonl` (most of a real log), with every
@@ -15,6 +15,7 @@
 //! same check, parse each once (the native path in Rust, the WASM path
 //! inside the sandbox), and must raise the same alerts.
 
+use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
 use k8scop::decode::{DecodedDoc, Decoder};
@@ -34,8 +35,14 @@ fn main() {
         .nth(1)
         .and_then(|n| n.parse().ok())
         .unwrap_or(100_000usize);
+    // `--only PACK` measures one pack (e.g. under `perf record` with
+    // K8SCOP_WASM_PERFMAP=1 to see inside the sandbox).
+    let only = std::env::args().skip_while(|a| a != "--only").nth(1);
     let docs = corpus(events);
-    let packs = shipped_packs();
+    let packs: Vec<String> = shipped_packs()
+        .into_iter()
+        .filter(|p| only.as_ref().is_none_or(|o| o == p))
+        .collect();
     println!(
         "{} events (control-plane chatter with every pack's cases spread through it), batches of {BATCH}, median of {RUNS} runs",
         docs.len()
@@ -59,7 +66,7 @@ fn main() {
 
 /// One pack: WASM in the engine vs native, interleaved run by run.
 fn compare<P: rule_sdk::Pack>(pack: &str, docs: &[DecodedDoc]) -> String {
-    let wasm_file = build_pack(pack);
+    let wasm_file = pack_file(pack);
     let mut wasm_times = Vec::new();
     let mut native_times = Vec::new();
     let mut selected_count = 0;
@@ -67,7 +74,7 @@ fn compare<P: rule_sdk::Pack>(pack: &str, docs: &[DecodedDoc]) -> String {
     for run in 0..RUNS {
         // Fresh instances each run: a stateful pack starts from nothing, and
         // both paths see exactly the same history.
-        let mut engine = RuleEngine::new(EngineConfig::default()).unwrap();
+        let mut engine = RuleEngine::new(engine_config(false)).unwrap();
         engine.load_file(&wasm_file).unwrap();
         let interest = engine.packs().next().unwrap().interest.clone();
         let mut native = NativePack::<P>::new(&[]);
@@ -76,8 +83,16 @@ fn compare<P: rule_sdk::Pack>(pack: &str, docs: &[DecodedDoc]) -> String {
         let mut wasm_alerts = Vec::new();
         for (b, batch) in docs.chunks(BATCH).enumerate() {
             let outcome = engine.evaluate(batch);
-            assert!(outcome.failures.is_empty(), "{pack}: {:?}", outcome.failures);
-            assert!(outcome.rejected.is_empty(), "{pack}: {:?}", outcome.rejected);
+            assert!(
+                outcome.failures.is_empty(),
+                "{pack}: {:?}",
+                outcome.failures
+            );
+            assert!(
+                outcome.rejected.is_empty(),
+                "{pack}: {:?}",
+                outcome.rejected
+            );
             wasm_alerts.extend(
                 outcome
                     .alerts
@@ -125,16 +140,12 @@ fn compare<P: rule_sdk::Pack>(pack: &str, docs: &[DecodedDoc]) -> String {
 /// Every pack loaded together, as a deployment runs them, with the
 /// interest filter and with every document given to every pack.
 fn all_packs(packs: &[String], docs: &[DecodedDoc]) {
-    let files: Vec<_> = packs.iter().map(|p| build_pack(p)).collect();
+    let files: Vec<_> = packs.iter().map(|p| pack_file(p)).collect();
     let mut times = [Vec::new(), Vec::new()];
     let mut alerts = [0, 0];
     for _ in 0..RUNS {
         for (i, evaluate_everything) in [false, true].into_iter().enumerate() {
-            let mut engine = RuleEngine::new(EngineConfig {
-                evaluate_everything,
-                ..Default::default()
-            })
-            .unwrap();
+            let mut engine = RuleEngine::new(engine_config(evaluate_everything)).unwrap();
             for file in &files {
                 engine.load_file(file).unwrap();
             }
@@ -170,6 +181,27 @@ fn all_packs(packs: &[String], docs: &[DecodedDoc]) {
         "interest filter speed-up:                {:>10.2}x",
         everything.as_secs_f64() / filtered.as_secs_f64()
     );
+}
+
+/// The shipped pack built from source, or, to compare builds of it, the
+/// file of that name in `K8SCOP_BENCH_PACKS_DIR`.
+fn pack_file(pack: &str) -> PathBuf {
+    match std::env::var_os("K8SCOP_BENCH_PACKS_DIR") {
+        Some(dir) => Path::new(&dir).join(format!("{}.wasm", pack.replace('-', "_"))),
+        None => build_pack(pack),
+    }
+}
+
+/// Fresh engines for every run, sharing one module cache so a pack is
+/// compiled once, not once per run.
+fn engine_config(evaluate_everything: bool) -> EngineConfig {
+    static CACHE: std::sync::OnceLock<tempfile::TempDir> = std::sync::OnceLock::new();
+    let cache = CACHE.get_or_init(|| tempfile::tempdir().unwrap());
+    EngineConfig {
+        cache_dir: Some(cache.path().to_path_buf()),
+        evaluate_everything,
+        ..Default::default()
+    }
 }
 
 fn select(interest: &PackInterest, batch: &[DecodedDoc]) -> Vec<usize> {

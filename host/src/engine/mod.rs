@@ -117,6 +117,11 @@ impl RuleEngine {
         let mut wasm_config = wasmtime::Config::new();
         wasm_config.wasm_component_model(true);
         wasm_config.epoch_interruption(true);
+        // For rule authors profiling a pack: `perf record` then resolves the
+        // JIT-compiled pack code through /tmp/perf-<pid>.map.
+        if std::env::var_os("K8SCOP_WASM_PERFMAP").is_some() {
+            wasm_config.profiler(wasmtime::ProfilingStrategy::PerfMap);
+        }
         let wasm = wasmtime::Engine::new(&wasm_config)?;
         let mut linker = Linker::new(&wasm);
         wasmtime_wasi::p2::add_to_linker_sync(&mut linker)?;
