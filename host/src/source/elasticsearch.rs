@@ -3,6 +3,12 @@
 //! `search_after`, sorted by the time field with a unique tiebreak.
 //! Never `from`/`size` past 10 000 (refused by the server) and never scroll
 //! (heavier, and deprecated for this use).
+//!
+//! The window is read in time slices of a few pages each, one after the
+//! other: a search then only ever matches a slice, not everything left in
+//! the window. A server that sorts all matches for each page (osmem-server
+//! does) would otherwise spend time quadratic in the window on a replay;
+//! the slice span adapts to the documents' density.
 
 use chrono::{DateTime, SecondsFormat, Utc};
 use reqwest::Method;
@@ -54,6 +60,10 @@ struct Hits {
 
 const KEEP_ALIVE: &str = "2m";
 const MAX_PAGE: usize = 10_000;
+/// The first slice's span; later ones adapt to hold 1 to 4 pages.
+const FIRST_SLICE: chrono::TimeDelta = chrono::TimeDelta::minutes(15);
+const MIN_SLICE: chrono::TimeDelta = chrono::TimeDelta::milliseconds(1);
+const SLICE_PAGES: usize = 4;
 
 /// Pages through `[from, to)`. Close it when done to free the server's
 /// point in time (it also expires on its own after `KEEP_ALIVE`).
@@ -66,6 +76,12 @@ pub struct WindowReader {
     page_size: usize,
     done: bool,
     backoff: Backoff,
+    query: LogQuery,
+    to: DateTime<Utc>,
+    /// The slice being read, `[start, end)`, and its pages so far.
+    slice: (DateTime<Utc>, DateTime<Utc>),
+    slice_pages: usize,
+    span: chrono::TimeDelta,
 }
 
 impl WindowReader {
@@ -102,7 +118,6 @@ impl WindowReader {
         }
         let search = json!({
             "size": page_size,
-            "query": window_query(query, from, to),
             "sort": sort,
             "track_total_hits": false,
         });
@@ -116,15 +131,29 @@ impl WindowReader {
             search_after: None,
             page_size,
             backoff,
+            query: query.clone(),
+            to,
+            slice: (from, (from + FIRST_SLICE).min(to)),
+            slice_pages: 0,
+            span: FIRST_SLICE,
         })
     }
 
     /// The next page of documents in time order, or `None` at the end.
     pub async fn next_page(&mut self) -> Result<Option<Vec<Hit>>, EsError> {
-        if self.done {
-            return Ok(None);
+        while !self.done {
+            let hits = self.next_in_slice().await?;
+            if !hits.is_empty() {
+                return Ok(Some(hits));
+            }
         }
+        Ok(None)
+    }
+
+    /// The slice's next page; at the slice's end, on to the next slice.
+    async fn next_in_slice(&mut self) -> Result<Vec<Hit>, EsError> {
         let mut body = self.search.clone();
+        body["query"] = window_query(&self.query, self.slice.0, self.slice.1);
         body["pit"] = json!({"id": self.pit_id, "keep_alive": KEEP_ALIVE});
         if let Some(after) = &self.search_after {
             body["search_after"] = Value::Array(after.clone());
@@ -143,20 +172,40 @@ impl WindowReader {
             self.pit_id = Some(id);
         }
         let hits = answer.hits.hits;
+        self.slice_pages += 1;
         if hits.len() < self.page_size {
-            self.done = true;
+            self.next_slice();
+            return Ok(hits);
         }
         match hits.last() {
             Some(last) if !last.sort.is_empty() => self.search_after = Some(last.sort.clone()),
-            Some(_) => {
+            _ => {
                 return Err(EsError::Decode {
                     path: "/_search".into(),
                     reason: "hits came back without sort values".into(),
                 });
             }
-            None => self.done = true,
         }
-        Ok((!hits.is_empty()).then_some(hits))
+        Ok(hits)
+    }
+
+    /// The slice is read: the next one starts where it ended, its span
+    /// doubled if this one held less than a page, halved if it took more
+    /// than `SLICE_PAGES` pages.
+    fn next_slice(&mut self) {
+        if self.slice.1 >= self.to {
+            self.done = true;
+            return;
+        }
+        if self.slice_pages <= 1 {
+            self.span = (self.span * 2).min(self.to - self.slice.1);
+        } else if self.slice_pages > SLICE_PAGES {
+            self.span = (self.span / 2).max(MIN_SLICE);
+        }
+        let start = self.slice.1;
+        self.slice = (start, (start + self.span).min(self.to));
+        self.slice_pages = 0;
+        self.search_after = None;
     }
 
     /// Free the point in time.
