@@ -24,8 +24,13 @@ fuzz_target!(|data: &[u8]| {
         let parsed: serde_json::Value =
             serde_json::from_str(&doc.json).expect("a decoded document is JSON");
         assert!(parsed.is_object(), "a decoded document is a JSON object");
-        // What the packs see is stable: decoding it again as a root
-        // document gives the same kind and facts.
+        // An audit event reaches the packs as canonical JSON at the root:
+        // decoding that again as a root document gives the same facts.
+        // (A document that was not an audit event in this shape may well be
+        // one at the root, so only audit events are checked.)
+        if doc.kind != k8scop::engine::EventKind::Audit {
+            continue;
+        }
         let again = Decoder::new(EventShape::Root)
             .decode_line(doc.json.clone(), 1)
             .expect("a decoded document decodes again");

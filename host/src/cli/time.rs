@@ -13,11 +13,20 @@ pub fn parse_time(s: &str) -> Result<DateTime<Utc>, String> {
             .iter()
             .all(|p| !p.is_empty() && p.bytes().all(|b| b.is_ascii_digit()))
     {
-        let n: Vec<u32> = parts
+        // A number too large for its field is an error, never wrapped into
+        // some other date (fuzzing found "202304002112019-2-12-..." read as
+        // year -1).
+        let Ok(n) = parts
             .iter()
-            .map(|p| p.parse().unwrap_or(u32::MAX))
-            .collect();
-        return NaiveDate::from_ymd_opt(n[0] as i32, n[1], n[2])
+            .map(|p| p.parse::<u32>())
+            .collect::<Result<Vec<u32>, _>>()
+        else {
+            return Err(format!("{s:?} is not a valid date and time"));
+        };
+        let Ok(year) = i32::try_from(n[0]) else {
+            return Err(format!("{s:?} is not a valid date and time"));
+        };
+        return NaiveDate::from_ymd_opt(year, n[1], n[2])
             .and_then(|d| d.and_hms_opt(n[3], n[4], n[5]))
             .map(|t| t.and_utc())
             .ok_or_else(|| format!("{s:?} is not a valid date and time"));
@@ -58,6 +67,15 @@ mod tests {
                 .contains("not a valid")
         );
         assert!(parse_time("yesterday").unwrap_err().contains("RFC 3339"));
+        // Regressions found by `make fuzz` (time_parse): numbers too large
+        // for their field were wrapped into another date.
+        for s in [
+            "202304002112019-2-12-9-019-2",
+            "4294967295-1-1-0-0-0",
+            "2019-4294967298-1-0-0-0",
+        ] {
+            assert!(parse_time(s).unwrap_err().contains("not a valid"), "{s}");
+        }
         assert_eq!(
             parse_seconds("0.5").unwrap(),
             std::time::Duration::from_millis(500)

@@ -629,3 +629,63 @@ fn spawn_epoch_ticker(engine: wasmtime::Engine, stop: Arc<AtomicBool>) {
         })
         .expect("spawn the epoch ticker thread");
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::decode::Decoder;
+
+    fn doc() -> DecodedDoc {
+        Decoder::default()
+            .decode_line(
+                r#"{"kind":"Event","apiVersion":"audit.k8s.io/v1","stage":"ResponseComplete","verb":"get","user":{"username":"alice"},"objectRef":{"resource":"secrets"},"stageTimestamp":"2024-03-01T10:00:00Z"}"#.to_string(),
+                1,
+            )
+            .unwrap()
+    }
+
+    fn alert(event_time: &str, fields: &[(&str, &str)]) -> Alert {
+        Alert {
+            rule_id: PACK_QUARANTINED.into(),
+            title: "t".into(),
+            severity: Severity::High,
+            group_key: "g".into(),
+            event_time: event_time.into(),
+            event_index: 0,
+            fields: fields
+                .iter()
+                .map(|(k, v)| (k.to_string(), v.to_string()))
+                .collect(),
+        }
+    }
+
+    // What `make fuzz` (pack_alerts) checks: whatever a pack returns, an
+    // admitted alert can be indexed.
+    #[test]
+    fn a_packs_unusable_time_and_field_names_are_made_indexable() {
+        let meta = Arc::new(host_meta());
+        let docs = [doc()];
+        let mut outcome = BatchOutcome::default();
+        let alerts = vec![
+            alert(
+                "yesterday",
+                &[("", "a"), ("user.name", "b"), ("ok-name_1", "c")],
+            ),
+            alert("2024-03-01T09:00:00+01:00", &[]),
+            Alert {
+                event_index: 7,
+                ..alert("", &[])
+            },
+        ];
+        admit_alerts(&meta, alerts, &[0], &docs, &mut outcome);
+        assert_eq!(outcome.rejected.len(), 1, "event 7 of a batch of 1");
+        let [first, second] = &outcome.alerts[..] else {
+            panic!("two admitted: {:?}", outcome.alerts.len());
+        };
+        assert_eq!(first.alert.event_time, "2024-03-01T10:00:00Z");
+        let names: Vec<&str> = first.alert.fields.iter().map(|(k, _)| k.as_str()).collect();
+        assert_eq!(names, ["_", "user_name", "ok-name_1"]);
+        assert_eq!(second.alert.event_time, "2024-03-01T09:00:00+01:00");
+        assert_eq!(plain_field_name(&"é".repeat(100)).len(), 64);
+    }
+}
