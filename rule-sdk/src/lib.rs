@@ -54,6 +54,7 @@ extern crate self as rule_sdk;
 
 pub mod audit;
 pub mod config;
+pub mod control_plane;
 pub mod doc;
 pub mod image;
 pub mod log;
@@ -72,6 +73,7 @@ pub mod runtime;
 
 pub use audit::{Event, ObjectReference, ResponseStatus, UserInfo};
 pub use config::Config;
+pub use control_plane::CONTROL_PLANE_USERS;
 pub use doc::Doc;
 pub use pack::{Alerts, Interest, Pack, RaisedAlert, Rule};
 pub use patterns::Patterns;

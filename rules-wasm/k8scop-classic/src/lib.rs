@@ -16,14 +16,7 @@ const PACK: &str = "k8scop-classic";
 
 /// Identities of the control plane and nodes, whose reads of pods and
 /// secrets are the cluster working as designed.
-pub const DEFAULT_IGNORED_USERS: &[&str] = &[
-    "system:apiserver",
-    "system:kube-scheduler",
-    "system:kube-controller-manager",
-    "system:kube-proxy",
-    "system:node:*",
-    "system:serviceaccount:kube-system:*",
-];
+pub const DEFAULT_IGNORED_USERS: &[&str] = rule_sdk::CONTROL_PLANE_USERS;
 
 pub const PODS_LISTED_ALL_NAMESPACES: Rule = Rule {
     id: "k8scop-classic/pods-listed-all-namespaces",

@@ -96,14 +96,7 @@ const PACK: &str = "k8scop-correlation";
 
 /// Identities of the control plane and nodes: their reads, changes and
 /// addresses are the cluster working as designed.
-pub const DEFAULT_IGNORED_USERS: &[&str] = &[
-    "system:apiserver",
-    "system:kube-scheduler",
-    "system:kube-controller-manager",
-    "system:kube-proxy",
-    "system:node:*",
-    "system:serviceaccount:kube-system:*",
-];
+pub const DEFAULT_IGNORED_USERS: &[&str] = rule_sdk::CONTROL_PLANE_USERS;
 
 pub const SECRET_READ_BURST: Rule = Rule {
     id: "k8scop-correlation/secret-read-burst",

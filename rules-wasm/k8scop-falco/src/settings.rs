@@ -6,15 +6,7 @@ use rule_sdk::{Config, Patterns};
 
 /// The control plane and nodes (`ignore_users`): whatever they do is the
 /// cluster working, and no rule but the node-join rules looks at them.
-pub const DEFAULT_IGNORE_USERS: &[&str] = &[
-    "system:apiserver",
-    "system:kube-scheduler",
-    "system:kube-controller-manager",
-    "system:kube-proxy",
-    "system:volume-scheduler",
-    "system:node:*",
-    "system:serviceaccount:kube-system:*",
-];
+pub const DEFAULT_IGNORE_USERS: &[&str] = rule_sdk::CONTROL_PLANE_USERS;
 
 /// `allowed_users`: Falco's allowed users (kops, minikube, kubeadm, the
 /// autoscalers, EKS's managed identities), plus every `system:` identity,
