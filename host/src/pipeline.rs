@@ -345,8 +345,8 @@ async fn read_window(
     let mut fetched = 0u64;
     let mut carry: Vec<Hit> = Vec::new();
     let result: anyhow::Result<()> = async {
+        let mut page = reader.next_page().await?;
         loop {
-            let page = reader.next_page().await?;
             let last = page.is_none();
             let mut hits = std::mem::take(&mut carry);
             hits.extend(page.unwrap_or_default());
@@ -373,12 +373,17 @@ async fn read_window(
                     })
                     .collect(),
             };
-            if !out.send(fresh).await {
-                return Ok(());
-            }
             if last {
+                out.send(fresh).await;
                 return Ok(());
             }
+            // The next page is fetched while this one goes down the
+            // pipeline: the server and the packs work at the same time.
+            let (sent, next) = tokio::join!(out.send(fresh), reader.next_page());
+            if !sent {
+                return Ok(());
+            }
+            page = next?;
         }
     }
     .await;
