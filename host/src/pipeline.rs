@@ -26,7 +26,7 @@ use crate::es::{EsClient, Flavor};
 use crate::noise::{ChatterCounts, ChatterFilter, ChatterMode};
 use crate::notify::{FirstSeen, Notifier};
 use crate::ops::{DocumentKind, Health, Metrics, RetryKind, StatusBoard};
-use crate::sink::elasticsearch::{BulkWriter, alert_bulk_doc};
+use crate::sink::elasticsearch::{BulkDoc, BulkError, BulkReport, BulkWriter, alert_bulk_doc};
 use crate::sink::jsonl::JsonlSink;
 use crate::source::elasticsearch::{Hit, LogQuery, WindowReader};
 use crate::source::jsonl::{self, RawLine};
@@ -741,9 +741,11 @@ async fn sink_stage(
             summary.alerts_written = sink.finish()?;
         }
         Output::Elasticsearch {
-            mut writer,
+            writer,
             alerts_prefix,
         } => {
+            let mut writes = AlertWrites::new(writer, alerts_prefix);
+            let metrics = &observe.metrics;
             let mut flush = tokio::time::interval(flush_interval);
             flush.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
             loop {
@@ -751,15 +753,15 @@ async fn sink_stage(
                     evaluated = rx.recv() => match evaluated {
                         Some(Evaluated::Alerts(alerts)) => merge(&mut aggregator, alerts, &mut summary, &observe),
                         Some(Evaluated::End(end)) => {
-                            write_dirty(&mut writer, &alerts_prefix, &mut aggregator, &mut summary, &observe.metrics).await?;
+                            writes.flush(&mut aggregator, &mut summary, metrics).await?;
                             // Nothing after `to` can merge into what ended
                             // more than D before it.
                             aggregator.close_before(end.to);
                             if let Some(store) = &checkpoints {
                                 store.save(&Checkpoint { cursor: end.to, seen: end.seen.clone(), aggregates: aggregator.state() }).await?;
-                                observe.metrics.checkpoint_written(end.to.timestamp_millis() as f64 / 1000.0);
+                                metrics.checkpoint_written(end.to.timestamp_millis() as f64 / 1000.0);
                             }
-                            observe.metrics.set_open_aggregates(aggregator.open_count());
+                            metrics.set_open_aggregates(aggregator.open_count());
                             observe.health.record_progress();
                             tracing::info!(
                                 from = %end.from, to = %end.to, fetched = end.fetched,
@@ -771,20 +773,15 @@ async fn sink_stage(
                         None => break,
                     },
                     _ = flush.tick() => {
-                        write_dirty(&mut writer, &alerts_prefix, &mut aggregator, &mut summary, &observe.metrics).await?;
-                        // Written; those that can no longer grow leave memory.
-                        aggregator.close_idle();
+                        if writes.start(&mut aggregator, &mut summary, metrics).await? {
+                            // Taken for writing; those that can no longer
+                            // grow leave memory.
+                            aggregator.close_idle();
+                        }
                     }
                 }
             }
-            write_dirty(
-                &mut writer,
-                &alerts_prefix,
-                &mut aggregator,
-                &mut summary,
-                &observe.metrics,
-            )
-            .await?;
+            writes.flush(&mut aggregator, &mut summary, metrics).await?;
         }
     }
     // Alerts are written; the channels get a bounded time to catch up.
@@ -825,27 +822,93 @@ fn merge(
     observe.notifier.send_all(fresh);
 }
 
-async fn write_dirty(
-    writer: &mut BulkWriter,
-    alerts_prefix: &str,
-    aggregator: &mut Aggregator,
-    summary: &mut Summary,
-    metrics: &Metrics,
-) -> anyhow::Result<()> {
-    let dirty = aggregator.take_dirty();
-    if dirty.is_empty() {
-        return Ok(());
+/// Alert writes to Elasticsearch. A flush tick's write runs in the
+/// background while alerts keep merging, so a slow cluster holds up the
+/// pipeline only when the last write is still running; a window's end
+/// waits for every write, so a checkpoint never runs ahead of what is
+/// written.
+struct AlertWrites {
+    /// The writer, when no write has it.
+    writer: Option<BulkWriter>,
+    running: Option<tokio::task::JoinHandle<(BulkWriter, Result<BulkReport, BulkError>)>>,
+    alerts_prefix: String,
+}
+
+impl AlertWrites {
+    fn new(writer: BulkWriter, alerts_prefix: String) -> Self {
+        AlertWrites {
+            writer: Some(writer),
+            running: None,
+            alerts_prefix,
+        }
     }
-    let docs: Vec<_> = dirty
-        .iter()
-        .map(|a| alert_bulk_doc(alerts_prefix, a))
-        .collect();
-    let report = writer.write(&docs).await?;
+
+    /// Start writing the aggregates changed since the last write, unless
+    /// that write is still running (they wait for the next tick). True when
+    /// they were taken.
+    async fn start(
+        &mut self,
+        aggregator: &mut Aggregator,
+        summary: &mut Summary,
+        metrics: &Metrics,
+    ) -> anyhow::Result<bool> {
+        if self.running.as_ref().is_some_and(|w| !w.is_finished()) {
+            return Ok(false);
+        }
+        self.wait(summary, metrics).await?;
+        let docs = self.take_dirty(aggregator);
+        if !docs.is_empty() {
+            let mut writer = self.writer.take().expect("no write running");
+            self.running = Some(tokio::spawn(async move {
+                let report = writer.write(&docs).await;
+                (writer, report)
+            }));
+        }
+        Ok(true)
+    }
+
+    /// Write the aggregates changed since the last write, after the one
+    /// running, and wait for both.
+    async fn flush(
+        &mut self,
+        aggregator: &mut Aggregator,
+        summary: &mut Summary,
+        metrics: &Metrics,
+    ) -> anyhow::Result<()> {
+        self.wait(summary, metrics).await?;
+        let docs = self.take_dirty(aggregator);
+        if !docs.is_empty() {
+            let writer = self.writer.as_mut().expect("no write running");
+            let report = writer.write(&docs).await?;
+            account(&report, summary, metrics);
+        }
+        Ok(())
+    }
+
+    /// Wait for the running write, if any, and count what it wrote.
+    async fn wait(&mut self, summary: &mut Summary, metrics: &Metrics) -> anyhow::Result<()> {
+        if let Some(running) = self.running.take() {
+            let (writer, report) = running.await.context("the alert writing task failed")?;
+            self.writer = Some(writer);
+            account(&report?, summary, metrics);
+        }
+        Ok(())
+    }
+
+    fn take_dirty(&self, aggregator: &mut Aggregator) -> Vec<BulkDoc> {
+        aggregator
+            .take_dirty()
+            .iter()
+            .map(|a| alert_bulk_doc(&self.alerts_prefix, a))
+            .collect()
+    }
+}
+
+fn account(report: &BulkReport, summary: &mut Summary, metrics: &Metrics) {
     (0..report.requests).for_each(|_| metrics.bulk_request());
     metrics.bulk_retries(RetryKind::Item, report.retried_items);
     metrics.bulk_retries(RetryKind::Request, report.retried_requests);
     metrics.bulk_dead_lettered(report.dead_lettered);
     summary.alerts_written += report.written;
     summary.dead_lettered += report.dead_lettered;
-    Ok(())
 }
