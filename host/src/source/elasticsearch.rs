@@ -15,6 +15,7 @@ use reqwest::Method;
 use serde::Deserialize;
 use serde_json::{Map, Value, json};
 
+use crate::es::client::status_error;
 use crate::es::indices::LogIndices;
 use crate::es::retry::Backoff;
 use crate::es::{EsClient, EsError, Flavor};
@@ -159,14 +160,22 @@ impl WindowReader {
             body["search_after"] = Value::Array(after.clone());
         }
         let client = &self.client;
-        let answer = with_retries(&self.backoff, || {
-            client.json(Method::POST, "/_search", Some(&body))
+        let body = body.to_string().into_bytes();
+        let bytes = with_retries(&self.backoff, || async {
+            let request = Some(("application/json", body.clone()));
+            match client.send(Method::POST, "/_search", request).await? {
+                (status, bytes) if status.is_success() => Ok(bytes),
+                (status, bytes) => Err(status_error(&Method::POST, "/_search", status, &bytes)),
+            }
         })
         .await?;
-        let answer: SearchAnswer = serde_json::from_value(answer).map_err(|e| EsError::Decode {
+        // Straight into hits, not through a tree of the whole answer: a
+        // page is the largest thing the pipeline holds.
+        let answer: SearchAnswer = serde_json::from_slice(&bytes).map_err(|e| EsError::Decode {
             path: "/_search".into(),
             reason: e.to_string(),
         })?;
+        drop(bytes);
         if let Some(id) = answer.pit_id {
             // The server may hand out a new id for the same point in time.
             self.pit_id = Some(id);
