@@ -31,7 +31,11 @@ mod tests {
         ] {
             assert!(p.matches(user), "{user}");
         }
-        for user in ["alice", "system:serviceaccount:default:app", "system:anonymous"] {
+        for user in [
+            "alice",
+            "system:serviceaccount:default:app",
+            "system:anonymous",
+        ] {
             assert!(!p.matches(user), "{user}");
         }
     }
