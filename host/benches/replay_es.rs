@@ -79,7 +79,9 @@ fn main() {
             read_window(&client, flavor, &query, start, to, |page| {
                 for hit in page {
                     let origin = k8scop::decode::DocRef::default();
-                    parsed += decoder.decode_source(hit.source, origin).is_ok() as usize;
+                    parsed += decoder
+                        .decode_source_text(hit.source_text(), origin)
+                        .is_ok() as usize;
                 }
             })
             .await

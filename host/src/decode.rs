@@ -203,6 +203,29 @@ impl Decoder {
         self.decode_source(object, origin)
     }
 
+    /// Decode a document's source from its text (a search hit's
+    /// `_source`): an audit event at the root is probed, not parsed into a
+    /// tree, and reaches the packs as the text it is.
+    pub fn decode_source_text(
+        &self,
+        text: &str,
+        origin: DocRef,
+    ) -> Result<DecodedDoc, DecodeError> {
+        if matches!(self.shape, EventShape::Auto | EventShape::Root)
+            && let Some(mut doc) = fast_root_audit(text, 0)
+        {
+            doc.origin = origin;
+            doc.json = text.to_string();
+            return Ok(doc);
+        }
+        let value: Value =
+            serde_json::from_str(text).map_err(|e| DecodeError::Json(e.to_string()))?;
+        let Value::Object(object) = value else {
+            return Err(DecodeError::NotAnObject(json_type(&value)));
+        };
+        self.decode_source(object, origin)
+    }
+
     /// Decode a document's source (as read from Elasticsearch).
     pub fn decode_source(
         &self,
@@ -524,6 +547,52 @@ mod tests {
         assert_eq!(d.origin.index.as_deref(), Some("logs-2024.03.01"));
         assert_eq!(d.origin.id.as_deref(), Some("abc"));
         assert_eq!(d.origin.key(), "logs-2024.03.01/abc");
+    }
+
+    #[test]
+    fn a_source_text_decodes_as_its_parsed_object_does() {
+        let origin = || DocRef {
+            index: Some("logs-2024.03.01".into()),
+            id: Some("x".into()),
+            line: None,
+        };
+        let root = r#"{"@timestamp":"2024-03-01T10:00:00Z","kind":"Event","apiVersion":"audit.k8s.io/v1","stage":"ResponseComplete","verb":"create","user":{"username":"alice"},"objectRef":{"resource":"pods","subresource":"exec"},"stageTimestamp":"2024-03-01T10:00:00.5Z"}"#;
+        let agent = r#"{"@timestamp":"2024-03-01T10:00:00Z","kubernetes":{"audit":{"kind":"Event","apiVersion":"audit.k8s.io/v1","verb":"get","objectRef":{"resource":"secrets"},"stageTimestamp":"2024-03-01T10:00:01Z"}}}"#;
+        let other = r#"{"@timestamp":"2024-03-01T10:00:02Z","message":"sudo: dave"}"#;
+        let decoder = Decoder::default();
+        for text in [root, agent, other] {
+            let from_text = decoder.decode_source_text(text, origin()).unwrap();
+            let object: Map<String, Value> = serde_json::from_str(text).unwrap();
+            let from_object = decoder.decode_source(object, origin()).unwrap();
+            assert_eq!(from_text.origin, from_object.origin);
+            assert_eq!(
+                (
+                    from_text.kind,
+                    &from_text.verb,
+                    &from_text.resource,
+                    &from_text.subresource,
+                    &from_text.time
+                ),
+                (
+                    from_object.kind,
+                    &from_object.verb,
+                    &from_object.resource,
+                    &from_object.subresource,
+                    &from_object.time
+                ),
+                "{text}"
+            );
+            let a: Value = serde_json::from_str(&from_text.json).unwrap();
+            let b: Value = serde_json::from_str(&from_object.json).unwrap();
+            assert_eq!(a, b, "the packs see the same event");
+        }
+        // A root audit event goes to the packs as the text it came as.
+        assert_eq!(
+            decoder.decode_source_text(root, origin()).unwrap().json,
+            root
+        );
+        assert!(decoder.decode_source_text("[1]", origin()).is_err());
+        assert!(decoder.decode_source_text("{", origin()).is_err());
     }
 
     #[test]

@@ -368,7 +368,8 @@ async fn read_window(
                 Some(seen) => hits
                     .into_iter()
                     .filter(|h| {
-                        let time = hit_time(h, &es.query.time_field).unwrap_or(from);
+                        // The first sort value is the time field, in ms.
+                        let time = DateTime::from_timestamp_millis(sort_time(h)).unwrap_or(from);
                         seen.insert(format!("{}/{}", h.index, h.id), time).is_none()
                     })
                     .collect(),
@@ -422,17 +423,6 @@ fn sort_time(hit: &Hit) -> i64 {
         .first()
         .and_then(serde_json::Value::as_i64)
         .unwrap_or(i64::MIN)
-}
-
-fn hit_time(hit: &Hit, field: &str) -> Option<DateTime<Utc>> {
-    let value = hit.source.get(field).or_else(|| {
-        let mut parts = field.split('.');
-        let first = hit.source.get(parts.next()?)?;
-        parts.try_fold(first, |v, k| v.get(k))
-    })?;
-    DateTime::parse_from_rfc3339(value.as_str()?)
-        .ok()
-        .map(|t| t.with_timezone(&Utc))
 }
 
 /// Streaming: every interval read `[cursor - overlap, now - delay)`.
@@ -550,12 +540,13 @@ fn decode_stage(
             Raw::Hits(hits) => {
                 let mut docs = Vec::with_capacity(hits.len());
                 for hit in hits {
+                    let text = hit.source_text();
                     let origin = DocRef {
-                        index: Some(hit.index),
-                        id: Some(hit.id),
+                        index: Some(hit.index.clone()),
+                        id: Some(hit.id.clone()),
                         line: None,
                     };
-                    match decoder.decode_source(hit.source, origin.clone()) {
+                    match decoder.decode_source_text(text, origin.clone()) {
                         Ok(doc) => {
                             count(&mut summary, &doc);
                             docs.push(doc);

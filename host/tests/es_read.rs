@@ -94,7 +94,13 @@ async fn a_mid_day_window_over_daily_indices_reads_each_document_once_in_time_or
     assert_eq!(ids, expected, "exactly the documents inside [from, to)");
     let times: Vec<DateTime<Utc>> = hits
         .iter()
-        .map(|h| h.source["@timestamp"].as_str().unwrap().parse().unwrap())
+        .map(|h| {
+            h.source_object()["@timestamp"]
+                .as_str()
+                .unwrap()
+                .parse()
+                .unwrap()
+        })
         .collect();
     assert!(times.windows(2).all(|w| w[0] <= w[1]), "time order");
     for (hit, time) in hits.iter().zip(&times) {

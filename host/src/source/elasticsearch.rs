@@ -41,10 +41,27 @@ pub struct Hit {
     pub index: String,
     #[serde(rename = "_id")]
     pub id: String,
+    /// The document's source as the server sent it: decoding reads the
+    /// text once (an audit event at the root goes to the packs as is).
     #[serde(rename = "_source", default)]
-    pub source: Map<String, Value>,
+    pub source: Option<Box<serde_json::value::RawValue>>,
     #[serde(default)]
     pub sort: Vec<Value>,
+}
+
+impl Hit {
+    /// The source's text (`{}` when the server sent none).
+    pub fn source_text(&self) -> &str {
+        self.source
+            .as_deref()
+            .map_or("{}", serde_json::value::RawValue::get)
+    }
+
+    /// The source as a JSON object (tests and tools; the pipeline decodes
+    /// the text directly).
+    pub fn source_object(&self) -> Map<String, Value> {
+        serde_json::from_str(self.source_text()).unwrap_or_default()
+    }
 }
 
 #[derive(Deserialize)]
