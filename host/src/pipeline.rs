@@ -223,8 +223,11 @@ pub async fn run(
     summary.fetched = read.fetched;
     summary.decoded_audit = decoded.decoded_audit;
     summary.decoded_other = decoded.decoded_other;
-    summary.failed = decoded.failed;
+    // The engine counts audit events of the wrong schema as malformed too.
+    summary.failed += decoded.failed;
     summary.failed_lines = decoded.failed_lines;
+    let from_engine = std::mem::replace(&mut summary.failed_docs, decoded.failed_docs);
+    summary.failed_docs.extend(from_engine);
     summary.chatter = decoded.chatter;
     summary.alerts_added = sunk.alerts_added;
     summary.alerts_updated = sunk.alerts_updated;
@@ -659,6 +662,10 @@ fn engine_stage(
                 }
                 for rejected in &outcome.rejected {
                     metrics.alerts_rejected(&rejected.pack, 1);
+                }
+                for (index, reason) in &outcome.malformed {
+                    metrics.documents_failed(1);
+                    summary.record_doc_failure(&docs[*index].origin.key(), reason.clone());
                 }
                 summary.rejected_alerts += outcome.rejected.len() as u64;
                 let alerts = outcome

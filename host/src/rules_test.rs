@@ -222,6 +222,9 @@ fn run_case(engine: &mut RuleEngine, case: &Case) -> CaseResult {
         for rejected in &outcome.rejected {
             let _ = writeln!(diff, "  ! alert rejected: {}", rejected.reason);
         }
+        for (index, reason) in &outcome.malformed {
+            let _ = writeln!(diff, "  ! event {}: {reason}", n * batch_size + index);
+        }
         // Indices count from the case's first event, not the batch's.
         alerts.extend(outcome.alerts.into_iter().map(|mut a| {
             a.doc_index += n * batch_size;

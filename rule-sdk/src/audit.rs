@@ -6,84 +6,259 @@
 //! default, so a Metadata-level event (no request/response objects) and a
 //! RequestResponse-level one share one type.
 
-use std::collections::BTreeMap;
+use std::borrow::Cow;
+use std::cell::OnceCell;
+use std::fmt;
+use std::marker::PhantomData;
 
+use serde::de::{Deserializer, MapAccess, Visitor};
 use serde::Deserialize;
 use serde_json::Value;
+use serde_json::value::RawValue;
 
 use crate::pod::PodSpec;
 
+/// An audit event's text: borrowed from the batch (or the JSON it was
+/// parsed from) wherever it can be, owned only where JSON escapes had to be
+/// undone. Compares with `==` against a `&str`, and derefs to one.
+pub type Text<'a> = Cow<'a, str>;
+
 #[derive(Debug, Clone, Default, Deserialize)]
 #[serde(rename_all = "camelCase", default)]
-pub struct Event {
-    pub kind: String,
-    pub api_version: String,
-    pub level: String,
-    #[serde(rename = "auditID")]
-    pub audit_id: String,
-    pub stage: String,
-    #[serde(rename = "requestURI")]
-    pub request_uri: String,
-    pub verb: String,
-    pub user: UserInfo,
-    pub impersonated_user: Option<UserInfo>,
-    #[serde(rename = "sourceIPs")]
-    pub source_ips: Vec<String>,
-    pub user_agent: String,
-    pub object_ref: Option<ObjectReference>,
-    pub response_status: Option<ResponseStatus>,
-    pub request_object: Option<Value>,
-    pub response_object: Option<Value>,
-    pub request_received_timestamp: String,
-    pub stage_timestamp: String,
-    pub annotations: BTreeMap<String, String>,
+pub struct Event<'a> {
+    #[serde(borrow)]
+    pub kind: Text<'a>,
+    #[serde(borrow)]
+    pub api_version: Text<'a>,
+    #[serde(borrow)]
+    pub level: Text<'a>,
+    #[serde(rename = "auditID", borrow)]
+    pub audit_id: Text<'a>,
+    #[serde(borrow)]
+    pub stage: Text<'a>,
+    #[serde(rename = "requestURI", borrow)]
+    pub request_uri: Text<'a>,
+    #[serde(borrow)]
+    pub verb: Text<'a>,
+    #[serde(borrow)]
+    pub user: UserInfo<'a>,
+    #[serde(borrow)]
+    pub impersonated_user: Option<UserInfo<'a>>,
+    #[serde(rename = "sourceIPs", borrow, deserialize_with = "texts")]
+    pub source_ips: Vec<Text<'a>>,
+    #[serde(borrow)]
+    pub user_agent: Text<'a>,
+    #[serde(borrow)]
+    pub object_ref: Option<ObjectReference<'a>>,
+    #[serde(borrow)]
+    pub response_status: Option<ResponseStatus<'a>>,
+    /// The request body, read through [`Event::request_object`].
+    #[serde(rename = "requestObject", borrow)]
+    pub request_body: Option<Body<'a>>,
+    /// The response body, read through [`Event::response_object`].
+    #[serde(rename = "responseObject", borrow)]
+    pub response_body: Option<Body<'a>>,
+    #[serde(borrow)]
+    pub request_received_timestamp: Text<'a>,
+    #[serde(borrow)]
+    pub stage_timestamp: Text<'a>,
+    /// (key, value) pairs; look one up with [`Event::annotation`].
+    #[serde(borrow, deserialize_with = "pairs")]
+    pub annotations: Vec<(Text<'a>, Text<'a>)>,
     /// v1beta1 only.
-    pub timestamp: String,
+    #[serde(borrow)]
+    pub timestamp: Text<'a>,
     /// v1beta1 only.
-    pub metadata: Option<EventMeta>,
+    #[serde(borrow)]
+    pub metadata: Option<EventMeta<'a>>,
 }
 
 #[derive(Debug, Clone, Default, Deserialize)]
 #[serde(default)]
-pub struct UserInfo {
-    pub username: String,
-    pub uid: String,
-    pub groups: Vec<String>,
-    pub extra: BTreeMap<String, Vec<String>>,
+pub struct UserInfo<'a> {
+    #[serde(borrow)]
+    pub username: Text<'a>,
+    #[serde(borrow)]
+    pub uid: Text<'a>,
+    #[serde(borrow, deserialize_with = "texts")]
+    pub groups: Vec<Text<'a>>,
+    /// (key, value) pairs; a key with several values comes once per value.
+    #[serde(borrow, deserialize_with = "multi_pairs")]
+    pub extra: Vec<(Text<'a>, Text<'a>)>,
 }
 
 #[derive(Debug, Clone, Default, Deserialize)]
 #[serde(rename_all = "camelCase", default)]
-pub struct ObjectReference {
-    pub resource: String,
-    pub namespace: String,
-    pub name: String,
-    pub uid: String,
-    pub api_group: String,
-    pub api_version: String,
-    pub resource_version: String,
-    pub subresource: String,
+pub struct ObjectReference<'a> {
+    #[serde(borrow)]
+    pub resource: Text<'a>,
+    #[serde(borrow)]
+    pub namespace: Text<'a>,
+    #[serde(borrow)]
+    pub name: Text<'a>,
+    #[serde(borrow)]
+    pub uid: Text<'a>,
+    #[serde(borrow)]
+    pub api_group: Text<'a>,
+    #[serde(borrow)]
+    pub api_version: Text<'a>,
+    #[serde(borrow)]
+    pub resource_version: Text<'a>,
+    #[serde(borrow)]
+    pub subresource: Text<'a>,
 }
 
 #[derive(Debug, Clone, Default, Deserialize)]
 #[serde(default)]
-pub struct ResponseStatus {
+pub struct ResponseStatus<'a> {
     pub code: i32,
-    pub status: String,
-    pub reason: String,
-    pub message: String,
+    #[serde(borrow)]
+    pub status: Text<'a>,
+    #[serde(borrow)]
+    pub reason: Text<'a>,
+    #[serde(borrow)]
+    pub message: Text<'a>,
 }
 
 #[derive(Debug, Clone, Default, Deserialize)]
 #[serde(rename_all = "camelCase", default)]
-pub struct EventMeta {
-    pub creation_timestamp: String,
+pub struct EventMeta<'a> {
+    #[serde(borrow)]
+    pub creation_timestamp: Text<'a>,
 }
 
-impl Event {
-    /// Parse an audit event from its JSON.
-    pub fn from_json(json: &str) -> Result<Self, serde_json::Error> {
+/// A request or response body: its JSON text, parsed the first time a rule
+/// reads it. Most rules never do, so most events are never parsed into a
+/// tree at all.
+#[derive(Clone, Default)]
+pub struct Body<'a> {
+    json: &'a str,
+    parsed: OnceCell<Option<Value>>,
+}
+
+impl<'a> Body<'a> {
+    /// A body from its JSON text.
+    pub fn from_json(json: &'a str) -> Self {
+        Body {
+            json,
+            parsed: OnceCell::new(),
+        }
+    }
+
+    /// The body's JSON text, as logged.
+    pub fn json(&self) -> &'a str {
+        self.json
+    }
+
+    /// The body as a JSON value; `None` if its text is not JSON (which the
+    /// host never sends) or is `null`.
+    pub fn value(&self) -> Option<&Value> {
+        self.parsed
+            .get_or_init(|| serde_json::from_str(self.json).ok())
+            .as_ref()
+            .filter(|v| !v.is_null())
+    }
+}
+
+impl fmt::Debug for Body<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.json)
+    }
+}
+
+impl<'de: 'a, 'a> Deserialize<'de> for Body<'a> {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        <&'a RawValue>::deserialize(d).map(|raw| Body::from_json(raw.get()))
+    }
+}
+
+/// A borrowed text inside a list or map (serde borrows a `Cow` only as a
+/// field of its own).
+#[derive(Deserialize)]
+struct Borrowed<'a>(#[serde(borrow)] Text<'a>);
+
+fn texts<'de: 'a, 'a, D: Deserializer<'de>>(d: D) -> Result<Vec<Text<'a>>, D::Error> {
+    Ok(Vec::<Borrowed<'a>>::deserialize(d)?
+        .into_iter()
+        .map(|t| t.0)
+        .collect())
+}
+
+fn pairs<'de: 'a, 'a, D: Deserializer<'de>>(
+    d: D,
+) -> Result<Vec<(Text<'a>, Text<'a>)>, D::Error> {
+    d.deserialize_map(PairsVisitor {
+        multi: false,
+        texts: PhantomData,
+    })
+}
+
+fn multi_pairs<'de: 'a, 'a, D: Deserializer<'de>>(
+    d: D,
+) -> Result<Vec<(Text<'a>, Text<'a>)>, D::Error> {
+    d.deserialize_map(PairsVisitor {
+        multi: true,
+        texts: PhantomData,
+    })
+}
+
+/// A JSON object of strings (or, `multi`, of lists of strings) as pairs.
+struct PairsVisitor<'a> {
+    multi: bool,
+    texts: PhantomData<Text<'a>>,
+}
+
+impl<'de: 'a, 'a> Visitor<'de> for PairsVisitor<'a> {
+    type Value = Vec<(Text<'a>, Text<'a>)>;
+
+    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(if self.multi {
+            "an object of string lists"
+        } else {
+            "an object of strings"
+        })
+    }
+
+    fn visit_map<M: MapAccess<'de>>(self, mut map: M) -> Result<Self::Value, M::Error> {
+        let mut out = Vec::with_capacity(map.size_hint().unwrap_or(0));
+        while let Some(Borrowed(key)) = map.next_key::<Borrowed<'a>>()? {
+            if self.multi {
+                for Borrowed(value) in map.next_value::<Vec<Borrowed<'a>>>()? {
+                    out.push((key.clone(), value));
+                }
+            } else {
+                let Borrowed(value) = map.next_value()?;
+                out.push((key, value));
+            }
+        }
+        Ok(out)
+    }
+}
+
+impl<'a> Event<'a> {
+    /// Parse an audit event from its JSON, borrowing its texts from it.
+    pub fn from_json(json: &'a str) -> Result<Self, serde_json::Error> {
         serde_json::from_str(json)
+    }
+
+    /// The request body (`Request` and `RequestResponse` levels), parsed on
+    /// first use.
+    pub fn request_object(&self) -> Option<&Value> {
+        self.request_body.as_ref()?.value()
+    }
+
+    /// The response body (`RequestResponse` level), parsed on first use.
+    pub fn response_object(&self) -> Option<&Value> {
+        self.response_body.as_ref()?.value()
+    }
+
+    /// The values of a user's extra attribute (`authentication.kubernetes.io/pod-name`, ...).
+    pub fn user_extra<'s>(&'s self, key: &'s str) -> impl Iterator<Item = &'s str> + 's {
+        self.user
+            .extra
+            .iter()
+            .filter(move |(k, _)| k == key)
+            .map(|(_, v)| v.as_ref())
     }
 
     /// The user who made the request (the impersonator when impersonating).
@@ -100,29 +275,29 @@ impl Event {
     }
 
     pub fn resource(&self) -> &str {
-        self.object_ref.as_ref().map_or("", |o| o.resource.as_str())
+        self.object_ref.as_ref().map_or("", |o| o.resource.as_ref())
     }
 
     pub fn subresource(&self) -> &str {
         self.object_ref
             .as_ref()
-            .map_or("", |o| o.subresource.as_str())
+            .map_or("", |o| o.subresource.as_ref())
     }
 
     pub fn namespace(&self) -> &str {
         self.object_ref
             .as_ref()
-            .map_or("", |o| o.namespace.as_str())
+            .map_or("", |o| o.namespace.as_ref())
     }
 
     pub fn name(&self) -> &str {
-        self.object_ref.as_ref().map_or("", |o| o.name.as_str())
+        self.object_ref.as_ref().map_or("", |o| o.name.as_ref())
     }
 
     pub fn api_group(&self) -> &str {
         self.object_ref
             .as_ref()
-            .map_or("", |o| o.api_group.as_str())
+            .map_or("", |o| o.api_group.as_ref())
     }
 
     /// `resource` or `resource/subresource`, the form interests are written in.
@@ -151,19 +326,19 @@ impl Event {
 
     /// The first source IP (the client as the API server saw it).
     pub fn source_ip(&self) -> &str {
-        self.source_ips.first().map_or("", String::as_str)
+        self.source_ips.first().map_or("", |ip| ip)
     }
 
     /// When the event happened, as RFC 3339: the stage time, else when the
     /// request was received, else the v1beta1 timestamps.
     pub fn time(&self) -> &str {
         [
-            self.stage_timestamp.as_str(),
-            self.request_received_timestamp.as_str(),
-            self.timestamp.as_str(),
+            self.stage_timestamp.as_ref(),
+            self.request_received_timestamp.as_ref(),
+            self.timestamp.as_ref(),
             self.metadata
                 .as_ref()
-                .map_or("", |m| m.creation_timestamp.as_str()),
+                .map_or("", |m| m.creation_timestamp.as_ref()),
         ]
         .into_iter()
         .find(|t| !t.is_empty())
@@ -174,7 +349,7 @@ impl Event {
     /// the response status is known. Rules that count actions look only here,
     /// so one request logged at several stages is counted once.
     pub fn is_final_stage(&self) -> bool {
-        matches!(self.stage.as_str(), "ResponseComplete" | "Panic" | "")
+        matches!(self.stage.as_ref(), "ResponseComplete" | "Panic" | "")
     }
 
     /// The value of a query parameter of the request URI, percent-decoded.
@@ -188,21 +363,24 @@ impl Event {
     /// workload (Deployment, DaemonSet, StatefulSet, ReplicaSet, Job, CronJob),
     /// or the ephemeral containers a `pods/ephemeralcontainers` update adds.
     pub fn request_pod_spec(&self) -> Option<PodSpec> {
-        crate::pod::pod_spec_of(self.request_object.as_ref()?)
+        crate::pod::pod_spec_of(self.request_object()?)
     }
 
     /// The same, from the response object (present at RequestResponse level).
     pub fn response_pod_spec(&self) -> Option<PodSpec> {
-        crate::pod::pod_spec_of(self.response_object.as_ref()?)
+        crate::pod::pod_spec_of(self.response_object()?)
     }
 
     /// The annotation's value. Accepts the dotted key also when the shipper
     /// rewrote dots to underscores (Elastic Agent does).
     pub fn annotation(&self, key: &str) -> Option<&str> {
-        self.annotations
-            .get(key)
-            .or_else(|| self.annotations.get(&key.replace('.', "_")))
-            .map(String::as_str)
+        let find = |key: &str| {
+            self.annotations
+                .iter()
+                .find(|(k, _)| k == key)
+                .map(|(_, v)| v.as_ref())
+        };
+        find(key).or_else(|| find(&key.replace('.', "_")))
     }
 }
 

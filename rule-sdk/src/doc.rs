@@ -5,12 +5,12 @@ use serde_json::Value;
 use crate::Event;
 
 pub enum Doc<'a> {
-    Audit(&'a Event),
+    Audit(&'a Event<'a>),
     Other(&'a Value),
 }
 
 impl<'a> Doc<'a> {
-    pub fn audit(&self) -> Option<&'a Event> {
+    pub fn audit(&self) -> Option<&'a Event<'a>> {
         match self {
             Doc::Audit(e) => Some(e),
             Doc::Other(_) => None,

@@ -67,11 +67,13 @@ pub mod pod;
 pub mod rbac;
 pub mod time;
 pub mod uri;
+#[doc(hidden)]
+pub mod wire;
 
 #[doc(hidden)]
 pub mod runtime;
 
-pub use audit::{Event, ObjectReference, ResponseStatus, UserInfo};
+pub use audit::{Body, Event, ObjectReference, ResponseStatus, Text, UserInfo};
 pub use config::Config;
 pub use control_plane::CONTROL_PLANE_USERS;
 pub use doc::Doc;
@@ -111,7 +113,7 @@ macro_rules! export_pack {
     ($pack:ty) => {
         // Only a WebAssembly build exports the contract; natively (tests,
         // benchmarks, `rules::native`) the pack is plain Rust, and the
-        // export names (`k8scop:rules/rule-pack@0.1.0#evaluate`) are not
+        // export names (`k8scop:rules/rule-pack@0.2.0#evaluate`) are not
         // valid native symbols.
         #[cfg(target_arch = "wasm32")]
         const _: () = {
@@ -128,12 +130,12 @@ macro_rules! export_pack {
                 }
 
                 fn evaluate(
-                    events: ::std::vec::Vec<$crate::bindings::k8scop::rules::types::Event>,
+                    batch: $crate::bindings::k8scop::rules::types::Batch,
                 ) -> ::std::result::Result<
                     ::std::vec::Vec<$crate::bindings::k8scop::rules::types::Alert>,
                     ::std::string::String,
                 > {
-                    __K8SCOP_PACK.with(|cell| cell.evaluate_wit(events))
+                    __K8SCOP_PACK.with(|cell| cell.evaluate_wit(batch))
                 }
             }
 

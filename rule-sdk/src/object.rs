@@ -8,15 +8,15 @@ use serde_json::Value;
 
 use crate::Event;
 
-impl Event {
+impl Event<'_> {
     /// The value at `pointer` in the request object, if logged and present.
     pub fn request_at(&self, pointer: &str) -> Option<&Value> {
-        self.request_object.as_ref()?.pointer(pointer)
+        self.request_object()?.pointer(pointer)
     }
 
     /// The value at `pointer` in the response object, if logged and present.
     pub fn response_at(&self, pointer: &str) -> Option<&Value> {
-        self.response_object.as_ref()?.pointer(pointer)
+        self.response_object()?.pointer(pointer)
     }
 
     /// The string at `pointer` in the request object.
@@ -32,7 +32,7 @@ impl Event {
     /// True when the request body was logged (`Request` or
     /// `RequestResponse` level, and the request had a body).
     pub fn has_request_object(&self) -> bool {
-        self.request_object.is_some()
+        self.request_body.is_some()
     }
 }
 

@@ -156,8 +156,8 @@ impl RaisedAlert<'_> {
         self.field("user", e.username())
             .field("impersonated_user", impersonated.unwrap_or_default())
             .field("source_ip", e.source_ip())
-            .field("user_agent", e.user_agent.as_str())
-            .field("verb", e.verb.as_str())
+            .field("user_agent", e.user_agent.as_ref())
+            .field("verb", e.verb.as_ref())
             .field("resource", e.resource_path())
             .field("namespace", e.namespace())
             .field("name", e.name())
@@ -165,7 +165,7 @@ impl RaisedAlert<'_> {
                 "response_code",
                 e.response_code().map(|c| c.to_string()).unwrap_or_default(),
             )
-            .field("audit_id", e.audit_id.as_str())
+            .field("audit_id", e.audit_id.as_ref())
     }
 
     /// A title for this alert instead of the rule's (e.g. naming the user).

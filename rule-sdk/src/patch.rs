@@ -132,13 +132,13 @@ fn empty_like(value: &Value) -> Value {
     }
 }
 
-impl Event {
+impl Event<'_> {
     /// The object the request writes: the request body when it is an
     /// object (create, update, merge or strategic-merge patch, apply), or
     /// what a JSON patch's operations set, laid out by [`written_object`].
     /// `None` at Metadata level.
     pub fn request_written(&self) -> Option<Cow<'_, Value>> {
-        match self.request_object.as_ref()? {
+        match self.request_object()? {
             object @ Value::Object(_) => Some(Cow::Borrowed(object)),
             body => {
                 let ops = json_patch_ops(body);
@@ -156,8 +156,7 @@ impl Event {
     /// The request's JSON Patch operations (`kubectl patch --type=json`);
     /// empty for any other body, and at Metadata level.
     pub fn request_patch_ops(&self) -> Vec<PatchOp<'_>> {
-        self.request_object
-            .as_ref()
+        self.request_object()
             .map(json_patch_ops)
             .unwrap_or_default()
     }
@@ -211,10 +210,8 @@ mod tests {
                 "huge": []
             })
         );
-        let e = Event::from_json(&format!(
-            r#"{{"kind":"Event","verb":"patch","requestObject":{ops}}}"#
-        ))
-        .unwrap();
+        let json = format!(r#"{{"kind":"Event","verb":"patch","requestObject":{ops}}}"#);
+        let e = Event::from_json(&json).unwrap();
         let spec = e.request_written_pod_spec().unwrap();
         assert!(spec.containers[1].is_privileged());
         assert_eq!(spec.containers[1].name, "b");

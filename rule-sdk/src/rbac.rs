@@ -197,17 +197,17 @@ impl fmt::Display for Subject {
     }
 }
 
-impl Event {
+impl Event<'_> {
     /// The Role or ClusterRole the request sends (create, update, patch),
     /// `None` at Metadata level.
     pub fn request_role(&self) -> Option<Role> {
-        Role::from_object(self.request_object.as_ref()?)
+        Role::from_object(self.request_object()?)
     }
 
     /// The RoleBinding or ClusterRoleBinding the request sends, `None` at
     /// Metadata level.
     pub fn request_binding(&self) -> Option<Binding> {
-        Binding::from_object(self.request_object.as_ref()?)
+        Binding::from_object(self.request_object()?)
     }
 }
 

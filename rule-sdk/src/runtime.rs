@@ -5,6 +5,7 @@ use std::cell::RefCell;
 
 use crate::bindings::k8scop::rules::host::LogLevel;
 use crate::bindings::k8scop::rules::types as wit;
+use crate::wire::Spans;
 use crate::{Alerts, Config, Doc, Event, EventKind, Pack, Value};
 
 /// The pack instance, created on first use with the operator's config.
@@ -16,13 +17,26 @@ impl<P: Pack> PackCell<P> {
         PackCell(RefCell::new(None))
     }
 
-    pub fn evaluate_wit(&self, events: Vec<wit::Event>) -> Result<Vec<wit::Alert>, String> {
+    pub fn evaluate_wit(&self, batch: wit::Batch) -> Result<Vec<wit::Alert>, String> {
         let mut slot = self.0.borrow_mut();
         let pack = slot.get_or_insert_with(|| P::new(&Config::new()));
-        Ok(evaluate_batch(
-            pack,
-            events.iter().map(|e| (e.kind, e.json.as_str())),
-        ))
+        let spans = Spans {
+            text: &batch.text,
+            strings: &batch.strings,
+        };
+        let mut out = Alerts::new();
+        for (index, event) in batch.events.iter().enumerate() {
+            match event {
+                wit::Event::Audit(record) => {
+                    let event = spans.audit_event(record);
+                    on_doc(pack, &mut out, index, &Doc::Audit(&event));
+                }
+                wit::Event::Other(span) => {
+                    on_other_json(pack, &mut out, index, spans.str(*span));
+                }
+            }
+        }
+        Ok(out.raised)
     }
 }
 
@@ -34,60 +48,51 @@ pub fn describe<P: Pack>() -> wit::PackInfo {
     }
 }
 
-/// Parse each event once and hand it to the pack. An event the pack cannot
-/// parse is logged (with its batch index) and skipped: the host already
-/// validated it as JSON, so this means a field of an unexpected type.
+/// Parse each event from its JSON and hand it to the pack: how a pack runs
+/// natively (the WASM export gets its events already parsed, by the host).
+/// An event the pack cannot parse is logged (with its batch index) and
+/// skipped.
 pub fn evaluate_batch<'a, P: Pack>(
     pack: &mut P,
     events: impl Iterator<Item = (EventKind, &'a str)>,
 ) -> Vec<wit::Alert> {
     let mut out = Alerts::new();
     for (index, (kind, json)) in events.enumerate() {
-        out.event_index = index as u32;
-        let first_new = out.raised.len();
-        let time = match kind {
-            EventKind::Audit => match serde_json::from_str::<Event>(json) {
-                Ok(event) => {
-                    pack.on_event(&Doc::Audit(&event), &mut out);
-                    event_time_if_raised(&out, first_new, || Doc::Audit(&event).time().to_string())
-                }
-                Err(e) => {
-                    host_log(
-                        LogLevel::Warn,
-                        &format!("event {index}: not an audit event: {e}"),
-                    );
-                    None
-                }
+        match kind {
+            EventKind::Audit => match Event::from_json(json) {
+                Ok(event) => on_doc(pack, &mut out, index, &Doc::Audit(&event)),
+                Err(e) => host_log(
+                    LogLevel::Warn,
+                    &format!("event {index}: not an audit event: {e}"),
+                ),
             },
-            EventKind::Other => match serde_json::from_str::<Value>(json) {
-                Ok(value) => {
-                    pack.on_event(&Doc::Other(&value), &mut out);
-                    event_time_if_raised(&out, first_new, || Doc::Other(&value).time().to_string())
-                }
-                Err(e) => {
-                    host_log(LogLevel::Warn, &format!("event {index}: invalid JSON: {e}"));
-                    None
-                }
-            },
-        };
-        // The event's time is copied only into alerts that were raised.
-        if let Some(time) = time {
-            for alert in &mut out.raised[first_new..] {
-                if alert.event_time.is_empty() {
-                    alert.event_time.clone_from(&time);
-                }
-            }
+            EventKind::Other => on_other_json(pack, &mut out, index, json),
         }
     }
     out.raised
 }
 
-fn event_time_if_raised(
-    out: &Alerts,
-    first_new: usize,
-    time: impl FnOnce() -> String,
-) -> Option<String> {
-    (out.raised.len() > first_new).then(time)
+fn on_other_json<P: Pack>(pack: &mut P, out: &mut Alerts, index: usize, json: &str) {
+    match serde_json::from_str::<Value>(json) {
+        Ok(value) => on_doc(pack, out, index, &Doc::Other(&value)),
+        Err(e) => host_log(LogLevel::Warn, &format!("event {index}: invalid JSON: {e}")),
+    }
+}
+
+/// One event through the pack; the event's time is copied only into the
+/// alerts it raised that did not set their own.
+fn on_doc<P: Pack>(pack: &mut P, out: &mut Alerts, index: usize, doc: &Doc<'_>) {
+    out.event_index = index as u32;
+    let first_new = out.raised.len();
+    pack.on_event(doc, out);
+    if out.raised.len() > first_new {
+        let time = doc.time();
+        for alert in &mut out.raised[first_new..] {
+            if alert.event_time.is_empty() {
+                alert.event_time = time.to_string();
+            }
+        }
+    }
 }
 
 #[cfg(target_arch = "wasm32")]

@@ -90,7 +90,7 @@ pub fn format_rfc3339(millis: i64) -> String {
     )
 }
 
-impl crate::Event {
+impl crate::Event<'_> {
     /// [`crate::Event::time`] as milliseconds since the Unix epoch, if it
     /// is a valid RFC 3339 timestamp.
     pub fn unix_millis(&self) -> Option<i64> {

@@ -3,8 +3,8 @@
 wasmtime::component::bindgen!({
     world: "pack",
     path: "../wit",
-    // A batch's events are lent to the call, not cloned: the JSON text is
-    // copied once, straight from the decoded document into the sandbox.
+    // A batch is lent to the call, not cloned: its text is copied once,
+    // straight into the sandbox.
     ownership: Borrowing {
         duplicate_if_necessary: false
     },
@@ -12,7 +12,8 @@ wasmtime::component::bindgen!({
 
 pub use self::k8scop::rules::host::LogLevel;
 pub use self::k8scop::rules::types::{
-    Alert, Event, EventKind, Interest, PackInfo, RuleInfo, Severity,
+    Alert, AuditEvent, Batch, Event, EventKind, Interest, ObjectRef, PackInfo, ResponseStatus,
+    RuleInfo, Severity, Span, SpanList, UserInfo,
 };
 
 impl Severity {

@@ -7,7 +7,7 @@ use std::sync::Arc;
 use wasmtime::component::Linker;
 use wasmtime::{Engine as WasmEngine, Store};
 
-use super::bindings::{Alert, Event, Pack, PackInfo, PackPre};
+use super::bindings::{Alert, Batch, Pack, PackInfo, PackPre};
 use super::interest::PackInterest;
 use super::sandbox::{PackConfig, PackState, SandboxLimits};
 use super::{EPOCH_TICK, PackError};
@@ -177,13 +177,13 @@ impl LoadedPack {
     /// Evaluate one batch. A trap or an exceeded limit leaves the instance
     /// in an unknown state, so it is replaced by a fresh one and the batch is
     /// tried once more; a second failure is the caller's to report.
-    pub fn evaluate(&mut self, events: &[Event<'_>]) -> Result<Vec<Alert>, PackError> {
-        match self.call_evaluate(events) {
+    pub fn evaluate(&mut self, batch: Batch<'_>) -> Result<Vec<Alert>, PackError> {
+        match self.call_evaluate(batch.clone()) {
             Ok(alerts) => Ok(alerts),
             Err(first) => {
                 tracing::warn!(pack = self.name(), error = %first, "batch failed; retrying once on a fresh instance");
                 self.reset()?;
-                self.call_evaluate(events).inspect_err(|_| {
+                self.call_evaluate(batch).inspect_err(|_| {
                     // Leave a usable instance for the next batch.
                     let _ = self.reset();
                 })
@@ -191,13 +191,13 @@ impl LoadedPack {
         }
     }
 
-    fn call_evaluate(&mut self, events: &[Event<'_>]) -> Result<Vec<Alert>, PackError> {
+    fn call_evaluate(&mut self, batch: Batch<'_>) -> Result<Vec<Alert>, PackError> {
         self.store.data_mut().reset_call_budget();
         self.store.set_epoch_deadline(deadline_ticks(&self.limits));
         let result = self
             .instance
             .k8scop_rules_rule_pack()
-            .call_evaluate(&mut self.store, events);
+            .call_evaluate(&mut self.store, batch);
         let suppressed = std::mem::take(&mut self.store.data_mut().log_lines_suppressed);
         if suppressed > 0 {
             tracing::warn!(

@@ -179,7 +179,7 @@ impl Classic {
             return;
         }
         let all_namespaces = e.namespace().is_empty();
-        let rule = match (e.verb.as_str(), e.resource(), e.subresource()) {
+        let rule = match (e.verb.as_ref(), e.resource(), e.subresource()) {
             ("list", "pods", "") if all_namespaces => &PODS_LISTED_ALL_NAMESPACES,
             ("list", "pods", "") => &PODS_LISTED,
             ("get", "pods", "") => &POD_READ,

@@ -121,7 +121,7 @@ impl AuthFailures {
             failures.recent.pop_front();
         }
         failures.recent.push_back(FailedRequest {
-            audit_id: e.audit_id.clone(),
+            audit_id: e.audit_id.to_string(),
             description: describe(e),
         });
     }

@@ -116,7 +116,7 @@ impl FirstSeen {
 
         let agent = match s.agent_match {
             AgentMatch::Family => user_agent_family(&e.user_agent),
-            AgentMatch::Exact => e.user_agent.clone(),
+            AgentMatch::Exact => e.user_agent.to_string(),
         };
         let agent = clip(&agent, MAX_VALUE_BYTES);
         if !agent.is_empty() {

@@ -79,14 +79,14 @@ impl RbacThenWorkload {
             }
             changes.push_back(RbacChange {
                 at,
-                verb: e.verb.clone(),
+                verb: e.verb.to_string(),
                 resource: e.resource().to_string(),
                 namespace: e.namespace().to_string(),
                 name: e.name().to_string(),
                 impersonated: e
                     .impersonated_user
                     .as_ref()
-                    .map(|u| u.username.clone())
+                    .map(|u| u.username.to_string())
                     .unwrap_or_default(),
             });
             return;
@@ -158,7 +158,7 @@ impl RbacThenWorkload {
 /// A create, update or patch the API server carried out: answered 2xx and
 /// not a dry run.
 fn is_change(e: &Event) -> bool {
-    CHANGE_VERBS.contains(&e.verb.as_str()) && e.succeeded() && e.query_param("dryRun").is_none()
+    CHANGE_VERBS.contains(&e.verb.as_ref()) && e.succeeded() && e.query_param("dryRun").is_none()
 }
 
 fn is_workload(e: &Event) -> bool {

@@ -115,7 +115,7 @@ impl SecretBurst {
 /// A successful get, list or watch of core `secrets` (not a subresource,
 /// not another API group's `secrets`).
 fn is_secret_read(e: &Event) -> bool {
-    matches!(e.verb.as_str(), "get" | "list" | "watch")
+    matches!(e.verb.as_ref(), "get" | "list" | "watch")
         && e.resource() == "secrets"
         && e.subresource().is_empty()
         && e.api_group().is_empty()

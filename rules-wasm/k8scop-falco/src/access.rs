@@ -10,13 +10,13 @@ use crate::{alert, is_resource};
 pub(crate) fn check(s: &Settings, e: &Event, out: &mut Alerts) {
     let user = e.username();
     if !s.allowed_users.matches(user) {
-        alert(out, &DISALLOWED_USER, e, &[user]).field("uri", e.request_uri.as_str());
+        alert(out, &DISALLOWED_USER, e, &[user]).field("uri", e.request_uri.as_ref());
     }
     if s.full_admin_users.matches(user) {
-        alert(out, &FULL_ADMIN_ACCESS, e, &[user]).field("uri", e.request_uri.as_str());
+        alert(out, &FULL_ADMIN_ACCESS, e, &[user]).field("uri", e.request_uri.as_ref());
     }
     anonymous_allowed(s, e, out);
-    match (e.resource(), e.subresource(), e.verb.as_str()) {
+    match (e.resource(), e.subresource(), e.verb.as_ref()) {
         ("pods", sub @ ("exec" | "attach"), "create" | "get") if e.was_allowed() => {
             let container = e.query_param("container").unwrap_or_default();
             let command = e.query_param("command").unwrap_or_default();
@@ -48,7 +48,7 @@ pub(crate) fn check(s: &Settings, e: &Event, out: &mut Alerts) {
             Some(_) => {
                 alert(out, &SECRET_GET_FAILED, e, &group).field(
                     "response_reason",
-                    e.response_status.as_ref().map_or("", |s| s.reason.as_str()),
+                    e.response_status.as_ref().map_or("", |s| s.reason.as_ref()),
                 );
             }
             None => {}
@@ -72,5 +72,5 @@ fn anonymous_allowed(s: &Settings, e: &Event, out: &mut Alerts) {
         e,
         &[e.source_ip(), &e.verb, path],
     )
-    .field("uri", e.request_uri.as_str());
+    .field("uri", e.request_uri.as_ref());
 }

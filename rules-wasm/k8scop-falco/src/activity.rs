@@ -48,7 +48,7 @@ const ACTIVITY: &[(&str, &[&str], &Rule, &Rule)] = &[
 ];
 
 pub(crate) fn check(s: &Settings, e: &Event, out: &mut Alerts) {
-    let created = match e.verb.as_str() {
+    let created = match e.verb.as_ref() {
         "create" => true,
         "delete" => false,
         _ => return,

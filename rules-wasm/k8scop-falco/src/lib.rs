@@ -139,7 +139,7 @@ pub(crate) fn alert<'a>(
 /// The object's name: the objectRef's, else the one the response or the
 /// request carries (a create with `generateName` has no name until the
 /// API server picks one).
-pub(crate) fn object_name(e: &Event) -> &str {
+pub(crate) fn object_name<'e>(e: &'e Event) -> &'e str {
     [
         Some(e.name()),
         e.response_str("/metadata/name"),

@@ -25,6 +25,6 @@ pub(crate) fn check(s: &Settings, e: &Event, out: &mut Alerts) {
         .field("node", node)
         .field(
             "response_reason",
-            e.response_status.as_ref().map_or("", |s| s.reason.as_str()),
+            e.response_status.as_ref().map_or("", |s| s.reason.as_ref()),
         );
 }

@@ -12,7 +12,7 @@ pub(crate) fn check(s: &Settings, e: &Event, out: &mut Alerts) {
     if !e.succeeded() {
         return;
     }
-    let modify = matches!(e.verb.as_str(), "create" | "update" | "patch");
+    let modify = matches!(e.verb.as_ref(), "create" | "update" | "patch");
     let create = e.verb == "create";
     if modify && is_resource(e, "configmaps", &[""]) {
         configmap_credentials(s, e, out);

@@ -12,7 +12,7 @@ pub(crate) fn check(s: &Settings, e: &Event, out: &mut Alerts) {
     if !e.succeeded() {
         return;
     }
-    let verb = e.verb.as_str();
+    let verb = e.verb.as_ref();
     let is_role =
         is_resource(e, "roles", &[RBAC_GROUP]) || is_resource(e, "clusterroles", &[RBAC_GROUP]);
     let is_binding = is_resource(e, "rolebindings", &[RBAC_GROUP])

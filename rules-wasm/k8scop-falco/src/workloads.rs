@@ -23,7 +23,7 @@ enum Source {
 const POD_GROUPS: &[&str] = &["", "apps", "extensions", "batch"];
 
 pub(crate) fn check(s: &Settings, e: &Event, out: &mut Alerts) {
-    let source = match (e.resource(), e.subresource(), e.verb.as_str()) {
+    let source = match (e.resource(), e.subresource(), e.verb.as_ref()) {
         ("pods", "", "create") => Source::Pod,
         ("pods", "ephemeralcontainers", "update" | "patch") => Source::Ephemeral,
         (r, "", "create" | "update" | "patch") if WORKLOADS.contains(&r) => Source::Workload,

@@ -337,29 +337,29 @@ impl Pack for SigmaElastic {
 impl SigmaElastic {
     fn on_unauthenticated(&mut self, e: &Event, out: &mut Alerts) {
         if !matches!(
-            e.stage.as_str(),
+            e.stage.as_ref(),
             "ResponseStarted" | "ResponseComplete" | "Panic" | ""
         ) {
             return;
         }
         if !e.audit_id.is_empty() {
-            if self.recent_unauthenticated.contains(&e.audit_id) {
+            if self.recent_unauthenticated.iter().any(|id| *id == e.audit_id) {
                 return;
             }
             if self.recent_unauthenticated.len() >= RECENT_UNAUTHENTICATED {
                 self.recent_unauthenticated.pop_front();
             }
-            self.recent_unauthenticated.push_back(e.audit_id.clone());
+            self.recent_unauthenticated.push_back(e.audit_id.to_string());
         }
         let message = e
             .response_status
             .as_ref()
-            .map(|s| s.message.as_str())
+            .map(|s| s.message.as_ref())
             .unwrap_or_default();
         out.raise(&REQUEST_UNAUTHENTICATED)
             .group(&[e.source_ip(), &e.user_agent])
             .audit_context(e)
-            .field("request_uri", e.request_uri.as_str())
+            .field("request_uri", e.request_uri.as_ref())
             .field("message", message);
     }
 
@@ -372,14 +372,14 @@ impl SigmaElastic {
         let message = e
             .response_status
             .as_ref()
-            .map(|s| s.message.as_str())
+            .map(|s| s.message.as_ref())
             .unwrap_or_default();
         let alert = out
             .raise(&REQUEST_FORBIDDEN)
             .group(&[e.username(), &e.verb, &e.resource_path(), e.namespace()])
             .audit_context(e)
             .field("groups", e.user.groups.join(","))
-            .field("request_uri", e.request_uri.as_str())
+            .field("request_uri", e.request_uri.as_ref())
             .field("message", message);
         if service_account || anonymous {
             alert.severity(Severity::Medium);
@@ -405,7 +405,7 @@ impl SigmaElastic {
             .audit_context(e)
             .field("groups", e.user.groups.join(","))
             .field("matched", matched.as_str())
-            .field("request_uri", e.request_uri.as_str());
+            .field("request_uri", e.request_uri.as_ref());
     }
 
     fn on_impersonation(&self, e: &Event, out: &mut Alerts) {
@@ -420,7 +420,7 @@ impl SigmaElastic {
             .groups
             .iter()
             .filter(|g| self.privileged_groups.matches(g))
-            .map(String::as_str)
+            .map(|g| g.as_ref())
             .collect();
         if !privileged_user && privileged_groups.is_empty() {
             return;
@@ -428,7 +428,7 @@ impl SigmaElastic {
         let target_name = if target.username.is_empty() {
             "(groups only)"
         } else {
-            target.username.as_str()
+            target.username.as_ref()
         };
         out.raise(&PRIVILEGED_IMPERSONATION)
             .title(format!("{} impersonated {}", e.username(), target_name))
@@ -441,20 +441,20 @@ impl SigmaElastic {
 
     fn on_csr(&self, e: &Event, ignored: bool, out: &mut Alerts) {
         let approval = e.subresource() == "approval";
-        if approval && !matches!(e.verb.as_str(), "update" | "patch") {
+        if approval && !matches!(e.verb.as_ref(), "update" | "patch") {
             return;
         }
         if !approval && e.verb != "create" {
             return;
         }
-        let body = e.request_object.as_ref();
+        let body = e.request_object();
         // Approval and denial are the same subresource; only the body says which.
         if approval && !body.is_some_and(is_approved) {
             return;
         }
         // A patch of the approval carries only the condition; the whole CSR
         // is in the response at RequestResponse level.
-        let spec = [body, e.response_object.as_ref()]
+        let spec = [body, e.response_object()]
             .into_iter()
             .flatten()
             .filter_map(|o| o.get("spec"))
@@ -529,7 +529,7 @@ impl SigmaElastic {
         if !rules_review && !machine {
             return;
         }
-        let spec = e.request_object.as_ref().and_then(|b| b.get("spec"));
+        let spec = e.request_object().and_then(|b| b.get("spec"));
         let attrs = spec.and_then(|s| s.get("resourceAttributes"));
         let attr = |k: &str| {
             attrs
@@ -566,14 +566,13 @@ impl SigmaElastic {
             _ => return,
         };
         if !matches!(
-            e.verb.as_str(),
+            e.verb.as_ref(),
             "create" | "update" | "patch" | "delete" | "deletecollection"
         ) {
             return;
         }
         let hooks = e
-            .request_object
-            .as_ref()
+            .request_object()
             .and_then(|b| b.get("webhooks"))
             .and_then(Value::as_array);
         let (mut names, mut targets, mut policies) = (Vec::new(), Vec::new(), BTreeSet::new());
@@ -647,7 +646,7 @@ impl SigmaElastic {
 
     /// Rules reading the pod spec a pod or workload is deployed with.
     fn on_pod_spec(&self, e: &Event, out: &mut Alerts) {
-        if !matches!(e.verb.as_str(), "create" | "update" | "patch") {
+        if !matches!(e.verb.as_ref(), "create" | "update" | "patch") {
             return;
         }
         self.on_capabilities(e, out);
@@ -801,7 +800,7 @@ impl SigmaElastic {
     }
 
     fn on_secrets(&self, e: &Event, out: &mut Alerts) {
-        if !matches!(e.verb.as_str(), "list" | "watch") {
+        if !matches!(e.verb.as_ref(), "list" | "watch") {
             return;
         }
         let cluster_wide = e.namespace().is_empty();
@@ -835,7 +834,7 @@ impl SigmaElastic {
             return;
         }
         // The pod's name is in objectRef, or only in the body for generateName.
-        let body = e.request_object.as_ref();
+        let body = e.request_object();
         let name = match e.name() {
             "" => body
                 .map(|b| str_at(b, &["metadata", "name"]))
@@ -887,7 +886,7 @@ impl SigmaElastic {
         if e.effective_username() == target {
             return;
         }
-        let spec = e.request_object.as_ref().and_then(|b| b.get("spec"));
+        let spec = e.request_object().and_then(|b| b.get("spec"));
         let expiration = spec
             .and_then(|s| s.get("expirationSeconds"))
             .and_then(Value::as_i64)
@@ -928,8 +927,8 @@ impl SigmaElastic {
     }
 
     fn on_logging(&self, e: &Event, out: &mut Alerts) {
-        let deleting = matches!(e.verb.as_str(), "delete" | "deletecollection");
-        let changing = matches!(e.verb.as_str(), "update" | "patch");
+        let deleting = matches!(e.verb.as_ref(), "delete" | "deletecollection");
+        let changing = matches!(e.verb.as_ref(), "update" | "patch");
         let (what, hit) = match (e.resource(), e.subresource()) {
             ("auditsinks", _) => ("audit sink", deleting || changing),
             ("namespaces", "") => (
@@ -972,15 +971,14 @@ impl SigmaElastic {
     }
 
     fn on_critical_configmap(&self, e: &Event, out: &mut Alerts) {
-        if !matches!(e.verb.as_str(), "update" | "patch" | "delete")
+        if !matches!(e.verb.as_ref(), "update" | "patch" | "delete")
             || !self.critical_configmaps.matches(e.name())
         {
             return;
         }
         // Which keys the change touched, when the body is there.
         let keys = e
-            .request_object
-            .as_ref()
+            .request_object()
             .and_then(|b| b.get("data"))
             .and_then(Value::as_object)
             .map(|d| d.keys().cloned().collect::<Vec<_>>().join(","))
@@ -1008,22 +1006,21 @@ impl SigmaElastic {
             return;
         }
         let key = WorkloadContainers::key(resource, e.namespace(), e.name());
-        if matches!(e.verb.as_str(), "delete") {
+        if matches!(e.verb.as_ref(), "delete") {
             self.workloads.forget(&key);
             return;
         }
-        if !matches!(e.verb.as_str(), "create" | "update" | "patch") {
+        if !matches!(e.verb.as_ref(), "create" | "update" | "patch") {
             return;
         }
         // The whole object after the change: any response, or an update's
         // or a create's request (a patch's request is only the patch).
         let full = e
-            .response_object
-            .as_ref()
+            .response_object()
             .and_then(workloads::template_spec)
             .or_else(|| {
                 (e.verb != "patch")
-                    .then(|| e.request_object.as_ref().and_then(workloads::template_spec))
+                    .then(|| e.request_object().and_then(workloads::template_spec))
                     .flatten()
             });
         let mut added: Vec<NamedContainer> = Vec::new();
@@ -1035,7 +1032,7 @@ impl SigmaElastic {
                 evidence = "compared with the workload's last known containers";
             }
         } else if e.verb == "patch" {
-            match e.request_object.as_ref() {
+            match e.request_object() {
                 Some(Value::Array(ops)) => {
                     added = workloads::added_by_json_patch(ops);
                     evidence = "JSON patch adds a container";
@@ -1089,7 +1086,7 @@ impl SigmaElastic {
 }
 
 fn on_events_deleted(e: &Event, out: &mut Alerts) {
-    if !matches!(e.verb.as_str(), "delete" | "deletecollection") {
+    if !matches!(e.verb.as_ref(), "delete" | "deletecollection") {
         return;
     }
     let scope = if e.namespace().is_empty() {
@@ -1111,13 +1108,13 @@ fn on_events_deleted(e: &Event, out: &mut Alerts) {
 fn on_cronjob(e: &Event, out: &mut Alerts) {
     let kind = singular(e.resource());
     let relevant = match e.resource() {
-        "cronjobs" => matches!(e.verb.as_str(), "create" | "update" | "patch"),
+        "cronjobs" => matches!(e.verb.as_ref(), "create" | "update" | "patch"),
         _ => e.verb == "create",
     };
     if !relevant {
         return;
     }
-    let body = e.request_object.as_ref();
+    let body = e.request_object();
     let schedule = body
         .map(|b| str_at(b, &["spec", "schedule"]))
         .unwrap_or_default();
@@ -1151,7 +1148,7 @@ fn on_cronjob(e: &Event, out: &mut Alerts) {
 }
 
 fn on_exec(e: &Event, out: &mut Alerts) {
-    if !matches!(e.verb.as_str(), "create" | "get") {
+    if !matches!(e.verb.as_ref(), "create" | "get") {
         return;
     }
     let command = e.query_param("command").unwrap_or_default();
@@ -1193,7 +1190,7 @@ const EVERYONE: &[(&str, &str)] = &[
 ];
 
 fn on_binding(e: &Event, out: &mut Alerts) {
-    if !matches!(e.verb.as_str(), "create" | "update" | "patch") {
+    if !matches!(e.verb.as_ref(), "create" | "update" | "patch") {
         return;
     }
     // roleRef and subjects are in the body; a patch holds only what it sets.
@@ -1267,8 +1264,7 @@ fn is_approved(csr: &Value) -> bool {
 
 /// A scale change whose body sets the replicas to zero.
 fn scaled_to_zero(e: &Event) -> bool {
-    e.request_object
-        .as_ref()
+    e.request_object()
         .and_then(|b| b.get("spec"))
         .and_then(|s| s.get("replicas"))
         .and_then(Value::as_i64)
