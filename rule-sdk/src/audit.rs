@@ -11,8 +11,8 @@ use std::cell::OnceCell;
 use std::fmt;
 use std::marker::PhantomData;
 
-use serde::de::{Deserializer, MapAccess, Visitor};
 use serde::Deserialize;
+use serde::de::{Deserializer, MapAccess, Visitor};
 use serde_json::Value;
 use serde_json::value::RawValue;
 
@@ -184,9 +184,7 @@ fn texts<'de: 'a, 'a, D: Deserializer<'de>>(d: D) -> Result<Vec<Text<'a>>, D::Er
         .collect())
 }
 
-fn pairs<'de: 'a, 'a, D: Deserializer<'de>>(
-    d: D,
-) -> Result<Vec<(Text<'a>, Text<'a>)>, D::Error> {
+fn pairs<'de: 'a, 'a, D: Deserializer<'de>>(d: D) -> Result<Vec<(Text<'a>, Text<'a>)>, D::Error> {
     d.deserialize_map(PairsVisitor {
         multi: false,
         texts: PhantomData,

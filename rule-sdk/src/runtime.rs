@@ -5,7 +5,7 @@ use std::cell::RefCell;
 
 use crate::bindings::k8scop::rules::host::LogLevel;
 use crate::bindings::k8scop::rules::types as wit;
-use crate::wire::Spans;
+use crate::wire::{BatchEvent, BatchReader};
 use crate::{Alerts, Config, Doc, Event, EventKind, Pack, Value};
 
 /// The pack instance, created on first use with the operator's config.
@@ -20,20 +20,16 @@ impl<P: Pack> PackCell<P> {
     pub fn evaluate_wit(&self, batch: wit::Batch) -> Result<Vec<wit::Alert>, String> {
         let mut slot = self.0.borrow_mut();
         let pack = slot.get_or_insert_with(|| P::new(&Config::new()));
-        let spans = Spans {
-            text: &batch.text,
-            strings: &batch.strings,
-        };
+        let reader = BatchReader::new(&batch.text, &batch.strings, &batch.events);
         let mut out = Alerts::new();
-        for (index, event) in batch.events.iter().enumerate() {
+        for (index, event) in reader.events().enumerate() {
             match event {
-                wit::Event::Audit(record) => {
-                    let event = spans.audit_event(record);
-                    on_doc(pack, &mut out, index, &Doc::Audit(&event));
-                }
-                wit::Event::Other(span) => {
-                    on_other_json(pack, &mut out, index, spans.str(*span));
-                }
+                BatchEvent::Audit(event) => on_doc(pack, &mut out, index, &Doc::Audit(&event)),
+                BatchEvent::Other(json) => on_other_json(pack, &mut out, index, json),
+                BatchEvent::Unknown(kind) => host_log(
+                    LogLevel::Warn,
+                    &format!("event {index}: of a kind ({kind}) this rule-sdk does not know"),
+                ),
             }
         }
         Ok(out.raised)

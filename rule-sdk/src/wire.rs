@@ -1,102 +1,420 @@
-//! Reading a `batch` of the WIT contract: every text of an audit event is a
-//! span of the batch's one `text`, so building an [`Event`] borrows and
-//! neither parses nor copies. The host laid the batch out from its own
-//! parse of the JSON; see `host/src/engine/batch.rs` for the writing side.
+//! The layout of a `batch` of the WIT contract, written by the host and
+//! read by a pack: every text of the batch in one string, and each event a
+//! fixed block of `u32` words pointing into it (see `batch` in
+//! `wit/k8scop-rules.wit`). Reading an event borrows its texts: no JSON
+//! parse and no copy. Writer and reader live together so they cannot drift.
 
 use std::borrow::Cow;
 
-use crate::audit::{Body, EventMeta, ObjectReference, ResponseStatus, Text, UserInfo};
-use crate::bindings::k8scop::rules::types as wit;
 use crate::Event;
+use crate::audit::{Body, EventMeta, ObjectReference, ResponseStatus, Text, UserInfo};
+use crate::bindings::k8scop::rules::types::{ListField, TextField};
 
-/// The batch's text and string table, which every span points into.
-#[derive(Clone, Copy)]
-pub struct Spans<'a> {
-    pub text: &'a str,
-    pub strings: &'a [wit::Span],
+/// Words of an event's block: kind, flags, code, then two per text field
+/// and two per list field.
+pub const EVENT_WORDS: usize = 3 + 2 * TEXT_FIELDS + 2 * LIST_FIELDS;
+const TEXT_FIELDS: usize = TextField::ResponseObject as usize + 1;
+const LIST_FIELDS: usize = ListField::Annotations as usize + 1;
+/// The `event-has` flags: bit n is the WIT declaration's nth flag.
+mod has {
+    pub const IMPERSONATED_USER: u32 = 1 << 0;
+    pub const OBJECT_REF: u32 = 1 << 1;
+    pub const RESPONSE_STATUS: u32 = 1 << 2;
+    pub const REQUEST_OBJECT: u32 = 1 << 3;
+    pub const RESPONSE_OBJECT: u32 = 1 << 4;
+}
+const KIND_AUDIT: u32 = 0;
+const KIND_OTHER: u32 = 1;
+
+fn text_word(field: TextField) -> usize {
+    3 + 2 * field as usize
 }
 
-impl<'a> Spans<'a> {
-    /// The text of a span; empty if the span is out of range or splits a
-    /// character (a host bug, never a reason to trap).
-    pub fn str(&self, span: wit::Span) -> &'a str {
-        let start = span.start as usize;
+fn list_word(field: ListField) -> usize {
+    3 + 2 * TEXT_FIELDS + 2 * field as usize
+}
+
+/// A batch being written (by the host).
+#[derive(Debug, Default, Clone)]
+pub struct BatchWriter {
+    pub text: String,
+    pub strings: Vec<u32>,
+    pub events: Vec<u32>,
+}
+
+impl BatchWriter {
+    pub fn with_capacity(text_bytes: usize, events: usize) -> Self {
+        BatchWriter {
+            text: String::with_capacity(text_bytes),
+            strings: Vec::new(),
+            events: Vec::with_capacity(events * EVENT_WORDS),
+        }
+    }
+
+    /// Events written so far.
+    pub fn len(&self) -> usize {
+        self.events.len() / EVENT_WORDS
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.events.is_empty()
+    }
+
+    /// The words of the `index`th event's block.
+    pub fn block(&self, index: usize) -> &[u32] {
+        &self.events[index * EVENT_WORDS..][..EVENT_WORDS]
+    }
+
+    /// Append a non-audit document, as its JSON.
+    pub fn push_other(&mut self, json: &str) {
+        let base = self.new_block(KIND_OTHER);
+        self.set_text(base, TextField::ApiVersion, json);
+    }
+
+    /// Append an audit event.
+    pub fn push_audit(&mut self, e: &Event<'_>) {
+        use TextField as T;
+        let base = self.new_block(KIND_AUDIT);
+        let mut flags = 0;
+        for (field, text) in [
+            (T::ApiVersion, &e.api_version),
+            (T::Level, &e.level),
+            (T::AuditId, &e.audit_id),
+            (T::Stage, &e.stage),
+            (T::RequestUri, &e.request_uri),
+            (T::Verb, &e.verb),
+            (T::UserAgent, &e.user_agent),
+            (T::RequestReceivedTimestamp, &e.request_received_timestamp),
+            (T::StageTimestamp, &e.stage_timestamp),
+            (T::Timestamp, &e.timestamp),
+            (T::Username, &e.user.username),
+            (T::Uid, &e.user.uid),
+        ] {
+            self.set_text(base, field, text);
+        }
+        if let Some(meta) = &e.metadata {
+            self.set_text(base, T::CreationTimestamp, &meta.creation_timestamp);
+        }
+        self.set_list(base, ListField::Groups, e.user.groups.iter());
+        self.set_pairs(base, ListField::Extra, &e.user.extra);
+        self.set_list(base, ListField::SourceIps, e.source_ips.iter());
+        self.set_pairs(base, ListField::Annotations, &e.annotations);
+        if let Some(u) = &e.impersonated_user {
+            flags |= has::IMPERSONATED_USER;
+            self.set_text(base, T::ImpersonatedUsername, &u.username);
+            self.set_text(base, T::ImpersonatedUid, &u.uid);
+            self.set_list(base, ListField::ImpersonatedGroups, u.groups.iter());
+            self.set_pairs(base, ListField::ImpersonatedExtra, &u.extra);
+        }
+        if let Some(o) = &e.object_ref {
+            flags |= has::OBJECT_REF;
+            for (field, text) in [
+                (T::Resource, &o.resource),
+                (T::Namespace, &o.namespace),
+                (T::Name, &o.name),
+                (T::ObjectUid, &o.uid),
+                (T::ApiGroup, &o.api_group),
+                (T::ObjectApiVersion, &o.api_version),
+                (T::ResourceVersion, &o.resource_version),
+                (T::Subresource, &o.subresource),
+            ] {
+                self.set_text(base, field, text);
+            }
+        }
+        if let Some(r) = &e.response_status {
+            flags |= has::RESPONSE_STATUS;
+            self.events[base + 2] = r.code as u32;
+            self.set_text(base, T::Status, &r.status);
+            self.set_text(base, T::Reason, &r.reason);
+            self.set_text(base, T::Message, &r.message);
+        }
+        if let Some(body) = &e.request_body {
+            flags |= has::REQUEST_OBJECT;
+            self.set_text(base, T::RequestObject, body.json());
+        }
+        if let Some(body) = &e.response_body {
+            flags |= has::RESPONSE_OBJECT;
+            self.set_text(base, T::ResponseObject, body.json());
+        }
+        self.events[base + 1] = flags;
+    }
+
+    fn new_block(&mut self, kind: u32) -> usize {
+        let base = self.events.len();
+        self.events.resize(base + EVENT_WORDS, 0);
+        self.events[base] = kind;
+        base
+    }
+
+    /// Append a text, as (start, len). A batch's text stays far below
+    /// 4 GiB: the sandbox's memory limit refuses it long before.
+    fn append(&mut self, s: &str) -> (u32, u32) {
+        let start = self.text.len() as u32;
+        self.text.push_str(s);
+        (start, s.len() as u32)
+    }
+
+    fn set_text(&mut self, base: usize, field: TextField, s: &str) {
+        if s.is_empty() {
+            return;
+        }
+        let (start, len) = self.append(s);
+        let word = base + text_word(field);
+        self.events[word] = start;
+        self.events[word + 1] = len;
+    }
+
+    fn set_list<'s, S: AsRef<str> + 's>(
+        &mut self,
+        base: usize,
+        field: ListField,
+        items: impl Iterator<Item = &'s S>,
+    ) {
+        let first = (self.strings.len() / 2) as u32;
+        for item in items {
+            let (start, len) = self.append(item.as_ref());
+            self.strings.extend([start, len]);
+        }
+        let word = base + list_word(field);
+        self.events[word] = first;
+        self.events[word + 1] = (self.strings.len() / 2) as u32 - first;
+    }
+
+    fn set_pairs(&mut self, base: usize, field: ListField, pairs: &[(Text<'_>, Text<'_>)]) {
+        self.set_list(base, field, pairs.iter().flat_map(|(k, v)| [k, v]));
+    }
+}
+
+/// One event of a batch, as a pack sees it.
+pub enum BatchEvent<'a> {
+    Audit(Event<'a>),
+    /// A non-audit document's JSON.
+    Other(&'a str),
+    /// A kind this SDK does not know (a newer host): skipped, and logged.
+    Unknown(u32),
+}
+
+/// A batch being read (by a pack).
+#[derive(Clone, Copy)]
+pub struct BatchReader<'a> {
+    text: &'a str,
+    strings: &'a [u32],
+    events: &'a [u32],
+}
+
+impl<'a> BatchReader<'a> {
+    pub fn new(text: &'a str, strings: &'a [u32], events: &'a [u32]) -> Self {
+        BatchReader {
+            text,
+            strings,
+            events,
+        }
+    }
+
+    pub fn len(&self) -> usize {
+        self.events.len() / EVENT_WORDS
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    pub fn events(&self) -> impl Iterator<Item = BatchEvent<'a>> + '_ {
+        self.events
+            .chunks_exact(EVENT_WORDS)
+            .map(|block| match block[0] {
+                KIND_AUDIT => BatchEvent::Audit(self.audit_event(block)),
+                KIND_OTHER => BatchEvent::Other(self.text(block, TextField::ApiVersion)),
+                kind => BatchEvent::Unknown(kind),
+            })
+    }
+
+    /// The text at (start, len); empty if out of range or not on character
+    /// boundaries (a host bug, never a reason to trap).
+    fn span(&self, start: u32, len: u32) -> &'a str {
+        let start = start as usize;
         self.text
-            .get(start..start.saturating_add(span.len as usize))
+            .get(start..start.saturating_add(len as usize))
             .unwrap_or("")
     }
 
-    fn text(&self, span: wit::Span) -> Text<'a> {
-        Cow::Borrowed(self.str(span))
+    fn text(&self, block: &[u32], field: TextField) -> &'a str {
+        let word = text_word(field);
+        self.span(block[word], block[word + 1])
     }
 
-    fn list(&self, list: wit::SpanList) -> &'a [wit::Span] {
-        let first = list.first as usize;
+    fn cow(&self, block: &[u32], field: TextField) -> Text<'a> {
+        Cow::Borrowed(self.text(block, field))
+    }
+
+    fn list(&self, block: &[u32], field: ListField) -> impl Iterator<Item = Text<'a>> + '_ {
+        let word = list_word(field);
+        let first = block[word] as usize * 2;
+        let words = (block[word + 1] as usize).saturating_mul(2);
         self.strings
-            .get(first..first.saturating_add(list.count as usize))
+            .get(first..first.saturating_add(words))
             .unwrap_or(&[])
-    }
-
-    fn texts(&self, list: wit::SpanList) -> Vec<Text<'a>> {
-        self.list(list).iter().map(|&s| self.text(s)).collect()
-    }
-
-    fn pairs(&self, list: wit::SpanList) -> Vec<(Text<'a>, Text<'a>)> {
-        self.list(list)
             .chunks_exact(2)
-            .map(|kv| (self.text(kv[0]), self.text(kv[1])))
-            .collect()
+            .map(|s| Cow::Borrowed(self.span(s[0], s[1])))
     }
 
-    fn user(&self, u: &wit::UserInfo) -> UserInfo<'a> {
-        UserInfo {
-            username: self.text(u.username),
-            uid: self.text(u.uid),
-            groups: self.texts(u.groups),
-            extra: self.pairs(u.extra),
+    fn pairs(&self, block: &[u32], field: ListField) -> Vec<(Text<'a>, Text<'a>)> {
+        let mut texts = self.list(block, field);
+        let mut pairs = Vec::new();
+        while let (Some(k), Some(v)) = (texts.next(), texts.next()) {
+            pairs.push((k, v));
         }
+        pairs
     }
 
-    /// The audit event a record describes.
-    pub fn audit_event(&self, e: &wit::AuditEvent) -> Event<'a> {
-        let is_empty = |s: wit::Span| s.len == 0;
+    fn audit_event(&self, b: &[u32]) -> Event<'a> {
+        use TextField as T;
+        let flags = b[1];
+        let present = |flag: u32| flags & flag != 0;
+        let body = |flag, field| present(flag).then(|| Body::from_json(self.text(b, field)));
         Event {
             kind: Cow::Borrowed("Event"),
-            api_version: self.text(e.api_version),
-            level: self.text(e.level),
-            audit_id: self.text(e.audit_id),
-            stage: self.text(e.stage),
-            request_uri: self.text(e.request_uri),
-            verb: self.text(e.verb),
-            user: self.user(&e.user),
-            impersonated_user: e.impersonated_user.as_ref().map(|u| self.user(u)),
-            source_ips: self.texts(e.source_ips),
-            user_agent: self.text(e.user_agent),
-            object_ref: e.object_ref.as_ref().map(|o| ObjectReference {
-                resource: self.text(o.resource),
-                namespace: self.text(o.namespace),
-                name: self.text(o.name),
-                uid: self.text(o.uid),
-                api_group: self.text(o.api_group),
-                api_version: self.text(o.api_version),
-                resource_version: self.text(o.resource_version),
-                subresource: self.text(o.subresource),
+            api_version: self.cow(b, T::ApiVersion),
+            level: self.cow(b, T::Level),
+            audit_id: self.cow(b, T::AuditId),
+            stage: self.cow(b, T::Stage),
+            request_uri: self.cow(b, T::RequestUri),
+            verb: self.cow(b, T::Verb),
+            user: UserInfo {
+                username: self.cow(b, T::Username),
+                uid: self.cow(b, T::Uid),
+                groups: self.list(b, ListField::Groups).collect(),
+                extra: self.pairs(b, ListField::Extra),
+            },
+            impersonated_user: present(has::IMPERSONATED_USER).then(|| UserInfo {
+                username: self.cow(b, T::ImpersonatedUsername),
+                uid: self.cow(b, T::ImpersonatedUid),
+                groups: self.list(b, ListField::ImpersonatedGroups).collect(),
+                extra: self.pairs(b, ListField::ImpersonatedExtra),
             }),
-            response_status: e.response_status.as_ref().map(|r| ResponseStatus {
-                code: r.code,
-                status: self.text(r.status),
-                reason: self.text(r.reason),
-                message: self.text(r.message),
+            source_ips: self.list(b, ListField::SourceIps).collect(),
+            user_agent: self.cow(b, T::UserAgent),
+            object_ref: present(has::OBJECT_REF).then(|| ObjectReference {
+                resource: self.cow(b, T::Resource),
+                namespace: self.cow(b, T::Namespace),
+                name: self.cow(b, T::Name),
+                uid: self.cow(b, T::ObjectUid),
+                api_group: self.cow(b, T::ApiGroup),
+                api_version: self.cow(b, T::ObjectApiVersion),
+                resource_version: self.cow(b, T::ResourceVersion),
+                subresource: self.cow(b, T::Subresource),
             }),
-            request_body: e.request_object.map(|s| Body::from_json(self.str(s))),
-            response_body: e.response_object.map(|s| Body::from_json(self.str(s))),
-            request_received_timestamp: self.text(e.request_received_timestamp),
-            stage_timestamp: self.text(e.stage_timestamp),
-            annotations: self.pairs(e.annotations),
-            timestamp: self.text(e.timestamp),
-            metadata: (!is_empty(e.creation_timestamp)).then(|| EventMeta {
-                creation_timestamp: self.text(e.creation_timestamp),
+            response_status: present(has::RESPONSE_STATUS).then(|| ResponseStatus {
+                code: b[2] as i32,
+                status: self.cow(b, T::Status),
+                reason: self.cow(b, T::Reason),
+                message: self.cow(b, T::Message),
             }),
+            request_body: body(has::REQUEST_OBJECT, T::RequestObject),
+            response_body: body(has::RESPONSE_OBJECT, T::ResponseObject),
+            request_received_timestamp: self.cow(b, T::RequestReceivedTimestamp),
+            stage_timestamp: self.cow(b, T::StageTimestamp),
+            annotations: self.pairs(b, ListField::Annotations),
+            timestamp: self.cow(b, T::Timestamp),
+            metadata: {
+                let created = self.text(b, T::CreationTimestamp);
+                (!created.is_empty()).then(|| EventMeta {
+                    creation_timestamp: Cow::Borrowed(created),
+                })
+            },
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Every field of an event survives writing and reading, including
+    /// texts JSON had to escape, v1beta1 times, maps and bodies.
+    #[test]
+    fn an_event_reads_back_as_it_was_written() {
+        let json = r#"{"kind":"Event","apiVersion":"audit.k8s.io/v1","level":"RequestResponse",
+            "auditID":"a-1","stage":"ResponseComplete",
+            "requestURI":"/api/v1/namespaces/default/pods/web/exec?command=sh\u0026command=-c\u0026command=id",
+            "verb":"create",
+            "user":{"username":"alice","uid":"u-1","groups":["dev","system:authenticated"],
+                    "extra":{"scopes":["a","b"],"authentication.kubernetes.io/pod-name":["p"]}},
+            "impersonatedUser":{"username":"system:admin","groups":["system:masters"]},
+            "sourceIPs":["10.0.0.7","::1"],"userAgent":"kubectl/v1.29.0 \"quoted\" é",
+            "objectRef":{"resource":"pods","namespace":"default","name":"web","uid":"o-1","apiGroup":"",
+                         "apiVersion":"v1","resourceVersion":"42","subresource":"exec"},
+            "responseStatus":{"metadata":{},"code":-7,"status":"Failure","reason":"Forbidden","message":"no"},
+            "requestObject":{"kind":"PodExecOptions","command":["sh"]},
+            "responseObject":null,
+            "requestReceivedTimestamp":"2024-03-01T10:00:00.000000Z","stageTimestamp":"2024-03-01T10:00:01.000000Z",
+            "annotations":{"authorization.k8s.io/decision":"allow","authorization.k8s.io/reason":""},
+            "timestamp":"2019-02-12T12:30:00Z","metadata":{"creationTimestamp":"2019-02-12T12:30:01Z"}}"#;
+        let sparse = r#"{"kind":"Event","verb":"get"}"#;
+        let written = [
+            Event::from_json(json).unwrap(),
+            Event::from_json(sparse).unwrap(),
+        ];
+        let mut writer = BatchWriter::default();
+        writer.push_audit(&written[0]);
+        writer.push_other(r#"{"message":"sshd: accepted"}"#);
+        writer.push_audit(&written[1]);
+        assert_eq!(writer.len(), 3);
+
+        let reader = BatchReader::new(&writer.text, &writer.strings, &writer.events);
+        let read: Vec<BatchEvent> = reader.events().collect();
+        assert_eq!(read.len(), 3);
+        let (BatchEvent::Audit(full), BatchEvent::Other(other), BatchEvent::Audit(empty)) =
+            (&read[0], &read[1], &read[2])
+        else {
+            panic!("kinds changed on the way");
+        };
+        // Debug shows every field (bodies as their text), escapes undone.
+        assert_eq!(
+            format!("{:?}", written[0]).replace("Owned(", "Borrowed("),
+            format!("{full:?}")
+        );
+        assert_eq!(format!("{:?}", written[1]), format!("{empty:?}"));
+        assert_eq!(*other, r#"{"message":"sshd: accepted"}"#);
+        assert_eq!(full.query_param("command").as_deref(), Some("sh -c id"));
+        assert_eq!(full.user_agent, "kubectl/v1.29.0 \"quoted\" é");
+        assert_eq!(full.user_extra("scopes").collect::<Vec<_>>(), ["a", "b"]);
+        assert_eq!(full.response_code(), Some(-7));
+        assert_eq!(full.request_str("/command/0"), Some("sh"));
+        assert!(full.response_object().is_none());
+        assert_eq!(full.time(), "2024-03-01T10:00:01.000000Z");
+        assert_eq!(
+            full.metadata.as_ref().unwrap().creation_timestamp,
+            "2019-02-12T12:30:01Z"
+        );
+        assert!(empty.object_ref.is_none() && empty.response_status.is_none());
+        assert!(empty.impersonated_user.is_none() && empty.request_body.is_none());
+    }
+
+    /// Spans a faulty host might send read as empty texts, never a trap.
+    #[test]
+    fn spans_out_of_range_or_inside_a_character_read_as_empty() {
+        let mut events = vec![0u32; EVENT_WORDS];
+        let verb = text_word(TextField::Verb);
+        events[verb] = 1; // inside "é"
+        events[verb + 1] = 1;
+        let user = text_word(TextField::Username);
+        events[user] = 0;
+        events[user + 1] = 99;
+        let groups = list_word(ListField::Groups);
+        events[groups] = 5;
+        events[groups + 1] = u32::MAX;
+        let reader = BatchReader::new("é", &[], &events);
+        let Some(BatchEvent::Audit(e)) = reader.events().next() else {
+            panic!("no audit event");
+        };
+        assert_eq!(e.verb, "");
+        assert_eq!(e.username(), "");
+        assert!(e.user.groups.is_empty());
+        // A trailing partial block is not an event.
+        assert_eq!(
+            BatchReader::new("", &[], &events[..EVENT_WORDS - 1]).len(),
+            0
+        );
     }
 }

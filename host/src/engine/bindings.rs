@@ -12,8 +12,7 @@ wasmtime::component::bindgen!({
 
 pub use self::k8scop::rules::host::LogLevel;
 pub use self::k8scop::rules::types::{
-    Alert, AuditEvent, Batch, Event, EventKind, Interest, ObjectRef, PackInfo, ResponseStatus,
-    RuleInfo, Severity, Span, SpanList, UserInfo,
+    Alert, Batch, EventKind, Interest, PackInfo, RuleInfo, Severity,
 };
 
 impl Severity {

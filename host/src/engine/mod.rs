@@ -23,9 +23,9 @@ use std::time::Duration;
 
 use wasmtime::component::{HasSelf, Linker};
 
-pub use bindings::{Alert, EventKind, PackInfo, RuleInfo, Severity};
 use batch::BatchText;
-use bindings::{Event, Pack};
+use bindings::Pack;
+pub use bindings::{Alert, EventKind, PackInfo, RuleInfo, Severity};
 use interest::EventFacts;
 pub use pack::{LoadedPack, PackMeta};
 use sandbox::PackState;
@@ -362,8 +362,10 @@ impl RuleEngine {
                 .filter(|(_, w)| **w)
                 .map(|(d, _)| d.json.len())
                 .sum(),
+            wanted.iter().filter(|w| **w).count(),
         );
-        let records: Vec<Option<Event>> = docs
+        // The position of each written document among the batch's events.
+        let written: Vec<Option<usize>> = docs
             .iter()
             .zip(&wanted)
             .enumerate()
@@ -377,11 +379,20 @@ impl RuleEngine {
             })
             .collect();
         for (pack, mut selected) in self.packs.iter_mut().zip(selections) {
-            selected.retain(|&i| records[i].is_some());
+            selected.retain(|&i| written[i].is_some());
             if selected.is_empty() {
                 continue;
             }
-            let events: Vec<Event> = selected.iter().filter_map(|&i| records[i]).collect();
+            // A pack that wants every written event gets the blocks as they
+            // are; any other gets a copy of its blocks.
+            let own_blocks;
+            let batch = if selected.len() == text.len() {
+                text.all()
+            } else {
+                let events: Vec<usize> = selected.iter().filter_map(|&i| written[i]).collect();
+                own_blocks = text.blocks(&events);
+                text.batch(&own_blocks)
+            };
             if let Some(reason) = &pack.quarantined {
                 // Not called any more, but what it would have seen is
                 // counted and reported, never silently skipped.
@@ -395,7 +406,7 @@ impl RuleEngine {
                 continue;
             }
             let started = std::time::Instant::now();
-            let result = pack.evaluate(text.batch(&events));
+            let result = pack.evaluate(batch);
             outcome
                 .evaluations
                 .push((pack.name().to_string(), selected.len(), started.elapsed()));

@@ -343,13 +343,18 @@ impl SigmaElastic {
             return;
         }
         if !e.audit_id.is_empty() {
-            if self.recent_unauthenticated.iter().any(|id| *id == e.audit_id) {
+            if self
+                .recent_unauthenticated
+                .iter()
+                .any(|id| *id == e.audit_id)
+            {
                 return;
             }
             if self.recent_unauthenticated.len() >= RECENT_UNAUTHENTICATED {
                 self.recent_unauthenticated.pop_front();
             }
-            self.recent_unauthenticated.push_back(e.audit_id.to_string());
+            self.recent_unauthenticated
+                .push_back(e.audit_id.to_string());
         }
         let message = e
             .response_status
