@@ -51,6 +51,13 @@ impl BatchWriter {
         }
     }
 
+    /// Forget what was written, keeping the buffers.
+    pub fn clear(&mut self) {
+        self.text.clear();
+        self.strings.clear();
+        self.events.clear();
+    }
+
     /// Events written so far.
     pub fn len(&self) -> usize {
         self.events.len() / EVENT_WORDS
@@ -186,6 +193,9 @@ impl BatchWriter {
 }
 
 /// One event of a batch, as a pack sees it.
+// Built one at a time and handed on at once: boxing the large variant would
+// cost an allocation per event for nothing.
+#[allow(clippy::large_enum_variant)]
 pub enum BatchEvent<'a> {
     Audit(Event<'a>),
     /// A non-audit document's JSON.
@@ -318,7 +328,7 @@ impl<'a> BatchReader<'a> {
             timestamp: self.cow(b, T::Timestamp),
             metadata: {
                 let created = self.text(b, T::CreationTimestamp);
-                (!created.is_empty()).then(|| EventMeta {
+                (!created.is_empty()).then_some(EventMeta {
                     creation_timestamp: Cow::Borrowed(created),
                 })
             },

@@ -10,16 +10,24 @@ use super::bindings::Batch;
 use crate::decode::DecodedDoc;
 use crate::engine::EventKind;
 
+/// Buffers larger than this are not kept between batches (a batch of 500
+/// typical audit events is about 0.5 MB).
+const KEPT_TEXT_BYTES: usize = 16 << 20;
+
 /// The documents of one engine batch that some pack wants, written once.
+#[derive(Default)]
 pub struct BatchText {
     writer: BatchWriter,
 }
 
 impl BatchText {
-    pub fn with_capacity(text_bytes: usize, events: usize) -> Self {
-        BatchText {
-            writer: BatchWriter::with_capacity(text_bytes, events),
+    /// Forget what was written, keeping the buffers unless an outsized
+    /// batch left them larger than batches usually need.
+    pub fn clear(&mut self) {
+        if self.writer.text.capacity() > KEPT_TEXT_BYTES {
+            self.writer = BatchWriter::default();
         }
+        self.writer.clear();
     }
 
     /// Write one decoded document; its position among those written is its

@@ -114,6 +114,9 @@ pub struct RuleEngine {
     wasm: wasmtime::Engine,
     linker: Linker<PackState>,
     packs: Vec<LoadedPack>,
+    /// The batch being written, kept between calls so its buffers are
+    /// reused rather than allocated (and page-faulted in) per batch.
+    batch: BatchText,
     config: EngineConfig,
     ticker_stop: Arc<AtomicBool>,
 }
@@ -140,6 +143,7 @@ impl RuleEngine {
             wasm,
             linker,
             packs: Vec::new(),
+            batch: BatchText::default(),
             config,
             ticker_stop,
         })
@@ -356,14 +360,8 @@ impl RuleEngine {
         // Each document some pack wants is parsed once, for all of them.
         let mut wanted = vec![false; docs.len()];
         selections.iter().flatten().for_each(|&i| wanted[i] = true);
-        let mut text = BatchText::with_capacity(
-            docs.iter()
-                .zip(&wanted)
-                .filter(|(_, w)| **w)
-                .map(|(d, _)| d.json.len())
-                .sum(),
-            wanted.iter().filter(|w| **w).count(),
-        );
+        let text = &mut self.batch;
+        text.clear();
         // The position of each written document among the batch's events.
         let written: Vec<Option<usize>> = docs
             .iter()
