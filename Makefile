@@ -85,7 +85,7 @@ bench: setup
 ## which stable Rust allows with RUSTC_BOOTSTRAP=1. Crashes land in
 ## fuzz/artifacts/<target>/; each one found becomes a regression test.
 FUZZ_SECONDS ?= 60
-FUZZ_TARGETS := decode_document config_parse time_parse pack_alerts
+FUZZ_TARGETS := decode_document config_parse time_parse pack_alerts batch_wire
 fuzz:
 	@cargo fuzz --version >/dev/null 2>&1 || $(CARGO) install cargo-fuzz --locked
 	@for t in $(FUZZ_TARGETS); do \

@@ -224,10 +224,7 @@ pub async fn run(
     summary.decoded_audit = decoded.decoded_audit;
     summary.decoded_other = decoded.decoded_other;
     // The engine counts audit events of the wrong schema as malformed too.
-    summary.failed += decoded.failed;
-    summary.failed_lines = decoded.failed_lines;
-    let from_engine = std::mem::replace(&mut summary.failed_docs, decoded.failed_docs);
-    summary.failed_docs.extend(from_engine);
+    summary.add_failures(decoded.failed, decoded.failed_lines, decoded.failed_docs);
     summary.chatter = decoded.chatter;
     summary.alerts_added = sunk.alerts_added;
     summary.alerts_updated = sunk.alerts_updated;
@@ -428,6 +425,14 @@ fn sort_time(hit: &Hit) -> i64 {
         .unwrap_or(i64::MIN)
 }
 
+/// A time cut to the millisecond, the precision of the search's range and
+/// sort values: the documents a window remembers as seen and those the next
+/// window re-reads must be decided at the same precision, or a document a
+/// fraction of a millisecond inside the boundary is read again and forgotten.
+fn whole_millis(time: DateTime<Utc>) -> DateTime<Utc> {
+    DateTime::from_timestamp_millis(time.timestamp_millis()).unwrap_or(time)
+}
+
 /// Streaming: every interval read `[cursor - overlap, now - delay)`.
 async fn stream(
     es: &EsInput,
@@ -444,7 +449,7 @@ async fn stream(
             c.seen.into_iter().map(|s| (s.key, s.time)).collect(),
         ),
         None => (
-            start.unwrap_or_else(|| Utc::now() - schedule.delay),
+            whole_millis(start.unwrap_or_else(|| Utc::now() - schedule.delay)),
             HashMap::new(),
         ),
     };
@@ -462,16 +467,18 @@ async fn stream(
         }
         let now = Utc::now();
         metrics.set_lag((now - cursor).as_seconds_f64());
-        let to = now - schedule.delay;
+        let to = whole_millis(now - schedule.delay);
         if to <= cursor {
             continue;
         }
-        let from = cursor - schedule.overlap;
+        let from = whole_millis(cursor - schedule.overlap);
         // Only what this window can re-read needs remembering.
         seen.retain(|_, time: &mut DateTime<Utc>| *time >= from);
         let window_fetched = read_window(es, from, to, Some(&mut seen), out, metrics).await?;
         fetched += window_fetched;
-        seen.retain(|_, time| *time >= to - schedule.overlap);
+        // Exactly what the next window re-reads: its `from`.
+        let next_from = whole_millis(to - schedule.overlap);
+        seen.retain(|_, time| *time >= next_from);
         cursor = to;
         let end = WindowEnd {
             from,
@@ -665,7 +672,11 @@ fn engine_stage(
                 }
                 for (index, reason) in &outcome.malformed {
                     metrics.documents_failed(1);
-                    summary.record_doc_failure(&docs[*index].origin.key(), reason.clone());
+                    let origin = &docs[*index].origin;
+                    match (origin.line, &origin.id) {
+                        (Some(line), None) => summary.record_failure(line, reason.clone()),
+                        _ => summary.record_doc_failure(&origin.key(), reason.clone()),
+                    }
                 }
                 summary.rejected_alerts += outcome.rejected.len() as u64;
                 let alerts = outcome
@@ -909,4 +920,35 @@ fn account(report: &BulkReport, summary: &mut Summary, metrics: &Metrics) {
     metrics.bulk_dead_lettered(report.dead_lettered);
     summary.alerts_written += report.written;
     summary.dead_lettered += report.dead_lettered;
+}
+
+#[cfg(test)]
+mod tests {
+    use chrono::{Duration, SecondsFormat, TimeZone};
+
+    use super::*;
+
+    /// A document the search returns at millisecond T (the query and the
+    /// sort values have millisecond precision) is remembered as seen exactly
+    /// when the next window, whose `from` is formatted to the millisecond,
+    /// can read it again, however many nanoseconds `now` had.
+    #[test]
+    fn windows_remember_what_the_next_window_re_reads_to_the_millisecond() {
+        let doc = Utc.timestamp_millis_opt(1_700_000_008_400).unwrap();
+        let overlap = Duration::seconds(2);
+        for sub_ms in [0, 1, 400_000, 999_999] {
+            let to = whole_millis(doc + overlap + Duration::nanoseconds(sub_ms));
+            let next_from = whole_millis(to - overlap);
+            let remembered = doc >= next_from;
+            // What the query of the next window covers: `gte` its `from`,
+            // written to the millisecond.
+            let from_in_query: DateTime<Utc> = next_from
+                .to_rfc3339_opts(SecondsFormat::Millis, true)
+                .parse()
+                .unwrap();
+            let re_read = doc >= from_in_query;
+            assert_eq!(remembered, re_read, "{sub_ms} ns past the boundary");
+            assert!(remembered, "a document at the boundary stays remembered");
+        }
+    }
 }

@@ -55,6 +55,21 @@ impl Summary {
         }
     }
 
+    /// Add another stage's malformed documents to this one's.
+    pub fn add_failures(
+        &mut self,
+        failed: u64,
+        lines: Vec<(u64, String)>,
+        docs: Vec<(String, String)>,
+    ) {
+        self.failed += failed;
+        self.failed_lines.extend(lines);
+        self.failed_lines.sort_by_key(|(line, _)| *line);
+        self.failed_lines.truncate(LISTED_FAILURES);
+        self.failed_docs.extend(docs);
+        self.failed_docs.truncate(LISTED_FAILURES);
+    }
+
     pub fn decoded(&self) -> u64 {
         self.decoded_audit + self.decoded_other
     }

@@ -195,3 +195,39 @@ fn an_empty_rules_folder_is_an_error_not_a_silent_run() {
     assert!(!out.status.success());
     assert!(String::from_utf8_lossy(&out.stderr).contains("no rule pack loaded"));
 }
+
+/// An audit event whose fields have the wrong types (a string where the
+/// schema has a list) reaches no pack: it is counted and named as
+/// malformed, and the documents around it are evaluated as usual.
+#[test]
+fn an_audit_event_of_the_wrong_schema_is_counted_as_malformed() {
+    let rules = rules_dir(&["k8scop-classic"]);
+    let sample = std::fs::read_to_string(workspace_file("samples/audit-sample.jsonl")).unwrap();
+    let exec = sample.lines().nth(10).unwrap();
+    assert!(
+        exec.contains("\"exec\""),
+        "line 11 of the sample is the exec"
+    );
+    let mut wrong: Value = serde_json::from_str(exec).unwrap();
+    wrong["sourceIPs"] = Value::from("203.0.113.7");
+    let dir = tempfile::tempdir().unwrap();
+    let input = dir.path().join("input.jsonl");
+    std::fs::write(&input, format!("{exec}\n{wrong}\n{exec}\n")).unwrap();
+
+    let out = replay(
+        &["--input", input.to_str().unwrap(), "--batch-size", "3"],
+        rules.path(),
+    );
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{stderr}");
+    assert!(stderr.contains("failed       1 (lines 2)"), "{stderr}");
+    assert!(
+        stderr.contains("line 2: not an audit event of the audit.k8s.io schema"),
+        "{stderr}"
+    );
+    // Both good lines raised the exec alert (merged into one aggregate).
+    let alerts = alerts(&out);
+    assert_eq!(alerts.len(), 1, "{alerts:?}");
+    assert_eq!(alerts[0]["rule"]["id"], "k8scop-classic/pod-exec");
+    assert_eq!(alerts[0]["k8scop"]["count"], 2, "{}", alerts[0]);
+}
