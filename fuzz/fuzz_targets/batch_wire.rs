@@ -24,13 +24,11 @@ enum Input {
 
 fn write_back(reader: &BatchReader<'_>) -> BatchWriter {
     let mut writer = BatchWriter::default();
-    for event in reader.events() {
-        match event {
-            BatchEvent::Audit(e) => writer.push_audit(&e),
-            BatchEvent::Other(json) => writer.push_other(json),
-            BatchEvent::Unknown(_) => {}
-        }
-    }
+    reader.for_each(|_, event| match event {
+        BatchEvent::Audit(e) => writer.push_audit(e),
+        BatchEvent::Other(json) => writer.push_other(json),
+        BatchEvent::Unknown(_) => {}
+    });
     writer
 }
 
@@ -54,14 +52,13 @@ fuzz_target!(|input: Input| {
             strings,
             events,
         } => {
-            let reader = BatchReader::new(&text, &strings, &events);
-            for event in reader.events() {
+            BatchReader::new(&text, &strings, &events).for_each(|_, event| {
                 if let BatchEvent::Audit(e) = event {
                     // Touch what rules touch, bodies included.
                     let _ = (e.time(), e.resource_path(), e.request_object());
                     let _ = e.annotation("authorization.k8s.io/decision");
                 }
-            }
+            });
         }
     }
 });

@@ -22,16 +22,14 @@ impl<P: Pack> PackCell<P> {
         let pack = slot.get_or_insert_with(|| P::new(&Config::new()));
         let reader = BatchReader::new(&batch.text, &batch.strings, &batch.events);
         let mut out = Alerts::new();
-        for (index, event) in reader.events().enumerate() {
-            match event {
-                BatchEvent::Audit(event) => on_doc(pack, &mut out, index, &Doc::Audit(&event)),
-                BatchEvent::Other(json) => on_other_json(pack, &mut out, index, json),
-                BatchEvent::Unknown(kind) => host_log(
-                    LogLevel::Warn,
-                    &format!("event {index}: of a kind ({kind}) this rule-sdk does not know"),
-                ),
-            }
-        }
+        reader.for_each(|index, event| match event {
+            BatchEvent::Audit(event) => on_doc(pack, &mut out, index, &Doc::Audit(event)),
+            BatchEvent::Other(json) => on_other_json(pack, &mut out, index, json),
+            BatchEvent::Unknown(kind) => host_log(
+                LogLevel::Warn,
+                &format!("event {index}: of a kind ({kind}) this rule-sdk does not know"),
+            ),
+        });
         Ok(out.raised)
     }
 }
