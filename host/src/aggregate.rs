@@ -18,7 +18,7 @@ use chrono::{DateTime, SecondsFormat, Utc};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
-use crate::alert::AlertDoc;
+use crate::alert::{AlertDoc, PendingAlert};
 use crate::decode::DocRef;
 
 #[derive(Debug, Clone)]
@@ -47,8 +47,8 @@ pub struct Aggregate {
     pub last_seen: DateTime<Utc>,
     pub count: u64,
     pub sources: Vec<DocRef>,
-    /// The latest alert's document (fields, message) as raised.
-    pub latest: Value,
+    /// The latest alert (its fields and message make the document).
+    pub latest: PendingAlert,
 }
 
 /// Whether an alert started an aggregate or grew one.
@@ -102,21 +102,10 @@ impl Aggregator {
         a
     }
 
-    /// Merge one raised alert (as `alert_document` made it) triggered by
-    /// the document `source`.
-    pub fn add(&mut self, alert: AlertDoc, source: DocRef) -> Merge {
-        let body = alert.body;
-        let time = body["@timestamp"]
-            .as_str()
-            .and_then(|t| DateTime::parse_from_rfc3339(t).ok())
-            .map_or_else(Utc::now, |t| t.with_timezone(&Utc));
-        let key = (
-            body["rule"]["id"].as_str().unwrap_or_default().to_string(),
-            body["k8scop"]["group_key"]
-                .as_str()
-                .unwrap_or_default()
-                .to_string(),
-        );
+    /// Merge one raised alert triggered by the document `source`.
+    pub fn add(&mut self, alert: PendingAlert, source: DocRef) -> Merge {
+        let time = alert.time();
+        let key = (alert.rule_id().to_string(), alert.group_key().to_string());
         let window = self.config.window;
         self.latest = Some(self.latest.map_or(time, |l| l.max(time)));
         if let Some(agg) = self.open.get_mut(&key)
@@ -130,20 +119,20 @@ impl Aggregator {
             agg.first_seen = agg.first_seen.min(time);
             if time >= agg.last_seen {
                 agg.last_seen = time;
-                agg.latest = body;
+                agg.latest = alert;
             }
             self.dirty.insert(key);
             return Merge::Updated;
         }
         let fresh = Aggregate {
-            id: alert.id,
+            id: alert.id(&source),
             rule_id: key.0.clone(),
             group_key: key.1.clone(),
             first_seen: time,
             last_seen: time,
             count: 1,
             sources: vec![source],
-            latest: body,
+            latest: alert,
         };
         match self.open.insert(key.clone(), fresh) {
             Some(old) => {
@@ -247,7 +236,7 @@ impl Aggregator {
 /// The alert document of an aggregate: the latest alert's fields, dated by
 /// the first.
 pub fn render(agg: &Aggregate) -> AlertDoc {
-    let mut body = agg.latest.clone();
+    let mut body = agg.latest.body();
     let first = agg.first_seen.to_rfc3339_opts(SecondsFormat::Millis, true);
     let last = agg.last_seen.to_rfc3339_opts(SecondsFormat::Millis, true);
     body["@timestamp"] = Value::String(first.clone());
@@ -269,12 +258,12 @@ mod tests {
     use super::*;
     use serde_json::json;
 
-    fn alert(rule: &str, group: &str, time: &str, id: &str, user: &str) -> AlertDoc {
-        AlertDoc {
+    fn alert(rule: &str, group: &str, time: &str, id: &str, user: &str) -> PendingAlert {
+        PendingAlert::from_document(AlertDoc {
             id: id.to_string(),
             body: json!({"@timestamp": time, "rule": {"id": rule}, "user": {"name": user},
                 "k8scop": {"group_key": group, "count": 1, "alert_id": id}}),
-        }
+        })
     }
 
     fn src(n: u64) -> DocRef {

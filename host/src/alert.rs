@@ -3,6 +3,7 @@
 //! one (`event.kind`, `rule.id`, `user.name`, `source.ip`, ...); the rest
 //! live under `k8scop.*`.
 
+use chrono::{DateTime, Utc};
 use serde_json::{Map, Value, json};
 use sha2::{Digest, Sha256};
 
@@ -47,11 +48,20 @@ const ECS_FIELDS: &[(&str, &[&str])] = &[
 
 /// The document for `raised`, triggered by `doc`.
 pub fn alert_document(raised: &RaisedAlert, doc: &DecodedDoc) -> AlertDoc {
-    let source = &doc.origin;
+    let a = &raised.alert;
+    let id = alert_id(&a.rule_id, &a.group_key, &doc.origin);
+    let mut body = document_body(raised, doc.kind == EventKind::Audit);
+    body["k8scop"]["alert_id"] = Value::String(id.clone());
+    body["k8scop"]["sources"] = json!([doc.origin]);
+    AlertDoc { id, body }
+}
+
+/// The alert document of a raised alert, but for what only its aggregate
+/// knows (its id and sources), which are left empty.
+fn document_body(raised: &RaisedAlert, audit: bool) -> Value {
     let a = &raised.alert;
     let meta = &raised.pack;
     let rule = meta.rule(&a.rule_id);
-    let id = alert_id(&a.rule_id, &a.group_key, source);
     let time = normalise_time(&a.event_time);
     let fields: Map<String, Value> = a
         .fields
@@ -76,18 +86,18 @@ pub fn alert_document(raised: &RaisedAlert, doc: &DecodedDoc) -> AlertDoc {
         },
         "tags": rule.map(|r| r.tags.clone()).unwrap_or_default(),
         "k8scop": {
-            "alert_id": id,
+            "alert_id": "",
             "severity": a.severity.as_str(),
             "group_key": a.group_key,
             "count": 1,
             "first_seen": time,
             "last_seen": time,
-            "sources": [source],
+            "sources": [],
             "sources_total": 1,
             "fields": fields,
         },
     });
-    if doc.kind == EventKind::Audit {
+    if audit {
         body["orchestrator"] = json!({"type": "kubernetes"});
     }
     for (key, path) in ECS_FIELDS {
@@ -95,10 +105,132 @@ pub fn alert_document(raised: &RaisedAlert, doc: &DecodedDoc) -> AlertDoc {
             set_path(&mut body, path, value.clone());
         }
     }
-    AlertDoc { id, body }
+    body
 }
 
-/// RFC 3339 in UTC with milliseconds when the time parses; as given otherwise.
+/// A raised alert on its way to the aggregator. Most raised alerts only
+/// grow an aggregate (its count, last time and sources), so the alert
+/// document, a tree of some fifty allocations, is built only when an
+/// aggregate is written, from its latest alert.
+#[derive(Debug, Clone)]
+pub struct PendingAlert {
+    time: DateTime<Utc>,
+    content: Content,
+}
+
+#[derive(Debug, Clone)]
+enum Content {
+    Raised { raised: RaisedAlert, audit: bool },
+    Document(AlertDoc),
+}
+
+impl PendingAlert {
+    pub fn new(raised: RaisedAlert, doc: &DecodedDoc) -> Self {
+        PendingAlert {
+            time: alert_time(&raised.alert.event_time),
+            content: Content::Raised {
+                raised,
+                audit: doc.kind == EventKind::Audit,
+            },
+        }
+    }
+
+    /// An alert given as its document (`@timestamp`, `rule.id`,
+    /// `k8scop.group_key` and `k8scop.alert_id` are read from it).
+    pub fn from_document(doc: AlertDoc) -> Self {
+        PendingAlert {
+            time: alert_time(doc.body["@timestamp"].as_str().unwrap_or_default()),
+            content: Content::Document(doc),
+        }
+    }
+
+    /// The alert's time, to the millisecond, as its document has it.
+    pub fn time(&self) -> DateTime<Utc> {
+        self.time
+    }
+
+    pub fn rule_id(&self) -> &str {
+        match &self.content {
+            Content::Raised { raised, .. } => &raised.alert.rule_id,
+            Content::Document(doc) => doc.body["rule"]["id"].as_str().unwrap_or_default(),
+        }
+    }
+
+    pub fn group_key(&self) -> &str {
+        match &self.content {
+            Content::Raised { raised, .. } => &raised.alert.group_key,
+            Content::Document(doc) => doc.body["k8scop"]["group_key"]
+                .as_str()
+                .unwrap_or_default(),
+        }
+    }
+
+    /// The id of an aggregate this alert starts, triggered by `source`.
+    pub fn id(&self, source: &DocRef) -> String {
+        match &self.content {
+            Content::Raised { raised, .. } => {
+                alert_id(&raised.alert.rule_id, &raised.alert.group_key, source)
+            }
+            Content::Document(doc) => doc.id.clone(),
+        }
+    }
+
+    /// The alert's own document, as if it were the first of its aggregate.
+    pub fn document(&self, source: &DocRef) -> AlertDoc {
+        let id = self.id(source);
+        let mut body = self.body();
+        body["k8scop"]["alert_id"] = Value::String(id.clone());
+        body["k8scop"]["sources"] = json!([source]);
+        AlertDoc { id, body }
+    }
+
+    /// The alert's document, but for its aggregate's id and sources.
+    pub fn body(&self) -> Value {
+        match &self.content {
+            Content::Raised { raised, audit } => document_body(raised, *audit),
+            Content::Document(doc) => doc.body.clone(),
+        }
+    }
+}
+
+/// What a checkpoint stores of an aggregate's latest alert: its document.
+impl serde::Serialize for PendingAlert {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        self.body().serialize(s)
+    }
+}
+
+impl<'de> serde::Deserialize<'de> for PendingAlert {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let body = Value::deserialize(d)?;
+        let id = body["k8scop"]["alert_id"]
+            .as_str()
+            .unwrap_or_default()
+            .to_string();
+        Ok(PendingAlert::from_document(AlertDoc { id, body }))
+    }
+}
+
+/// Two alerts are equal when their documents are.
+impl PartialEq for PendingAlert {
+    fn eq(&self, other: &Self) -> bool {
+        self.body() == other.body()
+    }
+}
+
+/// An alert's time as its document dates it (RFC 3339 to the millisecond);
+/// now, for a time that does not parse (the engine has already replaced
+/// those by the document's).
+fn alert_time(time: &str) -> DateTime<Utc> {
+    DateTime::parse_from_rfc3339(time).map_or_else(
+        |_| Utc::now(),
+        |t| {
+            let t = t.with_timezone(&Utc);
+            DateTime::from_timestamp_millis(t.timestamp_millis()).unwrap_or(t)
+        },
+    )
+}
+
 fn normalise_time(t: &str) -> String {
     chrono::DateTime::parse_from_rfc3339(t)
         .map(|d| {

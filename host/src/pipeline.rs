@@ -18,7 +18,7 @@ use chrono::{DateTime, Utc};
 use tokio::sync::{mpsc, watch};
 
 use crate::aggregate::{AggregateConfig, Aggregator, Merge};
-use crate::alert::{AlertDoc, alert_document};
+use crate::alert::PendingAlert;
 use crate::checkpoint::{Checkpoint, CheckpointStore, SeenDoc};
 use crate::decode::{DecodedDoc, Decoder, DocRef};
 use crate::engine::{EventKind, RuleEngine};
@@ -124,7 +124,7 @@ enum Decoded {
 }
 
 enum Evaluated {
-    Alerts(Vec<(AlertDoc, DocRef)>),
+    Alerts(Vec<(PendingAlert, DocRef)>),
     End(WindowEnd),
 }
 
@@ -681,15 +681,18 @@ fn engine_stage(
                 summary.rejected_alerts += outcome.rejected.len() as u64;
                 let alerts = outcome
                     .alerts
-                    .iter()
+                    .into_iter()
                     .map(|raised| {
-                        metrics.alert_raised(&raised.alert.rule_id);
-                        *summary
-                            .alerts_by_rule
-                            .entry(raised.alert.rule_id.clone())
-                            .or_default() += 1;
+                        let rule = &raised.alert.rule_id;
+                        metrics.alert_raised(rule);
+                        match summary.alerts_by_rule.get_mut(rule) {
+                            Some(n) => *n += 1,
+                            None => {
+                                summary.alerts_by_rule.insert(rule.clone(), 1);
+                            }
+                        }
                         let doc = &docs[raised.doc_index];
-                        (alert_document(raised, doc), doc.origin.clone())
+                        (PendingAlert::new(raised, doc), doc.origin.clone())
                     })
                     .collect();
                 status.publish(engine.status_json());
@@ -800,7 +803,7 @@ async fn sink_stage(
 
 fn merge(
     aggregator: &mut Aggregator,
-    alerts: Vec<(AlertDoc, DocRef)>,
+    alerts: Vec<(PendingAlert, DocRef)>,
     summary: &mut Summary,
     observe: &Observe,
 ) {
@@ -809,7 +812,7 @@ fn merge(
     let notify = observe.notifier.is_active();
     let mut fresh = FirstSeen::default();
     for (alert, source) in alerts {
-        let body = notify.then(|| alert.body.clone());
+        let body = notify.then(|| alert.document(&source).body);
         match aggregator.add(alert, source) {
             Merge::Added => {
                 summary.alerts_added += 1;
