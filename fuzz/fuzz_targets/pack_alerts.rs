@@ -10,7 +10,7 @@ use std::sync::Arc;
 
 use arbitrary::Arbitrary;
 use k8scop::aggregate::{AggregateConfig, Aggregator};
-use k8scop::alert::alert_document;
+use k8scop::alert::{PendingAlert, alert_document};
 use k8scop::decode::{DecodedDoc, Decoder};
 use k8scop::engine::bindings::Interest;
 use k8scop::engine::interest::PackInterest;
@@ -163,7 +163,10 @@ fuzz_target!(|input: Input| {
             "dated by the alert's time"
         );
         serde_json::to_string(&bulk.body).expect("alert documents serialise");
-        aggregator.add(alert, doc.origin.clone());
+        // The aggregator builds the same document, later, from the alert.
+        let pending = PendingAlert::new(raised.clone(), doc);
+        assert_eq!(pending.document(&doc.origin).body, alert.body);
+        aggregator.add(pending, doc.origin.clone());
     }
     for doc in aggregator.close_all() {
         serde_json::to_string(&doc.body).expect("aggregates serialise");

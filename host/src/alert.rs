@@ -159,9 +159,7 @@ impl PendingAlert {
     pub fn group_key(&self) -> &str {
         match &self.content {
             Content::Raised { raised, .. } => &raised.alert.group_key,
-            Content::Document(doc) => doc.body["k8scop"]["group_key"]
-                .as_str()
-                .unwrap_or_default(),
+            Content::Document(doc) => doc.body["k8scop"]["group_key"].as_str().unwrap_or_default(),
         }
     }
 
@@ -280,5 +278,87 @@ mod tests {
             "2024-03-01T10:00:00.123Z"
         );
         assert_eq!(normalise_time("not a time"), "not a time");
+    }
+
+    fn raised() -> (RaisedAlert, DecodedDoc) {
+        use std::sync::Arc;
+
+        use crate::engine::bindings::Interest;
+        use crate::engine::interest::PackInterest;
+        use crate::engine::{Alert, PackInfo, PackMeta, RuleInfo, Severity};
+
+        let rules = vec![RuleInfo {
+            id: "p/exec".into(),
+            title: "Exec into a pod".into(),
+            description: "Someone ran a command in a container.".into(),
+            severity: Severity::High,
+            tags: vec!["attack.t1609".into()],
+            interest: Interest {
+                kinds: vec![],
+                verbs: vec![],
+                resources: vec![],
+            },
+        }];
+        let pack = Arc::new(PackMeta {
+            interest: PackInterest::new(&rules),
+            info: PackInfo {
+                name: "p".into(),
+                version: "1.2.3".into(),
+                rules,
+            },
+            path: Default::default(),
+            content_hash: String::new(),
+            from_cache: false,
+        });
+        let doc = crate::decode::Decoder::default()
+            .decode_line(
+                r#"{"kind":"Event","apiVersion":"audit.k8s.io/v1","verb":"create","stageTimestamp":"2024-03-01T10:00:00.5Z"}"#
+                    .to_string(),
+                7,
+            )
+            .unwrap();
+        let alert = Alert {
+            rule_id: "p/exec".into(),
+            title: "Exec into a pod".into(),
+            severity: Severity::High,
+            group_key: "alice|web".into(),
+            event_time: "2024-03-01T12:00:00.123456+02:00".into(),
+            event_index: 0,
+            fields: vec![
+                ("user".into(), "alice".into()),
+                ("command".into(), "sh".into()),
+            ],
+        };
+        let raised = RaisedAlert {
+            pack,
+            alert,
+            doc_index: 0,
+        };
+        (raised, doc)
+    }
+
+    /// The aggregator builds an alert's document late, from the alert: it
+    /// must be the document `alert_document` builds at once, and survive a
+    /// checkpoint as that document.
+    #[test]
+    fn a_pending_alert_makes_the_same_document_later_and_through_a_checkpoint() {
+        let (raised, doc) = raised();
+        let now = alert_document(&raised, &doc);
+        let pending = PendingAlert::new(raised, &doc);
+        assert_eq!(pending.time().to_rfc3339(), "2024-03-01T10:00:00.123+00:00");
+        assert_eq!(pending.rule_id(), "p/exec");
+        assert_eq!(pending.group_key(), "alice|web");
+        let later = pending.document(&doc.origin);
+        assert_eq!(later.id, now.id);
+        assert_eq!(later.body, now.body);
+        assert_eq!(later.body["process"]["command_line"], "sh");
+        assert_eq!(later.body["rule"]["version"], "1.2.3");
+
+        let saved = serde_json::to_string(&pending).unwrap();
+        let restored: PendingAlert = serde_json::from_str(&saved).unwrap();
+        assert_eq!(restored, pending);
+        assert_eq!(restored.time(), pending.time());
+        assert_eq!(restored.rule_id(), "p/exec");
+        assert_eq!(restored.group_key(), "alice|web");
     }
 }
