@@ -261,6 +261,9 @@ impl Decoder {
 }
 
 fn fast_root_audit(line: &str, line_number: u64) -> Option<DecodedDoc> {
+    if may_hold_surrogate_escape(line) {
+        return None;
+    }
     let probe: AuditProbe<'_> = serde_json::from_str(line).ok()?;
     let is_audit = probe.kind.as_deref() == Some("Event")
         && probe
@@ -297,6 +300,20 @@ fn fast_root_audit(line: &str, line_number: u64) -> Option<DecodedDoc> {
         time: time.into_owned(),
         // The caller moves the line itself in: it already is the canonical form.
         json: String::new(),
+    })
+}
+
+/// Whether the text may escape a UTF-16 surrogate (`\uD800`-`\uDFFF`). The
+/// probe skips the strings it does not read without checking their escapes,
+/// and a lone surrogate is not text (serde_json refuses it): such a line
+/// takes the full parse, which accepts a pair and refuses a lone one, as
+/// for any other line. Rare in audit logs, so the fast path stays fast.
+fn may_hold_surrogate_escape(text: &str) -> bool {
+    text.match_indices("\\u").any(|(at, _)| {
+        let hex = &text.as_bytes()[at + 2..];
+        hex.len() >= 2
+            && hex[0].eq_ignore_ascii_case(&b'd')
+            && matches!(hex[1].to_ascii_lowercase(), b'8'..=b'9' | b'a'..=b'f')
     })
 }
 
@@ -619,5 +636,31 @@ mod tests {
             "{err:?}"
         );
         assert!("nonsense".parse::<EventShape>().is_err());
+    }
+
+    /// Found by fuzzing: the fast path's probe skipped a lone UTF-16
+    /// surrogate escape in a field it does not read, and passed on a
+    /// "document" no JSON reader accepts. A lone surrogate is malformed
+    /// whichever field holds it; a proper pair is text like any other.
+    #[test]
+    fn a_lone_surrogate_escape_is_malformed_wherever_it_is() {
+        let lone = r#"{"kind":"Event","apiVersion":"audit.k8s.io/v1","verb":"get","annotations":{"k":"\ud800 x"}}"#;
+        for shape in [EventShape::Auto, EventShape::Root] {
+            let err = Decoder::new(shape)
+                .decode_line(lone.to_string(), 3)
+                .unwrap_err();
+            assert!(matches!(err, DecodeError::Json(_)), "{err}");
+            assert!(
+                Decoder::new(EventShape::Auto)
+                    .decode_source_text(lone, DocRef::default())
+                    .is_err()
+            );
+        }
+        let pair = lone.replace(r"\ud800 x", r"\ud83d\ude00 x");
+        let doc = Decoder::new(EventShape::Auto).decode_line(pair, 3).unwrap();
+        assert_eq!(doc.kind, EventKind::Audit);
+        assert_eq!(doc.verb, "get");
+        let value: Value = serde_json::from_str(&doc.json).unwrap();
+        assert_eq!(value["annotations"]["k"], "\u{1F600} x");
     }
 }
