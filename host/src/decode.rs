@@ -351,10 +351,17 @@ fn take_elastic_agent_event(source: &Map<String, Value>) -> Option<Map<String, V
             .map(|(k, v)| (restore_annotation_key(&k), v))
             .collect();
     }
-    event.entry("kind").or_insert_with(|| "Event".into());
-    event
-        .entry("apiVersion")
-        .or_insert_with(|| "audit.k8s.io/v1".into());
+    // Where it sits makes it an audit event: it names itself as one, so
+    // its canonical form reads as an audit event again (found by fuzzing:
+    // a `kind` of another value made it "other" at the root).
+    event.insert("kind".into(), "Event".into());
+    let names_audit = event
+        .get("apiVersion")
+        .and_then(Value::as_str)
+        .is_some_and(|v| v.starts_with("audit.k8s.io/"));
+    if !names_audit {
+        event.insert("apiVersion".into(), "audit.k8s.io/v1".into());
+    }
     Some(event)
 }
 
@@ -662,5 +669,34 @@ mod tests {
         assert_eq!(doc.verb, "get");
         let value: Value = serde_json::from_str(&doc.json).unwrap();
         assert_eq!(value["annotations"]["k"], "\u{1F600} x");
+    }
+
+    /// Found by fuzzing: an event under `kubernetes.audit` with a `kind` or
+    /// `apiVersion` of another value kept it, so its canonical form no
+    /// longer read as an audit event.
+    #[test]
+    fn an_elastic_agent_event_always_names_itself_an_audit_event() {
+        for (kind, api) in [
+            ("get", "v0"),
+            ("Event", "v1"),
+            ("Event", "audit.k8s.io/v1beta1"),
+        ] {
+            let line = json!({"@timestamp": "2024-03-01T10:00:00Z",
+                "kubernetes": {"audit": {"kind": kind, "apiVersion": api, "verb": "get",
+                    "auditID": "a", "objectRef": {"resource": "secrets"}}}});
+            let doc = decode(EventShape::Auto, &line);
+            assert_eq!(doc.kind, EventKind::Audit);
+            let again = decode(EventShape::Root, &serde_json::from_str(&doc.json).unwrap());
+            assert_eq!(again.kind, EventKind::Audit, "{kind} {api}");
+            assert_eq!(again.resource, "secrets");
+            let canonical: Value = serde_json::from_str(&doc.json).unwrap();
+            assert_eq!(canonical["kind"], "Event");
+            let want = if api.starts_with("audit.k8s.io/") {
+                api
+            } else {
+                "audit.k8s.io/v1"
+            };
+            assert_eq!(canonical["apiVersion"], want);
+        }
     }
 }
