@@ -461,16 +461,17 @@ async fn stream(
             _ = tick.tick() => {}
             _ = shutdown.changed() => {}
         }
+        let stopping = *shutdown.borrow();
+        let to = match stopping {
+            true => None,
+            false => window_end(cursor, schedule, &mut shutdown).await,
+        };
         if *shutdown.borrow() {
             tracing::info!("shutting down: no new window");
             return Ok(fetched);
         }
-        let now = Utc::now();
-        metrics.set_lag((now - cursor).as_seconds_f64());
-        let to = whole_millis(now - schedule.delay);
-        if to <= cursor {
-            continue;
-        }
+        let Some(to) = to else { continue };
+        metrics.set_lag((Utc::now() - cursor).as_seconds_f64());
         let from = whole_millis(cursor - schedule.overlap);
         // Only what this window can re-read needs remembering.
         seen.retain(|_, time: &mut DateTime<Utc>| *time >= from);
@@ -496,6 +497,35 @@ async fn stream(
             return Ok(fetched);
         }
     }
+}
+
+/// Where a window starting at `cursor` ends: `now - delay`, cut to the
+/// millisecond. The first window after a start begins at that same cut, so
+/// a tick within the same millisecond would find it empty and skip a whole
+/// interval (an hour, say) before the first window completes; a cursor a
+/// few milliseconds ahead is waited out instead. `None`: the cursor is more
+/// than an interval ahead (the clock stepped back), or shutdown came.
+async fn window_end(
+    cursor: DateTime<Utc>,
+    schedule: &Schedule,
+    shutdown: &mut watch::Receiver<bool>,
+) -> Option<DateTime<Utc>> {
+    let to = whole_millis(Utc::now() - schedule.delay);
+    if to > cursor {
+        return Some(to);
+    }
+    let ahead = (cursor - to + chrono::Duration::milliseconds(1))
+        .to_std()
+        .ok()?;
+    if ahead > schedule.interval {
+        return None;
+    }
+    tokio::select! {
+        _ = tokio::time::sleep(ahead) => {}
+        _ = shutdown.changed() => return None,
+    }
+    let to = whole_millis(Utc::now() - schedule.delay);
+    (to > cursor).then_some(to)
 }
 
 fn decode_stage(
@@ -953,5 +983,41 @@ mod tests {
             assert_eq!(remembered, re_read, "{sub_ms} ns past the boundary");
             assert!(remembered, "a document at the boundary stays remembered");
         }
+    }
+
+    fn hourly() -> Schedule {
+        Schedule {
+            interval: std::time::Duration::from_secs(3600),
+            delay: Duration::zero(),
+            overlap: Duration::seconds(2),
+        }
+    }
+
+    /// Started within the millisecond of its first tick, the first window
+    /// still ends past its start (it once waited the whole interval).
+    #[tokio::test]
+    async fn a_window_starting_this_millisecond_ends_past_it_without_waiting_an_interval() {
+        let (_stop, mut shutdown) = watch::channel(false);
+        for ahead_ms in [0, 1, 5] {
+            let cursor = whole_millis(Utc::now()) + Duration::milliseconds(ahead_ms);
+            let to = window_end(cursor, &hourly(), &mut shutdown).await;
+            assert!(
+                to.is_some_and(|to| to > cursor),
+                "{ahead_ms} ms ahead: {to:?}"
+            );
+        }
+    }
+
+    /// A cursor more than an interval ahead (the clock stepped back) waits
+    /// for the next tick; shutdown ends the wait for a cursor just ahead.
+    #[tokio::test]
+    async fn a_cursor_far_ahead_or_a_shutdown_gives_no_window() {
+        let (stop, mut shutdown) = watch::channel(false);
+        let far = Utc::now() + Duration::hours(2);
+        assert_eq!(window_end(far, &hourly(), &mut shutdown).await, None);
+
+        let near = Utc::now() + Duration::minutes(30);
+        stop.send(true).unwrap();
+        assert_eq!(window_end(near, &hourly(), &mut shutdown).await, None);
     }
 }
