@@ -14,6 +14,10 @@
 //! 0.5x), the replay process's peak RSS (VmHWM; goal: under 200 MiB at 1M
 //! documents, and flat in N: the ratio between the largest and the smallest
 //! size is printed), and osmem-server's own memory.
+//!
+//! `K8SCOP_BENCH_LOG=warn,k8scop=trace` gives the replay that log filter and
+//! prints its log: every Elasticsearch request with its time, which shows
+//! where a window's time goes.
 
 use std::process::Command;
 use std::sync::Arc;
@@ -107,7 +111,10 @@ fn main() {
             .args(["--logs-prefix", &logs, "--alerts-prefix", &alerts])
             .args(["--page-size", &PAGE_SIZE.to_string(), "--rules"])
             .arg(rules.path())
-            .env("K8SCOP_LOG", "warn")
+            .env(
+                "K8SCOP_LOG",
+                std::env::var("K8SCOP_BENCH_LOG").unwrap_or("warn".into()),
+            )
             .stderr(std::process::Stdio::piped())
             .spawn()
             .unwrap();
@@ -126,6 +133,9 @@ fn main() {
         };
         let replay = started.elapsed();
         let summary = summary.join().unwrap();
+        if std::env::var_os("K8SCOP_BENCH_LOG").is_some() {
+            eprintln!("{summary}");
+        }
         assert!(status.success(), "replay failed:\n{summary}");
         assert!(
             summary.contains(&format!("fetched      {n}")),

@@ -136,7 +136,9 @@ impl EsClient {
         body: Option<(&'static str, Vec<u8>)>,
     ) -> Result<(StatusCode, Vec<u8>), EsError> {
         let url = format!("{}/{}", self.base, path.trim_start_matches('/'));
-        let mut request = self.auth.apply(self.http.request(method, &url));
+        let started = std::time::Instant::now();
+        let sent = body.as_ref().map_or(0, |(_, bytes)| bytes.len());
+        let mut request = self.auth.apply(self.http.request(method.clone(), &url));
         if let Some((content_type, bytes)) = body {
             request = request
                 .header(reqwest::header::CONTENT_TYPE, content_type)
@@ -150,6 +152,11 @@ impl EsClient {
         let response = request.send().await.map_err(connect_error)?;
         let status = response.status();
         let bytes = response.bytes().await.map_err(connect_error)?;
+        // Where a slow window's time goes, request by request.
+        tracing::trace!(
+            %method, path = strip_query(path), status = status.as_u16(), sent, received = bytes.len(),
+            ms = started.elapsed().as_secs_f64() * 1000.0, "elasticsearch request"
+        );
         Ok((status, bytes.to_vec()))
     }
 
