@@ -433,15 +433,17 @@ async fn a_slow_receiver_fills_the_queue_without_blocking_the_sender() {
             &format!("user-{i}"),
         )));
     }
+    // Waiting on the receiver would take a minute; the bound is loose so
+    // that a loaded machine does not fail it.
     assert!(
-        offered.elapsed() < Duration::from_millis(500),
+        offered.elapsed() < Duration::from_secs(10),
         "offering never waits: {:?}",
         offered.elapsed()
     );
     let shutdown = Instant::now();
     let report = notifier.shutdown().await;
     assert!(
-        shutdown.elapsed() < Duration::from_secs(5),
+        shutdown.elapsed() < Duration::from_secs(15),
         "shutdown waits at most the drain timeout: {:?}",
         shutdown.elapsed()
     );
