@@ -298,6 +298,7 @@ mod tests {
                 verbs: vec![],
                 resources: vec![],
             },
+            needs: crate::engine::bindings::AuditNeeds::metadata(),
         }];
         let pack = Arc::new(PackMeta {
             interest: PackInterest::new(&rules),

@@ -11,6 +11,7 @@ use serde_json::json;
 
 use crate::aggregate::Aggregate;
 use crate::es::{EsClient, EsError};
+use crate::request_once::OpenRequest;
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Checkpoint {
@@ -20,6 +21,10 @@ pub struct Checkpoint {
     /// read re-reads that overlap to catch late documents, and skips these.
     pub seen: Vec<SeenDoc>,
     pub aggregates: Vec<Aggregate>,
+    /// Requests counted whose later stages may still come (an open exec
+    /// session): those stages are not counted again after a restart.
+    #[serde(default)]
+    pub requests: Vec<OpenRequest>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]

@@ -109,6 +109,10 @@ pub struct DecodedDoc {
     pub subresource: String,
     /// RFC 3339, as the document gives it ("" when it has none).
     pub time: String,
+    /// The request an audit event belongs to, and the stage it was logged
+    /// at ("" when absent): the host counts each request once.
+    pub audit_id: String,
+    pub stage: String,
 }
 
 #[derive(Debug, thiserror::Error, PartialEq)]
@@ -137,6 +141,10 @@ struct AuditProbe<'a> {
     api_version: Option<Cow<'a, str>>,
     #[serde(borrow, default)]
     verb: Option<Cow<'a, str>>,
+    #[serde(borrow, default, rename = "auditID")]
+    audit_id: Option<Cow<'a, str>>,
+    #[serde(borrow, default)]
+    stage: Option<Cow<'a, str>>,
     #[serde(borrow, default)]
     object_ref: Option<ProbeRef<'a>>,
     #[serde(borrow, default)]
@@ -298,6 +306,8 @@ fn fast_root_audit(line: &str, line_number: u64) -> Option<DecodedDoc> {
         resource: resource.into_owned(),
         subresource: subresource.into_owned(),
         time: time.into_owned(),
+        audit_id: probe.audit_id.unwrap_or_default().into_owned(),
+        stage: probe.stage.unwrap_or_default().into_owned(),
         // The caller moves the line itself in: it already is the canonical form.
         json: String::new(),
     })
@@ -432,6 +442,8 @@ fn audit_doc(event: Map<String, Value>, origin: DocRef) -> DecodedDoc {
         resource: s(object_ref.and_then(|o| o.get("resource"))),
         subresource: s(object_ref.and_then(|o| o.get("subresource"))),
         time,
+        audit_id: s(event.get("auditID")),
+        stage: s(event.get("stage")),
         json: Value::Object(event).to_string(),
     }
 }
@@ -449,6 +461,8 @@ fn other_doc(source: Map<String, Value>, origin: DocRef) -> DecodedDoc {
         resource: String::new(),
         subresource: String::new(),
         time,
+        audit_id: String::new(),
+        stage: String::new(),
         json: Value::Object(source).to_string(),
     }
 }

@@ -4,6 +4,7 @@
 
 pub mod aggregate;
 pub mod alert;
+pub mod audit_policy;
 pub mod checkpoint;
 pub mod cli;
 pub mod decode;
@@ -13,6 +14,7 @@ pub mod noise;
 pub mod notify;
 pub mod ops;
 pub mod pipeline;
+pub mod request_once;
 pub mod rules_test;
 pub mod sink;
 pub mod source;

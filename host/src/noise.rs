@@ -462,7 +462,14 @@ impl ChatterCounts {
 
     /// The summary's lines: how much was dropped (or labelled) of what was
     /// decoded, and by which rule.
-    pub fn write_summary(&self, f: &mut fmt::Formatter<'_>, decoded: u64) -> fmt::Result {
+    /// `folded`: stages of requests counted at another stage, which are
+    /// not evaluated either.
+    pub fn write_summary(
+        &self,
+        f: &mut fmt::Formatter<'_>,
+        decoded: u64,
+        folded: u64,
+    ) -> fmt::Result {
         let n = self.total();
         let ratio = if decoded == 0 {
             0.0
@@ -474,7 +481,7 @@ impl ChatterCounts {
             ChatterMode::Drop => writeln!(
                 f,
                 "  chatter      {n} dropped of {decoded} decoded ({ratio:.1}% reduction), {} evaluated",
-                decoded - n.min(decoded)
+                decoded.saturating_sub(n + folded)
             )?,
             ChatterMode::Label => writeln!(
                 f,

@@ -26,6 +26,7 @@ use crate::es::{EsClient, Flavor};
 use crate::noise::{ChatterCounts, ChatterFilter, ChatterMode};
 use crate::notify::{FirstSeen, Notifier};
 use crate::ops::{DocumentKind, Health, Metrics, RetryKind, StatusBoard};
+use crate::request_once::{OpenRequest, RequestOnce, StagePolicy};
 use crate::sink::elasticsearch::{BulkDoc, BulkError, BulkReport, BulkWriter, alert_bulk_doc};
 use crate::sink::jsonl::JsonlSink;
 use crate::source::elasticsearch::{Hit, LogQuery, WindowReader};
@@ -37,6 +38,9 @@ const CHANNEL_BATCHES: usize = 4;
 
 pub struct PipelineConfig {
     pub decoder: Decoder,
+    /// Which audit stages are logged: each request counts once, at the
+    /// first stage that carries the decision.
+    pub stages: StagePolicy,
     /// Documents per batch handed to the packs.
     pub batch_size: usize,
     pub aggregate: AggregateConfig,
@@ -108,6 +112,9 @@ struct WindowEnd {
     to: DateTime<Utc>,
     fetched: u64,
     seen: Vec<SeenDoc>,
+    /// Requests counted whose later stages may still come; the decode
+    /// stage fills it in as the end passes.
+    requests: Vec<OpenRequest>,
 }
 
 enum Raw {
@@ -156,6 +163,10 @@ pub async fn run(
         None => Aggregator::new(config.aggregate.clone()),
     };
 
+    let request_once = match &resume {
+        Some(c) => RequestOnce::with_open(config.stages.clone(), c.requests.clone()),
+        None => RequestOnce::new(config.stages.clone()),
+    };
     let batch_size = config.batch_size.max(1);
     let metrics = config.metrics.clone();
     let source = tokio::spawn(source_stage(
@@ -178,6 +189,7 @@ pub async fn run(
     let decode = tokio::task::spawn_blocking(move || {
         decode_stage(
             decoder,
+            request_once,
             &chatter,
             batch_size,
             raw_rx,
@@ -226,6 +238,7 @@ pub async fn run(
     // The engine counts audit events of the wrong schema as malformed too.
     summary.add_failures(decoded.failed, decoded.failed_lines, decoded.failed_docs);
     summary.chatter = decoded.chatter;
+    summary.stages = decoded.stages;
     summary.alerts_added = sunk.alerts_added;
     summary.alerts_updated = sunk.alerts_updated;
     summary.alerts_written = sunk.alerts_written;
@@ -269,6 +282,7 @@ async fn source_stage(
                 to,
                 fetched: summary.fetched,
                 seen: Vec::new(),
+                requests: Vec::new(),
             };
             let _ = out.tx.send(Raw::End(end)).await;
         }
@@ -492,6 +506,7 @@ async fn stream(
                     time: *time,
                 })
                 .collect(),
+            requests: Vec::new(),
         };
         if out.tx.send(Raw::End(end)).await.is_err() {
             return Ok(fetched);
@@ -530,6 +545,7 @@ async fn window_end(
 
 fn decode_stage(
     decoder: Decoder,
+    mut request_once: RequestOnce,
     chatter: &ChatterFilter,
     batch_size: usize,
     mut rx: mpsc::Receiver<Raw>,
@@ -555,7 +571,10 @@ fn decode_stage(
     };
     while let Some(raw) = rx.blocking_recv() {
         let out = match raw {
-            Raw::End(end) => Decoded::End(end),
+            Raw::End(mut end) => {
+                end.requests = request_once.open_requests();
+                Decoded::End(end)
+            }
             Raw::Lines(lines) => {
                 let mut docs = Vec::with_capacity(lines.len());
                 for line in lines {
@@ -600,7 +619,8 @@ fn decode_stage(
                 Decoded::Docs(docs)
             }
         };
-        // Chatter leaves here, counted: dropped documents were read, so a
+        // Chatter and the stages folded into their request's counted stage
+        // leave here, counted: dropped documents were read, so a
         // checkpoint past them is right.
         let out = match out {
             Decoded::Docs(mut docs) => {
@@ -609,6 +629,10 @@ fn decode_stage(
                     metrics.chatter().record(chatter.mode(), &reduced);
                     counts.add(&reduced);
                 }
+                let folded = request_once.retain(&mut docs);
+                summary.stages.add(folded);
+                metrics.stages_folded(&folded);
+                metrics.set_open_requests(request_once.open_count());
                 Decoded::Docs(docs)
             }
             end => end,
@@ -800,7 +824,7 @@ async fn sink_stage(
                             // more than D before it.
                             aggregator.close_before(end.to);
                             if let Some(store) = &checkpoints {
-                                store.save(&Checkpoint { cursor: end.to, seen: end.seen.clone(), aggregates: aggregator.state() }).await?;
+                                store.save(&Checkpoint { cursor: end.to, seen: end.seen.clone(), aggregates: aggregator.state(), requests: end.requests.clone() }).await?;
                                 metrics.checkpoint_written(end.to.timestamp_millis() as f64 / 1000.0);
                             }
                             metrics.set_open_aggregates(aggregator.open_count());

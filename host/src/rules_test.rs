@@ -37,6 +37,7 @@ use serde_json::Value;
 
 use crate::decode::Decoder;
 use crate::engine::{EngineConfig, RaisedAlert, RuleEngine, SandboxLimits, Severity};
+use crate::request_once::{RequestOnce, StagePolicy};
 
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -198,6 +199,9 @@ fn run_case(engine: &mut RuleEngine, case: &Case) -> CaseResult {
             }
         }
     }
+    // As in a run: each request reaches the pack once, at the stage that
+    // carries the decision (see `request_once`).
+    RequestOnce::new(StagePolicy::default()).retain(&mut docs);
     let batch_size = match case.batch_size {
         Some(0) => {
             return CaseResult {
@@ -222,12 +226,14 @@ fn run_case(engine: &mut RuleEngine, case: &Case) -> CaseResult {
         for rejected in &outcome.rejected {
             let _ = writeln!(diff, "  ! alert rejected: {}", rejected.reason);
         }
+        // Indices count from the case's first event, not the batch's; the
+        // line a document was decoded from is its place in the case.
+        let case_index = |i: usize| batch[i].origin.line.map_or(i, |line| line as usize - 1);
         for (index, reason) in &outcome.malformed {
-            let _ = writeln!(diff, "  ! event {}: {reason}", n * batch_size + index);
+            let _ = writeln!(diff, "  ! event {}: {reason}", case_index(*index));
         }
-        // Indices count from the case's first event, not the batch's.
         alerts.extend(outcome.alerts.into_iter().map(|mut a| {
-            a.doc_index += n * batch_size;
+            a.doc_index = case_index(a.doc_index);
             a
         }));
     }

@@ -21,6 +21,8 @@ pub struct Summary {
     pub failed_docs: Vec<(String, String)>,
     /// Control-plane chatter dropped or labelled, when the filter is on.
     pub chatter: Option<crate::noise::ChatterCounts>,
+    /// Audit events folded into the stage their request counted at.
+    pub stages: crate::request_once::StageCounts,
     pub alerts_by_rule: BTreeMap<String, u64>,
     /// Documents a pack could not evaluate, by pack.
     pub unevaluated_by_pack: BTreeMap<String, u64>,
@@ -121,8 +123,17 @@ impl fmt::Display for Summary {
         for (doc, reason) in &self.failed_docs {
             writeln!(f, "    document {doc}: {reason}")?;
         }
+        if self.stages.folded() > 0 {
+            writeln!(
+                f,
+                "  stages       {} folded: each request counts once, when decided ({} before the decision, {} later stages)",
+                self.stages.folded(),
+                self.stages.before_decision,
+                self.stages.repeated
+            )?;
+        }
         if let Some(chatter) = &self.chatter {
-            chatter.write_summary(f, self.decoded())?;
+            chatter.write_summary(f, self.decoded(), self.stages.folded())?;
         }
         writeln!(
             f,

@@ -875,7 +875,11 @@ fn the_audit_policy_records_what_the_rules_need_and_no_secret() {
         (alice, "get", "secrets", "Metadata"),
         (alice, "list", "secrets", "Metadata"),
         (alice, "create", "secrets", "Metadata"),
-        (alice, "patch", "configmaps", "Metadata"),
+        (alice, "get", "configmaps", "Metadata"),
+        // ConfigMap writes with their body: the credentials rule reads it.
+        (alice, "patch", "configmaps", "Request"),
+        (alice, "delete", "events", "Metadata"),
+        (alice, "list", "events", "Metadata"),
         (
             alice,
             "create",

@@ -590,7 +590,9 @@ fn an_aggregate_is_notified_once_not_on_every_repeat() {
     let sample = std::fs::read_to_string(workspace_file("samples/audit-sample.jsonl")).unwrap();
     let dir = tempfile::tempdir().unwrap();
     let twice = dir.path().join("twice.jsonl");
-    std::fs::write(&twice, format!("{sample}{sample}")).unwrap();
+    // The second time as other requests (each request counts once).
+    let again = sample.replace("\"auditID\": \"", "\"auditID\": \"again-");
+    std::fs::write(&twice, format!("{sample}{again}")).unwrap();
     let receiver = Receiver::ok();
     let config = format!(
         "batch-size = 5\n\n[[notify]]\ntype = \"webhook\"\nurl = \"{}/hook\"\n",

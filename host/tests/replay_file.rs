@@ -210,9 +210,13 @@ fn an_audit_event_of_the_wrong_schema_is_counted_as_malformed() {
     );
     let mut wrong: Value = serde_json::from_str(exec).unwrap();
     wrong["sourceIPs"] = Value::from("203.0.113.7");
+    wrong["auditID"] = Value::from("wrong-schema");
+    // Another request of the same command (each request counts once).
+    let mut again: Value = serde_json::from_str(exec).unwrap();
+    again["auditID"] = Value::from("again");
     let dir = tempfile::tempdir().unwrap();
     let input = dir.path().join("input.jsonl");
-    std::fs::write(&input, format!("{exec}\n{wrong}\n{exec}\n")).unwrap();
+    std::fs::write(&input, format!("{exec}\n{wrong}\n{again}\n")).unwrap();
 
     let out = replay(
         &["--input", input.to_str().unwrap(), "--batch-size", "3"],

@@ -343,11 +343,15 @@ impl<'a> Event<'a> {
         .unwrap_or("")
     }
 
-    /// True for the final stage of a request (or a panic), the stage at which
-    /// the response status is known. Rules that count actions look only here,
-    /// so one request logged at several stages is counted once.
-    pub fn is_final_stage(&self) -> bool {
-        matches!(self.stage.as_ref(), "ResponseComplete" | "Panic" | "")
+    /// True unless the event was logged before the API server decided
+    /// (`RequestReceived`): the response status is known. The host hands a
+    /// pack each request once, at the first stage that carries the decision
+    /// (`ResponseStarted` for exec, attach, port-forward, proxy and watch,
+    /// so an open shell is seen while it is open; else `ResponseComplete`
+    /// or `Panic`), so a rule needs no bookkeeping of stages; this only
+    /// guards a pack fed by something else.
+    pub fn carries_decision(&self) -> bool {
+        self.stage.as_ref() != "RequestReceived"
     }
 
     /// The value of a query parameter of the request URI, percent-decoded.

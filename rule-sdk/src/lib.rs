@@ -15,6 +15,9 @@
 //!     severity: Severity::Medium,
 //!     tags: &["attack.t1552.007"],
 //!     interest: Interest::audit(&["list"], &["secrets"]),
+//!     // What the cluster's audit Policy must log (checked by
+//!     // `k8scop rules list --policy`).
+//!     needs: Needs::METADATA,
 //! };
 //!
 //! #[derive(Default)]
@@ -77,7 +80,7 @@ pub use audit::{Body, Event, ObjectReference, ResponseStatus, Text, UserInfo};
 pub use config::Config;
 pub use control_plane::CONTROL_PLANE_USERS;
 pub use doc::Doc;
-pub use pack::{Alerts, Interest, Pack, RaisedAlert, Rule};
+pub use pack::{Alerts, AuditLevel, AuditStage, Interest, Needs, Pack, RaisedAlert, Rule};
 pub use patterns::Patterns;
 pub use pod::{Container, ContainerKind, PodSpec};
 pub use rbac::{Binding, PolicyRule, Role, RoleRef, Subject};
@@ -113,7 +116,7 @@ macro_rules! export_pack {
     ($pack:ty) => {
         // Only a WebAssembly build exports the contract; natively (tests,
         // benchmarks, `rules::native`) the pack is plain Rust, and the
-        // export names (`k8scop:rules/rule-pack@0.2.0#evaluate`) are not
+        // export names (`k8scop:rules/rule-pack@0.3.0#evaluate`) are not
         // valid native symbols.
         #[cfg(target_arch = "wasm32")]
         const _: () = {

@@ -66,7 +66,7 @@ pub(crate) fn log(level: LogLevel, message: &str) {
 #[cfg(test)]
 mod tests {
     use super::NativePack;
-    use crate::{Alerts, Config, Doc, EventKind, Interest, Pack, Rule, Severity};
+    use crate::{Alerts, Config, Doc, EventKind, Interest, Needs, Pack, Rule, Severity};
 
     const NOTHING: Rule = Rule {
         id: "test/nothing",
@@ -75,6 +75,7 @@ mod tests {
         severity: Severity::Info,
         tags: &[],
         interest: Interest::ANY_AUDIT,
+        needs: Needs::METADATA,
     };
 
     /// Counts the events it saw across batches.

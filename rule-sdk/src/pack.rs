@@ -16,6 +16,52 @@ pub struct Rule {
     /// MITRE ATT&CK techniques as `"attack.t1609"`, plus free-form tags.
     pub tags: &'static [&'static str],
     pub interest: Interest,
+    /// What the cluster's audit Policy must log for this rule to see what
+    /// it looks for; the host checks a Policy against it.
+    pub needs: Needs,
+}
+
+pub use crate::bindings::k8scop::rules::types::{AuditLevel, AuditStage};
+
+/// The audit level a rule needs for the events of its interest, and the
+/// stages of which one must be logged (not in the Policy's `omitStages`).
+#[derive(Debug, Clone, Copy)]
+pub struct Needs {
+    pub level: AuditLevel,
+    pub stages: &'static [AuditStage],
+}
+
+impl Needs {
+    const DECIDED: &'static [AuditStage] =
+        &[AuditStage::ResponseStarted, AuditStage::ResponseComplete];
+
+    /// Who did what to which object, and the answer.
+    pub const METADATA: Needs = Needs {
+        level: AuditLevel::Metadata,
+        stages: Self::DECIDED,
+    };
+    /// Also the request body: a pod spec, a role's rules, a binding's subjects.
+    pub const REQUEST: Needs = Needs {
+        level: AuditLevel::Request,
+        stages: Self::DECIDED,
+    };
+
+    /// Seen while the session is open (exec, attach, port-forward): the
+    /// Policy must log `ResponseStarted`, since `ResponseComplete` comes
+    /// only when the session ends.
+    pub const fn while_open(self) -> Needs {
+        Needs {
+            level: self.level,
+            stages: &[AuditStage::ResponseStarted],
+        }
+    }
+
+    pub(crate) fn to_wit(self) -> wit::AuditNeeds {
+        wit::AuditNeeds {
+            level: self.level,
+            stages: self.stages.to_vec(),
+        }
+    }
 }
 
 /// The events a rule can possibly match; empty lists mean "any". The host
@@ -67,6 +113,7 @@ impl Rule {
             severity: self.severity,
             tags: self.tags.iter().map(|t| t.to_string()).collect(),
             interest: self.interest.to_wit(),
+            needs: self.needs.to_wit(),
         }
     }
 }

@@ -66,8 +66,17 @@ pub enum RulesCommand {
         #[arg(long)]
         require_coverage: bool,
     },
-    /// Load every pack of the rules folder and list packs and rules.
-    List(RulesArgs),
+    /// Load every pack of the rules folder and list packs and rules, with
+    /// the audit level each rule needs.
+    List {
+        #[command(flatten)]
+        rules: RulesArgs,
+        /// Check this audit Policy (the API server's --audit-policy-file)
+        /// against what each rule needs: exits 1 and names every rule the
+        /// Policy leaves blind, and any secret bodies it logs.
+        #[arg(long)]
+        policy: Option<PathBuf>,
+    },
 }
 
 #[derive(Debug, Args)]
@@ -118,6 +127,33 @@ pub struct PipelineArgs {
     /// built-in ones.
     #[arg(long, env = "K8SCOP_CHATTER_RULES")]
     pub chatter_rules: Option<PathBuf>,
+    /// The stages your audit Policy's `omitStages` leaves out (comma-
+    /// separated, or `none`). Each request counts once, at the first
+    /// stage that carries the API server's decision (ResponseStarted for
+    /// exec, attach, port-forward, proxy and watch, so an open shell alerts
+    /// while it is open); this says which later stages to wait for. The
+    /// default matches the shipped Policy.
+    #[arg(long, default_value = "RequestReceived", value_parser = parse_stages, env = "K8SCOP_AUDIT_OMIT_STAGES")]
+    pub audit_omit_stages: OmittedStages,
+    /// How long, in seconds, a request counted at ResponseStarted is
+    /// remembered when its ResponseComplete never comes (a session left
+    /// open): a later stage after that counts again.
+    #[arg(long, default_value = "86400", value_parser = parse_seconds, env = "K8SCOP_REQUEST_HORIZON")]
+    pub request_horizon: Duration,
+}
+
+/// The audit stages a Policy omits.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct OmittedStages(pub Vec<crate::request_once::Stage>);
+
+fn parse_stages(text: &str) -> Result<OmittedStages, String> {
+    if matches!(text.trim(), "" | "none") {
+        return Ok(OmittedStages(Vec::new()));
+    }
+    text.split(',')
+        .map(|s| s.trim().parse())
+        .collect::<Result<_, _>>()
+        .map(OmittedStages)
 }
 
 #[derive(Debug, Args)]

@@ -111,7 +111,7 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             crate::rules_test::print_report(&report, require_coverage)?;
             Ok(ExitCode::SUCCESS)
         }
-        Command::Rules(RulesCommand::List(args)) => list(args),
+        Command::Rules(RulesCommand::List { rules, policy }) => list(rules, policy.as_deref()),
     }
 }
 
@@ -136,6 +136,11 @@ fn pipeline_config(
     let chatter = ChatterFilter::new(args.chatter_filter, args.chatter_rules.as_deref())?;
     Ok(PipelineConfig {
         decoder: Decoder::new(args.event_shape.clone()),
+        stages: crate::request_once::StagePolicy {
+            omitted: args.audit_omit_stages.0.clone(),
+            horizon: chrono::Duration::from_std(args.request_horizon)
+                .unwrap_or(chrono::Duration::MAX),
+        },
         batch_size: args.batch_size,
         aggregate: AggregateConfig {
             window: chrono::Duration::from_std(args.aggregate_window)
@@ -341,7 +346,7 @@ async fn es_output(es: &EsArgs, alerts: &AlertsArgs) -> anyhow::Result<Output> {
     })
 }
 
-fn list(args: RulesArgs) -> anyhow::Result<ExitCode> {
+fn list(args: RulesArgs, policy: Option<&std::path::Path>) -> anyhow::Result<ExitCode> {
     let (engine, refused) = load_engine(&args)?;
     for meta in engine.packs() {
         println!(
@@ -352,9 +357,10 @@ fn list(args: RulesArgs) -> anyhow::Result<ExitCode> {
         );
         for rule in &meta.info.rules {
             println!(
-                "  {:<48} {:<8} {}  [{}]",
+                "  {:<48} {:<8} {:<8} {}  [{}]",
                 rule.id,
                 rule.severity.as_str(),
+                rule.needs.level.as_str(),
                 rule.title,
                 rule.tags.join(", ")
             );
@@ -362,6 +368,27 @@ fn list(args: RulesArgs) -> anyhow::Result<ExitCode> {
     }
     for (path, error) in &refused {
         println!("{} {error}", path.display());
+    }
+    if let Some(path) = policy {
+        let policy = crate::audit_policy::Policy::read(path)?;
+        let rules = engine.packs().flat_map(|meta| meta.info.rules.iter());
+        let shortfalls = policy.check(rules);
+        if shortfalls.is_empty() {
+            println!(
+                "audit Policy {}: every rule sees what it needs",
+                path.display()
+            );
+        } else {
+            println!(
+                "audit Policy {}: {} shortfalls",
+                path.display(),
+                shortfalls.len()
+            );
+            for shortfall in &shortfalls {
+                println!("  {shortfall}");
+            }
+            return Ok(ExitCode::FAILURE);
+        }
     }
     Ok(if refused.is_empty() {
         ExitCode::SUCCESS

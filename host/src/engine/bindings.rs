@@ -12,8 +12,40 @@ wasmtime::component::bindgen!({
 
 pub use self::k8scop::rules::host::LogLevel;
 pub use self::k8scop::rules::types::{
-    Alert, Batch, EventKind, Interest, PackInfo, RuleInfo, Severity,
+    Alert, AuditLevel, AuditNeeds, AuditStage, Batch, EventKind, Interest, PackInfo, RuleInfo,
+    Severity,
 };
+
+impl AuditNeeds {
+    /// What the host's own rules need: nothing from the audit log.
+    pub fn metadata() -> Self {
+        AuditNeeds {
+            level: AuditLevel::Metadata,
+            stages: vec![AuditStage::ResponseStarted, AuditStage::ResponseComplete],
+        }
+    }
+}
+
+impl AuditLevel {
+    /// As an audit Policy's `level` names it.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            AuditLevel::Metadata => "Metadata",
+            AuditLevel::Request => "Request",
+            AuditLevel::RequestResponse => "RequestResponse",
+        }
+    }
+}
+
+impl AuditStage {
+    /// As an audit Policy's `omitStages` names it.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            AuditStage::ResponseStarted => "ResponseStarted",
+            AuditStage::ResponseComplete => "ResponseComplete",
+        }
+    }
+}
 
 impl Severity {
     pub fn as_str(self) -> &'static str {

@@ -88,6 +88,7 @@ mod tests {
                 verbs: verbs.iter().map(|s| s.to_string()).collect(),
                 resources: resources.iter().map(|s| s.to_string()).collect(),
             },
+            needs: crate::engine::bindings::AuditNeeds::metadata(),
         }
     }
 

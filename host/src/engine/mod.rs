@@ -25,7 +25,7 @@ use wasmtime::component::{HasSelf, Linker};
 
 use batch::BatchText;
 use bindings::Pack;
-pub use bindings::{Alert, EventKind, PackInfo, RuleInfo, Severity};
+pub use bindings::{Alert, AuditLevel, AuditStage, EventKind, PackInfo, RuleInfo, Severity};
 use interest::EventFacts;
 pub use pack::{LoadedPack, PackMeta};
 use sandbox::PackState;
@@ -34,7 +34,7 @@ pub use sandbox::{PackConfig, SandboxLimits};
 use crate::decode::DecodedDoc;
 
 /// The contract version this host implements (the `wit/` package version).
-pub const WIT_VERSION: &str = "0.2.0";
+pub const WIT_VERSION: &str = "0.3.0";
 
 /// Granularity of the per-batch time budget.
 pub(crate) const EPOCH_TICK: Duration = Duration::from_millis(10);
@@ -513,6 +513,7 @@ fn host_meta() -> PackMeta {
         severity: Severity::High,
         tags: vec!["attack.t1562.001".into()],
         interest: bindings::Interest { kinds: vec![], verbs: vec![], resources: vec![] },
+        needs: bindings::AuditNeeds::metadata(),
     };
     let info = PackInfo {
         name: "k8scop-host".into(),

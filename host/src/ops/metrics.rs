@@ -85,6 +85,11 @@ struct RetryKindLabel {
 }
 
 #[derive(Clone, Debug, PartialEq, Eq, Hash, EncodeLabelSet)]
+struct FoldLabel {
+    reason: &'static str,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Hash, EncodeLabelSet)]
 struct PackLabel {
     pack: String,
 }
@@ -142,6 +147,8 @@ struct Inner {
     packs_refused: Gauge,
     packs_quarantined: Gauge,
     open_aggregates: Gauge,
+    stages_folded: Family<FoldLabel, Counter>,
+    open_requests: Gauge,
     chatter: super::chatter_metrics::ChatterMetrics,
 
     notify: super::notify_metrics::NotifyMetrics,
@@ -181,6 +188,8 @@ impl Metrics {
             packs_refused: Gauge::default(),
             packs_quarantined: Gauge::default(),
             open_aggregates: Gauge::default(),
+            stages_folded: Family::default(),
+            open_requests: Gauge::default(),
             chatter: Default::default(),
             notify: Default::default(),
         };
@@ -193,6 +202,9 @@ impl Metrics {
                     .documents_decoded
                     .get_or_create(&DocumentKindLabel { kind }),
             );
+        }
+        for reason in ["before_decision", "repeated"] {
+            drop(inner.stages_folded.get_or_create(&FoldLabel { reason }));
         }
         for kind in [RetryKind::Item, RetryKind::Request] {
             drop(inner.bulk_retries.get_or_create(&RetryKindLabel { kind }));
@@ -208,6 +220,16 @@ impl Metrics {
             "documents_decoded",
             "Fetched documents decoded, by what they turned out to be",
             inner.documents_decoded.clone(),
+        );
+        r.register(
+            "audit_stages_folded",
+            "Audit events not given to the packs because their request counts at another stage: before the decision (RequestReceived), or a later stage of a request already counted",
+            inner.stages_folded.clone(),
+        );
+        r.register(
+            "open_requests",
+            "Requests counted whose last stage has not been seen yet (open exec sessions, watches)",
+            inner.open_requests.clone(),
         );
         r.register(
             "documents_failed",
@@ -338,6 +360,23 @@ impl Metrics {
             .documents_decoded
             .get_or_create(&DocumentKindLabel { kind })
             .inc_by(n);
+    }
+
+    /// Stages folded into the stage their request counted at.
+    pub fn stages_folded(&self, counts: &crate::request_once::StageCounts) {
+        for (reason, n) in [
+            ("before_decision", counts.before_decision),
+            ("repeated", counts.repeated),
+        ] {
+            self.inner
+                .stages_folded
+                .get_or_create(&FoldLabel { reason })
+                .inc_by(n);
+        }
+    }
+
+    pub fn set_open_requests(&self, n: usize) {
+        self.inner.open_requests.set(n as i64);
     }
 
     /// `n` documents were malformed and could not be decoded.

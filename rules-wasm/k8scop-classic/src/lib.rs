@@ -10,7 +10,9 @@
 //! Configuration (all optional):
 //! - `ignore_users`: comma-separated users, `*` suffix for a prefix.
 
-use rule_sdk::{Alerts, Config, Doc, Event, Interest, Pack, Patterns, Rule, Severity, export_pack};
+use rule_sdk::{
+    Alerts, Config, Doc, Event, Interest, Needs, Pack, Patterns, Rule, Severity, export_pack,
+};
 
 const PACK: &str = "k8scop-classic";
 
@@ -25,6 +27,7 @@ pub const PODS_LISTED_ALL_NAMESPACES: Rule = Rule {
     severity: Severity::Medium,
     tags: &["attack.discovery", "attack.t1613"],
     interest: Interest::audit(&["list"], &["pods"]),
+    needs: Needs::METADATA,
 };
 
 pub const PODS_LISTED: Rule = Rule {
@@ -34,6 +37,7 @@ pub const PODS_LISTED: Rule = Rule {
     severity: Severity::Low,
     tags: &["attack.discovery", "attack.t1613"],
     interest: Interest::audit(&["list"], &["pods"]),
+    needs: Needs::METADATA,
 };
 
 pub const POD_READ: Rule = Rule {
@@ -43,6 +47,7 @@ pub const POD_READ: Rule = Rule {
     severity: Severity::Info,
     tags: &["attack.discovery", "attack.t1613"],
     interest: Interest::audit(&["get"], &["pods"]),
+    needs: Needs::METADATA,
 };
 
 pub const POD_DESCRIBED: Rule = Rule {
@@ -52,6 +57,7 @@ pub const POD_DESCRIBED: Rule = Rule {
     severity: Severity::Low,
     tags: &["attack.discovery", "attack.t1613"],
     interest: Interest::audit(&["list"], &["events"]),
+    needs: Needs::METADATA,
 };
 
 pub const POD_CREATED: Rule = Rule {
@@ -61,6 +67,7 @@ pub const POD_CREATED: Rule = Rule {
     severity: Severity::Medium,
     tags: &["attack.execution", "attack.t1610"],
     interest: Interest::audit(&["create"], &["pods"]),
+    needs: Needs::METADATA,
 };
 
 pub const POD_DELETED: Rule = Rule {
@@ -70,6 +77,7 @@ pub const POD_DELETED: Rule = Rule {
     severity: Severity::Medium,
     tags: &["attack.impact", "attack.t1485"],
     interest: Interest::audit(&["delete"], &["pods"]),
+    needs: Needs::METADATA,
 };
 
 pub const SECRETS_LISTED_ALL_NAMESPACES: Rule = Rule {
@@ -79,6 +87,7 @@ pub const SECRETS_LISTED_ALL_NAMESPACES: Rule = Rule {
     severity: Severity::High,
     tags: &["attack.credential-access", "attack.t1552.007"],
     interest: Interest::audit(&["list"], &["secrets"]),
+    needs: Needs::METADATA,
 };
 
 pub const SECRETS_LISTED: Rule = Rule {
@@ -88,6 +97,7 @@ pub const SECRETS_LISTED: Rule = Rule {
     severity: Severity::Medium,
     tags: &["attack.credential-access", "attack.t1552.007"],
     interest: Interest::audit(&["list"], &["secrets"]),
+    needs: Needs::METADATA,
 };
 
 pub const SECRET_READ: Rule = Rule {
@@ -97,6 +107,7 @@ pub const SECRET_READ: Rule = Rule {
     severity: Severity::Medium,
     tags: &["attack.credential-access", "attack.t1552.007"],
     interest: Interest::audit(&["get"], &["secrets"]),
+    needs: Needs::METADATA,
 };
 
 pub const POD_EXEC: Rule = Rule {
@@ -106,6 +117,7 @@ pub const POD_EXEC: Rule = Rule {
     severity: Severity::High,
     tags: &["attack.execution", "attack.t1609"],
     interest: Interest::audit(&["create", "get"], &["pods/exec"]),
+    needs: Needs::METADATA.while_open(),
 };
 
 pub const ROOT_ACTIVITY: Rule = Rule {
@@ -115,6 +127,7 @@ pub const ROOT_ACTIVITY: Rule = Rule {
     severity: Severity::High,
     tags: &["attack.privilege-escalation", "attack.t1078.003"],
     interest: Interest::OTHER,
+    needs: Needs::METADATA,
 };
 
 pub const USER_SUDOED: Rule = Rule {
@@ -124,6 +137,7 @@ pub const USER_SUDOED: Rule = Rule {
     severity: Severity::Medium,
     tags: &["attack.privilege-escalation", "attack.t1548.003"],
     interest: Interest::OTHER,
+    needs: Needs::METADATA,
 };
 
 pub struct Classic {
@@ -168,9 +182,9 @@ impl Pack for Classic {
 
 impl Classic {
     fn on_audit(&self, e: &Event, out: &mut Alerts) {
-        // One request is logged at several stages; count it once, when its
-        // answer is known.
-        if !e.is_final_stage() || self.ignored_users.matches(e.username()) {
+        // The host hands over each request once, at the stage that decided
+        // it (ResponseStarted for an exec); RequestReceived has no answer.
+        if !e.carries_decision() || self.ignored_users.matches(e.username()) {
             return;
         }
         // Only the core API group's pods and secrets (metrics.k8s.io also

@@ -18,10 +18,10 @@
 //! `requestReceivedTimestamp`, else the v1beta1 `timestamp`), never a wall
 //! clock (the sandbox has none). "Now" is the latest event time seen; state
 //! older than a rule's window is forgotten as it advances, whatever the batch
-//! boundaries. Each request counts once, at its final stage
-//! (`ResponseComplete` or `Panic`), except a failed authentication, which the
-//! API server logs only at `ResponseStarted` (counted there, once per audit
-//! ID). Events without a valid timestamp are skipped (logged once).
+//! boundaries. Each request counts once: the host hands it over at the
+//! first stage that carries the API server's decision (`ResponseStarted`
+//! for exec, attach, port-forward, watch and a failed authentication).
+//! Events without a valid timestamp are skipped (logged once).
 //!
 //! # Configuration (all optional)
 //!
@@ -85,7 +85,9 @@ mod text;
 
 pub use first_seen::{AgentMatch, user_agent_family};
 
-use rule_sdk::{Alerts, Config, Doc, Event, Interest, Pack, Patterns, Rule, Severity, export_pack};
+use rule_sdk::{
+    Alerts, Config, Doc, Event, Interest, Needs, Pack, Patterns, Rule, Severity, export_pack,
+};
 
 use auth_failures::AuthFailures;
 use first_seen::FirstSeen;
@@ -105,6 +107,7 @@ pub const SECRET_READ_BURST: Rule = Rule {
     severity: Severity::High,
     tags: &["attack.credential-access", "attack.t1552.007"],
     interest: Interest::audit(&["get", "list", "watch"], &["secrets"]),
+    needs: Needs::METADATA,
 };
 
 pub const RBAC_THEN_WORKLOAD: Rule = Rule {
@@ -136,6 +139,7 @@ pub const RBAC_THEN_WORKLOAD: Rule = Rule {
             "cronjobs",
         ],
     ),
+    needs: Needs::METADATA,
 };
 
 pub const NEW_USER_AGENT: Rule = Rule {
@@ -150,6 +154,7 @@ pub const NEW_USER_AGENT: Rule = Rule {
         "attack.t1550.001",
     ],
     interest: Interest::ANY_AUDIT,
+    needs: Needs::METADATA,
 };
 
 pub const NEW_SOURCE_IP: Rule = Rule {
@@ -164,6 +169,7 @@ pub const NEW_SOURCE_IP: Rule = Rule {
         "attack.t1550.001",
     ],
     interest: Interest::ANY_AUDIT,
+    needs: Needs::METADATA,
 };
 
 pub const AUTH_FAILURES_THEN_SUCCESS: Rule = Rule {
@@ -178,6 +184,7 @@ pub const AUTH_FAILURES_THEN_SUCCESS: Rule = Rule {
         "attack.t1069",
     ],
     interest: Interest::ANY_AUDIT,
+    needs: Needs::METADATA,
 };
 
 const MAX_WINDOW_SECONDS: u64 = 30 * 24 * 3600;
@@ -303,11 +310,11 @@ impl Correlation {
     }
 }
 
-/// True for the one stage at which a request is counted: its final stage,
-/// or `ResponseStarted` for a failed authentication (401), which the API
-/// server logs at that stage only.
+/// True for the stage at which a request is counted: the host hands over
+/// each request once, at the first stage that carries the decision
+/// (`ResponseStarted` for exec and for a failed authentication).
 fn counted_here(e: &Event) -> bool {
-    e.is_final_stage() || (e.stage == "ResponseStarted" && e.response_code() == Some(401))
+    e.carries_decision()
 }
 
 /// A number from the config within `min..=max`; out-of-range values are

@@ -8,8 +8,10 @@
 //! objects.
 //!
 //! Where this pack departs from Falco, on purpose:
-//! - A request counts once, at its final stage (`ResponseComplete`, or
-//!   `Panic`), also exec and attach (Falco looks at `ResponseStarted`).
+//! - A request counts once, at the first stage that carries the API
+//!   server's decision (the host folds the others): `ResponseStarted` for
+//!   exec, attach and port-forward, as Falco, so an open shell alerts while
+//!   it is open; `ResponseComplete` (or `Panic`) otherwise.
 //! - A change counts only when the API server answered 2xx and it was not a
 //!   dry run: a refused (403), conflicting (409) or invalid (422) create
 //!   created nothing.
@@ -93,9 +95,9 @@ impl Pack for Falco {
 
 impl Falco {
     fn on_audit(&self, e: &Event, out: &mut Alerts) {
-        // One request is logged at several stages; count it once, when its
-        // answer is known.
-        if !e.is_final_stage() {
+        // The host hands over each request once, at the stage that decided
+        // it (ResponseStarted for an exec); RequestReceived has no answer.
+        if !e.carries_decision() {
             return;
         }
         let s = &self.settings;

@@ -1,7 +1,7 @@
 //! The pack's rules. Severities follow Falco's priorities (ERROR -> high,
 //! WARNING -> medium, NOTICE -> low, INFO -> info).
 
-use rule_sdk::{Interest, Rule, Severity};
+use rule_sdk::{Interest, Needs, Rule, Severity};
 
 /// Resources whose objects carry a pod template (or are pods).
 pub(crate) const WORKLOADS: &[&str] = &[
@@ -45,6 +45,7 @@ pub const DISALLOWED_USER: Rule = Rule {
     severity: Severity::Medium,
     tags: &["attack.initial-access", "attack.t1078"],
     interest: Interest::ANY_AUDIT,
+    needs: Needs::METADATA,
 };
 
 pub const DISALLOWED_IMAGE_POD: Rule = Rule {
@@ -54,6 +55,7 @@ pub const DISALLOWED_IMAGE_POD: Rule = Rule {
     severity: Severity::Medium,
     tags: &["attack.execution", "attack.t1610", "attack.t1204.003"],
     interest: Interest::audit(MODIFY, POD_SPEC_RESOURCES),
+    needs: Needs::REQUEST,
 };
 
 pub const PRIVILEGED_POD: Rule = Rule {
@@ -67,6 +69,7 @@ pub const PRIVILEGED_POD: Rule = Rule {
         "attack.t1610",
     ],
     interest: Interest::audit(MODIFY, POD_SPEC_RESOURCES),
+    needs: Needs::REQUEST,
 };
 
 pub const SENSITIVE_MOUNT_POD: Rule = Rule {
@@ -76,6 +79,7 @@ pub const SENSITIVE_MOUNT_POD: Rule = Rule {
     severity: Severity::Medium,
     tags: &["attack.privilege-escalation", "attack.t1611"],
     interest: Interest::audit(MODIFY, POD_TEMPLATE_RESOURCES),
+    needs: Needs::REQUEST,
 };
 
 pub const HOST_NETWORK_POD: Rule = Rule {
@@ -85,6 +89,7 @@ pub const HOST_NETWORK_POD: Rule = Rule {
     severity: Severity::Medium,
     tags: &["attack.privilege-escalation", "attack.t1611"],
     interest: Interest::audit(MODIFY, POD_TEMPLATE_RESOURCES),
+    needs: Needs::REQUEST,
 };
 
 pub const HOST_PID_POD: Rule = Rule {
@@ -94,6 +99,7 @@ pub const HOST_PID_POD: Rule = Rule {
     severity: Severity::Medium,
     tags: &["attack.privilege-escalation", "attack.t1611"],
     interest: Interest::audit(MODIFY, POD_TEMPLATE_RESOURCES),
+    needs: Needs::REQUEST,
 };
 
 pub const HOST_IPC_POD: Rule = Rule {
@@ -103,6 +109,7 @@ pub const HOST_IPC_POD: Rule = Rule {
     severity: Severity::Medium,
     tags: &["attack.privilege-escalation", "attack.t1611"],
     interest: Interest::audit(MODIFY, POD_TEMPLATE_RESOURCES),
+    needs: Needs::REQUEST,
 };
 
 pub const NODEPORT_SERVICE: Rule = Rule {
@@ -116,6 +123,7 @@ pub const NODEPORT_SERVICE: Rule = Rule {
         "attack.t1133",
     ],
     interest: Interest::audit(MODIFY, &["services"]),
+    needs: Needs::REQUEST,
 };
 
 pub const CONFIGMAP_CREDENTIALS: Rule = Rule {
@@ -125,6 +133,7 @@ pub const CONFIGMAP_CREDENTIALS: Rule = Rule {
     severity: Severity::Medium,
     tags: &["attack.credential-access", "attack.t1552"],
     interest: Interest::audit(MODIFY, &["configmaps"]),
+    needs: Needs::REQUEST,
 };
 
 pub const ANONYMOUS_REQUEST_ALLOWED: Rule = Rule {
@@ -134,6 +143,7 @@ pub const ANONYMOUS_REQUEST_ALLOWED: Rule = Rule {
     severity: Severity::Medium,
     tags: &["attack.initial-access", "attack.t1078.001"],
     interest: Interest::ANY_AUDIT,
+    needs: Needs::METADATA,
 };
 
 pub const POD_EXEC_ATTACH: Rule = Rule {
@@ -143,6 +153,7 @@ pub const POD_EXEC_ATTACH: Rule = Rule {
     severity: Severity::Low,
     tags: &["attack.execution", "attack.t1609"],
     interest: Interest::audit(&["create", "get"], &["pods/exec", "pods/attach"]),
+    needs: Needs::METADATA.while_open(),
 };
 
 pub const POD_PORT_FORWARD: Rule = Rule {
@@ -152,6 +163,7 @@ pub const POD_PORT_FORWARD: Rule = Rule {
     severity: Severity::Low,
     tags: &["attack.command-and-control", "attack.t1572"],
     interest: Interest::audit(&["create", "get"], &["pods/portforward"]),
+    needs: Needs::METADATA.while_open(),
 };
 
 pub const EPHEMERAL_CONTAINER_CREATED: Rule = Rule {
@@ -161,6 +173,7 @@ pub const EPHEMERAL_CONTAINER_CREATED: Rule = Rule {
     severity: Severity::Low,
     tags: &["attack.execution", "attack.t1609", "attack.t1610"],
     interest: Interest::audit(&["update", "patch"], &["pods/ephemeralcontainers"]),
+    needs: Needs::METADATA,
 };
 
 pub const DISALLOWED_NAMESPACE_CREATED: Rule = Rule {
@@ -170,6 +183,7 @@ pub const DISALLOWED_NAMESPACE_CREATED: Rule = Rule {
     severity: Severity::Medium,
     tags: &["attack.defense-evasion", "attack.t1564"],
     interest: Interest::audit(&["create"], &["namespaces"]),
+    needs: Needs::METADATA,
 };
 
 pub const POD_IN_KUBE_NAMESPACE: Rule = Rule {
@@ -179,6 +193,7 @@ pub const POD_IN_KUBE_NAMESPACE: Rule = Rule {
     severity: Severity::Medium,
     tags: &["attack.defense-evasion", "attack.t1036.005", "attack.t1610"],
     interest: Interest::audit(&["create"], POD_TEMPLATE_RESOURCES),
+    needs: Needs::METADATA,
 };
 
 pub const SERVICE_ACCOUNT_IN_KUBE_NAMESPACE: Rule = Rule {
@@ -188,6 +203,7 @@ pub const SERVICE_ACCOUNT_IN_KUBE_NAMESPACE: Rule = Rule {
     severity: Severity::Medium,
     tags: &["attack.persistence", "attack.t1136", "attack.t1036.005"],
     interest: Interest::audit(&["create"], &["serviceaccounts"]),
+    needs: Needs::METADATA,
 };
 
 pub const SYSTEM_ROLE_MODIFIED: Rule = Rule {
@@ -201,6 +217,7 @@ pub const SYSTEM_ROLE_MODIFIED: Rule = Rule {
         "attack.t1098",
     ],
     interest: Interest::audit(&["create", "update", "patch", "delete"], ROLES),
+    needs: Needs::METADATA,
 };
 
 pub const CLUSTER_ADMIN_BINDING: Rule = Rule {
@@ -214,6 +231,7 @@ pub const CLUSTER_ADMIN_BINDING: Rule = Rule {
         "attack.t1098",
     ],
     interest: Interest::audit(&["create"], &["clusterrolebindings", "rolebindings"]),
+    needs: Needs::REQUEST,
 };
 
 pub const ROLE_WITH_WILDCARD: Rule = Rule {
@@ -227,6 +245,7 @@ pub const ROLE_WITH_WILDCARD: Rule = Rule {
         "attack.t1098",
     ],
     interest: Interest::audit(MODIFY, ROLES),
+    needs: Needs::REQUEST,
 };
 
 pub const ROLE_WITH_WRITE_PRIVILEGES: Rule = Rule {
@@ -240,6 +259,7 @@ pub const ROLE_WITH_WRITE_PRIVILEGES: Rule = Rule {
         "attack.t1098",
     ],
     interest: Interest::audit(MODIFY, ROLES),
+    needs: Needs::REQUEST,
 };
 
 pub const ROLE_WITH_POD_EXEC: Rule = Rule {
@@ -254,6 +274,7 @@ pub const ROLE_WITH_POD_EXEC: Rule = Rule {
         "attack.t1609",
     ],
     interest: Interest::audit(MODIFY, ROLES),
+    needs: Needs::REQUEST,
 };
 
 macro_rules! activity_rule {
@@ -265,6 +286,7 @@ macro_rules! activity_rule {
             severity: Severity::Info,
             tags: &[$($tag),*],
             interest: Interest::audit(&[$verb], &[$resource]),
+            needs: Needs::METADATA,
         };
     };
 }
@@ -465,6 +487,7 @@ pub const SECRET_GET: Rule = Rule {
     severity: Severity::High,
     tags: &["attack.credential-access", "attack.t1552.007"],
     interest: Interest::audit(&["get"], &["secrets"]),
+    needs: Needs::METADATA,
 };
 
 pub const SECRET_GET_FAILED: Rule = Rule {
@@ -474,6 +497,7 @@ pub const SECRET_GET_FAILED: Rule = Rule {
     severity: Severity::Medium,
     tags: &["attack.credential-access", "attack.t1552.007"],
     interest: Interest::audit(&["get"], &["secrets"]),
+    needs: Needs::METADATA,
 };
 
 pub const FULL_ADMIN_ACCESS: Rule = Rule {
@@ -483,6 +507,7 @@ pub const FULL_ADMIN_ACCESS: Rule = Rule {
     severity: Severity::Medium,
     tags: &["attack.privilege-escalation", "attack.t1078"],
     interest: Interest::ANY_AUDIT,
+    needs: Needs::METADATA,
 };
 
 pub const INGRESS_WITHOUT_TLS: Rule = Rule {
@@ -492,6 +517,7 @@ pub const INGRESS_WITHOUT_TLS: Rule = Rule {
     severity: Severity::Medium,
     tags: &["attack.credential-access", "attack.t1040"],
     interest: Interest::audit(&["create"], &["ingresses"]),
+    needs: Needs::REQUEST,
 };
 
 pub const UNTRUSTED_NODE_JOINED: Rule = Rule {
@@ -501,6 +527,7 @@ pub const UNTRUSTED_NODE_JOINED: Rule = Rule {
     severity: Severity::High,
     tags: &["attack.persistence", "attack.t1078"],
     interest: Interest::audit(&["create"], &["nodes"]),
+    needs: Needs::METADATA,
 };
 
 pub const UNTRUSTED_NODE_JOIN_FAILED: Rule = Rule {
@@ -510,6 +537,7 @@ pub const UNTRUSTED_NODE_JOIN_FAILED: Rule = Rule {
     severity: Severity::Medium,
     tags: &["attack.persistence", "attack.t1078"],
     interest: Interest::audit(&["create"], &["nodes"]),
+    needs: Needs::METADATA,
 };
 
 /// Every rule of the pack, in the order [`crate::Falco`] declares them.

@@ -16,7 +16,8 @@
 //! `privileged-pod`, `pod-created-in-kube-namespace`).
 //!
 //! Those rules are queries over one field at a time; here each reads the
-//! typed audit event, counts a request once at its final stage, only when
+//! typed audit event, counts a request once at the stage that decided it
+//! (the host folds its other stages), only when
 //! the API server allowed it (and it was not a dry run), and skips what
 //! needs a request body when the event was logged at Metadata level.
 //! Control-plane identities are ignored.
@@ -273,9 +274,9 @@ impl Pack for SigmaElastic {
         if e.response_code() == Some(401) {
             return self.on_unauthenticated(e, out);
         }
-        // One request is logged at several stages; look once, when its
-        // answer is known.
-        if !e.is_final_stage() {
+        // The host hands over each request once, at the stage that decided
+        // it (ResponseStarted for an exec); RequestReceived has no answer.
+        if !e.carries_decision() {
             return;
         }
         self.on_user_agent(e, out);

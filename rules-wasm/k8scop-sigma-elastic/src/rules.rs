@@ -1,7 +1,7 @@
 //! The pack's rules: what each one means, its severity, ATT&CK tags and
 //! the audit events it can match.
 
-use rule_sdk::{Interest, Rule, Severity};
+use rule_sdk::{Interest, Needs, Rule, Severity};
 
 /// Workload kinds whose pod templates run containers.
 const WORKLOADS: &[&str] = &[
@@ -31,6 +31,7 @@ pub const ADMISSION_WEBHOOK_CHANGED: Rule = Rule {
             "validatingwebhookconfigurations",
         ],
     ),
+    needs: Needs::METADATA,
 };
 
 pub const CSR_CREATED: Rule = Rule {
@@ -45,6 +46,7 @@ pub const CSR_CREATED: Rule = Rule {
         "attack.t1649",
     ],
     interest: Interest::audit(&["create"], &["certificatesigningrequests"]),
+    needs: Needs::METADATA,
 };
 
 pub const CSR_APPROVED: Rule = Rule {
@@ -62,6 +64,7 @@ pub const CSR_APPROVED: Rule = Rule {
         &["update", "patch"],
         &["certificatesigningrequests/approval"],
     ),
+    needs: Needs::METADATA,
 };
 
 pub const CSR_PRIVILEGED_IDENTITY: Rule = Rule {
@@ -83,6 +86,7 @@ pub const CSR_PRIVILEGED_IDENTITY: Rule = Rule {
             "certificatesigningrequests/approval",
         ],
     ),
+    needs: Needs::REQUEST,
 };
 
 pub const PRIVILEGED_IMPERSONATION: Rule = Rule {
@@ -96,6 +100,7 @@ pub const PRIVILEGED_IMPERSONATION: Rule = Rule {
         "attack.t1134",
     ],
     interest: Interest::ANY_AUDIT,
+    needs: Needs::METADATA,
 };
 
 pub const NODE_PROXY: Rule = Rule {
@@ -112,6 +117,7 @@ pub const NODE_PROXY: Rule = Rule {
         "attack.t1609",
     ],
     interest: Interest::audit(&[], &["nodes/proxy"]),
+    needs: Needs::METADATA,
 };
 
 pub const EXCESSIVE_CAPABILITIES: Rule = Rule {
@@ -138,6 +144,7 @@ pub const EXCESSIVE_CAPABILITIES: Rule = Rule {
             "cronjobs",
         ],
     ),
+    needs: Needs::REQUEST,
 };
 
 pub const EVENTS_DELETED: Rule = Rule {
@@ -147,6 +154,7 @@ pub const EVENTS_DELETED: Rule = Rule {
     severity: Severity::Medium,
     tags: &["attack.defense-evasion", "attack.t1070"],
     interest: Interest::audit(&["delete", "deletecollection"], &["events"]),
+    needs: Needs::METADATA,
 };
 
 pub const CRONJOB_CHANGED: Rule = Rule {
@@ -156,6 +164,7 @@ pub const CRONJOB_CHANGED: Rule = Rule {
     severity: Severity::Medium,
     tags: &["attack.persistence", "attack.execution", "attack.t1053.007"],
     interest: Interest::audit(&["create", "update", "patch"], &["cronjobs", "jobs"]),
+    needs: Needs::METADATA,
 };
 
 pub const SIDECAR_INJECTED: Rule = Rule {
@@ -173,6 +182,7 @@ pub const SIDECAR_INJECTED: Rule = Rule {
         &["create", "update", "patch", "delete"],
         &["deployments", "daemonsets", "statefulsets", "replicasets"],
     ),
+    needs: Needs::REQUEST,
 };
 
 pub const RBAC_PERMISSIONS_ENUMERATED: Rule = Rule {
@@ -190,6 +200,7 @@ pub const RBAC_PERMISSIONS_ENUMERATED: Rule = Rule {
         &["create"],
         &["selfsubjectrulesreviews", "selfsubjectaccessreviews"],
     ),
+    needs: Needs::METADATA,
 };
 
 pub const SECRETS_ENUMERATED: Rule = Rule {
@@ -199,6 +210,7 @@ pub const SECRETS_ENUMERATED: Rule = Rule {
     severity: Severity::Medium,
     tags: &["attack.credential-access", "attack.t1552.007"],
     interest: Interest::audit(&["list", "watch"], &["secrets"]),
+    needs: Needs::METADATA,
 };
 
 pub const REQUEST_FORBIDDEN: Rule = Rule {
@@ -208,6 +220,7 @@ pub const REQUEST_FORBIDDEN: Rule = Rule {
     severity: Severity::Low,
     tags: &["attack.discovery", "attack.t1613", "attack.t1078"],
     interest: Interest::ANY_AUDIT,
+    needs: Needs::METADATA,
 };
 
 pub const REQUEST_UNAUTHENTICATED: Rule = Rule {
@@ -217,6 +230,7 @@ pub const REQUEST_UNAUTHENTICATED: Rule = Rule {
     severity: Severity::Low,
     tags: &["attack.credential-access", "attack.t1110", "attack.t1078"],
     interest: Interest::ANY_AUDIT,
+    needs: Needs::METADATA,
 };
 
 pub const SYSTEM_POD_MASQUERADE: Rule = Rule {
@@ -231,6 +245,7 @@ pub const SYSTEM_POD_MASQUERADE: Rule = Rule {
         "attack.t1078.001",
     ],
     interest: Interest::audit(&["create"], &["pods"]),
+    needs: Needs::REQUEST,
 };
 
 pub const SERVICEACCOUNT_TOKEN_CREATED: Rule = Rule {
@@ -244,6 +259,7 @@ pub const SERVICEACCOUNT_TOKEN_CREATED: Rule = Rule {
         "attack.t1552.007",
     ],
     interest: Interest::audit(&["create"], &["serviceaccounts/token"]),
+    needs: Needs::METADATA,
 };
 
 pub const SUSPICIOUS_USER_AGENT: Rule = Rule {
@@ -258,6 +274,7 @@ pub const SUSPICIOUS_USER_AGENT: Rule = Rule {
         "attack.t1609",
     ],
     interest: Interest::ANY_AUDIT,
+    needs: Needs::METADATA,
 };
 
 pub const LOGGING_TAMPERED: Rule = Rule {
@@ -279,6 +296,7 @@ pub const LOGGING_TAMPERED: Rule = Rule {
             "auditsinks",
         ],
     ),
+    needs: Needs::METADATA,
 };
 
 pub const PRIVILEGE_ESCALATION_FLAGS: Rule = Rule {
@@ -299,6 +317,7 @@ pub const PRIVILEGE_ESCALATION_FLAGS: Rule = Rule {
             "cronjobs",
         ],
     ),
+    needs: Needs::REQUEST,
 };
 
 pub const HOSTPATH_VOLUME: Rule = Rule {
@@ -319,6 +338,7 @@ pub const HOSTPATH_VOLUME: Rule = Rule {
             "cronjobs",
         ],
     ),
+    needs: Needs::REQUEST,
 };
 
 pub const SUSPICIOUS_EXEC_COMMAND: Rule = Rule {
@@ -337,6 +357,7 @@ pub const SUSPICIOUS_EXEC_COMMAND: Rule = Rule {
         "attack.t1027.004",
     ],
     interest: Interest::audit(&["create", "get"], &["pods/exec"]),
+    needs: Needs::METADATA.while_open(),
 };
 
 pub const CRITICAL_CONFIGMAP_CHANGED: Rule = Rule {
@@ -352,6 +373,7 @@ pub const CRITICAL_CONFIGMAP_CHANGED: Rule = Rule {
         "attack.t1565.001",
     ],
     interest: Interest::audit(&["update", "patch", "delete"], &["configmaps"]),
+    needs: Needs::METADATA,
 };
 
 pub const BINDING_SUBJECTS_CHANGED: Rule = Rule {
@@ -369,6 +391,7 @@ pub const BINDING_SUBJECTS_CHANGED: Rule = Rule {
         &["update", "patch"],
         &["rolebindings", "clusterrolebindings"],
     ),
+    needs: Needs::REQUEST,
 };
 
 pub const BINDING_TO_EVERYONE: Rule = Rule {
@@ -387,6 +410,7 @@ pub const BINDING_TO_EVERYONE: Rule = Rule {
         &["create", "update", "patch"],
         &["rolebindings", "clusterrolebindings"],
     ),
+    needs: Needs::REQUEST,
 };
 
 /// Every rule of the pack, in the order of the README table.

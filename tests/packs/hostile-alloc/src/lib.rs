@@ -1,5 +1,5 @@
 //! Allocates until the memory cap: the host must trap it, not die.
-use rule_sdk::{Alerts, Config, Doc, Interest, Pack, Rule, Severity, export_pack};
+use rule_sdk::{Alerts, Config, Doc, Interest, Needs, Pack, Rule, Severity, export_pack};
 
 pub const HOG: Rule = Rule {
     id: "hostile-alloc/hog",
@@ -8,6 +8,7 @@ pub const HOG: Rule = Rule {
     severity: Severity::Low,
     tags: &["attack.t1499"],
     interest: Interest::ANY_AUDIT,
+    needs: Needs::METADATA,
 };
 
 pub struct Hog(Vec<Vec<u8>>);

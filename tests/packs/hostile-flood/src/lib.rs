@@ -1,6 +1,6 @@
 //! Returns a million alerts for one event (or `alerts` from its config):
 //! over the host's caps.
-use rule_sdk::{Alerts, Config, Doc, Interest, Pack, Rule, Severity, export_pack};
+use rule_sdk::{Alerts, Config, Doc, Interest, Needs, Pack, Rule, Severity, export_pack};
 
 pub const FLOOD: Rule = Rule {
     id: "hostile-flood/flood",
@@ -9,6 +9,7 @@ pub const FLOOD: Rule = Rule {
     severity: Severity::Low,
     tags: &["attack.t1499"],
     interest: Interest::ANY_AUDIT,
+    needs: Needs::METADATA,
 };
 
 pub struct Flood(u64);

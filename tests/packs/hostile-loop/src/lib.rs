@@ -1,5 +1,5 @@
 //! Loops forever on the first event: the host's time budget must stop it.
-use rule_sdk::{Alerts, Config, Doc, Interest, Pack, Rule, Severity, export_pack};
+use rule_sdk::{Alerts, Config, Doc, Interest, Needs, Pack, Rule, Severity, export_pack};
 
 pub const SPIN: Rule = Rule {
     id: "hostile-loop/spin",
@@ -8,6 +8,7 @@ pub const SPIN: Rule = Rule {
     severity: Severity::Low,
     tags: &["attack.t1499"],
     interest: Interest::ANY_AUDIT,
+    needs: Needs::METADATA,
 };
 
 pub struct Looper;

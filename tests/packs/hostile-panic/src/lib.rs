@@ -1,5 +1,5 @@
 //! Panics on every batch.
-use rule_sdk::{Alerts, Config, Doc, Interest, Pack, Rule, Severity, export_pack};
+use rule_sdk::{Alerts, Config, Doc, Interest, Needs, Pack, Rule, Severity, export_pack};
 
 pub const BOOM: Rule = Rule {
     id: "hostile-panic/boom",
@@ -8,6 +8,7 @@ pub const BOOM: Rule = Rule {
     severity: Severity::Low,
     tags: &["attack.t1499"],
     interest: Interest::ANY_AUDIT,
+    needs: Needs::METADATA,
 };
 
 pub struct Boom;

@@ -1,7 +1,7 @@
 //! Tries to read a file, an environment variable, the arguments, the clock
 //! and the network, and reports what it got as an alert's fields: the host
 //! must have given it nothing.
-use rule_sdk::{Alerts, Config, Doc, Interest, Pack, Rule, Severity, export_pack};
+use rule_sdk::{Alerts, Config, Doc, Interest, Needs, Pack, Rule, Severity, export_pack};
 
 pub const SNOOP: Rule = Rule {
     id: "hostile-snoop/snoop",
@@ -10,6 +10,7 @@ pub const SNOOP: Rule = Rule {
     severity: Severity::Low,
     tags: &["attack.t1083"],
     interest: Interest::ANY_AUDIT,
+    needs: Needs::METADATA,
 };
 
 pub struct Snoop;
