@@ -57,6 +57,7 @@ fn meta() -> Arc<PackMeta> {
                 verbs: vec![],
                 resources: vec![],
             },
+            needs: k8scop::engine::bindings::AuditNeeds::metadata(),
         })
         .collect();
     Arc::new(PackMeta {
