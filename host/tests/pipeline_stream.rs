@@ -338,9 +338,18 @@ fn kill_9_at_random_moments_while_streaming_ends_with_the_uninterrupted_alert_in
     let rules = rules_dir(&["k8scop-classic"]);
     let rules_arg = rules.path().to_str().unwrap().to_string();
     // Documents over the next 12 s, every 20 ms, all indexed up front: the
-    // sidecars meet them window by window as time passes.
+    // sidecars meet them window by window as time passes. Each exec session
+    // ends 1.5 s after it starts: its two stages fall into different
+    // windows, often around a kill.
     let t0 = Utc::now();
-    let docs = audit_log(&logs, t0, Duration::milliseconds(20), 600);
+    let docs = with_exec_sessions(
+        audit_log(&logs, t0, Duration::milliseconds(20), 600),
+        Duration::milliseconds(1500),
+    );
+    let execs = docs
+        .iter()
+        .filter(|d| d.source["stage"] == "ResponseStarted")
+        .count() as u64;
     index_docs(&cluster, &docs);
     let end = t0 + Duration::milliseconds(20 * 600);
     let extra = [
@@ -402,6 +411,11 @@ fn kill_9_at_random_moments_while_streaming_ends_with_the_uninterrupted_alert_in
 
     let a = alerts_in(&cluster, &clean);
     let b = alerts_in(&cluster, &crashed);
+    // Each exec counted once, at its start, not again at its end.
+    assert_eq!(
+        alert_count(&cluster, &clean, "k8scop-classic/pod-exec"),
+        execs
+    );
     assert!(a.len() > 20, "{}", a.len());
     assert!(kills >= 3, "killed {kills} times");
     let only_a: Vec<&String> = a.keys().filter(|k| !b.contains_key(*k)).collect();

@@ -55,6 +55,39 @@ pub fn audit_log(prefix: &str, start: DateTime<Utc>, step: Duration, n: usize) -
         .collect()
 }
 
+/// The log as an API server writes long-running requests: each exec at
+/// `ResponseStarted`, and again at `ResponseComplete` when its session ends
+/// `session` later (same `auditID`, a document of its own). Each exec must
+/// still count once, whatever windows and restarts fall in between.
+pub fn with_exec_sessions(docs: Vec<LogDoc>, session: Duration) -> Vec<LogDoc> {
+    let mut out = Vec::with_capacity(docs.len());
+    for mut doc in docs {
+        if doc.source["objectRef"]["subresource"] != "exec" {
+            out.push(doc);
+            continue;
+        }
+        doc.source["stage"] = json!("ResponseStarted");
+        let mut end = LogDoc {
+            index: doc.index.clone(),
+            id: format!("{}-end", doc.id),
+            source: doc.source.clone(),
+        };
+        let started: DateTime<Utc> = doc.source["@timestamp"].as_str().unwrap().parse().unwrap();
+        let ended = (started + session).to_rfc3339_opts(SecondsFormat::Millis, true);
+        end.index = format!(
+            "{}-{}",
+            doc.index.rsplit_once('-').unwrap().0,
+            (started + session).format("%Y.%m.%d")
+        );
+        end.source["stage"] = json!("ResponseComplete");
+        end.source["@timestamp"] = json!(ended);
+        end.source["stageTimestamp"] = json!(ended);
+        out.push(doc);
+        out.push(end);
+    }
+    out
+}
+
 /// Index documents (by id) and make them searchable.
 pub fn index_docs(cluster: &TestCluster, docs: &[LogDoc]) {
     for chunk in docs.chunks(2000) {
