@@ -235,3 +235,37 @@ fn an_audit_event_of_the_wrong_schema_is_counted_as_malformed() {
     assert_eq!(alerts[0]["rule"]["id"], "k8scop-classic/pod-exec");
     assert_eq!(alerts[0]["k8scop"]["count"], 2, "{}", alerts[0]);
 }
+
+/// `--output` naming the input file (spelled alike, or through another
+/// path to the same file) is refused before anything is opened for
+/// writing: the log is left whole.
+#[test]
+fn an_output_that_is_the_input_is_refused_and_the_input_left_whole() {
+    let rules = rules_dir(&["k8scop-classic"]);
+    let dir = tempfile::tempdir().unwrap();
+    let input = dir.path().join("audit.jsonl");
+    let sample = std::fs::read(workspace_file("samples/audit-sample.jsonl")).unwrap();
+    std::fs::write(&input, &sample).unwrap();
+    let link = dir.path().join("link.jsonl");
+    std::os::unix::fs::symlink(&input, &link).unwrap();
+    let dotted = dir.path().join(".").join("audit.jsonl");
+    for output in [&input, &link, &dotted] {
+        let out = replay(
+            &[
+                "--input",
+                input.to_str().unwrap(),
+                "--output",
+                output.to_str().unwrap(),
+            ],
+            rules.path(),
+        );
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert!(!out.status.success(), "{}: {stderr}", output.display());
+        assert!(stderr.contains("is the input file"), "{stderr}");
+        assert_eq!(
+            std::fs::read(&input).unwrap(),
+            sample,
+            "the input is intact"
+        );
+    }
+}

@@ -7,7 +7,7 @@ pub mod config_file;
 pub mod time;
 
 use std::collections::BTreeMap;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::time::Duration;
 
@@ -158,6 +158,9 @@ fn pipeline_config(
 }
 
 fn replay(args: ReplayArgs, config_file: Option<&std::path::Path>) -> anyhow::Result<ExitCode> {
+    if let (Some(input), Some(output)) = (&args.input, &args.output) {
+        refuse_output_over_input(input, output)?;
+    }
     let channels = config_file::read_notify(config_file)?;
     let engine = engine_with_rules(&args.common.rules)?;
     let mut config = pipeline_config(
@@ -189,6 +192,27 @@ fn replay(args: ReplayArgs, config_file: Option<&std::path::Path>) -> anyhow::Re
         pipeline::run(config, input, output, engine, shutdown).await
     })?;
     Ok(finish(&summary))
+}
+
+/// Writing the alerts over the log being read would empty it before a
+/// line is read: refused before anything is opened for writing, whether
+/// the two paths are spelled alike or reach the same file (a link, `./`).
+fn refuse_output_over_input(input: &Path, output: &Path) -> anyhow::Result<()> {
+    use std::os::unix::fs::MetadataExt;
+    if input == Path::new("-") || output == Path::new("-") {
+        return Ok(());
+    }
+    let same_file = match (std::fs::metadata(input), std::fs::metadata(output)) {
+        (Ok(i), Ok(o)) => i.dev() == o.dev() && i.ino() == o.ino(),
+        _ => false,
+    };
+    anyhow::ensure!(
+        input != output && !same_file,
+        "--output {} is the input file {}: the alerts would overwrite the log being read; write them elsewhere",
+        output.display(),
+        input.display()
+    );
+    Ok(())
 }
 
 fn follow(args: RunArgs, config_file: Option<&std::path::Path>) -> anyhow::Result<ExitCode> {
