@@ -14,6 +14,8 @@ pub struct Summary {
     pub fetched: u64,
     pub decoded_audit: u64,
     pub decoded_other: u64,
+    /// Audit events by the shape they were found in.
+    pub audit_by_shape: BTreeMap<crate::decode::Shape, u64>,
     pub failed: u64,
     /// Line numbers (and reasons) of the first malformed lines.
     pub failed_lines: Vec<(u64, String)>,
@@ -93,9 +95,21 @@ impl fmt::Display for Summary {
         } else {
             writeln!(f, "  lines read   {}", self.lines_read)?;
         }
+        // Shapes are named when there is more than the root.
+        let shapes = match self.audit_by_shape.keys().collect::<Vec<_>>().as_slice() {
+            [] | [crate::decode::Shape::Root] => String::new(),
+            _ => {
+                let each: Vec<String> = self
+                    .audit_by_shape
+                    .iter()
+                    .map(|(shape, n)| format!("{shape} {n}"))
+                    .collect();
+                format!(": {}", each.join(", "))
+            }
+        };
         writeln!(
             f,
-            "  decoded      {} (audit events {}, other documents {})",
+            "  decoded      {} (audit events {}{shapes}; other documents {})",
             self.decoded(),
             self.decoded_audit,
             self.decoded_other
