@@ -51,6 +51,13 @@ fn sample_raises_the_attack_and_nothing_for_control_plane_chatter() {
         ("pod-deleted", "carol"),
         ("user-sudoed", "dave"),
         ("root-activity", "root"),
+        // The webhook batch (EventList), GKE, AKS and EKS (CloudWatch) shapes.
+        ("secret-read", "erin"),
+        ("pod-exec", "erin"),
+        ("pod-exec", "gina@example.com"),
+        ("secrets-listed-all-namespaces", "henry@contoso.com"),
+        ("secrets-listed", "ivan"),
+        ("secret-read", "ivan"),
     ]
     .iter()
     .map(|(r, u)| (format!("k8scop-classic/{r}"), u.to_string()))
@@ -90,13 +97,13 @@ fn sample_raises_the_attack_and_nothing_for_control_plane_chatter() {
     assert_eq!(exec["_id"].as_str().unwrap().len(), 32);
 
     // The malformed line is counted and named, and the run still succeeds.
-    assert!(stderr.contains("lines read   27"), "{stderr}");
+    assert!(stderr.contains("lines read   31"), "{stderr}");
     assert!(
-        stderr.contains("decoded      26 (audit events 23, other documents 3)"),
+        stderr.contains("decoded      32 (audit events 29: root 21, kubernetes.audit 1, field 1, event-list 2, cloudwatch 2, gke 1, aks 1; other documents 3)"),
         "{stderr}"
     );
     assert!(stderr.contains("failed       1 (lines 22)"), "{stderr}");
-    assert!(stderr.contains("alerts       7"), "{stderr}");
+    assert!(stderr.contains("alerts       13"), "{stderr}");
 }
 
 #[test]
@@ -151,7 +158,10 @@ fn writes_to_a_file_and_reads_stdin() {
         String::from_utf8_lossy(&out.stderr)
     );
     assert!(out.stdout.is_empty(), "alerts went to the file, not stdout");
-    assert_eq!(std::fs::read_to_string(&output).unwrap().lines().count(), 7);
+    assert_eq!(
+        std::fs::read_to_string(&output).unwrap().lines().count(),
+        13
+    );
 }
 
 #[test]
@@ -230,4 +240,80 @@ fn an_audit_event_of_the_wrong_schema_is_counted_as_malformed() {
     assert_eq!(alerts.len(), 1, "{alerts:?}");
     assert_eq!(alerts[0]["rule"]["id"], "k8scop-classic/pod-exec");
     assert_eq!(alerts[0]["k8scop"]["count"], 2, "{}", alerts[0]);
+}
+
+/// Audit events in the managed clouds' and the webhook's shapes reach the
+/// packs through the real binary: a secrets listing in a GKE entry, in an
+/// AKS record, in a CloudWatch envelope and in an EventList, and an exec
+/// in a GKE entry, each alert pointing back at its own line (and item).
+#[test]
+fn events_of_every_shape_raise_alerts() {
+    let rules = rules_dir(&["k8scop-classic"]);
+    let dir = tempfile::tempdir().unwrap();
+    let fixtures = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/shapes");
+    let read = |file: &str| std::fs::read_to_string(fixtures.join(file)).unwrap();
+    // gke.jsonl: an exec (line 1), a secrets list (line 2); aks.jsonl: a
+    // secrets list across namespaces (line 3); event-list.jsonl's first: an
+    // exec logged at two stages (it counts once) and a secrets list across
+    // namespaces (line 4); cloudwatch.jsonl's first: a secrets list and an
+    // exec (line 5).
+    let input = [
+        read("gke.jsonl")
+            .lines()
+            .take(2)
+            .collect::<Vec<_>>()
+            .join("\n"),
+        read("aks.jsonl").lines().next().unwrap().to_string(),
+        read("event-list.jsonl").lines().next().unwrap().to_string(),
+        read("cloudwatch.jsonl").lines().next().unwrap().to_string(),
+    ]
+    .join("\n");
+    let path = dir.path().join("shapes.jsonl");
+    std::fs::write(&path, input + "\n").unwrap();
+    let out = replay(&["--input", path.to_str().unwrap()], rules.path());
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{stderr}");
+    assert!(
+        stderr.contains(
+            "audit events 8: event-list 3, cloudwatch 2, gke 2, aks 1; other documents 0"
+        ),
+        "{stderr}"
+    );
+    let alerts = alerts(&out);
+    let got: BTreeSet<(String, String, String)> = alerts
+        .iter()
+        .map(|a| {
+            let source = &a["k8scop"]["sources"][0];
+            (
+                a["rule"]["id"].as_str().unwrap().to_string(),
+                a["user"]["name"].as_str().unwrap().to_string(),
+                format!("{}#{}", source["line"], source["item"]),
+            )
+        })
+        .collect();
+    let want: BTreeSet<(String, String, String)> = [
+        ("pod-exec", "nina@acme.example", "1#null"),
+        ("secrets-listed", "nina@acme.example", "2#null"),
+        (
+            "secrets-listed-all-namespaces",
+            "paul@contoso.example",
+            "3#null",
+        ),
+        ("pod-exec", "jack", "4#1"),
+        ("secrets-listed-all-namespaces", "jack", "4#2"),
+        (
+            "secrets-listed",
+            "arn:aws:sts::111122223333:assumed-role/dev/lee",
+            "5#0",
+        ),
+        (
+            "pod-exec",
+            "arn:aws:sts::111122223333:assumed-role/dev/lee",
+            "5#1",
+        ),
+    ]
+    .iter()
+    .map(|(r, u, s)| (format!("k8scop-classic/{r}"), u.to_string(), s.to_string()))
+    .collect();
+    assert_eq!(got, want, "{alerts:#?}");
 }
