@@ -434,6 +434,7 @@ impl Decoder {
                 true => one(gke::translate(&source, origin)?),
                 false => one(other_doc(source, origin)),
             },
+            EventShape::Aks if aks::is_records(&source) => Ok(aks::records(source, &origin)),
             EventShape::Aks => match aks::log(&source) {
                 Some(_) => one(aks::decode(&source, origin)?),
                 None => one(other_doc(source, origin)),
@@ -456,6 +457,9 @@ impl Decoder {
                 }
                 if aks::is_record(&source) {
                     return one(aks::decode(&source, origin)?);
+                }
+                if aks::is_records(&source) {
+                    return Ok(aks::records(source, &origin));
                 }
                 for field in EMBEDDED_FIELDS {
                     if let Some(event) = embedded_event(&source, field, false)? {

@@ -178,3 +178,36 @@ impl fmt::Display for Summary {
         Ok(())
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::decode::Shape;
+
+    #[test]
+    fn decoded_audit_events_are_counted_per_shape() {
+        let mut summary = Summary {
+            decoded_audit: 23,
+            decoded_other: 3,
+            ..Default::default()
+        };
+        summary.audit_by_shape.insert(Shape::Root, 23);
+        assert!(
+            summary
+                .to_string()
+                .contains("  decoded      26 (audit events 23; other documents 3)\n"),
+            "{summary}"
+        );
+        summary.decoded_audit = 29;
+        summary.audit_by_shape.insert(Shape::Root, 21);
+        summary.audit_by_shape.insert(Shape::Aks, 1);
+        summary.audit_by_shape.insert(Shape::EventList, 2);
+        summary.audit_by_shape.insert(Shape::Gke, 5);
+        assert!(
+            summary.to_string().contains(
+                "  decoded      32 (audit events 29: root 21, event-list 2, gke 5, aks 1; other documents 3)\n"
+            ),
+            "{summary}"
+        );
+    }
+}

@@ -4,10 +4,46 @@
 //! string in `properties.log`, the cluster at the end of `resourceId`
 //! (`/SUBSCRIPTIONS/<id>/RESOURCEGROUPS/<group>/PROVIDERS/
 //! MICROSOFT.CONTAINERSERVICE/MANAGEDCLUSTERS/<name>`, upper-cased by Azure).
+//! A storage account holds one record per line; an Event Hub message holds
+//! many, as `{"records": [..]}`, each decoded with its position.
 
 use serde_json::{Map, Value};
 
-use super::{DecodeError, DecodedDoc, DocRef, Shape, audit_doc, dotted, is_audit_event};
+use super::{
+    DecodeError, Decoded, DecodedDoc, DocRef, Shape, audit_doc, dotted, is_audit_event, other_doc,
+};
+
+/// An Event Hub message of diagnostic records, some of the audit categories.
+pub(super) fn is_records(source: &Map<String, Value>) -> bool {
+    source
+        .get("records")
+        .and_then(Value::as_array)
+        .is_some_and(|records| records.iter().any(|r| r.as_object().is_some_and(is_record)))
+}
+
+/// Each record of an Event Hub message: an audit one is its event, one of
+/// another category (the API server's own log, ...) a plain document.
+pub(super) fn records(mut source: Map<String, Value>, origin: &DocRef) -> Decoded {
+    let Some(Value::Array(records)) = source.remove("records") else {
+        unreachable!("is_records checked records");
+    };
+    let mut out = Decoded::default();
+    for (i, record) in records.into_iter().enumerate() {
+        let origin = origin.with_item(i);
+        match record {
+            Value::Object(record) if is_record(&record) => match decode(&record, origin.clone()) {
+                Ok(doc) => out.docs.push(doc),
+                Err(e) => out.failed.push((origin, e)),
+            },
+            Value::Object(record) => out.docs.push(other_doc(record, origin)),
+            _ => out.failed.push((
+                origin,
+                DecodeError::undecodable(Shape::Aks, "a record that is not an object"),
+            )),
+        }
+    }
+    out
+}
 
 /// A record of the audit categories: it must hold an audit event.
 pub(super) fn is_record(source: &Map<String, Value>) -> bool {

@@ -317,6 +317,41 @@ fn an_aks_record_is_found_without_being_told() {
     assert_eq!(d.kind, EventKind::Other);
 }
 
+#[test]
+fn an_event_hub_message_of_aks_records_unpacks_into_them() {
+    let message = json!({"records": [
+        aks_record("kube-audit", &event().to_string()),
+        aks_record("kube-apiserver", "I0514 09:14:00 apiserver started"),
+        aks_record("kube-audit-admin", "not json"),
+        aks_record("kube-audit-admin", &bare_event("r-3").to_string()),
+    ]});
+    for shape in [EventShape::Auto, EventShape::Aks] {
+        let decoded = decode_all(shape, &message);
+        let kinds: Vec<(Option<u32>, EventKind)> = decoded
+            .docs
+            .iter()
+            .map(|d| (d.origin.item, d.kind))
+            .collect();
+        assert_eq!(
+            kinds,
+            [
+                (Some(0), EventKind::Audit),
+                (Some(1), EventKind::Other),
+                (Some(3), EventKind::Audit)
+            ]
+        );
+        assert_eq!(decoded.docs[2].cluster.as_deref(), Some("AKS-PROD"));
+        assert_eq!(decoded.failed.len(), 1);
+        assert_eq!(decoded.failed[0].0.item, Some(2));
+    }
+    // Records of other services are another document.
+    let other = json!({"records": [{"category": "AuditEvent", "properties": {}}]});
+    assert_eq!(
+        decode_all(EventShape::Auto, &other).docs[0].kind,
+        EventKind::Other
+    );
+}
+
 fn gke_entry(method: &str, resource_name: &str, status: Value) -> Value {
     json!({"insertId":"ins-1","logName":"projects/acme/logs/cloudaudit.googleapis.com%2Factivity",
         "operation":{"first":true,"last":true,"id":"op-1","producer":"k8s.io"},
