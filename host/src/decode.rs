@@ -684,8 +684,19 @@ fn embedded_event(
             "JSON that is not an audit event (kind Event, or auditID, stage, verb and requestURI)"
                 .into(),
         ),
+        // An audit event cut short (a container runtime splits long log
+        // lines at 16 KiB): audit data lost, not a log line.
+        Err(e) if looks_like_audit_text(text) => Err(DecodeError::BadEmbeddedEvent {
+            field: field.to_string(),
+            reason: e.to_string(),
+        }),
         Err(e) => bad(e.to_string()),
     }
+}
+
+/// Text that names itself audit data: an audit apiVersion, or an auditID.
+fn looks_like_audit_text(text: &str) -> bool {
+    text.contains("\"audit.k8s.io/") || text.contains("\"auditID\"")
 }
 
 /// An event from a string field; EKS's CloudWatch export names the

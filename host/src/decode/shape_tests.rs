@@ -109,6 +109,24 @@ fn what_is_not_an_audit_event_stays_other() {
 }
 
 #[test]
+fn an_audit_event_cut_short_in_a_log_field_is_a_failure() {
+    let text = event().to_string();
+    let cut = &text[..text.len() / 2];
+    let err = Decoder::default()
+        .decode_line(json!({"log": cut, "stream": "stdout"}).to_string(), 1)
+        .unwrap_err();
+    assert!(matches!(err, DecodeError::BadEmbeddedEvent { .. }), "{err}");
+    // Any other text that starts with a brace is a log line.
+    let d = Decoder::default()
+        .decode_line(
+            json!({"log": "{\"level\":\"info\",\"msg\":\"cut"}).to_string(),
+            1,
+        )
+        .unwrap();
+    assert_eq!(d.kind, EventKind::Other);
+}
+
+#[test]
 fn an_event_list_unpacks_into_its_items_each_with_its_position() {
     let list = json!({"kind":"EventList","apiVersion":"audit.k8s.io/v1","metadata":{},
         "items":[bare_event("i-0"), bare_event("i-1"), bare_event("i-2")]});
