@@ -417,7 +417,7 @@ impl Decoder {
         match &self.shape {
             EventShape::Root => one(root_or_other(source, origin)),
             EventShape::ElasticAgent => one(match take_elastic_agent_event(&source) {
-                Some(event) => audit_doc(event, origin, Shape::ElasticAgent, None),
+                Some(event) => audit_doc(event, origin, Shape::ElasticAgent, ecs_cluster(&source)),
                 None => other_doc(source, origin),
             }),
             EventShape::Field(field) => match embedded_event(&source, field, true)? {
@@ -439,7 +439,8 @@ impl Decoder {
             }
             EventShape::Auto => {
                 if let Some(event) = take_elastic_agent_event(&source) {
-                    return one(audit_doc(event, origin, Shape::ElasticAgent, None));
+                    let cluster = ecs_cluster(&source);
+                    return one(audit_doc(event, origin, Shape::ElasticAgent, cluster));
                 }
                 if is_audit_event(&source) {
                     return one(audit_doc(source, origin, Shape::Root, None));
@@ -641,6 +642,15 @@ fn take_elastic_agent_event(source: &Map<String, Value>) -> Option<Map<String, V
     // a `kind` of another value made it "other" at the root).
     event.insert("kind".into(), "Event".into());
     Some(event)
+}
+
+/// ECS's `orchestrator.cluster.name`, which Elastic Agent sets when told
+/// the cluster's name.
+fn ecs_cluster(source: &Map<String, Value>) -> Option<String> {
+    dotted(source, "orchestrator.cluster.name")
+        .and_then(Value::as_str)
+        .filter(|name| !name.is_empty())
+        .map(String::from)
 }
 
 /// `authorization_k8s_io/decision` -> `authorization.k8s.io/decision`. Only

@@ -268,6 +268,17 @@ fn a_cloudwatch_envelope_unpacks_its_log_events_with_the_cluster() {
 }
 
 #[test]
+fn an_elastic_agent_document_names_its_cluster_in_ecs() {
+    let doc = json!({"orchestrator":{"cluster":{"name":"prod-k8s"}},"kubernetes":{"audit":bare_event("e-1")}});
+    let d = Decoder::default().decode_line(doc.to_string(), 1).unwrap();
+    assert_eq!(
+        (d.shape, d.cluster.as_deref()),
+        (Some(Shape::ElasticAgent), Some("prod-k8s"))
+    );
+    assert_eq!(canonical(&d)["annotations"][CLUSTER_ANNOTATION], "prod-k8s");
+}
+
+#[test]
 fn an_eks_event_in_message_names_its_cluster_from_the_log_group() {
     let doc = json!({"timestamp":1715677924000u64,"message":event().to_string(),
         "logGroup":"/aws/eks/prod-eu/cluster","logStream":"kube-apiserver-audit-1"});
