@@ -189,7 +189,7 @@ fn run_case(engine: &mut RuleEngine, case: &Case) -> CaseResult {
         // An event may be a batch (an EventList, a CloudWatch envelope):
         // its events are the case's, in order; any that fails fails it.
         let decoded = match decoder.decode(event.to_string(), i as u64 + 1) {
-            Ok(mut decoded) => match decoded.failed.pop() {
+            Ok(decoded) => match decoded.failed.into_iter().next() {
                 Some((origin, e)) => Err(format!("item {}: {e}", origin.item.unwrap_or(0))),
                 None => Ok(decoded.docs),
             },

@@ -317,3 +317,46 @@ fn events_of_every_shape_raise_alerts() {
     .collect();
     assert_eq!(got, want, "{alerts:#?}");
 }
+
+/// A batch with one bad item: the others are evaluated, the bad one is
+/// counted as failed and named by its line and position; a GKE entry whose
+/// method does not parse is a failure too, never a plain document.
+#[test]
+fn a_bad_item_of_a_batch_is_counted_by_position_and_the_others_alert() {
+    let rules = rules_dir(&["k8scop-classic"]);
+    let fixtures = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/shapes");
+    let list = std::fs::read_to_string(fixtures.join("event-list.jsonl")).unwrap();
+    let mut list: Value = serde_json::from_str(list.lines().next().unwrap()).unwrap();
+    list["items"][1] = Value::from("not an event");
+    let gke = std::fs::read_to_string(fixtures.join("gke.jsonl")).unwrap();
+    let mut gke: Value = serde_json::from_str(gke.lines().next().unwrap()).unwrap();
+    gke["protoPayload"]["methodName"] = Value::from("io.k8s.core.pods.exec.create");
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("bad.jsonl");
+    std::fs::write(&path, format!("{list}\n{gke}\n")).unwrap();
+    let out = replay(&["--input", path.to_str().unwrap()], rules.path());
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{stderr}");
+    assert!(stderr.contains("failed       2 (lines 1, 2)"), "{stderr}");
+    assert!(
+        stderr.contains("    line 1: item 1: looks like event-list audit data but does not decode"),
+        "{stderr}"
+    );
+    assert!(
+        stderr.contains("    line 2: looks like gke audit data but does not decode: methodName"),
+        "{stderr}"
+    );
+    assert!(
+        stderr.contains("decoded      2 (audit events 2: event-list 2; other documents 0)"),
+        "{stderr}"
+    );
+    let rules: BTreeSet<String> = alerts(&out)
+        .iter()
+        .map(|a| a["rule"]["id"].as_str().unwrap().to_string())
+        .collect();
+    // The exec's start (item 0) is not final; item 2 lists the secrets.
+    assert_eq!(
+        rules,
+        BTreeSet::from(["k8scop-classic/secrets-listed-all-namespaces".to_string()])
+    );
+}
