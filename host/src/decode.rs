@@ -2,14 +2,15 @@
 //! or a plain JSON document, decoded once for every pack.
 //!
 //! Shippers store the Kubernetes audit event in different places:
-//! - at the root of the document (Fluentd, Fluent Bit, Logstash);
+//! - at the root of the document (Fluentd, Fluent Bit, Logstash, webhook
+//!   receivers, which may drop `kind` and `apiVersion`);
 //! - under `kubernetes.audit` (Elastic Agent's Kubernetes integration, which
 //!   also rewrites the dots of annotation keys to `_`);
 //! - as a JSON string in a field (`log`, `message`, `event.original`);
 //! - many in one document: a webhook `EventList`, a CloudWatch Logs
-//!   subscription envelope (EKS) ([`batch`]);
-//! - in a managed cloud's own record: GKE's Cloud Logging entry ([`gke`]),
-//!   AKS's diagnostic log record ([`aks`]).
+//!   subscription envelope (EKS) (`batch`);
+//! - in a managed cloud's own record: GKE's Cloud Logging entry (`gke`),
+//!   AKS's diagnostic log record (`aks`).
 //!
 //! Whatever the shape, the rules get the same canonical audit.k8s.io/v1
 //! event, naming itself (`kind: Event`, `apiVersion`). A document that
@@ -46,8 +47,9 @@ pub const CLUSTER_ANNOTATION: &str = "k8scop.io/cluster";
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub enum EventShape {
     /// Recognise each document by its shape: `kubernetes.audit`, the root,
-    /// an EventList, a CloudWatch envelope, a GKE entry, an AKS record,
-    /// then the `log`, `message` and `event.original` string fields.
+    /// an EventList, a CloudWatch envelope, a GKE entry, an AKS record (or
+    /// an Event Hub message of them), then the `log`, `message` and
+    /// `event.original` string fields.
     #[default]
     Auto,
     Root,
