@@ -360,3 +360,38 @@ fn a_bad_item_of_a_batch_is_counted_by_position_and_the_others_alert() {
         BTreeSet::from(["k8scop-classic/secrets-listed-all-namespaces".to_string()])
     );
 }
+
+/// What a GKE entry is translated into reaches the rules that read it: the
+/// request body (a privileged container in a Deployment), the gRPC status
+/// (PERMISSION_DENIED is a 403), the API group from a reversed-domain
+/// method (rbac.authorization.k8s.io).
+#[test]
+fn gke_entries_feed_bodies_status_codes_and_groups_to_the_packs() {
+    let rules = rules_dir(&["k8scop-falco", "k8scop-sigma-elastic"]);
+    let gke =
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/shapes/gke.jsonl");
+    let out = replay(&["--input", gke.to_str().unwrap()], rules.path());
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{stderr}");
+    let got: BTreeSet<(String, u64)> = alerts(&out)
+        .iter()
+        .map(|a| {
+            (
+                a["rule"]["id"].as_str().unwrap().to_string(),
+                a["k8scop"]["sources"][0]["line"].as_u64().unwrap(),
+            )
+        })
+        .collect();
+    for want in [
+        ("k8scop-falco/privileged-pod", 3),
+        ("k8scop-falco/secret-get-failed", 4),
+        ("k8scop-sigma-elastic/request-forbidden", 4),
+        ("k8scop-falco/clusterrolebinding-created", 5),
+        ("k8scop-falco/pod-exec-attach", 1),
+    ] {
+        assert!(
+            got.contains(&(want.0.to_string(), want.1)),
+            "{want:?} in {got:?}"
+        );
+    }
+}
