@@ -16,26 +16,33 @@ fuzz_target!(|data: &[u8]| {
         EventShape::ElasticAgent,
         EventShape::Field("log".into()),
         EventShape::Field("event.original".into()),
+        EventShape::EventList,
+        EventShape::CloudWatch,
+        EventShape::Gke,
+        EventShape::Aks,
     ] {
         let decoder = Decoder::new(shape);
-        let Ok(doc) = decoder.decode_line(line.to_string(), 1) else {
+        let Ok(decoded) = decoder.decode(line.to_string(), 1) else {
             continue;
         };
-        let parsed: serde_json::Value =
-            serde_json::from_str(&doc.json).expect("a decoded document is JSON");
-        assert!(parsed.is_object(), "a decoded document is a JSON object");
-        // An audit event reaches the packs as canonical JSON at the root:
-        // decoding that again as a root document gives the same facts.
-        // (A document that was not an audit event in this shape may well be
-        // one at the root, so only audit events are checked.)
-        if doc.kind != k8scop::engine::EventKind::Audit {
-            continue;
+        for doc in decoded.docs {
+            let parsed: serde_json::Value =
+                serde_json::from_str(&doc.json).expect("a decoded document is JSON");
+            assert!(parsed.is_object(), "a decoded document is a JSON object");
+            // An audit event reaches the packs as canonical JSON at the root:
+            // decoding that again as a root document gives the same facts.
+            // (A document that was not an audit event in this shape may well be
+            // one at the root, so only audit events are checked.)
+            if doc.kind != k8scop::engine::EventKind::Audit {
+                continue;
+            }
+            assert_eq!(parsed["kind"], "Event", "an audit event names itself");
+            let again = Decoder::new(EventShape::Root)
+                .decode_line(doc.json.clone(), 1)
+                .expect("a decoded document decodes again");
+            assert_eq!(again.kind, doc.kind);
+            assert_eq!(again.verb, doc.verb);
+            assert_eq!(again.resource, doc.resource);
         }
-        let again = Decoder::new(EventShape::Root)
-            .decode_line(doc.json.clone(), 1)
-            .expect("a decoded document decodes again");
-        assert_eq!(again.kind, doc.kind);
-        assert_eq!(again.verb, doc.verb);
-        assert_eq!(again.resource, doc.resource);
     }
 });

@@ -260,7 +260,7 @@ mod tests {
         let src = DocRef {
             index: Some("logs-2024.03.01".into()),
             id: Some("a".into()),
-            line: None,
+            ..Default::default()
         };
         let id = alert_id("p/r", "alice|default", &src);
         assert_eq!(id, alert_id("p/r", "alice|default", &src));
@@ -269,6 +269,19 @@ mod tests {
         assert_ne!(id, alert_id("p/other", "alice|default", &src));
         // The separator keeps ("a", "b|c") and ("a|b", "c") apart.
         assert_ne!(alert_id("a", "b|c", &src), alert_id("a|b", "c", &src));
+        // Each event of a batch document has its own id.
+        let (item0, item1) = (src.with_item(0), src.with_item(1));
+        assert_ne!(alert_id("p/r", "g", &item0), alert_id("p/r", "g", &item1));
+        assert_ne!(alert_id("p/r", "g", &item0), alert_id("p/r", "g", &src));
+        assert_eq!(
+            alert_id("p/r", "g", &item1),
+            alert_id("p/r", "g", &src.with_item(1))
+        );
+        let line = DocRef::line(5);
+        assert_ne!(
+            alert_id("p/r", "g", &line.with_item(3)),
+            alert_id("p/r", "g", &line)
+        );
     }
 
     #[test]

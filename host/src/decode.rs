@@ -2,10 +2,20 @@
 //! or a plain JSON document, decoded once for every pack.
 //!
 //! Shippers store the Kubernetes audit event in different places:
-//! - at the root of the document (Fluentd, Fluent Bit, Logstash);
+//! - at the root of the document (Fluentd, Fluent Bit, Logstash, webhook
+//!   receivers, which may drop `kind` and `apiVersion`);
 //! - under `kubernetes.audit` (Elastic Agent's Kubernetes integration, which
 //!   also rewrites the dots of annotation keys to `_`);
-//! - as a JSON string in a field (`log`, `message`, `event.original`).
+//! - as a JSON string in a field (`log`, `message`, `event.original`);
+//! - many in one document: a webhook `EventList`, a CloudWatch Logs
+//!   subscription envelope (EKS) (`batch`);
+//! - in a managed cloud's own record: GKE's Cloud Logging entry (`gke`),
+//!   AKS's diagnostic log record (`aks`).
+//!
+//! Whatever the shape, the rules get the same canonical audit.k8s.io/v1
+//! event, naming itself (`kind: Event`, `apiVersion`). A document that
+//! looks like an audit event (or a known envelope of them) but does not
+//! decode is an error, counted with its reason, never an "other document".
 //!
 //! A line of a JSON-lines file may also be a whole search hit
 //! (`{"_index": .., "_id": .., "_source": {..}}`), as exported from
@@ -16,15 +26,29 @@ use std::fmt;
 use std::str::FromStr;
 
 use serde::Deserialize;
-use serde::de::IgnoredAny;
+use serde::de::{Deserializer, IgnoredAny, Visitor};
 use serde_json::{Map, Value};
 
 use crate::engine::EventKind;
 
-/// Where the audit event sits in a document.
+mod aks;
+mod batch;
+mod gke;
+#[cfg(test)]
+mod shape_tests;
+#[cfg(test)]
+mod tests;
+
+/// The annotation that carries the cluster's name where the document's
+/// envelope names it (GKE, AKS, EKS through CloudWatch).
+pub const CLUSTER_ANNOTATION: &str = "k8scop.io/cluster";
+
+/// Where the audit event sits in a document (`--event-shape`).
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub enum EventShape {
-    /// Try `kubernetes.audit`, then the root, then the `log`, `message` and
+    /// Recognise each document by its shape: `kubernetes.audit`, the root,
+    /// an EventList, a CloudWatch envelope, a GKE entry, an AKS record (or
+    /// an Event Hub message of them), then the `log`, `message` and
     /// `event.original` string fields.
     #[default]
     Auto,
@@ -33,6 +57,58 @@ pub enum EventShape {
     ElasticAgent,
     /// A JSON string in this (dotted) field.
     Field(String),
+    /// A webhook `EventList` (`items`).
+    EventList,
+    /// A CloudWatch Logs subscription envelope (`logEvents`), as EKS ships.
+    CloudWatch,
+    /// GKE's Cloud Logging entry (`protoPayload`).
+    Gke,
+    /// AKS's diagnostic log record (`properties.log`).
+    Aks,
+}
+
+/// How an audit event was found: what the summary and the metrics count
+/// audit events by.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum Shape {
+    Root,
+    ElasticAgent,
+    Field,
+    EventList,
+    CloudWatch,
+    Gke,
+    Aks,
+}
+
+impl Shape {
+    pub const ALL: [Shape; 7] = [
+        Shape::Root,
+        Shape::ElasticAgent,
+        Shape::Field,
+        Shape::EventList,
+        Shape::CloudWatch,
+        Shape::Gke,
+        Shape::Aks,
+    ];
+
+    /// The name `--event-shape` forces it by (`field` for any field).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Shape::Root => "root",
+            Shape::ElasticAgent => "kubernetes.audit",
+            Shape::Field => "field",
+            Shape::EventList => "event-list",
+            Shape::CloudWatch => "cloudwatch",
+            Shape::Gke => "gke",
+            Shape::Aks => "aks",
+        }
+    }
+}
+
+impl fmt::Display for Shape {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
 }
 
 impl FromStr for EventShape {
@@ -43,11 +119,15 @@ impl FromStr for EventShape {
             "auto" => EventShape::Auto,
             "root" => EventShape::Root,
             "kubernetes.audit" | "elastic-agent" => EventShape::ElasticAgent,
+            "event-list" => EventShape::EventList,
+            "cloudwatch" => EventShape::CloudWatch,
+            "gke" => EventShape::Gke,
+            "aks" => EventShape::Aks,
             other => match other.strip_prefix("field:") {
                 Some(field) if !field.is_empty() => EventShape::Field(field.to_string()),
                 _ => {
                     return Err(format!(
-                        "unknown event shape {other:?}: use auto, root, kubernetes.audit or field:<name> (e.g. field:log)"
+                        "unknown event shape {other:?}: use auto, root, kubernetes.audit, field:<name> (e.g. field:log), event-list, cloudwatch, gke or aks"
                     ));
                 }
             },
@@ -62,6 +142,10 @@ impl fmt::Display for EventShape {
             EventShape::Root => f.write_str("root"),
             EventShape::ElasticAgent => f.write_str("kubernetes.audit"),
             EventShape::Field(name) => write!(f, "field:{name}"),
+            EventShape::EventList => f.write_str("event-list"),
+            EventShape::CloudWatch => f.write_str("cloudwatch"),
+            EventShape::Gke => f.write_str("gke"),
+            EventShape::Aks => f.write_str("aks"),
         }
     }
 }
@@ -76,6 +160,10 @@ pub struct DocRef {
     /// Line number in an input file, from 1.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub line: Option<u64>,
+    /// The event's position in a document that holds many (an EventList's
+    /// `items`, a CloudWatch envelope's `logEvents`), from 0.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub item: Option<u32>,
 }
 
 impl DocRef {
@@ -86,13 +174,26 @@ impl DocRef {
         }
     }
 
-    /// A stable text form, used in deterministic alert ids.
+    /// The same reference, to the `item`th event of its document.
+    pub fn with_item(&self, item: usize) -> Self {
+        DocRef {
+            item: Some(u32::try_from(item).unwrap_or(u32::MAX)),
+            ..self.clone()
+        }
+    }
+
+    /// A stable text form, used in deterministic alert ids: each event of
+    /// a batch document has its own (`line:5#3`, `index/id#3`).
     pub fn key(&self) -> String {
-        match (&self.index, &self.id, self.line) {
+        let doc = match (&self.index, &self.id, self.line) {
             (Some(index), Some(id), _) => format!("{index}/{id}"),
             (None, Some(id), _) => id.clone(),
             (_, None, Some(line)) => format!("line:{line}"),
             _ => String::new(),
+        };
+        match self.item {
+            Some(item) => format!("{doc}#{item}"),
+            None => doc,
         }
     }
 }
@@ -113,6 +214,40 @@ pub struct DecodedDoc {
     /// at ("" when absent): the host counts each request once.
     pub audit_id: String,
     pub stage: String,
+    /// How the audit event was found (`None` for other documents).
+    pub shape: Option<Shape>,
+    /// The cluster's name, where the document's envelope gives it (also
+    /// the event's `k8scop.io/cluster` annotation).
+    pub cluster: Option<String>,
+}
+
+/// What one document decoded into: usually one document, several for a
+/// batch (an EventList, a CloudWatch envelope), each with its own origin.
+#[derive(Debug, Default)]
+pub struct Decoded {
+    pub docs: Vec<DecodedDoc>,
+    /// Events of a batch that do not decode (the others do), by origin.
+    pub failed: Vec<(DocRef, DecodeError)>,
+}
+
+impl Decoded {
+    fn one(doc: DecodedDoc) -> Self {
+        Decoded {
+            docs: vec![doc],
+            failed: Vec::new(),
+        }
+    }
+
+    /// The one document decoded, for a caller that holds one event.
+    pub fn single(mut self) -> Result<DecodedDoc, DecodeError> {
+        if let Some((_, error)) = self.failed.into_iter().next() {
+            return Err(error);
+        }
+        match self.docs.len() {
+            1 => Ok(self.docs.remove(0)),
+            n => Err(DecodeError::NotOneEvent(n)),
+        }
+    }
 }
 
 #[derive(Debug, thiserror::Error, PartialEq)]
@@ -123,6 +258,21 @@ pub enum DecodeError {
     NotAnObject(&'static str),
     #[error("field {field} holds something that is not an audit event: {reason}")]
     BadEmbeddedEvent { field: String, reason: String },
+    /// A document of a shape that holds audit events (or an event of one)
+    /// that does not decode.
+    #[error("looks like {shape} audit data but does not decode: {reason}")]
+    Undecodable { shape: Shape, reason: String },
+    #[error("holds {0} documents where one was expected")]
+    NotOneEvent(usize),
+}
+
+impl DecodeError {
+    fn undecodable(shape: Shape, reason: impl Into<String>) -> Self {
+        DecodeError::Undecodable {
+            shape,
+            reason: reason.into(),
+        }
+    }
 }
 
 #[derive(Debug, Clone, Default)]
@@ -135,16 +285,20 @@ pub struct Decoder {
 #[derive(Deserialize)]
 #[serde(rename_all = "camelCase")]
 struct AuditProbe<'a> {
-    #[serde(borrow, default)]
-    kind: Option<Cow<'a, str>>,
-    #[serde(borrow, default)]
-    api_version: Option<Cow<'a, str>>,
+    /// Present (`Some`), and then `null` (`Some(None)`) or a text: a key
+    /// the canonical form adds must be absent, not null.
+    #[serde(borrow, default, deserialize_with = "present")]
+    kind: Option<Option<Cow<'a, str>>>,
+    #[serde(borrow, default, deserialize_with = "present")]
+    api_version: Option<Option<Cow<'a, str>>>,
     #[serde(borrow, default)]
     verb: Option<Cow<'a, str>>,
     #[serde(borrow, default, rename = "auditID")]
     audit_id: Option<Cow<'a, str>>,
     #[serde(borrow, default)]
     stage: Option<Cow<'a, str>>,
+    #[serde(rename = "requestURI", default)]
+    request_uri: Option<IsText>,
     #[serde(borrow, default)]
     object_ref: Option<ProbeRef<'a>>,
     #[serde(borrow, default)]
@@ -167,6 +321,35 @@ struct ProbeRef<'a> {
     subresource: Option<Cow<'a, str>>,
 }
 
+/// A text, borrowed where it can be (serde borrows a `Cow` only as a field).
+#[derive(Deserialize)]
+struct Borrowed<'a>(#[serde(borrow)] Cow<'a, str>);
+
+fn present<'de: 'a, 'a, D: Deserializer<'de>>(
+    d: D,
+) -> Result<Option<Option<Cow<'a, str>>>, D::Error> {
+    Ok(Some(Option::<Borrowed<'a>>::deserialize(d)?.map(|b| b.0)))
+}
+
+/// A JSON string, checked and skipped without being copied.
+struct IsText;
+
+impl<'de> Deserialize<'de> for IsText {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct Text;
+        impl Visitor<'_> for Text {
+            type Value = IsText;
+            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str("a string")
+            }
+            fn visit_str<E: serde::de::Error>(self, _: &str) -> Result<IsText, E> {
+                Ok(IsText)
+            }
+        }
+        d.deserialize_str(Text)
+    }
+}
+
 const EMBEDDED_FIELDS: [&str; 3] = ["log", "message", "event.original"];
 
 impl Decoder {
@@ -178,13 +361,14 @@ impl Decoder {
         &self.shape
     }
 
-    /// Decode one line of a JSON-lines file.
-    pub fn decode_line(&self, line: String, line_number: u64) -> Result<DecodedDoc, DecodeError> {
+    /// Decode one line of a JSON-lines file into its documents: one, or
+    /// each event of a batch (with the item's position in its origin).
+    pub fn decode(&self, line: String, line_number: u64) -> Result<Decoded, DecodeError> {
         if matches!(self.shape, EventShape::Auto | EventShape::Root)
-            && let Some(mut doc) = fast_root_audit(&line, line_number)
+            && let Some((mut doc, missing)) = fast_root_audit(&line, DocRef::line(line_number))
         {
-            doc.json = line;
-            return Ok(doc);
+            doc.json = canonical_text(line, missing);
+            return Ok(Decoded::one(doc));
         }
         let value: Value =
             serde_json::from_str(&line).map_err(|e| DecodeError::Json(e.to_string()))?;
@@ -208,79 +392,145 @@ impl Decoder {
             }
             object = source;
         }
-        self.decode_source(object, origin)
+        self.decode_object(object, origin)
     }
 
     /// Decode a document's source from its text (a search hit's
     /// `_source`): an audit event at the root is probed, not parsed into a
     /// tree, and reaches the packs as the text it is.
-    pub fn decode_source_text(
-        &self,
-        text: &str,
-        origin: DocRef,
-    ) -> Result<DecodedDoc, DecodeError> {
+    pub fn decode_text(&self, text: &str, origin: DocRef) -> Result<Decoded, DecodeError> {
         if matches!(self.shape, EventShape::Auto | EventShape::Root)
-            && let Some(mut doc) = fast_root_audit(text, 0)
+            && let Some((mut doc, missing)) = fast_root_audit(text, origin.clone())
         {
-            doc.origin = origin;
-            doc.json = text.to_string();
-            return Ok(doc);
+            doc.json = canonical_text(text.to_string(), missing);
+            return Ok(Decoded::one(doc));
         }
         let value: Value =
             serde_json::from_str(text).map_err(|e| DecodeError::Json(e.to_string()))?;
         let Value::Object(object) = value else {
             return Err(DecodeError::NotAnObject(json_type(&value)));
         };
-        self.decode_source(object, origin)
+        self.decode_object(object, origin)
     }
 
     /// Decode a document's source (as read from Elasticsearch).
+    pub fn decode_object(
+        &self,
+        source: Map<String, Value>,
+        origin: DocRef,
+    ) -> Result<Decoded, DecodeError> {
+        let one = |doc| Ok(Decoded::one(doc));
+        match &self.shape {
+            EventShape::Root => one(root_or_other(source, origin)),
+            EventShape::ElasticAgent => one(match take_elastic_agent_event(&source) {
+                Some(event) => audit_doc(event, origin, Shape::ElasticAgent, ecs_cluster(&source)),
+                None => other_doc(source, origin),
+            }),
+            EventShape::Field(field) => match embedded_event(&source, field, true)? {
+                Some(event) => one(field_doc(event, &source, field, origin)),
+                None => one(other_doc(source, origin)),
+            },
+            // A forced shape decodes its own documents; others are plain.
+            EventShape::EventList if batch::is_event_list(&source) => {
+                batch::event_list(source, &origin)
+            }
+            EventShape::CloudWatch if batch::is_cloudwatch(&source) => {
+                batch::cloudwatch(source, &origin)
+            }
+            EventShape::Gke if gke::is_k8s_entry(&source) => one(gke::translate(&source, origin)?),
+            EventShape::Aks if aks::is_records(&source) => Ok(aks::records(source, &origin)),
+            EventShape::Aks if aks::log(&source).is_some() => one(aks::decode(&source, origin)?),
+            EventShape::EventList | EventShape::CloudWatch | EventShape::Gke | EventShape::Aks => {
+                one(other_doc(source, origin))
+            }
+            EventShape::Auto => {
+                if let Some(event) = take_elastic_agent_event(&source) {
+                    let cluster = ecs_cluster(&source);
+                    return one(audit_doc(event, origin, Shape::ElasticAgent, cluster));
+                }
+                if is_audit_event(&source) {
+                    return one(audit_doc(source, origin, Shape::Root, None));
+                }
+                if batch::is_event_list(&source) {
+                    return batch::event_list(source, &origin);
+                }
+                if batch::is_cloudwatch(&source) {
+                    return batch::cloudwatch(source, &origin);
+                }
+                if gke::is_k8s_entry(&source) {
+                    return one(gke::translate(&source, origin)?);
+                }
+                if aks::is_record(&source) {
+                    return one(aks::decode(&source, origin)?);
+                }
+                if aks::is_records(&source) {
+                    return Ok(aks::records(source, &origin));
+                }
+                for field in EMBEDDED_FIELDS {
+                    if let Some(event) = embedded_event(&source, field, false)? {
+                        return one(field_doc(event, &source, field, origin));
+                    }
+                }
+                one(other_doc(source, origin))
+            }
+        }
+    }
+
+    /// Decode a line that holds one document (an event, or any JSON
+    /// object); a batch of several is an error. See [`Decoder::decode`].
+    pub fn decode_line(&self, line: String, line_number: u64) -> Result<DecodedDoc, DecodeError> {
+        self.decode(line, line_number)?.single()
+    }
+
+    /// [`Decoder::decode_text`] for a source that holds one document.
+    pub fn decode_source_text(
+        &self,
+        text: &str,
+        origin: DocRef,
+    ) -> Result<DecodedDoc, DecodeError> {
+        self.decode_text(text, origin)?.single()
+    }
+
+    /// [`Decoder::decode_object`] for a source that holds one document.
     pub fn decode_source(
         &self,
         source: Map<String, Value>,
         origin: DocRef,
     ) -> Result<DecodedDoc, DecodeError> {
-        match &self.shape {
-            EventShape::Root => Ok(root_or_other(source, origin)),
-            EventShape::ElasticAgent => Ok(match take_elastic_agent_event(&source) {
-                Some(event) => audit_doc(event, origin),
-                None => other_doc(source, origin),
-            }),
-            EventShape::Field(field) => match embedded_event(&source, field, true)? {
-                Some(event) => Ok(audit_doc(event, origin)),
-                None => Ok(other_doc(source, origin)),
-            },
-            EventShape::Auto => {
-                if let Some(event) = take_elastic_agent_event(&source) {
-                    return Ok(audit_doc(event, origin));
-                }
-                if is_audit_event(&source) {
-                    return Ok(audit_doc(source, origin));
-                }
-                for field in EMBEDDED_FIELDS {
-                    if let Some(event) = embedded_event(&source, field, false)? {
-                        return Ok(audit_doc(event, origin));
-                    }
-                }
-                Ok(other_doc(source, origin))
-            }
-        }
+        self.decode_object(source, origin)?.single()
     }
 }
 
-fn fast_root_audit(line: &str, line_number: u64) -> Option<DecodedDoc> {
-    if may_hold_surrogate_escape(line) {
+/// A root audit event read by the probe, without a tree, and the keys its
+/// text lacks to name itself (see [`canonical_text`]). `None`: not a plain
+/// root event, for the full parse to decide. The caller moves the text in
+/// as the document's JSON: it is (nearly) the canonical form already.
+fn fast_root_audit(text: &str, origin: DocRef) -> Option<(DecodedDoc, &'static str)> {
+    if may_hold_surrogate_escape(text) {
         return None;
     }
-    let probe: AuditProbe<'_> = serde_json::from_str(line).ok()?;
-    let is_audit = probe.kind.as_deref() == Some("Event")
-        && probe
-            .api_version
-            .as_deref()
-            .is_some_and(|v| v.starts_with("audit.k8s.io/"));
-    if !is_audit || probe.source.is_some() || probe.kubernetes.is_some() {
+    let probe: AuditProbe<'_> = serde_json::from_str(text).ok()?;
+    if probe.source.is_some() || probe.kubernetes.is_some() {
         return None;
     }
+    let is_text = |p: &Option<IsText>| p.is_some();
+    let names_audit = |v: &str| v.starts_with("audit.k8s.io/");
+    let full = probe.audit_id.is_some()
+        && probe.stage.is_some()
+        && probe.verb.is_some()
+        && is_text(&probe.request_uri);
+    // What to splice in; a `null` key is left to the full parse.
+    let missing = match (&probe.kind, &probe.api_version) {
+        (Some(Some(k)), Some(Some(v))) if k == "Event" && names_audit(v) => "",
+        (Some(Some(k)), None)
+            if k == "Event" && (probe.verb.is_some() || probe.audit_id.is_some()) =>
+        {
+            r#""apiVersion":"audit.k8s.io/v1","#
+        }
+        (None, Some(Some(v))) if names_audit(v) && full => r#""kind":"Event","#,
+        (None, None) if full => r#""kind":"Event","apiVersion":"audit.k8s.io/v1","#,
+        _ => return None,
+    };
     let (resource, subresource) = probe
         .object_ref
         .map(|r| {
@@ -299,8 +549,8 @@ fn fast_root_audit(line: &str, line_number: u64) -> Option<DecodedDoc> {
     .flatten()
     .find(|t| !t.is_empty())
     .unwrap_or_default();
-    Some(DecodedDoc {
-        origin: DocRef::line(line_number),
+    let doc = DecodedDoc {
+        origin,
         kind: EventKind::Audit,
         verb: probe.verb.unwrap_or_default().into_owned(),
         resource: resource.into_owned(),
@@ -308,9 +558,27 @@ fn fast_root_audit(line: &str, line_number: u64) -> Option<DecodedDoc> {
         time: time.into_owned(),
         audit_id: probe.audit_id.unwrap_or_default().into_owned(),
         stage: probe.stage.unwrap_or_default().into_owned(),
-        // The caller moves the line itself in: it already is the canonical form.
+        shape: Some(Shape::Root),
+        cluster: None,
         json: String::new(),
-    })
+    };
+    Some((doc, missing))
+}
+
+/// A root event's text with the keys it lacks (`"kind":"Event",` ...)
+/// spliced in after its opening brace: the probe read an object with audit
+/// fields, so the first `{` opens it and a member follows. The probe saw
+/// those keys absent, so none is duplicated.
+fn canonical_text(text: String, missing: &str) -> String {
+    if missing.is_empty() {
+        return text;
+    }
+    let at = text.find('{').map_or(0, |at| at + 1);
+    let mut json = String::with_capacity(text.len() + missing.len());
+    json.push_str(&text[..at]);
+    json.push_str(missing);
+    json.push_str(&text[at..]);
+    json
 }
 
 /// Whether the text may escape a UTF-16 surrogate (`\uD800`-`\uDFFF`). The
@@ -329,19 +597,35 @@ fn may_hold_surrogate_escape(text: &str) -> bool {
 
 fn root_or_other(source: Map<String, Value>, origin: DocRef) -> DecodedDoc {
     if is_audit_event(&source) {
-        audit_doc(source, origin)
+        audit_doc(source, origin, Shape::Root, None)
     } else {
         other_doc(source, origin)
     }
 }
 
-/// An audit event names itself (`kind: Event`, `apiVersion: audit.k8s.io/..`);
-/// shippers that drop those keep `auditID` and `verb`.
+/// An audit event is known by its shape: `kind: Event` with an
+/// `apiVersion` of audit.k8s.io, or without one (webhook receivers and
+/// some shippers drop it) when it has a verb or an auditID (a core v1
+/// Event shipped without its apiVersion has neither); or, without a
+/// `kind`, `auditID`, `stage`, `verb` and `requestURI`.
 fn is_audit_event(object: &Map<String, Value>) -> bool {
     let str_of = |k: &str| object.get(k).and_then(Value::as_str);
-    match (str_of("kind"), str_of("apiVersion")) {
-        (Some("Event"), Some(v)) => v.starts_with("audit.k8s.io/"),
-        (None, _) => str_of("auditID").is_some() && str_of("verb").is_some(),
+    let absent = |k: &str| object.get(k).is_none_or(Value::is_null);
+    let api = match object.get("apiVersion") {
+        None | Some(Value::Null) => None,
+        Some(v) => match v.as_str() {
+            Some(v) if v.starts_with("audit.k8s.io/") => Some(true),
+            _ => Some(false),
+        },
+    };
+    let full = ["auditID", "stage", "verb", "requestURI"]
+        .iter()
+        .all(|k| str_of(k).is_some());
+    match (str_of("kind"), api) {
+        (_, Some(false)) => false,
+        (Some("Event"), Some(true)) => true,
+        (Some("Event"), None) => str_of("verb").is_some() || str_of("auditID").is_some(),
+        (None, _) => absent("kind") && full,
         _ => false,
     }
 }
@@ -365,14 +649,16 @@ fn take_elastic_agent_event(source: &Map<String, Value>) -> Option<Map<String, V
     // its canonical form reads as an audit event again (found by fuzzing:
     // a `kind` of another value made it "other" at the root).
     event.insert("kind".into(), "Event".into());
-    let names_audit = event
-        .get("apiVersion")
-        .and_then(Value::as_str)
-        .is_some_and(|v| v.starts_with("audit.k8s.io/"));
-    if !names_audit {
-        event.insert("apiVersion".into(), "audit.k8s.io/v1".into());
-    }
     Some(event)
+}
+
+/// ECS's `orchestrator.cluster.name`, which Elastic Agent sets when told
+/// the cluster's name.
+fn ecs_cluster(source: &Map<String, Value>) -> Option<String> {
+    dotted(source, "orchestrator.cluster.name")
+        .and_then(Value::as_str)
+        .filter(|name| !name.is_empty())
+        .map(String::from)
 }
 
 /// `authorization_k8s_io/decision` -> `authorization.k8s.io/decision`. Only
@@ -412,9 +698,38 @@ fn embedded_event(
     };
     match serde_json::from_str::<Map<String, Value>>(text) {
         Ok(event) if is_audit_event(&event) => Ok(Some(event)),
-        Ok(_) => bad("JSON without kind Event / apiVersion audit.k8s.io".into()),
+        Ok(_) => bad(
+            "JSON that is not an audit event (kind Event, or auditID, stage, verb and requestURI)"
+                .into(),
+        ),
+        // An audit event cut short (a container runtime splits long log
+        // lines at 16 KiB): audit data lost, not a log line.
+        Err(e) if looks_like_audit_text(text) => Err(DecodeError::BadEmbeddedEvent {
+            field: field.to_string(),
+            reason: e.to_string(),
+        }),
         Err(e) => bad(e.to_string()),
     }
+}
+
+/// Text that names itself audit data: an audit apiVersion, or an auditID.
+fn looks_like_audit_text(text: &str) -> bool {
+    text.contains("\"audit.k8s.io/") || text.contains("\"auditID\"")
+}
+
+/// An event from a string field; EKS's CloudWatch export names the
+/// cluster in the record's `logGroup`.
+fn field_doc(
+    event: Map<String, Value>,
+    source: &Map<String, Value>,
+    field: &str,
+    origin: DocRef,
+) -> DecodedDoc {
+    let cluster = (field == "message")
+        .then(|| source.get("logGroup").and_then(Value::as_str))
+        .flatten()
+        .and_then(batch::eks_cluster);
+    audit_doc(event, origin, Shape::Field, cluster)
 }
 
 /// A field by dotted path, nested or as a literal dotted key.
@@ -427,7 +742,36 @@ fn dotted<'a>(object: &'a Map<String, Value>, path: &str) -> Option<&'a Value> {
     parts.try_fold(first, |v, k| v.get(k))
 }
 
-fn audit_doc(event: Map<String, Value>, origin: DocRef) -> DecodedDoc {
+/// The canonical form: the event names itself (`kind: Event`, an
+/// `apiVersion` of audit.k8s.io, which the packs' schema reads), and
+/// carries the cluster's name where the envelope gave it.
+fn audit_doc(
+    mut event: Map<String, Value>,
+    origin: DocRef,
+    shape: Shape,
+    cluster: Option<String>,
+) -> DecodedDoc {
+    if event.get("kind").and_then(Value::as_str) != Some("Event") {
+        event.insert("kind".into(), "Event".into());
+    }
+    let names_audit = event
+        .get("apiVersion")
+        .and_then(Value::as_str)
+        .is_some_and(|v| v.starts_with("audit.k8s.io/"));
+    if !names_audit {
+        event.insert("apiVersion".into(), "audit.k8s.io/v1".into());
+    }
+    if let Some(cluster) = &cluster {
+        let annotations = event
+            .entry("annotations")
+            .or_insert_with(|| Value::Object(Map::new()));
+        if !annotations.is_object() {
+            *annotations = Value::Object(Map::new());
+        }
+        if let Value::Object(annotations) = annotations {
+            annotations.insert(CLUSTER_ANNOTATION.into(), cluster.clone().into());
+        }
+    }
     let s = |v: Option<&Value>| v.and_then(Value::as_str).unwrap_or_default().to_string();
     let object_ref = event.get("objectRef");
     let time = ["stageTimestamp", "requestReceivedTimestamp", "timestamp"]
@@ -444,6 +788,8 @@ fn audit_doc(event: Map<String, Value>, origin: DocRef) -> DecodedDoc {
         time,
         audit_id: s(event.get("auditID")),
         stage: s(event.get("stage")),
+        shape: Some(shape),
+        cluster,
         json: Value::Object(event).to_string(),
     }
 }
@@ -463,6 +809,8 @@ fn other_doc(source: Map<String, Value>, origin: DocRef) -> DecodedDoc {
         time,
         audit_id: String::new(),
         stage: String::new(),
+        shape: None,
+        cluster: None,
         json: Value::Object(source).to_string(),
     }
 }
@@ -475,242 +823,5 @@ fn json_type(v: &Value) -> &'static str {
         Value::String(_) => "a string",
         Value::Array(_) => "an array",
         Value::Object(_) => "an object",
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-    use serde_json::json;
-
-    fn event() -> Value {
-        json!({"kind":"Event","apiVersion":"audit.k8s.io/v1","level":"Metadata","auditID":"x1",
-            "stage":"ResponseComplete","verb":"create","requestURI":"/api/v1/namespaces/d/pods/p/exec?command=id",
-            "user":{"username":"alice"},"objectRef":{"resource":"pods","subresource":"exec","namespace":"d","name":"p"},
-            "responseStatus":{"code":101},"stageTimestamp":"2024-03-01T10:00:00Z",
-            "annotations":{"authorization.k8s.io/decision":"allow","mutation.webhook.admission.k8s.io/round_0_index_1":"{}"}})
-    }
-
-    fn decode(shape: EventShape, line: &Value) -> DecodedDoc {
-        Decoder::new(shape)
-            .decode_line(line.to_string(), 7)
-            .unwrap()
-    }
-
-    fn assert_canonical(doc: &DecodedDoc) {
-        assert_eq!(doc.kind, EventKind::Audit);
-        assert_eq!(
-            (
-                doc.verb.as_str(),
-                doc.resource.as_str(),
-                doc.subresource.as_str()
-            ),
-            ("create", "pods", "exec")
-        );
-        assert_eq!(doc.time, "2024-03-01T10:00:00Z");
-        let v: Value = serde_json::from_str(&doc.json).unwrap();
-        assert_eq!(v["user"]["username"], "alice");
-        assert_eq!(v["annotations"]["authorization.k8s.io/decision"], "allow");
-        assert_eq!(
-            v["annotations"]["mutation.webhook.admission.k8s.io/round_0_index_1"],
-            "{}"
-        );
-    }
-
-    #[test]
-    fn root_shape_takes_the_fast_path() {
-        let doc = decode(EventShape::Auto, &event());
-        assert_canonical(&doc);
-        assert_eq!(doc.origin, DocRef::line(7));
-        assert_canonical(&decode(EventShape::Root, &event()));
-    }
-
-    #[test]
-    fn elastic_agent_shape_restores_annotation_keys() {
-        let mut audit = event();
-        let obj = audit.as_object_mut().unwrap();
-        obj.remove("kind");
-        obj.remove("apiVersion");
-        obj.insert(
-            "annotations".into(),
-            json!({"authorization_k8s_io/decision":"allow","mutation_webhook_admission_k8s_io/round_0_index_1":"{}"}),
-        );
-        let doc = json!({"@timestamp":"2024-03-01T10:00:00Z","kubernetes":{"audit":audit}});
-        assert_canonical(&decode(EventShape::Auto, &doc));
-        assert_canonical(&decode(EventShape::ElasticAgent, &doc));
-        let dotted_key = json!({"kubernetes.audit": audit});
-        assert_canonical(&decode(EventShape::Auto, &dotted_key));
-    }
-
-    #[test]
-    fn embedded_string_fields() {
-        for field in ["log", "message"] {
-            let doc = json!({ field: event().to_string(), "stream": "stdout" });
-            assert_canonical(&decode(EventShape::Auto, &doc));
-            assert_canonical(&decode(EventShape::Field(field.into()), &doc));
-        }
-        let doc = json!({"event": {"original": event().to_string()}});
-        assert_canonical(&decode(EventShape::Auto, &doc));
-        assert_canonical(&decode("field:event.original".parse().unwrap(), &doc));
-    }
-
-    #[test]
-    fn v1beta1_time() {
-        let doc = json!({"kind":"Event","apiVersion":"audit.k8s.io/v1beta1","timestamp":"2019-02-12T12:30:00Z",
-            "verb":"list","objectRef":{"resource":"secrets"}});
-        let d = decode(EventShape::Auto, &doc);
-        assert_eq!(
-            (d.kind, d.time.as_str(), d.resource.as_str()),
-            (EventKind::Audit, "2019-02-12T12:30:00Z", "secrets")
-        );
-    }
-
-    #[test]
-    fn other_documents_stay_plain_json() {
-        let syslog = json!({"@timestamp":"2024-03-01T10:00:00Z","message":"sudo: alice : COMMAND=/bin/ls","host":{"name":"n1"}});
-        let d = decode(EventShape::Auto, &syslog);
-        assert_eq!(d.kind, EventKind::Other);
-        assert_eq!(d.time, "2024-03-01T10:00:00Z");
-        assert_eq!(serde_json::from_str::<Value>(&d.json).unwrap(), syslog);
-        // A log line that merely starts with "{" is not an error in auto mode.
-        let d = decode(EventShape::Auto, &json!({"log": "{not json"}));
-        assert_eq!(d.kind, EventKind::Other);
-    }
-
-    #[test]
-    fn search_hits_keep_index_and_id() {
-        let hit = json!({"_index":"logs-2024.03.01","_id":"abc","_source": event()});
-        let d = decode(EventShape::Auto, &hit);
-        assert_canonical(&d);
-        assert_eq!(d.origin.index.as_deref(), Some("logs-2024.03.01"));
-        assert_eq!(d.origin.id.as_deref(), Some("abc"));
-        assert_eq!(d.origin.key(), "logs-2024.03.01/abc");
-    }
-
-    #[test]
-    fn a_source_text_decodes_as_its_parsed_object_does() {
-        let origin = || DocRef {
-            index: Some("logs-2024.03.01".into()),
-            id: Some("x".into()),
-            line: None,
-        };
-        let root = r#"{"@timestamp":"2024-03-01T10:00:00Z","kind":"Event","apiVersion":"audit.k8s.io/v1","stage":"ResponseComplete","verb":"create","user":{"username":"alice"},"objectRef":{"resource":"pods","subresource":"exec"},"stageTimestamp":"2024-03-01T10:00:00.5Z"}"#;
-        let agent = r#"{"@timestamp":"2024-03-01T10:00:00Z","kubernetes":{"audit":{"kind":"Event","apiVersion":"audit.k8s.io/v1","verb":"get","objectRef":{"resource":"secrets"},"stageTimestamp":"2024-03-01T10:00:01Z"}}}"#;
-        let other = r#"{"@timestamp":"2024-03-01T10:00:02Z","message":"sudo: dave"}"#;
-        let decoder = Decoder::default();
-        for text in [root, agent, other] {
-            let from_text = decoder.decode_source_text(text, origin()).unwrap();
-            let object: Map<String, Value> = serde_json::from_str(text).unwrap();
-            let from_object = decoder.decode_source(object, origin()).unwrap();
-            assert_eq!(from_text.origin, from_object.origin);
-            assert_eq!(
-                (
-                    from_text.kind,
-                    &from_text.verb,
-                    &from_text.resource,
-                    &from_text.subresource,
-                    &from_text.time
-                ),
-                (
-                    from_object.kind,
-                    &from_object.verb,
-                    &from_object.resource,
-                    &from_object.subresource,
-                    &from_object.time
-                ),
-                "{text}"
-            );
-            let a: Value = serde_json::from_str(&from_text.json).unwrap();
-            let b: Value = serde_json::from_str(&from_object.json).unwrap();
-            assert_eq!(a, b, "the packs see the same event");
-        }
-        // A root audit event goes to the packs as the text it came as.
-        assert_eq!(
-            decoder.decode_source_text(root, origin()).unwrap().json,
-            root
-        );
-        assert!(decoder.decode_source_text("[1]", origin()).is_err());
-        assert!(decoder.decode_source_text("{", origin()).is_err());
-    }
-
-    #[test]
-    fn malformed_input_is_an_error_not_a_panic() {
-        let d = Decoder::default();
-        assert!(matches!(
-            d.decode_line("{\"kind\":".into(), 1),
-            Err(DecodeError::Json(_))
-        ));
-        assert_eq!(
-            d.decode_line("[1,2]".into(), 1).unwrap_err(),
-            DecodeError::NotAnObject("an array")
-        );
-        assert_eq!(
-            d.decode_line("{\"_source\": 3}".into(), 1).unwrap_err(),
-            DecodeError::NotAnObject("a number")
-        );
-        let strict = Decoder::new(EventShape::Field("log".into()));
-        let err = strict
-            .decode_line(json!({"log": "{\"a\":1}"}).to_string(), 1)
-            .unwrap_err();
-        assert!(
-            matches!(err, DecodeError::BadEmbeddedEvent { .. }),
-            "{err:?}"
-        );
-        assert!("nonsense".parse::<EventShape>().is_err());
-    }
-
-    /// Found by fuzzing: the fast path's probe skipped a lone UTF-16
-    /// surrogate escape in a field it does not read, and passed on a
-    /// "document" no JSON reader accepts. A lone surrogate is malformed
-    /// whichever field holds it; a proper pair is text like any other.
-    #[test]
-    fn a_lone_surrogate_escape_is_malformed_wherever_it_is() {
-        let lone = r#"{"kind":"Event","apiVersion":"audit.k8s.io/v1","verb":"get","annotations":{"k":"\ud800 x"}}"#;
-        for shape in [EventShape::Auto, EventShape::Root] {
-            let err = Decoder::new(shape)
-                .decode_line(lone.to_string(), 3)
-                .unwrap_err();
-            assert!(matches!(err, DecodeError::Json(_)), "{err}");
-            assert!(
-                Decoder::new(EventShape::Auto)
-                    .decode_source_text(lone, DocRef::default())
-                    .is_err()
-            );
-        }
-        let pair = lone.replace(r"\ud800 x", r"\ud83d\ude00 x");
-        let doc = Decoder::new(EventShape::Auto).decode_line(pair, 3).unwrap();
-        assert_eq!(doc.kind, EventKind::Audit);
-        assert_eq!(doc.verb, "get");
-        let value: Value = serde_json::from_str(&doc.json).unwrap();
-        assert_eq!(value["annotations"]["k"], "\u{1F600} x");
-    }
-
-    /// Found by fuzzing: an event under `kubernetes.audit` with a `kind` or
-    /// `apiVersion` of another value kept it, so its canonical form no
-    /// longer read as an audit event.
-    #[test]
-    fn an_elastic_agent_event_always_names_itself_an_audit_event() {
-        for (kind, api) in [
-            ("get", "v0"),
-            ("Event", "v1"),
-            ("Event", "audit.k8s.io/v1beta1"),
-        ] {
-            let line = json!({"@timestamp": "2024-03-01T10:00:00Z",
-                "kubernetes": {"audit": {"kind": kind, "apiVersion": api, "verb": "get",
-                    "auditID": "a", "objectRef": {"resource": "secrets"}}}});
-            let doc = decode(EventShape::Auto, &line);
-            assert_eq!(doc.kind, EventKind::Audit);
-            let again = decode(EventShape::Root, &serde_json::from_str(&doc.json).unwrap());
-            assert_eq!(again.kind, EventKind::Audit, "{kind} {api}");
-            assert_eq!(again.resource, "secrets");
-            let canonical: Value = serde_json::from_str(&doc.json).unwrap();
-            assert_eq!(canonical["kind"], "Event");
-            let want = if api.starts_with("audit.k8s.io/") {
-                api
-            } else {
-                "audit.k8s.io/v1"
-            };
-            assert_eq!(canonical["apiVersion"], want);
-        }
     }
 }

@@ -235,6 +235,7 @@ pub async fn run(
     summary.fetched = read.fetched;
     summary.decoded_audit = decoded.decoded_audit;
     summary.decoded_other = decoded.decoded_other;
+    summary.audit_by_shape = decoded.audit_by_shape;
     // The engine counts audit events of the wrong schema as malformed too.
     summary.add_failures(decoded.failed, decoded.failed_lines, decoded.failed_docs);
     summary.chatter = decoded.chatter;
@@ -563,6 +564,10 @@ fn decode_stage(
         EventKind::Audit => {
             summary.decoded_audit += 1;
             metrics.documents_decoded(DocumentKind::Audit, 1);
+            if let Some(shape) = doc.shape {
+                *summary.audit_by_shape.entry(shape).or_default() += 1;
+                metrics.audit_event_decoded(shape);
+            }
         }
         EventKind::Other => {
             summary.decoded_other += 1;
@@ -579,14 +584,19 @@ fn decode_stage(
                 let mut docs = Vec::with_capacity(lines.len());
                 for line in lines {
                     let decoded = line.text.map_err(|e| e.to_string()).and_then(|text| {
-                        decoder
-                            .decode_line(text, line.number)
-                            .map_err(|e| e.to_string())
+                        decoder.decode(text, line.number).map_err(|e| e.to_string())
                     });
                     match decoded {
-                        Ok(doc) => {
-                            count(&mut summary, &doc);
-                            docs.push(doc);
+                        Ok(decoded) => {
+                            for doc in decoded.docs {
+                                count(&mut summary, &doc);
+                                docs.push(doc);
+                            }
+                            // A batch's items that did not decode, by position.
+                            for (origin, e) in decoded.failed {
+                                metrics.documents_failed(1);
+                                summary.record_failure(line.number, item_reason(&origin, &e));
+                            }
                         }
                         Err(reason) => {
                             metrics.documents_failed(1);
@@ -603,12 +613,18 @@ fn decode_stage(
                     let origin = DocRef {
                         index: Some(hit.index.clone()),
                         id: Some(hit.id.clone()),
-                        line: None,
+                        ..Default::default()
                     };
-                    match decoder.decode_source_text(text, origin.clone()) {
-                        Ok(doc) => {
-                            count(&mut summary, &doc);
-                            docs.push(doc);
+                    match decoder.decode_text(text, origin.clone()) {
+                        Ok(decoded) => {
+                            for doc in decoded.docs {
+                                count(&mut summary, &doc);
+                                docs.push(doc);
+                            }
+                            for (origin, e) in decoded.failed {
+                                metrics.documents_failed(1);
+                                summary.record_doc_failure(&origin.key(), e.to_string());
+                            }
                         }
                         Err(e) => {
                             metrics.documents_failed(1);
@@ -656,6 +672,14 @@ fn decode_stage(
         }
     }
     summary
+}
+
+/// Why an event of a line failed: an item of a batch says which.
+fn item_reason(origin: &DocRef, reason: &impl std::fmt::Display) -> String {
+    match origin.item {
+        Some(item) => format!("item {item}: {reason}"),
+        None => reason.to_string(),
+    }
 }
 
 /// The watcher's signals become messages in the engine's own channel, so
@@ -728,7 +752,9 @@ fn engine_stage(
                     metrics.documents_failed(1);
                     let origin = &docs[*index].origin;
                     match (origin.line, &origin.id) {
-                        (Some(line), None) => summary.record_failure(line, reason.clone()),
+                        (Some(line), None) => {
+                            summary.record_failure(line, item_reason(origin, reason))
+                        }
                         _ => summary.record_doc_failure(&origin.key(), reason.clone()),
                     }
                 }

@@ -344,6 +344,8 @@ mod tests {
             time: format!("2024-03-01T10:00:{second:02}Z"),
             audit_id: id.into(),
             stage: stage.into(),
+            shape: Some(crate::decode::Shape::Root),
+            cluster: None,
         }
     }
 

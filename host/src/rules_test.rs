@@ -187,8 +187,17 @@ fn run_case(engine: &mut RuleEngine, case: &Case) -> CaseResult {
     let decoder = Decoder::default();
     let mut docs = Vec::new();
     for (i, event) in case.events.iter().enumerate() {
-        match decoder.decode_line(event.to_string(), i as u64 + 1) {
-            Ok(doc) => docs.push(doc),
+        // An event may be a batch (an EventList, a CloudWatch envelope):
+        // its events are the case's, in order; any that fails fails it.
+        let decoded = match decoder.decode(event.to_string(), i as u64 + 1) {
+            Ok(decoded) => match decoded.failed.into_iter().next() {
+                Some((origin, e)) => Err(format!("item {}: {e}", origin.item.unwrap_or(0))),
+                None => Ok(decoded.docs),
+            },
+            Err(e) => Err(e.to_string()),
+        };
+        match decoded {
+            Ok(decoded) => docs.extend(decoded),
             Err(e) => {
                 return CaseResult {
                     name: case.name.clone(),

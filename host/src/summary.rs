@@ -14,6 +14,8 @@ pub struct Summary {
     pub fetched: u64,
     pub decoded_audit: u64,
     pub decoded_other: u64,
+    /// Audit events by the shape they were found in.
+    pub audit_by_shape: BTreeMap<crate::decode::Shape, u64>,
     pub failed: u64,
     /// Line numbers (and reasons) of the first malformed lines.
     pub failed_lines: Vec<(u64, String)>,
@@ -95,9 +97,21 @@ impl fmt::Display for Summary {
         } else {
             writeln!(f, "  lines read   {}", self.lines_read)?;
         }
+        // Shapes are named when there is more than the root.
+        let shapes = match self.audit_by_shape.keys().collect::<Vec<_>>().as_slice() {
+            [] | [crate::decode::Shape::Root] => String::new(),
+            _ => {
+                let each: Vec<String> = self
+                    .audit_by_shape
+                    .iter()
+                    .map(|(shape, n)| format!("{shape} {n}"))
+                    .collect();
+                format!(": {}", each.join(", "))
+            }
+        };
         writeln!(
             f,
-            "  decoded      {} (audit events {}, other documents {})",
+            "  decoded      {} (audit events {}{shapes}; other documents {})",
             self.decoded(),
             self.decoded_audit,
             self.decoded_other
@@ -173,5 +187,38 @@ impl fmt::Display for Summary {
         }
         write!(f, "{}", self.notifications)?;
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::decode::Shape;
+
+    #[test]
+    fn decoded_audit_events_are_counted_per_shape() {
+        let mut summary = Summary {
+            decoded_audit: 23,
+            decoded_other: 3,
+            ..Default::default()
+        };
+        summary.audit_by_shape.insert(Shape::Root, 23);
+        assert!(
+            summary
+                .to_string()
+                .contains("  decoded      26 (audit events 23; other documents 3)\n"),
+            "{summary}"
+        );
+        summary.decoded_audit = 29;
+        summary.audit_by_shape.insert(Shape::Root, 21);
+        summary.audit_by_shape.insert(Shape::Aks, 1);
+        summary.audit_by_shape.insert(Shape::EventList, 2);
+        summary.audit_by_shape.insert(Shape::Gke, 5);
+        assert!(
+            summary.to_string().contains(
+                "  decoded      32 (audit events 29: root 21, event-list 2, gke 5, aks 1; other documents 3)\n"
+            ),
+            "{summary}"
+        );
     }
 }

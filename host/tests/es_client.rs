@@ -142,7 +142,8 @@ async fn the_alert_template_maps_real_alert_documents() {
     let docs: Vec<_> = sample
         .lines()
         .enumerate()
-        .filter_map(|(i, l)| decoder.decode_line(l.to_string(), i as u64 + 1).ok())
+        .filter_map(|(i, l)| decoder.decode(l.to_string(), i as u64 + 1).ok())
+        .flat_map(|decoded| decoded.docs)
         .collect();
     let outcome = engine.evaluate(&docs);
     let bulk: Vec<_> = outcome
@@ -150,7 +151,7 @@ async fn the_alert_template_maps_real_alert_documents() {
         .iter()
         .map(|a| alert_bulk_doc(&prefix, &alert_document(a, &docs[a.doc_index])))
         .collect();
-    assert_eq!(bulk.len(), 7);
+    assert_eq!(bulk.len(), 13);
     assert!(
         bulk.iter()
             .all(|d| d.index == format!("{prefix}-2024.03.01")),
@@ -160,7 +161,7 @@ async fn the_alert_template_maps_real_alert_documents() {
         .write(&bulk)
         .await
         .unwrap();
-    assert_eq!((report.written, report.dead_lettered), (7, 0));
+    assert_eq!((report.written, report.dead_lettered), (13, 0));
 
     let (status, mapping) = cluster.request("GET", &format!("/{prefix}-2024.03.01/_mapping"), None);
     assert_eq!(status, 200);

@@ -51,6 +51,13 @@ fn sample_raises_the_attack_and_nothing_for_control_plane_chatter() {
         ("pod-deleted", "carol"),
         ("user-sudoed", "dave"),
         ("root-activity", "root"),
+        // The webhook batch (EventList), GKE, AKS and EKS (CloudWatch) shapes.
+        ("secret-read", "erin"),
+        ("pod-exec", "erin"),
+        ("pod-exec", "gina@example.com"),
+        ("secrets-listed-all-namespaces", "henry@contoso.com"),
+        ("secrets-listed", "ivan"),
+        ("secret-read", "ivan"),
     ]
     .iter()
     .map(|(r, u)| (format!("k8scop-classic/{r}"), u.to_string()))
@@ -90,13 +97,13 @@ fn sample_raises_the_attack_and_nothing_for_control_plane_chatter() {
     assert_eq!(exec["_id"].as_str().unwrap().len(), 32);
 
     // The malformed line is counted and named, and the run still succeeds.
-    assert!(stderr.contains("lines read   27"), "{stderr}");
+    assert!(stderr.contains("lines read   31"), "{stderr}");
     assert!(
-        stderr.contains("decoded      26 (audit events 23, other documents 3)"),
+        stderr.contains("decoded      32 (audit events 29: root 21, kubernetes.audit 1, field 1, event-list 2, cloudwatch 2, gke 1, aks 1; other documents 3)"),
         "{stderr}"
     );
     assert!(stderr.contains("failed       1 (lines 22)"), "{stderr}");
-    assert!(stderr.contains("alerts       7"), "{stderr}");
+    assert!(stderr.contains("alerts       13"), "{stderr}");
 }
 
 #[test]
@@ -151,7 +158,10 @@ fn writes_to_a_file_and_reads_stdin() {
         String::from_utf8_lossy(&out.stderr)
     );
     assert!(out.stdout.is_empty(), "alerts went to the file, not stdout");
-    assert_eq!(std::fs::read_to_string(&output).unwrap().lines().count(), 7);
+    assert_eq!(
+        std::fs::read_to_string(&output).unwrap().lines().count(),
+        13
+    );
 }
 
 #[test]
@@ -266,6 +276,165 @@ fn an_output_that_is_the_input_is_refused_and_the_input_left_whole() {
             std::fs::read(&input).unwrap(),
             sample,
             "the input is intact"
+        );
+    }
+}
+
+/// Audit events in the managed clouds' and the webhook's shapes reach the
+/// packs through the real binary: a secrets listing in a GKE entry, in an
+/// AKS record, in a CloudWatch envelope and in an EventList, and an exec
+/// in a GKE entry, each alert pointing back at its own line (and item).
+#[test]
+fn events_of_every_shape_raise_alerts() {
+    let rules = rules_dir(&["k8scop-classic"]);
+    let dir = tempfile::tempdir().unwrap();
+    let fixtures = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/shapes");
+    let read = |file: &str| std::fs::read_to_string(fixtures.join(file)).unwrap();
+    // gke.jsonl: an exec (line 1), a secrets list (line 2); aks.jsonl: a
+    // secrets list across namespaces (line 3); event-list.jsonl's first: an
+    // exec logged at two stages (it counts once) and a secrets list across
+    // namespaces (line 4); cloudwatch.jsonl's first: a secrets list and an
+    // exec (line 5).
+    let input = [
+        read("gke.jsonl")
+            .lines()
+            .take(2)
+            .collect::<Vec<_>>()
+            .join("\n"),
+        read("aks.jsonl").lines().next().unwrap().to_string(),
+        read("event-list.jsonl").lines().next().unwrap().to_string(),
+        read("cloudwatch.jsonl").lines().next().unwrap().to_string(),
+    ]
+    .join("\n");
+    let path = dir.path().join("shapes.jsonl");
+    std::fs::write(&path, input + "\n").unwrap();
+    let out = replay(&["--input", path.to_str().unwrap()], rules.path());
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{stderr}");
+    assert!(
+        stderr.contains(
+            "audit events 8: event-list 3, cloudwatch 2, gke 2, aks 1; other documents 0"
+        ),
+        "{stderr}"
+    );
+    let alerts = alerts(&out);
+    let got: BTreeSet<(String, String, String)> = alerts
+        .iter()
+        .map(|a| {
+            let source = &a["k8scop"]["sources"][0];
+            (
+                a["rule"]["id"].as_str().unwrap().to_string(),
+                a["user"]["name"].as_str().unwrap().to_string(),
+                format!("{}#{}", source["line"], source["item"]),
+            )
+        })
+        .collect();
+    let want: BTreeSet<(String, String, String)> = [
+        ("pod-exec", "nina@acme.example", "1#null"),
+        ("secrets-listed", "nina@acme.example", "2#null"),
+        (
+            "secrets-listed-all-namespaces",
+            "paul@contoso.example",
+            "3#null",
+        ),
+        // The exec counts at its start (item 0), its completion is folded.
+        ("pod-exec", "jack", "4#0"),
+        ("secrets-listed-all-namespaces", "jack", "4#2"),
+        (
+            "secrets-listed",
+            "arn:aws:sts::111122223333:assumed-role/dev/lee",
+            "5#0",
+        ),
+        (
+            "pod-exec",
+            "arn:aws:sts::111122223333:assumed-role/dev/lee",
+            "5#1",
+        ),
+    ]
+    .iter()
+    .map(|(r, u, s)| (format!("k8scop-classic/{r}"), u.to_string(), s.to_string()))
+    .collect();
+    assert_eq!(got, want, "{alerts:#?}");
+}
+
+/// A batch with one bad item: the others are evaluated, the bad one is
+/// counted as failed and named by its line and position; a GKE entry whose
+/// method does not parse is a failure too, never a plain document.
+#[test]
+fn a_bad_item_of_a_batch_is_counted_by_position_and_the_others_alert() {
+    let rules = rules_dir(&["k8scop-classic"]);
+    let fixtures = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/shapes");
+    let list = std::fs::read_to_string(fixtures.join("event-list.jsonl")).unwrap();
+    let mut list: Value = serde_json::from_str(list.lines().next().unwrap()).unwrap();
+    list["items"][1] = Value::from("not an event");
+    let gke = std::fs::read_to_string(fixtures.join("gke.jsonl")).unwrap();
+    let mut gke: Value = serde_json::from_str(gke.lines().next().unwrap()).unwrap();
+    gke["protoPayload"]["methodName"] = Value::from("io.k8s.core.pods.exec.create");
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("bad.jsonl");
+    std::fs::write(&path, format!("{list}\n{gke}\n")).unwrap();
+    let out = replay(&["--input", path.to_str().unwrap()], rules.path());
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{stderr}");
+    assert!(stderr.contains("failed       2 (lines 1, 2)"), "{stderr}");
+    assert!(
+        stderr.contains("    line 1: item 1: looks like event-list audit data but does not decode"),
+        "{stderr}"
+    );
+    assert!(
+        stderr.contains("    line 2: looks like gke audit data but does not decode: methodName"),
+        "{stderr}"
+    );
+    assert!(
+        stderr.contains("decoded      2 (audit events 2: event-list 2; other documents 0)"),
+        "{stderr}"
+    );
+    let rules: BTreeSet<String> = alerts(&out)
+        .iter()
+        .map(|a| a["rule"]["id"].as_str().unwrap().to_string())
+        .collect();
+    // The exec counts at its start (item 0), the request decided there;
+    // item 2 lists the secrets.
+    assert_eq!(
+        rules,
+        BTreeSet::from([
+            "k8scop-classic/pod-exec".to_string(),
+            "k8scop-classic/secrets-listed-all-namespaces".to_string()
+        ])
+    );
+}
+
+/// What a GKE entry is translated into reaches the rules that read it: the
+/// request body (a privileged container in a Deployment), the gRPC status
+/// (PERMISSION_DENIED is a 403), the API group from a reversed-domain
+/// method (rbac.authorization.k8s.io).
+#[test]
+fn gke_entries_feed_bodies_status_codes_and_groups_to_the_packs() {
+    let rules = rules_dir(&["k8scop-falco", "k8scop-sigma-elastic"]);
+    let gke =
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/shapes/gke.jsonl");
+    let out = replay(&["--input", gke.to_str().unwrap()], rules.path());
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{stderr}");
+    let got: BTreeSet<(String, u64)> = alerts(&out)
+        .iter()
+        .map(|a| {
+            (
+                a["rule"]["id"].as_str().unwrap().to_string(),
+                a["k8scop"]["sources"][0]["line"].as_u64().unwrap(),
+            )
+        })
+        .collect();
+    for want in [
+        ("k8scop-falco/privileged-pod", 3),
+        ("k8scop-falco/secret-get-failed", 4),
+        ("k8scop-sigma-elastic/request-forbidden", 4),
+        ("k8scop-falco/clusterrolebinding-created", 5),
+        ("k8scop-falco/pod-exec-attach", 1),
+    ] {
+        assert!(
+            got.contains(&(want.0.to_string(), want.1)),
+            "{want:?} in {got:?}"
         );
     }
 }

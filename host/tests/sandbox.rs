@@ -16,7 +16,8 @@ fn sample() -> Vec<DecodedDoc> {
     let decoder = Decoder::default();
     text.lines()
         .enumerate()
-        .filter_map(|(i, l)| decoder.decode_line(l.to_string(), i as u64 + 1).ok())
+        .filter_map(|(i, l)| decoder.decode(l.to_string(), i as u64 + 1).ok())
+        .flat_map(|decoded| decoded.docs)
         .collect()
 }
 
@@ -62,7 +63,7 @@ fn failure_of<'a>(outcome: &'a BatchOutcome, pack: &str) -> &'a PackError {
 fn hostile_packs_are_contained_and_the_classic_pack_is_unaffected() {
     let docs = sample();
     let reference = classic_alerts(&engine_with(&["k8scop-classic"]).evaluate(&docs));
-    assert_eq!(reference.len(), 7);
+    assert_eq!(reference.len(), 13);
 
     // A million alerts cannot even be built within the memory cap. Only the
     // loop gets the short time budget: the others must fail on what they
@@ -202,7 +203,7 @@ fn files_that_are_not_packs_of_this_contract_are_refused_with_the_reason() {
         assert!(engine.load_file(&path).is_err(), "{name} loaded");
     }
     // The pack already loaded keeps running.
-    assert_eq!(classic_alerts(&engine.evaluate(&sample())).len(), 7);
+    assert_eq!(classic_alerts(&engine.evaluate(&sample())).len(), 13);
 }
 
 #[test]
@@ -231,7 +232,7 @@ fn a_pack_that_keeps_failing_is_quarantined_and_reported() {
                 "a quarantined pack is not called"
             );
         }
-        assert_eq!(classic_alerts(&outcome).len(), 7);
+        assert_eq!(classic_alerts(&outcome).len(), 13);
     }
     assert_eq!(
         quarantine_alerts, 1,
@@ -249,7 +250,7 @@ fn a_pack_that_keeps_failing_is_quarantined_and_reported() {
     assert_eq!(panic.counters.batches_failed, 6);
     let classic = status.iter().find(|s| s.name == "k8scop-classic").unwrap();
     assert!(classic.quarantined.is_none());
-    assert_eq!(classic.counters.alerts, 42);
+    assert_eq!(classic.counters.alerts, 6 * 13);
 }
 
 #[test]
@@ -289,11 +290,11 @@ fn compiled_packs_are_cached_by_content_and_a_bad_entry_is_rebuilt() {
     let mut engine = RuleEngine::new(config()).unwrap();
     let second = engine.load_file(&pack).unwrap();
     assert!(second.from_cache, "a restart loads the compiled pack");
-    assert_eq!(classic_alerts(&engine.evaluate(&sample())).len(), 7);
+    assert_eq!(classic_alerts(&engine.evaluate(&sample())).len(), 13);
     // A damaged entry is not trusted: compiled again, and it still works.
     std::fs::write(&entries[0], b"garbage").unwrap();
     let mut engine = RuleEngine::new(config()).unwrap();
     let third = engine.load_file(&pack).unwrap();
     assert!(!third.from_cache);
-    assert_eq!(classic_alerts(&engine.evaluate(&sample())).len(), 7);
+    assert_eq!(classic_alerts(&engine.evaluate(&sample())).len(), 13);
 }

@@ -104,8 +104,11 @@ pub struct RulesArgs {
 
 #[derive(Debug, Args)]
 pub struct PipelineArgs {
-    /// Where the audit event sits in a document: auto, root,
-    /// kubernetes.audit, or field:<name> (e.g. field:log).
+    /// Where the audit event sits in a document: auto (each document
+    /// recognised by its shape), or one forced: root, kubernetes.audit,
+    /// field:<name> (e.g. field:log), event-list (webhook EventList),
+    /// cloudwatch (CloudWatch Logs envelope, EKS), gke (Cloud Logging
+    /// entry), aks (Azure diagnostic record, properties.log).
     #[arg(long, default_value = "auto", env = "K8SCOP_EVENT_SHAPE")]
     pub event_shape: EventShape,
     /// Documents per batch handed to each pack.

@@ -10,7 +10,7 @@ use super::{EsClient, EsError};
 
 /// Bumped when the mappings change, so an operator can tell which template
 /// a cluster has (`_meta.k8scop_template_version`).
-pub const TEMPLATE_VERSION: u32 = 1;
+pub const TEMPLATE_VERSION: u32 = 2;
 
 pub fn template_name(alerts_prefix: &str) -> String {
     format!("{alerts_prefix}-template")
@@ -64,7 +64,8 @@ pub fn alert_template(alerts_prefix: &str) -> Value {
                         "first_seen": date(),
                         "last_seen": date(),
                         "sources_total": {"type": "long"},
-                        "sources": {"properties": {"index": keyword(), "id": keyword(), "line": {"type": "long"}}},
+                        // `item`: an event's position in a batch document (EventList, CloudWatch).
+                        "sources": {"properties": {"index": keyword(), "id": keyword(), "line": {"type": "long"}, "item": {"type": "long"}}},
                         "fields": {"type": "object", "dynamic": true}
                     }}
                 }

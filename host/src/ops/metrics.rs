@@ -79,6 +79,22 @@ struct DocumentKindLabel {
     kind: DocumentKind,
 }
 
+/// The shape an audit event was found in (`shape` label of
+/// `k8scop_audit_events_by_shape_total`): a closed set.
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+struct ShapeValue(crate::decode::Shape);
+
+impl EncodeLabelValue for ShapeValue {
+    fn encode(&self, encoder: &mut LabelValueEncoder) -> fmt::Result {
+        EncodeLabelValue::encode(&self.0.as_str(), encoder)
+    }
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Hash, EncodeLabelSet)]
+struct ShapeLabel {
+    shape: ShapeValue,
+}
+
 #[derive(Clone, Debug, PartialEq, Eq, Hash, EncodeLabelSet)]
 struct RetryKindLabel {
     kind: RetryKind,
@@ -126,6 +142,7 @@ struct Inner {
 
     documents_fetched: Counter,
     documents_decoded: Family<DocumentKindLabel, Counter>,
+    audit_events_by_shape: Family<ShapeLabel, Counter>,
     documents_failed: Counter,
     documents_unevaluated: Family<PackLabel, Counter>,
     pack_evaluations: Family<PackLabel, Counter>,
@@ -167,6 +184,7 @@ impl Metrics {
             registry: Registry::with_prefix("k8scop"),
             documents_fetched: Counter::default(),
             documents_decoded: Family::default(),
+            audit_events_by_shape: Family::default(),
             documents_failed: Counter::default(),
             documents_unevaluated: Family::default(),
             pack_evaluations: Family::default(),
@@ -206,6 +224,11 @@ impl Metrics {
         for reason in ["before_decision", "repeated"] {
             drop(inner.stages_folded.get_or_create(&FoldLabel { reason }));
         }
+        for shape in crate::decode::Shape::ALL {
+            drop(inner.audit_events_by_shape.get_or_create(&ShapeLabel {
+                shape: ShapeValue(shape),
+            }));
+        }
         for kind in [RetryKind::Item, RetryKind::Request] {
             drop(inner.bulk_retries.get_or_create(&RetryKindLabel { kind }));
         }
@@ -230,6 +253,11 @@ impl Metrics {
             "open_requests",
             "Requests counted whose last stage has not been seen yet (open exec sessions, watches)",
             inner.open_requests.clone(),
+        );
+        r.register(
+            "audit_events_by_shape",
+            "Audit events decoded, by the shape they were found in (root, kubernetes.audit, field, event-list, cloudwatch, gke, aks)",
+            inner.audit_events_by_shape.clone(),
         );
         r.register(
             "documents_failed",
@@ -377,6 +405,16 @@ impl Metrics {
 
     pub fn set_open_requests(&self, n: usize) {
         self.inner.open_requests.set(n as i64);
+    }
+
+    /// One audit event decoded from a document of this shape.
+    pub fn audit_event_decoded(&self, shape: crate::decode::Shape) {
+        self.inner
+            .audit_events_by_shape
+            .get_or_create(&ShapeLabel {
+                shape: ShapeValue(shape),
+            })
+            .inc();
     }
 
     /// `n` documents were malformed and could not be decoded.
@@ -528,6 +566,8 @@ mod tests {
         m.documents_fetched(3);
         m.documents_fetched(4);
         m.documents_decoded(DocumentKind::Audit, 5);
+        m.audit_event_decoded(crate::decode::Shape::Gke);
+        m.audit_event_decoded(crate::decode::Shape::Gke);
         m.documents_failed(1);
         m.pack_failed("classic", 9);
         m.alert_raised("K8S-001");
@@ -544,6 +584,8 @@ mod tests {
             "k8scop_documents_fetched_total 7",
             "k8scop_documents_decoded_total{kind=\"audit\"} 5",
             "k8scop_documents_decoded_total{kind=\"other\"} 0",
+            "k8scop_audit_events_by_shape_total{shape=\"gke\"} 2",
+            "k8scop_audit_events_by_shape_total{shape=\"event-list\"} 0",
             "k8scop_documents_failed_total 1",
             "k8scop_pack_failures_total{pack=\"classic\"} 1",
             "k8scop_documents_unevaluated_total{pack=\"classic\"} 9",
