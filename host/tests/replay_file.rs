@@ -97,12 +97,18 @@ fn sample_raises_the_attack_and_nothing_for_control_plane_chatter() {
     assert_eq!(exec["_id"].as_str().unwrap().len(), 32);
 
     // The malformed line is counted and named, and the run still succeeds.
-    assert!(stderr.contains("lines read   31"), "{stderr}");
+    assert!(stderr.contains("lines read   33"), "{stderr}");
     assert!(
-        stderr.contains("decoded      32 (audit events 29: root 21, kubernetes.audit 1, field 1, event-list 2, cloudwatch 2, gke 1, aks 1; other documents 3)"),
+        stderr.contains("decoded      34 (audit events 31: root 23, kubernetes.audit 1, field 1, event-list 2, cloudwatch 2, gke 1, aks 1; other documents 3)"),
         "{stderr}"
     );
     assert!(stderr.contains("failed       1 (lines 22)"), "{stderr}");
+    // frank's attach, still open when the log ends, was also logged before
+    // the decision: that stage is folded, counted.
+    assert!(
+        stderr.contains("stages       1 folded: each request counts once, when decided (1 before the decision, 0 later stages)"),
+        "{stderr}"
+    );
     assert!(stderr.contains("alerts       13"), "{stderr}");
 }
 
