@@ -66,6 +66,7 @@ fn meta() -> Arc<PackMeta> {
             name: "fuzz".into(),
             version: "0".into(),
             rules,
+            settings: vec![],
         },
         path: PathBuf::new(),
         content_hash: String::new(),

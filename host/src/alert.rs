@@ -319,6 +319,7 @@ mod tests {
                 name: "p".into(),
                 version: "1.2.3".into(),
                 rules,
+                settings: vec![],
             },
             path: Default::default(),
             content_hash: String::new(),

@@ -39,6 +39,7 @@ pub fn describe<P: Pack>() -> wit::PackInfo {
         name: P::NAME.to_string(),
         version: P::VERSION.to_string(),
         rules: P::RULES.iter().map(|r| r.to_wit()).collect(),
+        settings: P::SETTINGS.iter().map(|s| s.to_wit()).collect(),
     }
 }
 

@@ -389,6 +389,15 @@ fn list(args: RulesArgs, policy: Option<&std::path::Path>) -> anyhow::Result<Exi
                 rule.tags.join(", ")
             );
         }
+        for setting in &meta.info.settings {
+            println!(
+                "  setting {} ({}, default {:?}): {}",
+                setting.key,
+                setting.kind.as_str(),
+                setting.default,
+                setting.description
+            );
+        }
     }
     for (path, error) in &refused {
         println!("{} {error}", path.display());

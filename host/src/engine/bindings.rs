@@ -13,8 +13,19 @@ wasmtime::component::bindgen!({
 pub use self::k8scop::rules::host::LogLevel;
 pub use self::k8scop::rules::types::{
     Alert, AuditLevel, AuditNeeds, AuditStage, Batch, EventKind, Interest, PackInfo, RuleInfo,
-    Severity,
+    SettingInfo, SettingKind, Severity,
 };
+
+impl SettingKind {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            SettingKind::Text => "text",
+            SettingKind::Number => "number",
+            SettingKind::Boolean => "boolean",
+            SettingKind::List => "list",
+        }
+    }
+}
 
 impl AuditNeeds {
     /// What the host's own rules need: nothing from the audit log.

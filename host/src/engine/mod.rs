@@ -519,6 +519,7 @@ fn host_meta() -> PackMeta {
         name: "k8scop-host".into(),
         version: env!("CARGO_PKG_VERSION").into(),
         rules: vec![rule],
+        settings: vec![],
     };
     PackMeta {
         interest: interest::PackInterest::new(&[]),
