@@ -165,6 +165,47 @@ fn pack_configuration_reaches_the_pack() {
     assert!(classic_engine(config).evaluate(&docs).alerts.is_empty());
 }
 
+/// The pack declares every key it reads (with its type): a misspelt key
+/// or a value of the wrong type refuses the pack with the reason, instead
+/// of being ignored while the defaults stay on.
+#[test]
+fn a_misspelt_or_mistyped_setting_refuses_the_pack_naming_the_key() {
+    let engine = |key: &str, value: &str| {
+        let mut engine = RuleEngine::new(EngineConfig {
+            pack_config: BTreeMap::from([(
+                "k8scop-classic".to_string(),
+                BTreeMap::from([(key.to_string(), value.to_string())]),
+            )]),
+            ..Default::default()
+        })
+        .unwrap();
+        engine.load_file(&build_pack("k8scop-classic"))
+    };
+    let err = engine("ignore_user", "ci-*").unwrap_err();
+    assert!(matches!(err, PackError::Load(_)));
+    assert_eq!(
+        err.to_string(),
+        "refused: configuration of pack k8scop-classic: unknown setting \"ignore_user\" (did you mean \"ignore_users\"?)"
+    );
+    let mut correlation = RuleEngine::new(EngineConfig {
+        pack_config: BTreeMap::from([(
+            "k8scop-correlation".to_string(),
+            BTreeMap::from([("secret_burst_threshold".to_string(), "ten".to_string())]),
+        )]),
+        ..Default::default()
+    })
+    .unwrap();
+    let err = correlation
+        .load_file(&build_pack("k8scop-correlation"))
+        .unwrap_err();
+    assert!(
+        err.to_string()
+            .contains("setting \"secret_burst_threshold\" must be a number, not \"ten\""),
+        "{err}"
+    );
+    assert!(engine("ignore_users", "ci-*").is_ok());
+}
+
 #[test]
 fn invalid_files_are_refused_with_a_reason_and_valid_packs_still_load() {
     let dir = rules_dir(&["k8scop-classic"]);

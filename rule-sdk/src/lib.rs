@@ -80,10 +80,7 @@ pub use audit::{Body, Event, ObjectReference, ResponseStatus, Text, UserInfo};
 pub use config::Config;
 pub use control_plane::CONTROL_PLANE_USERS;
 pub use doc::Doc;
-pub use pack::{
-    Alerts, AuditLevel, AuditStage, Interest, Needs, Pack, RaisedAlert, Rule, Setting,
-    SettingDefault, SettingKind,
-};
+pub use pack::{Alerts, AuditLevel, AuditStage, Interest, Needs, Pack, RaisedAlert, Rule};
 pub use patterns::Patterns;
 pub use pod::{Container, ContainerKind, PodSpec};
 pub use rbac::{Binding, PolicyRule, Role, RoleRef, Subject};

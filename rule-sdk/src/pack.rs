@@ -21,89 +21,7 @@ pub struct Rule {
     pub needs: Needs,
 }
 
-pub use crate::bindings::k8scop::rules::types::{AuditLevel, AuditStage, SettingKind};
-
-/// A configuration key a pack reads, declared so the host can check the
-/// operator's configuration file against it (unknown keys and wrong types
-/// are errors there, not silently ignored settings).
-#[derive(Debug, Clone, Copy)]
-pub struct Setting {
-    pub key: &'static str,
-    pub kind: SettingKind,
-    pub default: SettingDefault,
-    pub description: &'static str,
-}
-
-/// A setting's value when the operator sets none.
-#[derive(Debug, Clone, Copy)]
-pub enum SettingDefault {
-    Text(&'static str),
-    Number(u64),
-    Boolean(bool),
-    List(&'static [&'static str]),
-}
-
-impl Setting {
-    /// A list of texts (patterns, names), read with `config.list` or
-    /// `config.patterns`.
-    pub const fn list(
-        key: &'static str,
-        default: &'static [&'static str],
-        description: &'static str,
-    ) -> Self {
-        Setting {
-            key,
-            kind: SettingKind::List,
-            default: SettingDefault::List(default),
-            description,
-        }
-    }
-
-    /// A non-negative integer, read with `config.u64`.
-    pub const fn number(key: &'static str, default: u64, description: &'static str) -> Self {
-        Setting {
-            key,
-            kind: SettingKind::Number,
-            default: SettingDefault::Number(default),
-            description,
-        }
-    }
-
-    /// A text, read with `config.get`.
-    pub const fn text(key: &'static str, default: &'static str, description: &'static str) -> Self {
-        Setting {
-            key,
-            kind: SettingKind::Text,
-            default: SettingDefault::Text(default),
-            description,
-        }
-    }
-
-    /// `true` or `false`, read with `config.get`.
-    pub const fn boolean(key: &'static str, default: bool, description: &'static str) -> Self {
-        Setting {
-            key,
-            kind: SettingKind::Boolean,
-            default: SettingDefault::Boolean(default),
-            description,
-        }
-    }
-
-    pub(crate) fn to_wit(self) -> wit::SettingInfo {
-        let default = match self.default {
-            SettingDefault::Text(text) => text.to_string(),
-            SettingDefault::Number(n) => n.to_string(),
-            SettingDefault::Boolean(b) => b.to_string(),
-            SettingDefault::List(items) => items.join(","),
-        };
-        wit::SettingInfo {
-            key: self.key.to_string(),
-            kind: self.kind,
-            default,
-            description: self.description.to_string(),
-        }
-    }
-}
+pub use crate::bindings::k8scop::rules::types::{AuditLevel, AuditStage};
 
 /// The audit level a rule needs for the events of its interest, and the
 /// stages of which one must be logged (not in the Policy's `omitStages`).
@@ -206,8 +124,6 @@ pub trait Pack: Sized + 'static {
     const NAME: &'static str;
     const VERSION: &'static str;
     const RULES: &'static [&'static Rule];
-    /// Every configuration key the pack reads (see [`Setting`]).
-    const SETTINGS: &'static [Setting] = &[];
 
     /// Build the pack from the operator's configuration (allow-lists,
     /// thresholds). Called once, before the first batch.

@@ -34,12 +34,20 @@ impl<P: Pack> PackCell<P> {
     }
 }
 
+/// The pack's name, version, rules, and the configuration keys it reads
+/// while it is built (a throwaway instance: the host describes a pack
+/// before it knows the pack's name, so before it can give its values).
 pub fn describe<P: Pack>() -> wit::PackInfo {
+    let (_, settings) = crate::config::recording(|| P::new(&Config::new()));
+    info::<P>(settings)
+}
+
+fn info<P: Pack>(settings: Vec<wit::SettingInfo>) -> wit::PackInfo {
     wit::PackInfo {
         name: P::NAME.to_string(),
         version: P::VERSION.to_string(),
         rules: P::RULES.iter().map(|r| r.to_wit()).collect(),
-        settings: P::SETTINGS.iter().map(|s| s.to_wit()).collect(),
+        settings,
     }
 }
 

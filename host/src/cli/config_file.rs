@@ -85,13 +85,18 @@ pub fn parse_pack_config(text: &str) -> anyhow::Result<BTreeMap<String, BTreeMap
         for (key, value) in values {
             let text = match value {
                 toml::Value::String(s) => s,
+                // A list setting is a list of texts: `[1, 2]` would replace
+                // the defaults with nothing that can match.
                 toml::Value::Array(items) => items
                     .into_iter()
                     .map(|i| match i {
-                        toml::Value::String(s) => s,
-                        other => other.to_string(),
+                        toml::Value::String(s) => Ok(s),
+                        other => Err(anyhow::anyhow!(
+                            "[{pack}] {key}: a list of texts (\"...\"), found {}",
+                            other.type_str()
+                        )),
                     })
-                    .collect::<Vec<_>>()
+                    .collect::<anyhow::Result<Vec<_>>>()?
                     .join(","),
                 toml::Value::Table(_) => {
                     anyhow::bail!("[{pack}] {key}: nested tables are not settings")
@@ -144,6 +149,8 @@ mod tests {
         assert_eq!(classic["strict"], "true");
         assert_eq!(classic["note"], "x");
         assert!(parse_pack_config("ignore_users = 1").is_err());
+        let err = parse_pack_config("[k8scop-falco]\nignore_users = [1, 2]").unwrap_err();
+        assert!(err.to_string().contains("a list of texts"), "{err}");
         assert!(parse_pack_config("[p]\nx = { a = 1 }").is_err());
     }
 }

@@ -391,11 +391,10 @@ fn list(args: RulesArgs, policy: Option<&std::path::Path>) -> anyhow::Result<Exi
         }
         for setting in &meta.info.settings {
             println!(
-                "  setting {} ({}, default {:?}): {}",
+                "  setting {} ({}, default {:?})",
                 setting.key,
                 setting.kind.as_str(),
                 setting.default,
-                setting.description
             );
         }
     }
@@ -458,7 +457,14 @@ fn load_engine(args: &RulesArgs) -> anyhow::Result<(RuleEngine, Refused)> {
         cache_dir: (!args.no_module_cache).then(|| args.module_cache.clone()),
         evaluate_everything: false,
     };
+    let tables: Vec<String> = config.pack_config.keys().cloned().collect();
     let mut engine = RuleEngine::new(config)?;
     let refused = engine.load_dir(&args.rules)?;
+    // A pack may arrive later (hot reload): its table is checked then.
+    for table in tables {
+        if !engine.packs().any(|p| p.name() == table) {
+            tracing::warn!(pack = %table, "the pack configuration has a table for a pack that is not loaded: checked when it loads");
+        }
+    }
     Ok((engine, refused))
 }

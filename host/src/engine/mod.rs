@@ -13,6 +13,7 @@ pub mod interest;
 pub mod module_cache;
 pub mod pack;
 pub mod sandbox;
+pub mod settings;
 pub mod watch;
 
 use std::collections::BTreeMap;
@@ -215,14 +216,18 @@ impl RuleEngine {
     /// Compile, instantiate and describe the pack in `path`.
     fn load_pack(&self, path: &Path) -> Result<LoadedPack, PackError> {
         let pack_config = &self.config.pack_config;
-        LoadedPack::load(
+        let pack = LoadedPack::load(
             &self.wasm,
             &self.linker,
             path,
             |name| Arc::new(pack_config.get(name).cloned().unwrap_or_default()),
             &self.config.limits,
             self.config.cache_dir.as_deref(),
-        )
+        )?;
+        if let Some(values) = pack_config.get(pack.meta.name()) {
+            settings::check(&pack.meta.info, values).map_err(PackError::Load)?;
+        }
+        Ok(pack)
     }
 
     /// Load `path`, in place of the pack at `replacing` if given.
