@@ -444,3 +444,44 @@ fn gke_entries_feed_bodies_status_codes_and_groups_to_the_packs() {
         );
     }
 }
+
+/// Secrets stay out of what k8scop prints: `--help` does not show the
+/// values of the URL (it may carry credentials) or of secret variables,
+/// and a config file's syntax error names the line and key, not the value.
+#[test]
+fn help_and_config_errors_show_no_secret() {
+    let help = Command::new(env!("CARGO_BIN_EXE_k8scop"))
+        .args(["replay", "--help"])
+        .env("K8SCOP_ES_URL", "http://u:PwUrl123@es:9200")
+        .env("K8SCOP_ES_PASSWORD", "PwEnv456")
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&help.stdout);
+    assert!(help.status.success());
+    assert!(text.contains("--es-url"), "{text}");
+    assert!(
+        !text.contains("PwUrl123") && !text.contains("PwEnv456"),
+        "{text}"
+    );
+
+    let dir = tempfile::tempdir().unwrap();
+    let config = dir.path().join("k8scop.toml");
+    std::fs::write(
+        &config,
+        "es-url = \"http://es:9200\"\nes-password = \"PwSecret987\n",
+    )
+    .unwrap();
+    let out = Command::new(env!("CARGO_BIN_EXE_k8scop"))
+        .arg("--config")
+        .arg(&config)
+        .args(["replay", "--input", "/dev/null"])
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success());
+    assert!(!stderr.contains("PwSecret987"), "{stderr}");
+    assert!(
+        stderr.contains("line 2") && stderr.contains("es-password"),
+        "{stderr}"
+    );
+}

@@ -161,8 +161,9 @@ fn parse_stages(text: &str) -> Result<OmittedStages, String> {
 
 #[derive(Debug, Args)]
 pub struct EsArgs {
-    /// Elasticsearch or OpenSearch URL.
-    #[arg(long, env = "K8SCOP_ES_URL")]
+    /// Elasticsearch or OpenSearch URL. Its value is not shown in `--help`:
+    /// a URL may carry credentials (`https://user:password@...`).
+    #[arg(long, env = "K8SCOP_ES_URL", hide_env_values = true)]
     pub es_url: Option<String>,
     #[arg(long, env = "K8SCOP_ES_USERNAME")]
     pub es_username: Option<String>,

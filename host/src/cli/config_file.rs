@@ -29,8 +29,33 @@ pub fn env_from_file(path: &Path) -> anyhow::Result<Vec<(String, String)>> {
     env_from_toml(&text).with_context(|| format!("in the config file {}", path.display()))
 }
 
+/// Parse a TOML file that may hold secrets. toml's own error message
+/// quotes the offending line, a password with it: this one gives the line,
+/// the column, the reason and the key, never a value.
+pub fn parse_secret_toml(text: &str) -> anyhow::Result<toml::Table> {
+    toml::from_str(text).map_err(|e| {
+        let Some(span) = e.span() else {
+            return anyhow::anyhow!("not valid TOML: {}", e.message());
+        };
+        let before = &text[..span.start.min(text.len())];
+        let line = before.matches('\n').count() + 1;
+        let column = before.len() - before.rfind('\n').map_or(0, |at| at + 1) + 1;
+        let line_text = text.lines().nth(line - 1).unwrap_or_default();
+        let key = line_text
+            .split_once('=')
+            .map(|(key, _)| key.trim())
+            .filter(|key| !key.is_empty() && !key.contains(['"', '\'']))
+            .map(|key| format!(" (key `{key}`)"))
+            .unwrap_or_default();
+        anyhow::anyhow!(
+            "not valid TOML at line {line}, column {column}{key}: {}",
+            e.message()
+        )
+    })
+}
+
 pub fn env_from_toml(text: &str) -> anyhow::Result<Vec<(String, String)>> {
-    let table: toml::Table = toml::from_str(text)?;
+    let table = parse_secret_toml(text)?;
     table
         .into_iter()
         // Not a flag: read by `read_notify`.
@@ -75,7 +100,7 @@ pub fn read_pack_config(path: &Path) -> anyhow::Result<BTreeMap<String, BTreeMap
 }
 
 pub fn parse_pack_config(text: &str) -> anyhow::Result<BTreeMap<String, BTreeMap<String, String>>> {
-    let table: toml::Table = toml::from_str(text)?;
+    let table = parse_secret_toml(text)?;
     let mut packs = BTreeMap::new();
     for (pack, values) in table {
         let toml::Value::Table(values) = values else {
@@ -135,6 +160,23 @@ mod tests {
         // Channels are not flags.
         let env = env_from_toml("interval = 5\n[[notify]]\ntype = \"webhook\"\n").unwrap();
         assert_eq!(env, [("K8SCOP_INTERVAL".to_string(), "5".to_string())]);
+    }
+
+    /// A syntax error names the line and the key, never the value: the
+    /// line may hold a password.
+    #[test]
+    fn a_syntax_error_shows_the_key_not_the_secret() {
+        let text =
+            "es-url = \"http://es:9200\"\nes-password = \"PwSecret987\nlogs-prefix = \"logs\"\n";
+        let err = format!("{:#}", env_from_toml(text).unwrap_err());
+        assert!(!err.contains("PwSecret987"), "{err}");
+        assert!(err.contains("line 2"), "{err}");
+        assert!(err.contains("`es-password`"), "{err}");
+        let err = format!(
+            "{:#}",
+            parse_pack_config("[p]\nkey = \"s3cr3t").unwrap_err()
+        );
+        assert!(!err.contains("s3cr3t"), "{err}");
     }
 
     #[test]

@@ -130,7 +130,7 @@ pub type Env<'a> = &'a dyn Fn(&str) -> Option<String>;
 
 /// The `[[notify]]` tables of a whole configuration file.
 pub fn channels_from_toml(text: &str, env: Env) -> anyhow::Result<Vec<ChannelConfig>> {
-    let table: toml::Table = toml::from_str(text)?;
+    let table = crate::cli::config_file::parse_secret_toml(text)?;
     let Some(notify) = table.get("notify") else {
         return Ok(Vec::new());
     };
