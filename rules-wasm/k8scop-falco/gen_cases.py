@@ -820,6 +820,17 @@ def build():
          beta(ev("get", "pods", "prod", "worker-0", sub="attach", query="container=worker&stdin=true&stdout=true&tty=true",
                  level="Metadata", user="bob")),
          [x("pod-exec-attach", 0, fields={"action": "attach", "container": "worker", "user": "bob"})])
+    # Each shape of the session: SPDY is a POST (create), WebSockets a GET
+    # (get; kubectl 1.30+ by default).
+    k130 = "kubectl/v1.30.1 (darwin/arm64) kubernetes/6911225"
+    case("kubectl 1.30 exec over WebSockets is logged as get", "pod-exec-attach",
+         ev("get", "pods", "prod", "api-7d9f", sub="exec", query="command=id&container=api&stdout=true",
+            level="Metadata", ua=k130),
+         [x("pod-exec-attach", 0, fields={"action": "exec", "verb": "get", "command": "id", "response_code": "101"})])
+    case("kubectl attach over SPDY is logged as create", "pod-exec-attach",
+         ev("create", "pods", "prod", "worker-0", sub="attach", query="container=worker&stdin=true&stdout=true",
+            level="Metadata"),
+         [x("pod-exec-attach", 0, fields={"action": "attach", "verb": "create", "container": "worker"})])
     case("an exec logged at three stages is one alert, at its final stage", "pod-exec-attach",
          lifecycle(ev("create", "pods", "prod", "api-7d9f", sub="exec", query="command=id&container=api", level="Metadata"),
                    stages=("RequestReceived", "ResponseStarted", "ResponseComplete")),
@@ -837,6 +848,10 @@ def build():
     case("kubectl port-forward to a database pod", "pod-port-forward",
          ev("create", "pods", "data", "postgres-0", sub="portforward", query="ports=5432", level="Metadata", user="bob"),
          [x("pod-port-forward", 0, "low", {"pod": "postgres-0", "ports": "5432", "user": "bob"}, group="bob|data|postgres-0")])
+    case("kubectl 1.30 port-forward over WebSockets is logged as get", "pod-port-forward",
+         ev("get", "pods", "data", "postgres-0", sub="portforward", query="ports=5432", level="Metadata",
+            ua="kubectl/v1.30.1 (darwin/arm64) kubernetes/6911225"),
+         [x("pod-port-forward", 0, fields={"pod": "postgres-0", "verb": "get", "ports": "5432"})])
     case("a forbidden port-forward opened nothing", "pod-port-forward",
          ev("create", "pods", "data", "postgres-0", sub="portforward", query="ports=5432", level="Metadata", code=403), [])
     case("a port-forward only received", "pod-port-forward",
