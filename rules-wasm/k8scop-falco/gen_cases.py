@@ -596,6 +596,21 @@ def build():
                                                  "sensitive_path": "/var/run/docker.sock", "containers": "docker",
                                                  "images": "docker:24-cli", "user": "ci-deployer"},
             group="ci|builder|/var/run/docker.sock")])
+    # The shape of Falco's own traces: a v1beta1 event, the pod created by
+    # the replicaset-controller from loopback with no user agent at all.
+    falco_shape = pod("nginx-deployment-5cbd8d5c7d-abcde", "default", pod_spec(
+        [container("nginx", "nginx:1.14.2", mounts=[("etc", "/host/etc")])],
+        host_network=True, volumes=[("etc", "/etc")]))
+    falco_shape["metadata"]["ownerReferences"] = [{"apiVersion": "apps/v1", "kind": "ReplicaSet",
+                                                   "name": "nginx-deployment-5cbd8d5c7d", "controller": True}]
+    falco_shape["metadata"]["labels"]["pod-template-hash"] = "5cbd8d5c7d"
+    case("Falco's shape: the replicaset-controller, no agent, creates a hostNetwork pod mounting /etc",
+         "sensitive-mount-pod",
+         beta(ev("create", "pods", "default", "nginx-deployment-5cbd8d5c7d-abcde", body=falco_shape,
+                 user=RS_CONTROLLER, ua="", ip="::1")),
+         [x("sensitive-mount-pod", 0, fields={"host_path": "/etc", "workload": "nginx-deployment"},
+            group="default|nginx-deployment|/etc"),
+          x("host-network-pod", 0, fields={"workload": "nginx-deployment"}, group="default|nginx-deployment")])
     root = workload("Deployment", "backup", "default", pod_spec(
         [container("backup", "registry.example.com/backup:1", mounts=[("host", "/host")])], volumes=[("host", "/")]))
     case("a deployment mounting the node's root", "sensitive-mount-pod",

@@ -34,6 +34,15 @@
 //!   (`*` verbs grant write; `*` and `*/exec` resources grant pods/exec).
 //!   Any verb on pods/exec, pods/attach or pods/portforward is exec (a
 //!   WebSocket exec is a GET; `get` alone grants it before Kubernetes 1.31).
+//! - The trusted-image lists add the stock control planes' own kube-system
+//!   pods (kubeadm's static pods, kube-proxy, CoreDNS, Calico, kindnet,
+//!   MicroK8s' and k3s' add-ons) to Falco's: the pod rules see those pods
+//!   now, and they are what a cluster runs in kube-system by design.
+//! - `full-admin-access` is on by default: Falco ships "Full K8s
+//!   Administrative Access" disabled (its `allowed_full_admin_users` macro
+//!   is always true); a shared installer admin account (`kubernetes-admin`,
+//!   `minikube-user`) in use is worth an alert. Clear `full_admin_users` to
+//!   turn it off.
 //! - Rules that need the request body (pod specs, roles, bindings,
 //!   ConfigMap data, service type, ingress TLS) stay silent at `Metadata`
 //!   level, where the body is not logged. They read a JSON patch
