@@ -404,7 +404,6 @@ pub const COMPONENTS: &[Component] = &[
 #[derive(Debug, Clone)]
 struct Row {
     component: String,
-    role: Option<Role>,
     users: Patterns,
     agents: Patterns,
     sources: Vec<String>,
@@ -414,7 +413,6 @@ impl Row {
     fn of(c: &Component) -> Row {
         Row {
             component: format!("{} {}", c.distribution, c.name),
-            role: Some(c.role),
             users: Patterns::new(c.users),
             agents: Patterns::new(c.agents),
             sources: c.sources.iter().map(|s| s.to_string()).collect(),
@@ -512,7 +510,6 @@ impl ControlPlane {
     pub fn add<S: AsRef<str>>(&mut self, user: &str, agent: &str, sources: &[S]) {
         self.rows.push(Row {
             component: format!("operator {user}"),
-            role: None,
             users: Patterns::new(&[user]),
             agents: Patterns::new(&[agent]),
             sources: sources
@@ -555,8 +552,8 @@ impl ControlPlane {
         matches!(self.verdict_of(e), Verdict::Expected(_))
     }
 
-    /// The (users, agents, sources) of the rows in `role`, for the host's
-    /// chatter rules: built-in rows of the distributions in use.
+    /// The built-in rows of `role`, every distribution's, for the host's
+    /// chatter rules (which add the operator's own `[[control-plane]]` rows).
     pub fn identities(role: Role) -> impl Iterator<Item = &'static Component> {
         COMPONENTS.iter().filter(move |c| c.role == role)
     }
@@ -573,14 +570,6 @@ impl ControlPlane {
             }
         }
         users
-    }
-
-    /// The role of the first row that expects this request, if any.
-    pub fn role_of(&self, user: &str, agent: &str, source_ip: &str) -> Option<Role> {
-        self.rows
-            .iter()
-            .find(|r| r.users.matches(user) && r.agents.matches(agent) && r.source_ok(source_ip))
-            .and_then(|r| r.role)
     }
 }
 
