@@ -19,7 +19,26 @@
 //!   touching `secrets`, a request denied (401, 403 or `forbid`), and
 //!   impersonated requests.
 //!
-//! Operators add rules of their own in a TOML file (`--chatter-rules`).
+//! Who the components are (their user names, user agents and, where known,
+//! source addresses, per distribution: upstream, MicroK8s' `kubelite`, k3s,
+//! RKE2, OpenShift, EKS) is the table of `rule_sdk::control_plane`, which the
+//! detection packs use too: what the chatter filter drops as a component's
+//! routine is exactly what the packs' `ignore_users` would ignore, and a
+//! component's identity from another client is neither.
+//!
+//! Operators add rules of their own in a TOML file (`--chatter-rules`):
+//! `[[rule]]` tables (an identity, its verbs and targets), and
+//! `[[control-plane]]` tables that add a component's identity to the
+//! built-in rules of its role, as the table's rows do:
+//!
+//! ```toml
+//! [[control-plane]]
+//! role = "controllers"          # apiserver, controller-manager, controllers,
+//!                               # scheduler, kubelet, kube-proxy, dns, addon
+//! users = ["system:serviceaccount:kube-system:*"]
+//! user-agents = ["my-distro/*"]
+//! sources = []                  # optional; any when empty
+//! ```
 
 use std::borrow::Cow;
 use std::collections::{BTreeMap, HashMap};
@@ -28,6 +47,8 @@ use std::path::Path;
 
 use anyhow::Context;
 use serde::Deserialize;
+
+use rule_sdk::control_plane::{ControlPlane, Role};
 
 use crate::decode::DecodedDoc;
 use crate::engine::EventKind;
@@ -99,11 +120,29 @@ fn any_matches(patterns: &[Pattern], value: &str, node: Option<&str>) -> bool {
     patterns.is_empty() || patterns.iter().any(|p| p.matches(value, node))
 }
 
-/// Who a component is: its user names and the user agents it sends.
+/// Who a component is: its user names, the user agents it sends and, where
+/// known, the addresses it sends them from (any when empty).
 #[derive(Debug, Clone)]
 struct Identity {
     users: Vec<Pattern>,
     agents: Vec<Pattern>,
+    sources: Vec<String>,
+}
+
+impl Identity {
+    fn of(users: &[&str], agents: &[&str], sources: &[&str]) -> Identity {
+        Identity {
+            users: users.iter().map(|u| Pattern::parse(u)).collect(),
+            agents: agents.iter().map(|a| Pattern::parse(a)).collect(),
+            sources: sources.iter().map(|s| s.to_string()).collect(),
+        }
+    }
+
+    fn matches(&self, user: &str, agent: &str, source: &str) -> bool {
+        any_matches(&self.users, user, None)
+            && any_matches(&self.agents, agent, None)
+            && (self.sources.is_empty() || self.sources.iter().any(|s| s == source))
+    }
 }
 
 /// What the rule covers: API objects, or non-resource paths.
@@ -123,6 +162,9 @@ enum Target {
 pub struct ChatterRule {
     name: String,
     identities: Vec<Identity>,
+    /// The control-plane roles its identities come from, so that an
+    /// operator's `[[control-plane]]` row of that role joins them.
+    roles: Vec<Role>,
     verbs: Vec<String>,
     target: Target,
     /// Substrings the request URI's query must all contain.
@@ -195,7 +237,9 @@ impl RuleSpec {
             identities: vec![Identity {
                 users: patterns(&self.users),
                 agents: patterns(&self.user_agents),
+                sources: Vec::new(),
             }],
+            roles: Vec::new(),
             verbs: self.verbs.clone(),
             target,
             query: self.query.clone(),
@@ -216,6 +260,8 @@ struct Probe<'a> {
     user: ProbeUser<'a>,
     #[serde(borrow)]
     user_agent: Cow<'a, str>,
+    #[serde(borrow, rename = "sourceIPs")]
+    source_ips: Vec<Cow<'a, str>>,
     impersonated_user: Option<serde::de::IgnoredAny>,
     #[serde(borrow)]
     object_ref: Option<ProbeRef<'a>>,
@@ -277,9 +323,11 @@ impl ChatterRule {
     fn matches(&self, event: &Probe) -> bool {
         let user = event.user.username.as_ref();
         let node = user.strip_prefix("system:node:");
-        let identified = self.identities.iter().any(|id| {
-            any_matches(&id.users, user, None) && any_matches(&id.agents, &event.user_agent, None)
-        });
+        let source = event.source_ips.first().map_or("", |s| s.as_ref());
+        let identified = self
+            .identities
+            .iter()
+            .any(|id| id.matches(user, &event.user_agent, source));
         if !identified || !self.verbs.iter().any(|v| v == &event.verb) {
             return false;
         }
@@ -345,10 +393,12 @@ impl ChatterFilter {
         if let Some(path) = extra {
             let text = std::fs::read_to_string(path)
                 .with_context(|| format!("cannot read the chatter rules {}", path.display()))?;
-            rules.extend(
-                parse_rules(&text)
-                    .with_context(|| format!("in the chatter rules {}", path.display()))?,
-            );
+            let file = parse_file(&text)
+                .with_context(|| format!("in the chatter rules {}", path.display()))?;
+            for row in &file.control_plane {
+                add_component(&mut rules, row);
+            }
+            rules.extend(file.rules);
         }
         if mode != ChatterMode::Off {
             tracing::info!(%mode, rules = rules.len(), "control-plane chatter filter on");
@@ -430,16 +480,92 @@ fn with_annotation(json: &str, rule: &str) -> Option<String> {
     serde_json::to_string(&event).ok()
 }
 
-/// Operator rules: `[[rule]]` tables of [`RuleSpec`].
-pub fn parse_rules(text: &str) -> anyhow::Result<Vec<ChatterRule>> {
+/// An operator's control-plane row: a component's identity, added to the
+/// built-in rules of its role.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case")]
+pub struct ComponentSpec {
+    pub role: String,
+    pub users: Vec<String>,
+    pub user_agents: Vec<String>,
+    #[serde(default)]
+    pub sources: Vec<String>,
+}
+
+/// A compiled `[[control-plane]]` row.
+#[derive(Debug, Clone)]
+pub struct ComponentRow {
+    role: Role,
+    identity: Identity,
+}
+
+impl ComponentSpec {
+    fn compile(&self) -> anyhow::Result<ComponentRow> {
+        let role = role_named(&self.role).with_context(|| {
+            format!(
+                "control-plane row {:?}: `role` must be one of {}",
+                self.users,
+                ROLE_NAMES.map(|(n, _)| n).join(", ")
+            )
+        })?;
+        anyhow::ensure!(
+            !self.users.is_empty() && !self.user_agents.is_empty(),
+            "control-plane row of role {}: `users` and `user-agents` are required (a component is its identity AND its agent)",
+            self.role
+        );
+        let users: Vec<&str> = self.users.iter().map(String::as_str).collect();
+        let agents: Vec<&str> = self.user_agents.iter().map(String::as_str).collect();
+        let sources: Vec<&str> = self.sources.iter().map(String::as_str).collect();
+        Ok(ComponentRow {
+            role,
+            identity: Identity::of(&users, &agents, &sources),
+        })
+    }
+}
+
+/// An operator's chatter file.
+#[derive(Debug, Default)]
+pub struct ChatterFile {
+    pub rules: Vec<ChatterRule>,
+    pub control_plane: Vec<ComponentRow>,
+}
+
+/// Operator rules: `[[rule]]` tables of [`RuleSpec`] and `[[control-plane]]`
+/// tables of [`ComponentSpec`].
+pub fn parse_file(text: &str) -> anyhow::Result<ChatterFile> {
     #[derive(Deserialize)]
     #[serde(deny_unknown_fields)]
     struct File {
         #[serde(default)]
         rule: Vec<RuleSpec>,
+        #[serde(default, rename = "control-plane")]
+        control_plane: Vec<ComponentSpec>,
     }
     let file: File = toml::from_str(text)?;
-    file.rule.iter().map(RuleSpec::compile).collect()
+    Ok(ChatterFile {
+        rules: file
+            .rule
+            .iter()
+            .map(RuleSpec::compile)
+            .collect::<anyhow::Result<_>>()?,
+        control_plane: file
+            .control_plane
+            .iter()
+            .map(ComponentSpec::compile)
+            .collect::<anyhow::Result<_>>()?,
+    })
+}
+
+/// Operator rules: `[[rule]]` tables of [`RuleSpec`].
+pub fn parse_rules(text: &str) -> anyhow::Result<Vec<ChatterRule>> {
+    Ok(parse_file(text)?.rules)
+}
+
+/// Add an operator's component to every built-in rule of its role.
+fn add_component(rules: &mut [ChatterRule], row: &ComponentRow) {
+    for rule in rules.iter_mut().filter(|r| r.roles.contains(&row.role)) {
+        rule.identities.push(row.identity.clone());
+    }
 }
 
 /// Counted over a run, for the summary.
@@ -498,52 +624,82 @@ impl ChatterCounts {
 
 // ---- the built-in rules ------------------------------------------------
 
-/// A component: its user names and user agents.
-struct Who {
-    users: &'static [&'static str],
-    agents: &'static [&'static str],
+/// Whose routine a built-in rule describes: the components of a role in
+/// `rule_sdk::control_plane`'s table (every distribution's), some users of
+/// a role (a controller's own service account, with its role's agents), or
+/// the kubelet's probes.
+enum Who {
+    Role(Role),
+    UsersOf(Role, &'static [&'static str]),
+    Component(&'static str),
+    Probes,
 }
 
-const APISERVER: Who = Who {
-    users: &["system:apiserver"],
-    agents: &["kube-apiserver/*"],
-};
-const CONTROLLER_MANAGER: Who = Who {
-    users: &["system:kube-controller-manager"],
-    agents: &["kube-controller-manager/*"],
-};
+const APISERVER: Who = Who::Role(Role::Apiserver);
+const CONTROLLER_MANAGER: Who = Who::Role(Role::ControllerManager);
 /// The controller-manager's controllers, each with its own service account
-/// (`--use-service-account-credentials`).
-const CONTROLLERS: Who = Who {
-    users: &["system:serviceaccount:kube-system:*"],
-    agents: &["kube-controller-manager/*"],
-};
-const SCHEDULER: Who = Who {
-    users: &["system:kube-scheduler"],
-    agents: &["kube-scheduler/*"],
-};
-const KUBELET: Who = Who {
-    users: &["system:node:*"],
-    agents: &["kubelet/*"],
-};
-/// kube-proxy: its own user (kube-up, the hard way) or its service account
-/// (kubeadm).
-const KUBE_PROXY: Who = Who {
-    users: &[
-        "system:kube-proxy",
-        "system:serviceaccount:kube-system:kube-proxy",
-    ],
-    agents: &["kube-proxy/*"],
-};
-const COREDNS: Who = Who {
-    users: &["system:serviceaccount:kube-system:coredns"],
-    agents: &["coredns/*"],
-};
+/// (`--use-service-account-credentials`), and other distributions'
+/// controllers (k3s' supervisor, OpenShift's).
+const CONTROLLERS: Who = Who::Role(Role::Controllers);
+const SCHEDULER: Who = Who::Role(Role::Scheduler);
+const KUBELET: Who = Who::Role(Role::Kubelet);
+/// kube-proxy: its own user (kube-up, the hard way, MicroK8s, k3s) or its
+/// service account (kubeadm).
+const KUBE_PROXY: Who = Who::Role(Role::KubeProxy);
+const COREDNS: Who = Who::Role(Role::Dns);
+/// The add-ons distributions install (Calico, storage provisioners, ...).
+const ADDONS: Who = Who::Role(Role::Addon);
 /// The kubelet's HTTP probes of the static control-plane pods.
-const PROBES: Who = Who {
-    users: &["*"],
-    agents: &["kube-probe/*"],
-};
+const PROBES: Who = Who::Probes;
+
+/// `--chatter-rules`' names of the roles.
+const ROLE_NAMES: [(&str, Role); 8] = [
+    ("apiserver", Role::Apiserver),
+    ("controller-manager", Role::ControllerManager),
+    ("controllers", Role::Controllers),
+    ("scheduler", Role::Scheduler),
+    ("kubelet", Role::Kubelet),
+    ("kube-proxy", Role::KubeProxy),
+    ("dns", Role::Dns),
+    ("addon", Role::Addon),
+];
+
+fn role_named(name: &str) -> Option<Role> {
+    ROLE_NAMES
+        .iter()
+        .find(|(n, _)| *n == name.trim())
+        .map(|(_, r)| *r)
+}
+
+impl Who {
+    /// The identities, and the role operators' rows of which join them.
+    fn identities(&self) -> (Vec<Identity>, Option<Role>) {
+        let rows = |role: Role| ControlPlane::identities(role);
+        match self {
+            Who::Role(role) => (
+                rows(*role)
+                    .map(|c| Identity::of(c.users, c.agents, c.sources))
+                    .collect(),
+                Some(*role),
+            ),
+            Who::UsersOf(role, users) => (
+                rows(*role)
+                    .map(|c| Identity::of(users, c.agents, c.sources))
+                    .collect(),
+                None,
+            ),
+            Who::Component(name) => (
+                rule_sdk::control_plane::COMPONENTS
+                    .iter()
+                    .filter(|c| c.name == *name)
+                    .map(|c| Identity::of(c.users, c.agents, c.sources))
+                    .collect(),
+                None,
+            ),
+            Who::Probes => (vec![Identity::of(&["*"], &["kube-probe/*"], &[])], None),
+        }
+    }
+}
 
 struct Builtin {
     name: &'static str,
@@ -577,7 +733,11 @@ const BUILTIN: &[Builtin] = &[
         verbs: &["get", "update", "patch"],
         resources: &["leases"],
         namespaces: &["kube-system"],
-        names: &["kube-controller-manager", "cloud-controller-manager"],
+        names: &[
+            "kube-controller-manager",
+            "cloud-controller-manager",
+            "k3s-cloud-controller-manager",
+        ],
         paths: NONE,
         query: NONE,
     },
@@ -659,7 +819,13 @@ const BUILTIN: &[Builtin] = &[
     // the collections it caches.
     Builtin {
         name: "informer-watch",
-        who: &[APISERVER, CONTROLLER_MANAGER, CONTROLLERS, SCHEDULER],
+        who: &[
+            APISERVER,
+            CONTROLLER_MANAGER,
+            CONTROLLERS,
+            SCHEDULER,
+            ADDONS,
+        ],
         verbs: &["watch"],
         resources: &["*"],
         namespaces: NONE,
@@ -669,7 +835,13 @@ const BUILTIN: &[Builtin] = &[
     },
     Builtin {
         name: "informer-list",
-        who: &[APISERVER, CONTROLLER_MANAGER, CONTROLLERS, SCHEDULER],
+        who: &[
+            APISERVER,
+            CONTROLLER_MANAGER,
+            CONTROLLERS,
+            SCHEDULER,
+            ADDONS,
+        ],
         verbs: &["list"],
         resources: &["*"],
         namespaces: NONE,
@@ -796,7 +968,7 @@ const BUILTIN: &[Builtin] = &[
     },
     Builtin {
         name: "component-events",
-        who: &[KUBELET, KUBE_PROXY, SCHEDULER, CONTROLLERS],
+        who: &[KUBELET, KUBE_PROXY, SCHEDULER, CONTROLLERS, COREDNS, ADDONS],
         verbs: &["create", "update", "patch"],
         resources: &["events"],
         namespaces: NONE,
@@ -820,7 +992,7 @@ const BUILTIN: &[Builtin] = &[
     // components' own HTTPS endpoints (kubelet API, metrics).
     Builtin {
         name: "delegated-auth-review",
-        who: &[KUBELET, CONTROLLER_MANAGER, SCHEDULER],
+        who: &[KUBELET, CONTROLLER_MANAGER, SCHEDULER, ADDONS],
         verbs: &["create"],
         resources: &["tokenreviews", "subjectaccessreviews"],
         namespaces: &[""],
@@ -855,14 +1027,14 @@ const BUILTIN: &[Builtin] = &[
     },
     Builtin {
         name: "controller-endpoints",
-        who: &[Who {
-            users: &[
+        who: &[Who::UsersOf(
+            Role::Controllers,
+            &[
                 "system:serviceaccount:kube-system:endpoint-controller",
                 "system:serviceaccount:kube-system:endpointslice-controller",
                 "system:serviceaccount:kube-system:endpointslicemirroring-controller",
             ],
-            agents: &["kube-controller-manager/*"],
-        }],
+        )],
         verbs: &["create", "update", "patch", "delete"],
         resources: &["endpoints", "endpointslices"],
         namespaces: NONE,
@@ -872,10 +1044,10 @@ const BUILTIN: &[Builtin] = &[
     },
     Builtin {
         name: "controller-root-ca",
-        who: &[Who {
-            users: &["system:serviceaccount:kube-system:root-ca-cert-publisher"],
-            agents: &["kube-controller-manager/*"],
-        }],
+        who: &[Who::UsersOf(
+            Role::Controllers,
+            &["system:serviceaccount:kube-system:root-ca-cert-publisher"],
+        )],
         verbs: &["get", "create", "update"],
         resources: &["configmaps"],
         namespaces: NONE,
@@ -885,10 +1057,10 @@ const BUILTIN: &[Builtin] = &[
     },
     Builtin {
         name: "controller-node-ttl",
-        who: &[Who {
-            users: &["system:serviceaccount:kube-system:ttl-controller"],
-            agents: &["kube-controller-manager/*"],
-        }],
+        who: &[Who::UsersOf(
+            Role::Controllers,
+            &["system:serviceaccount:kube-system:ttl-controller"],
+        )],
         verbs: &["patch"],
         resources: &["nodes"],
         namespaces: &[""],
@@ -927,6 +1099,117 @@ const BUILTIN: &[Builtin] = &[
         paths: HEALTH_PATHS,
         query: NONE,
     },
+    // Distributions' supervisors: k3s' and RKE2's leader leases, k3s'
+    // node annotations (flannel) and its add-on and Helm chart objects.
+    Builtin {
+        name: "leader-election-lease",
+        who: &[CONTROLLERS],
+        verbs: &["get", "update", "patch"],
+        resources: &["leases"],
+        namespaces: &["kube-system"],
+        names: &["k3s", "k3s-etcd", "rke2", "rke2-etcd"],
+        paths: NONE,
+        query: NONE,
+    },
+    Builtin {
+        name: "supervisor-nodes",
+        who: &[Who::UsersOf(
+            Role::Controllers,
+            &["system:k3s-controller", "system:rke2-controller"],
+        )],
+        verbs: &["get", "update", "patch"],
+        resources: &["nodes", "nodes/status"],
+        namespaces: &[""],
+        names: NONE,
+        paths: NONE,
+        query: NONE,
+    },
+    Builtin {
+        name: "supervisor-addons",
+        who: &[Who::UsersOf(
+            Role::Controllers,
+            &["system:k3s-supervisor", "system:rke2-supervisor"],
+        )],
+        verbs: &["get", "create", "update", "patch"],
+        resources: &[
+            "addons",
+            "addons/status",
+            "helmcharts",
+            "helmcharts/status",
+            "helmchartconfigs",
+        ],
+        namespaces: &["kube-system"],
+        names: NONE,
+        paths: NONE,
+        query: NONE,
+    },
+    // Add-ons' leader election (storage provisioners lock a lease or an
+    // Endpoints object in kube-system).
+    Builtin {
+        name: "leader-election-lease",
+        who: &[ADDONS],
+        verbs: &["get", "update", "patch"],
+        resources: &["leases", "endpoints"],
+        namespaces: &["kube-system"],
+        names: NONE,
+        paths: NONE,
+        query: NONE,
+    },
+    // Calico: its IPAM and configuration objects, the nodes' network
+    // condition, and the CNI plugin's token.
+    Builtin {
+        name: "cni-state",
+        who: &[Who::Component("calico")],
+        verbs: &["get", "list", "create", "update", "patch", "delete"],
+        resources: &[
+            "ipamblocks",
+            "blockaffinities",
+            "ipamhandles",
+            "ipamconfigs",
+            "ippools",
+            "felixconfigurations",
+            "clusterinformations",
+            "bgpconfigurations",
+            "kubecontrollersconfigurations",
+            "kubecontrollersconfigurations/status",
+            "hostendpoints",
+        ],
+        namespaces: &[""],
+        names: NONE,
+        paths: NONE,
+        query: NONE,
+    },
+    Builtin {
+        name: "cni-state",
+        who: &[Who::Component("calico")],
+        verbs: &["get", "patch", "update"],
+        resources: &["nodes", "nodes/status"],
+        namespaces: &[""],
+        names: NONE,
+        paths: NONE,
+        query: NONE,
+    },
+    Builtin {
+        name: "cni-state",
+        who: &[Who::Component("calico")],
+        verbs: &["create"],
+        resources: &["serviceaccounts/token"],
+        namespaces: &["kube-system"],
+        names: &["calico-node", "calico-cni-plugin"],
+        paths: NONE,
+        query: NONE,
+    },
+    // Add-ons' API discovery and version checks.
+    Builtin {
+        name: "discovery",
+        who: &[COREDNS, ADDONS, KUBELET, KUBE_PROXY],
+        verbs: &["get"],
+        resources: NONE,
+        namespaces: NONE,
+        names: NONE,
+        paths: &["/api", "/api/*", "/apis", "/apis/*", "/version"],
+        query: NONE,
+    },
 ];
 
 fn strings(list: &[&str]) -> Vec<String> {
@@ -953,14 +1236,12 @@ pub fn builtin_rules() -> Vec<ChatterRule> {
             let mut rule = spec
                 .compile()
                 .unwrap_or_else(|e| panic!("built-in chatter rule {}: {e:#}", b.name));
-            rule.identities = b
-                .who
-                .iter()
-                .map(|w| Identity {
-                    users: w.users.iter().map(|u| Pattern::parse(u)).collect(),
-                    agents: w.agents.iter().map(|a| Pattern::parse(a)).collect(),
-                })
-                .collect();
+            rule.identities.clear();
+            for who in b.who {
+                let (identities, role) = who.identities();
+                rule.identities.extend(identities);
+                rule.roles.extend(role);
+            }
             rule
         })
         .collect()
@@ -1221,6 +1502,110 @@ mod tests {
         );
         assert!(err("[[rule]]\nname = \"x\"\nusers = [\"a\"]\nverbs = [\"get\"]\nresources = [\"secrets\"]").contains("never dropped"));
         assert!(err("[[rule]]\nname = \"x\"\nusers = [\"a\"]\nverbs = [\"get\"]\nresources = [\"pods\"]\ncolour = 1").contains("colour"));
+    }
+
+    /// MicroK8s' kubelite and k3s send one agent for every component: the
+    /// same routine is chatter under it, and kubectl with the same
+    /// identity is not.
+    #[test]
+    fn microk8s_and_k3s_components_are_known_by_their_agents() {
+        let filter = builtin();
+        let lease = |user: &str, agent: &str, name: &str| {
+            event(
+                user,
+                agent,
+                "update",
+                &format!("/apis/coordination.k8s.io/v1/namespaces/kube-node-lease/leases/{name}"),
+                json!({"resource": "leases", "namespace": "kube-node-lease", "name": name,
+                       "apiGroup": "coordination.k8s.io"}),
+            )
+        };
+        for agent in [
+            "kubelite/v1.25.6 (linux/amd64) kubernetes/ff2c119",
+            "k3s/v1.28.5+k3s1 (linux/amd64) kubernetes/5b2b1b6",
+            KUBELET_AGENT,
+        ] {
+            let e = lease("system:node:mk8s-1", agent, "mk8s-1");
+            assert_eq!(
+                rule_of(&filter, &e).as_deref(),
+                Some("kubelet-node-lease"),
+                "{agent}"
+            );
+        }
+        let e = lease("system:node:mk8s-1", KUBECTL, "mk8s-1");
+        assert_eq!(rule_of(&filter, &e), None);
+        // The controller-manager's controllers, with their suffix.
+        let status = |agent: &str| {
+            event(
+                "system:serviceaccount:kube-system:replicaset-controller",
+                agent,
+                "update",
+                "/apis/apps/v1/namespaces/kube-system/replicasets/coredns-d489fb88/status",
+                json!({"resource": "replicasets", "subresource": "status",
+                       "namespace": "kube-system", "name": "coredns-d489fb88", "apiGroup": "apps"}),
+            )
+        };
+        let kubelite = "kubelite/v1.25.6 (linux/amd64) kubernetes/ff2c119/system:serviceaccount:kube-system:replicaset-controller";
+        assert_eq!(
+            rule_of(&filter, &status(kubelite)).as_deref(),
+            Some("controller-status")
+        );
+        assert_eq!(rule_of(&filter, &status(KUBECTL)), None);
+        // The API server's own requests come over loopback.
+        let identity = |ip: &str| {
+            let mut e = event(
+                "system:apiserver",
+                "kubelite/v1.25.6 (linux/amd64) kubernetes/ff2c119",
+                "update",
+                "/apis/coordination.k8s.io/v1/namespaces/kube-system/leases/apiserver-x",
+                json!({"resource": "leases", "namespace": "kube-system", "name": "apiserver-x",
+                       "apiGroup": "coordination.k8s.io"}),
+            );
+            e["sourceIPs"] = json!([ip]);
+            e
+        };
+        assert_eq!(
+            rule_of(&filter, &identity("127.0.0.1")).as_deref(),
+            Some("apiserver-identity-lease")
+        );
+        assert_eq!(rule_of(&filter, &identity("203.0.113.9")), None);
+    }
+
+    #[test]
+    fn operators_add_components_to_the_rules_of_their_role() {
+        let agent = "my-distro/v1.0 (linux/amd64) kubernetes/abc/system:serviceaccount:kube-system:replicaset-controller";
+        let e = event(
+            "system:serviceaccount:kube-system:replicaset-controller",
+            agent,
+            "update",
+            "/apis/apps/v1/namespaces/shop/replicasets/web-1/status",
+            json!({"resource": "replicasets", "subresource": "status", "namespace": "shop",
+                   "name": "web-1", "apiGroup": "apps"}),
+        );
+        assert_eq!(rule_of(&builtin(), &e), None);
+        let file = parse_file(
+            r#"
+            [[control-plane]]
+            role = "controllers"
+            users = ["system:serviceaccount:kube-system:*"]
+            user-agents = ["my-distro/*"]
+            "#,
+        )
+        .unwrap();
+        let mut filter = builtin();
+        for row in &file.control_plane {
+            add_component(&mut filter.rules, row);
+        }
+        assert_eq!(rule_of(&filter, &e).as_deref(), Some("controller-status"));
+        let err = |text: &str| format!("{:#}", parse_file(text).unwrap_err());
+        assert!(
+            err("[[control-plane]]\nrole = \"x\"\nusers = [\"a\"]\nuser-agents = [\"b\"]")
+                .contains("role")
+        );
+        assert!(
+            err("[[control-plane]]\nrole = \"kubelet\"\nusers = [\"a\"]\nuser-agents = []")
+                .contains("AND its agent")
+        );
     }
 
     fn doc(e: &Value) -> DecodedDoc {

@@ -15,6 +15,10 @@ use serde_json::Value;
 
 const CHATTER: &str = "samples/control-plane-chatter.jsonl";
 const ATTACK: &str = "samples/audit-sample.jsonl";
+/// The same chatter in MicroK8s' and k3s' identities and agents
+/// (`samples/gen_chatter_distro.py`).
+const MICROK8S: &str = "host/tests/fixtures/chatter-microk8s.jsonl";
+const K3S: &str = "host/tests/fixtures/chatter-k3s.jsonl";
 
 /// Every pack under `rules-wasm/`, built into one rules folder.
 fn all_packs() -> tempfile::TempDir {
@@ -47,6 +51,15 @@ fn alerts(out: &Output) -> Vec<Value> {
 }
 
 /// A number after `label` on a summary line, e.g. `lines read   27`.
+/// Stages of requests counted at another stage: folded, not evaluated (0
+/// when the summary has no `stages` line).
+fn folded_stages(stderr: &str) -> u64 {
+    stderr
+        .lines()
+        .find(|l| l.trim_start().starts_with("stages "))
+        .map_or(0, |_| number_after(stderr, "stages"))
+}
+
 fn number_after(stderr: &str, label: &str) -> u64 {
     let line = stderr
         .lines()
@@ -135,10 +148,7 @@ fn drop_mode_counts_what_it_drops_and_the_counts_add_up() {
     assert_eq!(lines, decoded + failed, "{stderr}");
     assert_eq!(of, decoded, "{stderr}");
     // Stages of requests counted at another stage are folded, not evaluated.
-    let folded = stderr
-        .lines()
-        .find(|l| l.trim_start().starts_with("stages "))
-        .map_or(0, |_| number_after(&stderr, "stages"));
+    let folded = folded_stages(&stderr);
     assert_eq!(decoded, dropped + folded + evaluated, "{stderr}");
     let ratio = 100.0 * dropped as f64 / decoded as f64;
     assert!((ratio - percent).abs() < 0.06, "{ratio} vs {stderr}");
@@ -332,4 +342,105 @@ fn replay_from_elasticsearch_drops_the_same_chatter_as_the_file() {
         &replay_file(CHATTER, rules.path(), &["--chatter-filter", "drop"]).stderr,
     ));
     assert_eq!(from_es, from_file);
+}
+
+/// The share of a log `--chatter-filter drop` drops, through one pack.
+fn drop_ratio(input: &str) -> f64 {
+    let rules = rules_dir(&["k8scop-classic"]);
+    let out = replay_file(input, rules.path(), &["--chatter-filter", "drop"]);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{stderr}");
+    let (dropped, decoded, percent, evaluated) = chatter_line(&stderr);
+    // Stages of requests counted at another stage are folded, not evaluated.
+    let folded = folded_stages(&stderr);
+    assert_eq!(decoded, dropped + folded + evaluated, "{stderr}");
+    assert!(decoded > 2000, "{input}: {stderr}");
+    percent
+}
+
+/// MicroK8s runs its control plane as one `kubelite` binary, k3s as `k3s`:
+/// their chatter is recognised by those agents and reduced as much as
+/// upstream's (99.7% of samples/control-plane-chatter.jsonl).
+#[test]
+fn microk8s_and_k3s_chatter_is_reduced_like_upstream() {
+    let upstream = drop_ratio(CHATTER);
+    assert!(upstream > 99.0, "{upstream}");
+    for input in [MICROK8S, K3S] {
+        let ratio = drop_ratio(input);
+        eprintln!("{input}: {ratio}% dropped (upstream {upstream}%)");
+        // k3s' Traefik watches secrets: never chatter, so a little stays.
+        assert!(ratio > 97.0, "{input}: only {ratio}% dropped");
+    }
+}
+
+/// A MicroK8s or k3s control plane at work raises nothing: no "unexpected
+/// client" flood, and none of the other rules.
+#[test]
+fn no_shipped_pack_fires_on_microk8s_or_k3s_chatter() {
+    let rules = all_packs();
+    for input in [MICROK8S, K3S] {
+        let out = replay_file(input, rules.path(), &[]);
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert!(out.status.success(), "{stderr}");
+        let fired: Vec<String> = alerts(&out)
+            .iter()
+            .map(|a| format!("{} by {}", a["rule"]["id"], a["user"]["name"]))
+            .collect();
+        assert!(fired.is_empty(), "{input}:\n{}", fired.join("\n"));
+    }
+}
+
+/// In the same MicroK8s log, the replicaset-controller's token used from
+/// kubectl is neither chatter nor the control plane: the filter keeps it
+/// and the new rule reports it, once per identity and agent.
+#[test]
+fn a_stolen_controller_token_in_a_microk8s_log_is_seen() {
+    let text = std::fs::read_to_string(workspace_file(MICROK8S)).unwrap();
+    let kubectl = "kubectl/v1.29.0 (linux/amd64) kubernetes/3f7a50f";
+    let user = "system:serviceaccount:kube-system:replicaset-controller";
+    let stolen: Vec<String> = (0..3)
+        .map(|i| {
+            serde_json::json!({
+                "kind": "Event", "apiVersion": "audit.k8s.io/v1", "level": "Metadata",
+                "auditID": format!("5f1c0de0-0000-4000-8000-00000000000{i}"),
+                "stage": "ResponseComplete", "verb": "list",
+                "requestURI": "/api/v1/namespaces/kube-system/pods?limit=500",
+                "user": {"username": user, "groups": ["system:serviceaccounts",
+                    "system:serviceaccounts:kube-system", "system:authenticated"]},
+                "sourceIPs": ["198.51.100.66"], "userAgent": kubectl,
+                "objectRef": {"resource": "pods", "namespace": "kube-system", "apiVersion": "v1"},
+                "responseStatus": {"metadata": {}, "code": 200},
+                "requestReceivedTimestamp": format!("2024-03-01T11:02:0{i}.000000Z"),
+                "stageTimestamp": format!("2024-03-01T11:02:0{i}.010000Z"),
+                "annotations": {"authorization.k8s.io/decision": "allow"}
+            })
+            .to_string()
+        })
+        .collect();
+    let dir = tempfile::tempdir().unwrap();
+    let input = dir.path().join("microk8s-stolen.jsonl");
+    std::fs::write(&input, format!("{text}{}\n", stolen.join("\n"))).unwrap();
+    let input = input.to_str().unwrap();
+
+    let rules = all_packs();
+    let baseline = replay_file(MICROK8S, rules.path(), &["--chatter-filter", "drop"]);
+    let (dropped_before, ..) = chatter_line(&String::from_utf8_lossy(&baseline.stderr));
+    for mode in ["off", "drop"] {
+        let out = replay_file(input, rules.path(), &["--chatter-filter", mode]);
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert!(out.status.success(), "{stderr}");
+        if mode == "drop" {
+            // Not one of the stolen requests is dropped as chatter.
+            let (dropped, ..) = chatter_line(&stderr);
+            assert_eq!(dropped, dropped_before, "{stderr}");
+        }
+        let all = alerts(&out);
+        let unexpected: Vec<&Value> = all
+            .iter()
+            .filter(|a| a["rule"]["id"] == "k8scop-correlation/control-plane-unexpected-client")
+            .collect();
+        assert_eq!(unexpected.len(), 1, "one aggregated alert: {unexpected:?}");
+        assert_eq!(unexpected[0]["user"]["name"], user);
+        assert_eq!(unexpected[0]["k8scop"]["count"], 3, "{}", unexpected[0]);
+    }
 }

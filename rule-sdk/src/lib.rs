@@ -63,6 +63,7 @@ pub mod image;
 pub mod log;
 pub mod native;
 pub mod object;
+pub mod owner;
 pub mod pack;
 pub mod patch;
 pub mod patterns;
@@ -78,7 +79,7 @@ pub mod runtime;
 
 pub use audit::{Body, Event, ObjectReference, ResponseStatus, Text, UserInfo};
 pub use config::Config;
-pub use control_plane::CONTROL_PLANE_USERS;
+pub use control_plane::{ControlPlane, IgnoreList, Verdict};
 pub use doc::Doc;
 pub use pack::{Alerts, AuditLevel, AuditStage, Interest, Needs, Pack, RaisedAlert, Rule};
 pub use patterns::Patterns;

@@ -22,6 +22,13 @@ use crate::Event;
 /// The verbs that change objects.
 pub const WRITE_VERBS: &[&str] = &["create", "update", "patch", "delete", "deletecollection"];
 
+/// The pod subresources that run or reach code in a container. Any verb on
+/// them is exec-capable: the API server serves them over WebSockets with a
+/// GET (kubectl 1.30+ does so by default), and before 1.31, or with the
+/// `AuthorizePodWebsocketUpgradeCreatePermission` gate off, `get` alone
+/// grants them. Falco's role rule likewise looks at any verb.
+pub const EXEC_SUBRESOURCES: &[&str] = &["pods/exec", "pods/attach", "pods/portforward"];
+
 /// One entry of a Role's or ClusterRole's `rules`.
 #[derive(Debug, Clone, Default, Deserialize)]
 #[serde(rename_all = "camelCase", default)]
@@ -114,6 +121,20 @@ impl PolicyRule {
                     || r == resource
                     || subresource.is_some_and(|sub| r.strip_prefix("*/") == Some(sub))
             })
+    }
+
+    /// The exec-capable pod subresources ([`EXEC_SUBRESOURCES`]) the rule
+    /// grants with any verb, following RBAC's wildcards (`*` verbs, `*` and
+    /// `*/exec` resources, `*` API groups).
+    pub fn exec_subresources(&self) -> Vec<&'static str> {
+        if self.verbs.is_empty() {
+            return Vec::new();
+        }
+        EXEC_SUBRESOURCES
+            .iter()
+            .copied()
+            .filter(|r| self.covers("", r))
+            .collect()
     }
 
     /// True when the rule lets its subject `verb` the `resource` of
@@ -259,6 +280,29 @@ mod tests {
             exec.to_string(),
             r#"verbs=[create] apiGroups=[""] resources=[pods/exec]"#
         );
+    }
+
+    #[test]
+    fn any_verb_on_exec_attach_or_portforward_is_exec() {
+        let get_only = rule(json!({"apiGroups":[""],"resources":["pods/exec"],"verbs":["get"]}));
+        assert_eq!(get_only.exec_subresources(), ["pods/exec"]);
+        let attach = rule(
+            json!({"apiGroups":[""],"resources":["pods/attach","pods/portforward"],"verbs":["get"]}),
+        );
+        assert_eq!(
+            attach.exec_subresources(),
+            ["pods/attach", "pods/portforward"]
+        );
+        let all = rule(json!({"apiGroups":["*"],"resources":["*"],"verbs":["*"]}));
+        assert_eq!(all.exec_subresources(), EXEC_SUBRESOURCES);
+        let any_exec = rule(json!({"apiGroups":[""],"resources":["*/exec"],"verbs":["list"]}));
+        assert_eq!(any_exec.exec_subresources(), ["pods/exec"]);
+        let pods = rule(json!({"apiGroups":[""],"resources":["pods","pods/*"],"verbs":["*"]}));
+        assert!(pods.exec_subresources().is_empty());
+        let other_group = rule(json!({"apiGroups":["apps"],"resources":["*"],"verbs":["*"]}));
+        assert!(other_group.exec_subresources().is_empty());
+        let no_verbs = rule(json!({"apiGroups":[""],"resources":["pods/exec"],"verbs":[]}));
+        assert!(no_verbs.exec_subresources().is_empty());
     }
 
     #[test]

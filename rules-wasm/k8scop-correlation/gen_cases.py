@@ -10,10 +10,33 @@ import uuid
 from datetime import datetime, timedelta, timezone
 
 P = "k8scop-correlation/"
-BURST, RBAC, UA, IP, AUTH = (P + r for r in [
+BURST, RBAC, UA, IP, AUTH, CP = (P + r for r in [
     "secret-read-burst", "rbac-change-then-workload-change", "new-user-agent",
-    "new-source-ip", "auth-failures-then-success"])
+    "new-source-ip", "auth-failures-then-success", "control-plane-unexpected-client"])
 KUBECTL = "kubectl/v1.29.2 (linux/amd64) kubernetes/4b8e819"
+
+
+def component_agent(username):
+    """The user agent the control-plane component behind `username` sends
+    (the table of rule-sdk's control_plane module), or None for anyone else:
+    the control plane's own requests come from its own binaries."""
+    build = "v1.29.2 (linux/amd64) kubernetes/4b8e819"
+    if username.startswith("system:node:"):
+        return f"kubelet/{build}"
+    sa = "system:serviceaccount:kube-system:"
+    if username.startswith(sa):
+        name = username[len(sa):]
+        if name == "kube-proxy":
+            return f"kube-proxy/{build}"
+        if name == "coredns":
+            return "coredns/1.11.1 (linux/amd64) kubernetes/4b8e819"
+        return f"kube-controller-manager/{build}/{username}"
+    return {
+        "system:kube-controller-manager": f"kube-controller-manager/{build}/leader-election",
+        "system:kube-scheduler": f"kube-scheduler/{build}/scheduler",
+        "system:apiserver": f"kube-apiserver/{build}",
+        "system:kube-proxy": f"kube-proxy/{build}",
+    }.get(username)
 KUBECTL_NEW = "kubectl/v1.30.1 (linux/amd64) kubernetes/7c48c2b"
 T0 = datetime(2024, 3, 1, 10, 0, 0, tzinfo=timezone.utc)
 GROUPS = {"pods": "", "secrets": "", "configmaps": "", "nodes": "", "namespaces": "",
@@ -39,11 +62,15 @@ def uri(resource, ns, name, group, sub, query):
     return path + (f"?{query}" if query else "")
 
 
-def request(user, verb, resource, t, ns="", name="", code=200, *, ip="10.0.0.5", ua=KUBECTL,
+def request(user, verb, resource, t, ns="", name="", code=200, *, ip="10.0.0.5", ua=None,
             api="v1", level="Metadata", stages=("RequestReceived", "ResponseComplete"),
             sub="", query="", request_object=None, response_object=None, groups=None,
             duration=0.03, impersonate=None):
     """Every stage of one request, as the API server logs them."""
+    if ua is None:
+        ua = component_agent(user or "") or KUBECTL
+    if user == "system:apiserver" and ip == "10.0.0.5":
+        ip = "::1"
     group = GROUPS[resource] if resource else ""
     aid = str(uuid.uuid5(uuid.NAMESPACE_URL, f"{user}{verb}{resource}{ns}{name}{t}{ip}{ua}{code}"))
     out = []
@@ -122,6 +149,8 @@ class Case:
             x["severity"] = severity
         if group is not None:
             x["group"] = group
+        if "title" in fields:
+            x["title"] = fields.pop("title")
         if fields:
             x["fields"] = fields
         self.expect.append(x)
@@ -288,13 +317,15 @@ c.fires(UA, last, "medium", "alice|python-requests", user="alice", user_agent="p
 cases.append(c.done())
 
 LEARNT = {"first_seen_learn_events": "3", "first_seen_learn_seconds": "60"}
-c = Case("v1beta1, every stage: a request with a new user agent alerts once, at its final stage", UA,
+c = Case("v1beta1, every stage: a request with a new user agent alerts once, at the first stage with the answer", UA,
          config=LEARNT, batch_size=2)
 for i in range(4):
     c.add(request("bob", "list", "pods", i * 30, "dev", api="v1beta1"))
 last = c.add(request("bob", "get", "pods", 200, "dev", "api", api="v1beta1", ua="kubectl/v1.29.2 (darwin/arm64) kubernetes/4b8e819",
                      stages=("RequestReceived", "ResponseStarted", "ResponseComplete")))
-c.fires(UA, last, group="bob|kubectl (darwin/arm64)", previous_user_agents="kubectl (linux/amd64)")
+# Counted at ResponseStarted, the first stage with the answer (the host
+# folds the others).
+c.fires(UA, last - 1, group="bob|kubectl (darwin/arm64)", previous_user_agents="kubectl (linux/amd64)")
 cases.append(c.done())
 
 c = Case("a kubectl upgrade is the same user agent family", UA, config=LEARNT)
@@ -317,7 +348,9 @@ for i in range(5):
     c.add(request("system:node:worker-1", "get", "nodes", i * 30, name="worker-1", ua="kubelet/v1.29.2 (linux/amd64) kubernetes/4b8e819", ip="172.18.0.3"))
     c.add(request("system:anonymous", "get", "", i * 30, query="/healthz", ua=f"probe/{i}", ip=f"10.2.0.{i}"))
 c.add(request("system:kube-scheduler", "list", "pods", 200, ua="kube-scheduler/v1.30.0 (linux/arm64) kubernetes/7c48c2b/scheduler", ip="172.18.0.9"))
-c.add(request("system:node:worker-1", "get", "nodes", 200, name="worker-1", ua="curl/8.5.0", ip="172.18.0.9"))
+curl = c.add(request("system:node:worker-1", "get", "nodes", 200, name="worker-1", ua="curl/8.5.0", ip="172.18.0.9"))
+# Not a new agent of a profiled identity, but a node's credential in curl.
+c.fires(CP, curl, "high", "system:node:worker-1|curl/8.5.0", user="system:node:worker-1", user_agent="curl/8.5.0")
 cases.append(c.done())
 
 # ---------------------------------------------------------------- new-source-ip
@@ -404,6 +437,68 @@ for i in range(6):
                   ua="kubelet/v1.29.2 (linux/amd64) kubernetes/4b8e819"))
 c.add(request("system:node:worker-2", "get", "pods", 10, "prod", "web-0", ip="172.18.0.4",
               ua="kubelet/v1.29.2 (linux/amd64) kubernetes/4b8e819"))
+cases.append(c.done())
+
+# ---------------------------------------------------------------- control-plane-unexpected-client
+RS = "system:serviceaccount:kube-system:replicaset-controller"
+SA_GROUPS = ["system:serviceaccounts", "system:serviceaccounts:kube-system", "system:authenticated"]
+KUBECTL_130 = "kubectl/v1.29.0 (linux/amd64) kubernetes/3f7a50f"
+c = Case("a stolen replicaset-controller token used from kubectl: one group", CP)
+# The controller at work first: its own agent is the control plane.
+c.add(request(RS, "create", "pods", 0, "shop", "", code=201, ip="172.18.0.2", groups=SA_GROUPS))
+first = c.add(request(RS, "list", "secrets", 10, "kube-system", ua=KUBECTL_130, ip="198.51.100.66", groups=SA_GROUPS))
+second = c.add(request(RS, "create", "pods", 11, "kube-system", code=201, ua=KUBECTL_130, ip="198.51.100.66", groups=SA_GROUPS))
+denied = c.add(request(RS, "get", "nodes", 12, code=403, ua=KUBECTL_130, ip="198.51.100.66", groups=SA_GROUPS))
+for i in (first, second, denied):
+    c.fires(CP, i, "high", RS + "|" + KUBECTL_130, user=RS, user_agent=KUBECTL_130,
+            expected_components="upstream kube-controller-manager controllers, microk8s kubelite controllers, k3s k3s controllers")
+cases.append(c.done())
+
+c = Case("the controller-manager's certificate from python, the API server's from outside", CP)
+py = c.add(request("system:kube-controller-manager", "get", "secrets", 0, "kube-system", "bootstrap-token-abcdef",
+                   ua="python-requests/2.31.0", ip="203.0.113.50"))
+api = c.add(request("system:apiserver", "list", "secrets", 1, ua="kube-apiserver/v1.29.2 (linux/amd64) kubernetes/4b8e819",
+                    ip="203.0.113.50", groups=["system:masters"]))
+none = c.add(request("system:kube-scheduler", "get", "pods", 2, "shop", "web-0", ua="", ip="203.0.113.50"))
+c.fires(CP, py, "high", "system:kube-controller-manager|python-requests/2.31.0")
+c.fires(CP, api, "high", "system:apiserver|kube-apiserver/v1.29.2 (linux/amd64) kubernetes/4b8e819",
+        source_ip="203.0.113.50")
+c.fires(CP, none, "high", "system:kube-scheduler|", title="system:kube-scheduler used from (none)")
+cases.append(c.done())
+
+c = Case("upstream, MicroK8s and k3s components with their own agents are the control plane", CP)
+for i, ua in enumerate(["kube-controller-manager/v1.29.2 (linux/amd64) kubernetes/4b8e819/system:serviceaccount:kube-system:replicaset-controller",
+                        "kubelite/v1.25.6 (linux/amd64) kubernetes/a6e2bc6/system:serviceaccount:kube-system:replicaset-controller",
+                        "k3s/v1.28.5+k3s1 (linux/amd64) kubernetes/5b2b1b6"]):
+    c.add(request(RS, "create", "pods", i, "shop", "", code=201, ua=ua, ip="10.1.0.5", groups=SA_GROUPS))
+c.add(request("system:node:mk8s-1", "update", "leases", 5, "kube-node-lease", "mk8s-1",
+              ua="kubelite/v1.25.6 (linux/amd64) kubernetes/a6e2bc6", ip="10.1.0.5"))
+c.add(request("system:k3s-controller", "patch", "nodes", 6, name="k3s-1",
+              ua="k3s/v1.28.5+k3s1 (linux/amd64) kubernetes/5b2b1b6", ip="10.1.0.6"))
+c.add(request("system:apiserver", "get", "leases", 7, "kube-system", "apiserver-x",
+              ua="kubelite/v1.25.6 (linux/amd64) kubernetes/a6e2bc6", ip="127.0.0.1"))
+c.add(request("eks:certificate-controller", "get", "configmaps", 8, "kube-system", "eks-certificates-controller",
+              ua="eks-certificates-controller/v0.0.0 (linux/amd64) kubernetes/$Format", ip="10.0.113.236"))
+# Not the control plane: ordinary users and other namespaces' service accounts.
+c.add(request("alice", "get", "pods", 9, "shop", "web-0", ua="curl/8.5.0"))
+c.add(request("system:serviceaccount:shop:web", "get", "configmaps", 10, "shop", "web", ua="python-requests/2.31.0"))
+cases.append(c.done())
+
+c = Case("an operator's own component is added with control_plane_agents", CP,
+         config={"control_plane_agents": "system:serviceaccount:argocd:*=argocd-application-controller/*"})
+argo = "system:serviceaccount:argocd:argocd-application-controller"
+c.add(request(argo, "patch", "deployments", 0, "shop", "web", ua="argocd-application-controller/v2.9.3+6eba5be"))
+stolen = c.add(request(argo, "list", "secrets", 1, ua=KUBECTL_130, ip="198.51.100.66"))
+c.fires(CP, stolen, "high", argo + "|" + KUBECTL_130, expected_components="operator system:serviceaccount:argocd:*")
+cases.append(c.done())
+
+c = Case("upstream only: MicroK8s' agent is not the control plane there", CP,
+         config={"control_plane_distributions": "upstream"})
+mk = c.add(request(RS, "create", "pods", 0, "shop", "", code=201,
+                   ua="kubelite/v1.25.6 (linux/amd64) kubernetes/a6e2bc6/system:serviceaccount:kube-system:replicaset-controller",
+                   ip="10.1.0.5", groups=SA_GROUPS))
+c.fires(CP, mk, "high", RS + "|kubelite/v1.25.6 (linux/amd64) kubernetes/a6e2bc6/system:serviceaccount:kube-system:replicaset-controller",
+        expected_components="upstream kube-controller-manager controllers")
 cases.append(c.done())
 
 doc = {"cases": cases}

@@ -44,6 +44,29 @@ IPS = {"alice": "203.0.113.7", "bob": "198.51.100.23", "carol": "10.20.0.5", "ci
 
 KUBECTL = "kubectl/v1.29.2 (linux/amd64) kubernetes/4b8e819"
 
+
+def component_agent(username):
+    """The user agent the control-plane component behind `username` sends
+    (the table of rule-sdk's control_plane module), or None for anyone else:
+    the control plane's own requests come from its own binaries."""
+    build = "v1.29.2 (linux/amd64) kubernetes/4b8e819"
+    if username.startswith("system:node:"):
+        return f"kubelet/{build}"
+    sa = "system:serviceaccount:kube-system:"
+    if username.startswith(sa):
+        name = username[len(sa):]
+        if name == "kube-proxy":
+            return f"kube-proxy/{build}"
+        if name == "coredns":
+            return "coredns/1.11.1 (linux/amd64) kubernetes/4b8e819"
+        return f"kube-controller-manager/{build}/{username}"
+    return {
+        "system:kube-controller-manager": f"kube-controller-manager/{build}/leader-election",
+        "system:kube-scheduler": f"kube-scheduler/{build}/scheduler",
+        "system:apiserver": f"kube-apiserver/{build}",
+        "system:kube-proxy": f"kube-proxy/{build}",
+    }.get(username)
+
 GROUP_VERSION = {"": "v1", "apps": "v1", "batch": "v1", "rbac.authorization.k8s.io": "v1",
                  "networking.k8s.io": "v1", "extensions": "v1beta1", "serving.knative.dev": "v1"}
 
@@ -62,7 +85,7 @@ def control_plane(name, groups=None):
 
 def ev(verb, resource, ns=None, name=None, *, group="", sub=None, user="alice", code=None,
        level="RequestResponse", stage="ResponseComplete", body=None, resp=None, api="v1",
-       query="", uri=None, ip=None, ua=KUBECTL, decision=None, reason=None, impersonate=None):
+       query="", uri=None, ip=None, ua=None, decision=None, reason=None, impersonate=None):
     """One audit event as it sits in Elasticsearch."""
     n = _next()
     if code is None:
@@ -71,6 +94,10 @@ def ev(verb, resource, ns=None, name=None, *, group="", sub=None, user="alice", 
             code = 101
     u = USERS[user] if isinstance(user, str) else user
     uname = u["username"]
+    if ua is None:
+        ua = component_agent(uname) or KUBECTL
+    if ip is None and uname == "system:apiserver":
+        ip = "::1"
     version = GROUP_VERSION.get(group, "v1")
     if uri is None:
         base = f"/api/{version}" if group == "" else f"/apis/{group}/{version}"
@@ -431,7 +458,7 @@ def build():
                                             "container": "shell", "container_kind": "container",
                                             "image": "docker.io/library/ubuntu:22.04", "resource": "pods",
                                             "response_code": "201"},
-            group="alice|default|debug-tools|shell")])
+            group="default|debug-tools|shell")])
     ds = workload("DaemonSet", "node-agent", "monitoring", pod_spec(
         [container("agent", "ghcr.io/acme/agent:2.1")], init=[container("setup", "busybox:1.36", privileged=True)]))
     case("a v1beta1 Request-level DaemonSet whose initContainer is privileged", "privileged-pod",
@@ -477,9 +504,53 @@ def build():
          lifecycle(ev("create", "pods", "default", "debug-tools", body=priv)),
          [x("privileged-pod", 1, fields={"container": "shell"})])
     mirror = pod("kube-proxy-static", "kube-system", pod_spec([container("kube-proxy", "registry.k8s.io/kube-proxy:v1.29.2", privileged=True)], host_network=True))
-    case("the kubelet's mirror pods and controllers' pods are the control plane", "privileged-pod",
-         [ev("create", "pods", "kube-system", "kube-proxy-static", body=mirror, user=KUBELET),
-          ev("create", "pods", "default", "debug-tools-x1", body=priv, user=RS_CONTROLLER)], [])
+    case("the kubelet's mirror pod of kube-proxy runs a trusted image", "privileged-pod",
+         ev("create", "pods", "kube-system", "kube-proxy-static", body=mirror, user=KUBELET), [])
+    # Falco's own case: the pod that runs is the one the replicaset-controller
+    # creates, and it is seen whoever creates it.
+    hash_ = "5d8f7c9b6"
+    owned = copy.deepcopy(priv)
+    owned["metadata"] = {"generateName": f"debug-tools-{hash_}-", "namespace": "default",
+                         "labels": {"app": "debug-tools", "pod-template-hash": hash_},
+                         "ownerReferences": [{"apiVersion": "apps/v1", "kind": "ReplicaSet",
+                                              "name": f"debug-tools-{hash_}", "controller": True,
+                                              "blockOwnerDeletion": True, "uid": "0b7c1e52-rs"}]}
+    case("a privileged pod created by the replicaset-controller alerts", "privileged-pod",
+         ev("create", "pods", "default", None, body=owned, user=RS_CONTROLLER,
+            resp=dict(copy.deepcopy(owned), metadata=dict(owned["metadata"], name=f"debug-tools-{hash_}-x2x9q"))),
+         [x("privileged-pod", 0, "medium", {"container": "shell", "workload": "debug-tools",
+                                            "name": f"debug-tools-{hash_}-x2x9q",
+                                            "user": "system:serviceaccount:kube-system:replicaset-controller"},
+            group="default|debug-tools|shell")])
+    # One rollout, one alert: the Deployment (alice), its ReplicaSet (the
+    # deployment-controller) and its pods (the replicaset-controller) share
+    # the group key, so the host aggregates them into one alert counting 4.
+    dep_priv = workload("Deployment", "debug-tools", "default", priv["spec"])
+    rs_priv = {"kind": "ReplicaSet", "apiVersion": "apps/v1",
+               "metadata": {"name": f"debug-tools-{hash_}", "namespace": "default",
+                            "labels": {"app": "debug-tools", "pod-template-hash": hash_},
+                            "ownerReferences": [{"apiVersion": "apps/v1", "kind": "Deployment",
+                                                 "name": "debug-tools", "controller": True}]},
+               "spec": {"replicas": 2, "template": {"metadata": {"labels": {"app": "debug-tools",
+                                                                          "pod-template-hash": hash_}},
+                                                    "spec": priv["spec"]}}}
+    DEP_CONTROLLER = control_plane("system:serviceaccount:kube-system:deployment-controller",
+                                   ["system:serviceaccounts", "system:serviceaccounts:kube-system", "system:authenticated"])
+    case("one rollout (Deployment, ReplicaSet, two pods) is one group", "privileged-pod",
+         [ev("create", "deployments", "default", "debug-tools", group="apps", body=dep_priv),
+          ev("create", "replicasets", "default", f"debug-tools-{hash_}", group="apps", body=rs_priv, user=DEP_CONTROLLER),
+          ev("create", "pods", "default", None, body=owned, user=RS_CONTROLLER),
+          ev("create", "pods", "default", None, body=owned, user=RS_CONTROLLER)],
+         [x("privileged-pod", i, fields={"workload": "debug-tools", "container": "shell"},
+            group="default|debug-tools|shell") for i in range(4)]
+         + [x("deployment-created", 0)])
+    # A controller's token from kubectl: every rule sees it.
+    stolen = control_plane("system:serviceaccount:kube-system:replicaset-controller",
+                           ["system:serviceaccounts", "system:serviceaccounts:kube-system", "system:authenticated"])
+    case("the replicaset-controller's token used from kubectl is not the control plane", "privileged-pod",
+         ev("create", "pods", "default", "debug-tools", body=priv, user=stolen, ua=KUBECTL, ip="198.51.100.66"),
+         [x("privileged-pod", 0, fields={"user": "system:serviceaccount:kube-system:replicaset-controller",
+                                         "user_agent": KUBECTL})])
 
     # -- disallowed-image-pod -------------------------------------------------
     images_cfg = dict(ALLOW_USERS, allowed_images="registry.example.com/*,nginx,docker.io/library/nginx")
@@ -489,7 +560,7 @@ def build():
          ev("create", "pods", "default", "web", body=mixed),
          [x("disallowed-image-pod", 0, "medium", {"container": "fetch", "container_kind": "initContainer",
                                                   "image": "docker.io/attacker/miner:latest"},
-            group="alice|default|web|fetch")], config=images_cfg)
+            group="default|web|fetch")], config=images_cfg)
     dep = workload("Deployment", "tools", "default", pod_spec([container("tools", "ghcr.io/evil/tool:1")]))
     case("a deployment with an image outside the trusted registries", "disallowed-image-pod",
          ev("create", "deployments", "default", "tools", group="apps", body=dep, user="ci-deployer"),
@@ -524,7 +595,22 @@ def build():
          [x("sensitive-mount-pod", 0, "medium", {"volume": "dockersock", "host_path": "/var/run/docker.sock",
                                                  "sensitive_path": "/var/run/docker.sock", "containers": "docker",
                                                  "images": "docker:24-cli", "user": "ci-deployer"},
-            group="ci-deployer|ci|builder|/var/run/docker.sock")])
+            group="ci|builder|/var/run/docker.sock")])
+    # The shape of Falco's own traces: a v1beta1 event, the pod created by
+    # the replicaset-controller from loopback with no user agent at all.
+    falco_shape = pod("nginx-deployment-5cbd8d5c7d-abcde", "default", pod_spec(
+        [container("nginx", "nginx:1.14.2", mounts=[("etc", "/host/etc")])],
+        host_network=True, volumes=[("etc", "/etc")]))
+    falco_shape["metadata"]["ownerReferences"] = [{"apiVersion": "apps/v1", "kind": "ReplicaSet",
+                                                   "name": "nginx-deployment-5cbd8d5c7d", "controller": True}]
+    falco_shape["metadata"]["labels"]["pod-template-hash"] = "5cbd8d5c7d"
+    case("Falco's shape: the replicaset-controller, no agent, creates a hostNetwork pod mounting /etc",
+         "sensitive-mount-pod",
+         beta(ev("create", "pods", "default", "nginx-deployment-5cbd8d5c7d-abcde", body=falco_shape,
+                 user=RS_CONTROLLER, ua="", ip="::1")),
+         [x("sensitive-mount-pod", 0, fields={"host_path": "/etc", "workload": "nginx-deployment"},
+            group="default|nginx-deployment|/etc"),
+          x("host-network-pod", 0, fields={"workload": "nginx-deployment"}, group="default|nginx-deployment")])
     root = workload("Deployment", "backup", "default", pod_spec(
         [container("backup", "registry.example.com/backup:1", mounts=[("host", "/host")])], volumes=[("host", "/")]))
     case("a deployment mounting the node's root", "sensitive-mount-pod",
@@ -574,7 +660,7 @@ def build():
     case("a pod on the host network", "host-network-pod",
          ev("create", "pods", "default", "net-debug", body=hn),
          [x("host-network-pod", 0, "medium", {"images": "nicolaka/netshoot:v0.11", "name": "net-debug"},
-            group="alice|default|net-debug")])
+            group="default|net-debug")])
     sts = workload("StatefulSet", "edge", "edge", pod_spec([container("edge", "registry.example.com/edge:4")], host_network=True))
     case("a v1beta1 statefulset update onto the host network", "host-network-pod",
          beta(ev("update", "statefulsets", "edge", "edge", group="apps", body=sts, user="bob")),
@@ -618,7 +704,7 @@ def build():
     case("alice starts a pod in kube-system", "pod-created-in-kube-namespace",
          ev("create", "pods", "kube-system", "kube-dns-helper", body=ks),
          [x("pod-created-in-kube-namespace", 0, "medium", {"namespace": "kube-system", "images": "alpine:3.19"},
-            group="alice|kube-system|kube-dns-helper")])
+            group="kube-system|kube-dns-helper")])
     kpds = workload("DaemonSet", "node-cache", "kube-public", pod_spec([container("c", "docker.io/evil/cache:1")]))
     case("a daemonset created in kube-public", "pod-created-in-kube-namespace",
          ev("create", "daemonsets", "kube-public", "node-cache", group="apps", body=kpds, user="bob"),
@@ -749,16 +835,28 @@ def build():
          beta(ev("get", "pods", "prod", "worker-0", sub="attach", query="container=worker&stdin=true&stdout=true&tty=true",
                  level="Metadata", user="bob")),
          [x("pod-exec-attach", 0, fields={"action": "attach", "container": "worker", "user": "bob"})])
-    case("an exec logged at three stages is one alert, at its final stage", "pod-exec-attach",
+    # Each shape of the session: SPDY is a POST (create), WebSockets a GET
+    # (get; kubectl 1.30+ by default).
+    k130 = "kubectl/v1.30.1 (darwin/arm64) kubernetes/6911225"
+    case("kubectl 1.30 exec over WebSockets is logged as get", "pod-exec-attach",
+         ev("get", "pods", "prod", "api-7d9f", sub="exec", query="command=id&container=api&stdout=true",
+            level="Metadata", ua=k130),
+         [x("pod-exec-attach", 0, fields={"action": "exec", "verb": "get", "command": "id", "response_code": "101"})])
+    case("kubectl attach over SPDY is logged as create", "pod-exec-attach",
+         ev("create", "pods", "prod", "worker-0", sub="attach", query="container=worker&stdin=true&stdout=true",
+            level="Metadata"),
+         [x("pod-exec-attach", 0, fields={"action": "attach", "verb": "create", "container": "worker"})])
+    case("an exec logged at three stages is one alert, when the session starts (ResponseStarted)", "pod-exec-attach",
          lifecycle(ev("create", "pods", "prod", "api-7d9f", sub="exec", query="command=id&container=api", level="Metadata"),
                    stages=("RequestReceived", "ResponseStarted", "ResponseComplete")),
-         [x("pod-exec-attach", 2, fields={"command": "id"})])
+         [x("pod-exec-attach", 1, fields={"command": "id"})])
     case("a forbidden exec ran nothing", "pod-exec-attach",
          ev("create", "pods", "prod", "api-7d9f", sub="exec", query="command=id&container=api", level="Metadata",
             user="eve", code=403), [], config=dict(ALLOW_USERS, allowed_users="system:*,eve"))
-    case("an exec still streaming (ResponseStarted only) is counted when it completes", "pod-exec-attach",
+    case("an exec still open (RequestReceived and ResponseStarted, no ResponseComplete yet) alerts while it is open", "pod-exec-attach",
          lifecycle(ev("create", "pods", "prod", "api-7d9f", sub="exec", query="command=id&container=api", level="Metadata"),
-                   stages=("RequestReceived", "ResponseStarted")), [])
+                   stages=("RequestReceived", "ResponseStarted")),
+         [x("pod-exec-attach", 1, fields={"command": "id"})])
     case("reading logs is not exec", "pod-exec-attach",
          ev("get", "pods", "prod", "api-7d9f", sub="log", query="container=api", level="Metadata"), [])
 
@@ -766,6 +864,10 @@ def build():
     case("kubectl port-forward to a database pod", "pod-port-forward",
          ev("create", "pods", "data", "postgres-0", sub="portforward", query="ports=5432", level="Metadata", user="bob"),
          [x("pod-port-forward", 0, "low", {"pod": "postgres-0", "ports": "5432", "user": "bob"}, group="bob|data|postgres-0")])
+    case("kubectl 1.30 port-forward over WebSockets is logged as get", "pod-port-forward",
+         ev("get", "pods", "data", "postgres-0", sub="portforward", query="ports=5432", level="Metadata",
+            ua="kubectl/v1.30.1 (darwin/arm64) kubernetes/6911225"),
+         [x("pod-port-forward", 0, fields={"pod": "postgres-0", "verb": "get", "ports": "5432"})])
     case("a forbidden port-forward opened nothing", "pod-port-forward",
          ev("create", "pods", "data", "postgres-0", sub="portforward", query="ports=5432", level="Metadata", code=403), [])
     case("a port-forward only received", "pod-port-forward",
@@ -857,7 +959,9 @@ def build():
     case("a Role updated to read every resource (wildcard resources, v1beta1)", "role-with-wildcard",
          beta(ev("update", "roles", "shop", "reader", group="rbac.authorization.k8s.io", level="Request",
                  body=role("Role", "reader", [{"apiGroups": [""], "resources": ["*"], "verbs": ["get", "list"]}], ns="shop"))),
-         [x("role-with-wildcard", 0, fields={"rules": 'verbs=[get,list] apiGroups=[""] resources=[*]'})])
+         # `get` on every resource is `get` on pods/exec, attach and portforward.
+         [x("role-with-wildcard", 0, fields={"rules": 'verbs=[get,list] apiGroups=[""] resources=[*]'}),
+          x("role-with-pod-exec", 0, fields={"exec_subresources": "pods/attach,pods/exec,pods/portforward"})])
     case("a JSON patch appending a wildcard rule to a ClusterRole", "role-with-wildcard",
          ev("patch", "clusterroles", None, "shop-reader", group="rbac.authorization.k8s.io", code=200,
             body=[{"op": "add", "path": "/rules/-", "value": {"apiGroups": ["*"], "resources": ["*"], "verbs": ["*"]}}]),
@@ -904,10 +1008,24 @@ def build():
          ev("update", "clusterroles", None, "exec-anything", group="rbac.authorization.k8s.io", body=anyexec),
          [x("role-with-pod-exec", 0, fields={"rules": 'verbs=[create] apiGroups=[""] resources=[*/exec]'}),
           x("role-with-write-privileges", 0)])
-    case("get on pods/exec alone is not enough to exec on current API servers", "role-with-pod-exec",
+    # A WebSocket exec is a GET: before Kubernetes 1.31 (or with
+    # AuthorizePodWebsocketUpgradeCreatePermission off) get alone execs.
+    case("a ClusterRole granting only get on pods/exec", "role-with-pod-exec",
          ev("create", "clusterroles", None, "exec-get", group="rbac.authorization.k8s.io",
             body=role("ClusterRole", "exec-get", [{"apiGroups": [""], "resources": ["pods/exec"], "verbs": ["get"]}])),
-         [x("clusterrole-created", 0)])
+         [x("role-with-pod-exec", 0, "medium", {"role": "exec-get", "exec_subresources": "pods/exec",
+                                                "rules": 'verbs=[get] apiGroups=[""] resources=[pods/exec]'}),
+          x("clusterrole-created", 0)])
+    case("a Role granting get on pods/attach and pods/portforward", "role-with-pod-exec",
+         ev("create", "roles", "prod", "attacher", group="rbac.authorization.k8s.io",
+            body=role("Role", "attacher", [{"apiGroups": [""], "resources": ["pods/attach", "pods/portforward"],
+                                            "verbs": ["get"]}], ns="prod")),
+         [x("role-with-pod-exec", 0, fields={"exec_subresources": "pods/attach,pods/portforward"}),
+          x("role-created", 0)])
+    case("get on pods and pods/log is no exec", "role-with-pod-exec",
+         ev("create", "roles", "prod", "log-reader", group="rbac.authorization.k8s.io",
+            body=role("Role", "log-reader", [{"apiGroups": [""], "resources": ["pods", "pods/log"],
+                                              "verbs": ["get"]}], ns="prod")), [x("role-created", 0)])
     podsall = role("ClusterRole", "pod-manager", [{"apiGroups": [""], "resources": ["pods", "pods/*"], "verbs": ["create", "delete"]}])
     case("pods/* does not reach pods/exec in RBAC", "role-with-pod-exec",
          ev("create", "clusterroles", None, "pod-manager", group="rbac.authorization.k8s.io", body=podsall),

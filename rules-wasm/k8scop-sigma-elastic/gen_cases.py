@@ -10,6 +10,29 @@ import json, itertools
 
 P = "k8scop-sigma-elastic/"
 KUBECTL = "kubectl/v1.29.2 (linux/amd64) kubernetes/4b8e819"
+
+
+def component_agent(username):
+    """The user agent the control-plane component behind `username` sends
+    (the table of rule-sdk's control_plane module), or None for anyone else:
+    the control plane's own requests come from its own binaries."""
+    build = "v1.29.2 (linux/amd64) kubernetes/4b8e819"
+    if username.startswith("system:node:"):
+        return f"kubelet/{build}"
+    sa = "system:serviceaccount:kube-system:"
+    if username.startswith(sa):
+        name = username[len(sa):]
+        if name == "kube-proxy":
+            return f"kube-proxy/{build}"
+        if name == "coredns":
+            return "coredns/1.11.1 (linux/amd64) kubernetes/4b8e819"
+        return f"kube-controller-manager/{build}/{username}"
+    return {
+        "system:kube-controller-manager": f"kube-controller-manager/{build}/leader-election",
+        "system:kube-scheduler": f"kube-scheduler/{build}/scheduler",
+        "system:apiserver": f"kube-apiserver/{build}",
+        "system:kube-proxy": f"kube-proxy/{build}",
+    }.get(username)
 _n = itertools.count(1)
 _t = itertools.count(0)
 
@@ -49,8 +72,12 @@ def uri_for(verb, resource, ns, name, sub, group, version, query):
 
 def ev(verb, resource, user="alice", groups=("developers", "system:authenticated"), ns="", name="",
        sub="", code=200, stage="ResponseComplete", level=None, api="v1", req=None, resp=None,
-       uri=None, ua=KUBECTL, src="203.0.113.7", imp=None, query="", message=None, reason=None, api_group=None):
+       uri=None, ua=None, src=None, imp=None, query="", message=None, reason=None, api_group=None):
     group, version = GROUPS.get(resource, ("", "v1"))
+    if ua is None:
+        ua = component_agent(user or "") or KUBECTL
+    if src is None:
+        src = "::1" if user == "system:apiserver" else "203.0.113.7"
     if api_group is not None:
         group = api_group
     i = next(_n)
@@ -296,7 +323,7 @@ def ctr(name, image, caps=None, sc=None, mounts=None, **kw):
 
 case("a pod whose container adds SYS_PTRACE", "excessive-capabilities",
      ev("create", "pods", ns="shop", name="tracer", code=201, req=pod("tracer", "shop", [ctr("app", "alpine:3.19", ["SYS_PTRACE", "NET_BIND_SERVICE"])])),
-     [exp("excessive-capabilities", 0, "medium", "alice|shop|tracer|app|SYS_PTRACE", "Container app adds SYS_PTRACE",
+     [exp("excessive-capabilities", 0, "medium", "shop|tracer|app|SYS_PTRACE", "Container app adds SYS_PTRACE",
           container="app", container_kind="container", image="alpine:3.19", capabilities="SYS_PTRACE", user="alice")])
 case("a Deployment whose init container adds CAP_SYS_ADMIN is high (v1beta1)", "excessive-capabilities",
      ev("create", "deployments", user="bob", ns="shop", name="mounter", code=201, api="v1beta1",
@@ -531,7 +558,7 @@ case("a pod allowing privilege escalation", "privilege-escalation-flags",
 case("a running Deployment patched to allow escalation (v1beta1)", "privilege-escalation-flags",
      ev("patch", "deployments", user="mallory", ns="shop", name="web", api="v1beta1",
         req={"spec": {"template": {"spec": {"containers": [{"name": "web", "securityContext": {"allowPrivilegeEscalation": True}}]}}}}),
-     [exp("privilege-escalation-flags", 0, "medium", "mallory|shop|web|web: allowPrivilegeEscalation=true|", flags="web: allowPrivilegeEscalation=true", user="mallory")])
+     [exp("privilege-escalation-flags", 0, "medium", "shop|web|web: allowPrivilegeEscalation=true|", flags="web: allowPrivilegeEscalation=true", user="mallory")])
 case("a Job whose pod runs as root (pod-level runAsUser 0)", "privilege-escalation-flags",
      ev("create", "jobs", user="bob", ns="shop", name="migrate", code=201,
         req={"kind": "Job", "spec": {"template": {"spec": {"securityContext": {"runAsUser": 0}, "containers": [ctr("migrate", "shop/migrate:7")]}}}}),
@@ -548,7 +575,7 @@ case("a pod mounting the node's /var/log read-only", "hostpath-volume",
      ev("create", "pods", ns="shop", name="log-reader", code=201,
         req=pod("log-reader", "shop", [ctr("app", "alpine:3.19", mounts=[{"name": "logs", "mountPath": "/host/log", "readOnly": True}])],
                 volumes=[{"name": "logs", "hostPath": {"path": "/var/log", "type": "Directory"}}])),
-     [exp("hostpath-volume", 0, "low", "alice|shop|log-reader|/var/log", "Pod shop/log-reader mounts host path /var/log",
+     [exp("hostpath-volume", 0, "low", "shop|log-reader|/var/log", "Pod shop/log-reader mounts host path /var/log",
           host_paths="/var/log", mounts="app:/host/log (ro)", image="alpine:3.19")])
 case("a DaemonSet mounting the node's root (v1beta1)", "hostpath-volume",
      ev("create", "daemonsets", user="mallory", ns="shop", name="node-helper", code=201, api="v1beta1",

@@ -5,20 +5,22 @@
 //! K8sCop matched regexes on `requestURI`; here the same intent is read from
 //! the typed audit event (verb, objectRef, response code), which also sees
 //! through URI spellings a regex misses. Control-plane identities are ignored
-//! (configurable as `ignore_users`), so cluster chatter raises nothing.
+//! (configurable as `ignore_users`), so cluster chatter raises nothing; but
+//! only while each sends its component's user agent (the table of
+//! [`rule_sdk::control_plane`]): a controller's token used from kubectl is
+//! seen like anyone's.
 //!
 //! Configuration (all optional):
-//! - `ignore_users`: comma-separated users, `*` suffix for a prefix.
+//! - `ignore_users`: comma-separated users, `*` suffix for a prefix
+//!   (default: the control plane's identities).
+//! - `control_plane_distributions`, `control_plane_agents`: the table of
+//!   control-plane components and their agents.
 
 use rule_sdk::{
-    Alerts, Config, Doc, Event, Interest, Needs, Pack, Patterns, Rule, Severity, export_pack,
+    Alerts, Config, Doc, Event, IgnoreList, Interest, Needs, Pack, Rule, Severity, export_pack,
 };
 
 const PACK: &str = "k8scop-classic";
-
-/// Identities of the control plane and nodes, whose reads of pods and
-/// secrets are the cluster working as designed.
-pub const DEFAULT_IGNORED_USERS: &[&str] = rule_sdk::CONTROL_PLANE_USERS;
 
 pub const PODS_LISTED_ALL_NAMESPACES: Rule = Rule {
     id: "k8scop-classic/pods-listed-all-namespaces",
@@ -141,7 +143,7 @@ pub const USER_SUDOED: Rule = Rule {
 };
 
 pub struct Classic {
-    ignored_users: Patterns,
+    ignored_users: IgnoreList,
 }
 
 impl Pack for Classic {
@@ -164,7 +166,7 @@ impl Pack for Classic {
 
     fn new(config: &Config) -> Self {
         Classic {
-            ignored_users: config.patterns("ignore_users", DEFAULT_IGNORED_USERS),
+            ignored_users: IgnoreList::from_config(config),
         }
     }
 
@@ -184,7 +186,7 @@ impl Classic {
     fn on_audit(&self, e: &Event, out: &mut Alerts) {
         // The host hands over each request once, at the stage that decided
         // it (ResponseStarted for an exec); RequestReceived has no answer.
-        if !e.carries_decision() || self.ignored_users.matches(e.username()) {
+        if !e.carries_decision() || self.ignored_users.ignores(e) {
             return;
         }
         // Only the core API group's pods and secrets (metrics.k8s.io also

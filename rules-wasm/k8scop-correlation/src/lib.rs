@@ -11,6 +11,12 @@
 //!   period uses a user agent or a source IP it never used before.
 //! - `auth-failures-then-success`: repeated 401s from one source IP, or 403s
 //!   for one identity, then a request that gets through.
+//! - `control-plane-unexpected-client`: a control-plane identity (a
+//!   kube-system controller's service account, the controller-manager, the
+//!   scheduler, a node, ...) used from a client its component does not use
+//!   (kubectl, curl, python-requests, an unknown agent), per the table of
+//!   [`rule_sdk::control_plane`]: a stolen token. One alert per identity and
+//!   agent, aggregated.
 //!
 //! # Time
 //!
@@ -27,7 +33,9 @@
 //!
 //! | key | default | meaning |
 //! |---|---|---|
-//! | `ignore_users` | control plane, nodes, kube-system service accounts | identities no rule looks at |
+//! | `ignore_users` | control plane, nodes, kube-system service accounts | identities no rule looks at, each only while it sends its component's user agent |
+//! | `control_plane_distributions` | all | distributions whose rows of the control-plane table apply |
+//! | `control_plane_agents` | none | more rows: `user=agent` or `user=agent@source\|source` |
 //! | `max_identities` | 5000 | identities (or source IPs) each rule tracks at most |
 //! | `secret_burst_threshold` | 10 | distinct secrets read (2..=1000) |
 //! | `secret_burst_window_seconds` | 60 | within this many seconds |
@@ -86,7 +94,8 @@ mod text;
 pub use first_seen::{AgentMatch, user_agent_family};
 
 use rule_sdk::{
-    Alerts, Config, Doc, Event, Interest, Needs, Pack, Patterns, Rule, Severity, export_pack,
+    Alerts, Config, Doc, Event, IgnoreList, Interest, Needs, Pack, Rule, Severity, Verdict,
+    export_pack,
 };
 
 use auth_failures::AuthFailures;
@@ -95,10 +104,6 @@ use rbac_workload::RbacThenWorkload;
 use secret_burst::SecretBurst;
 
 const PACK: &str = "k8scop-correlation";
-
-/// Identities of the control plane and nodes: their reads, changes and
-/// addresses are the cluster working as designed.
-pub const DEFAULT_IGNORED_USERS: &[&str] = rule_sdk::CONTROL_PLANE_USERS;
 
 pub const SECRET_READ_BURST: Rule = Rule {
     id: "k8scop-correlation/secret-read-burst",
@@ -187,10 +192,26 @@ pub const AUTH_FAILURES_THEN_SUCCESS: Rule = Rule {
     needs: Needs::METADATA,
 };
 
+pub const CONTROL_PLANE_UNEXPECTED_CLIENT: Rule = Rule {
+    id: "k8scop-correlation/control-plane-unexpected-client",
+    title: "Control-plane identity used from an unexpected client",
+    description: "A control-plane identity (a kube-system controller's service account, the controller-manager, the scheduler, a node, the API server) made a request with a user agent (or from a source) its component never uses, such as kubectl, curl or python-requests: its token or certificate is in someone else's hands.",
+    severity: Severity::High,
+    tags: &[
+        "attack.defense-evasion",
+        "attack.lateral-movement",
+        "attack.t1550.001",
+        "attack.privilege-escalation",
+        "attack.t1078",
+    ],
+    interest: Interest::ANY_AUDIT,
+    needs: Needs::METADATA,
+};
+
 const MAX_WINDOW_SECONDS: u64 = 30 * 24 * 3600;
 
 pub struct Correlation {
-    ignored_users: Patterns,
+    ignored_users: IgnoreList,
     /// The latest event time seen (ms since the epoch): the pack's clock.
     now: i64,
     warned_untimed: bool,
@@ -209,6 +230,7 @@ impl Pack for Correlation {
         &NEW_USER_AGENT,
         &NEW_SOURCE_IP,
         &AUTH_FAILURES_THEN_SUCCESS,
+        &CONTROL_PLANE_UNEXPECTED_CLIENT,
     ];
 
     fn new(config: &Config) -> Self {
@@ -226,7 +248,7 @@ impl Pack for Correlation {
             }
         };
         Correlation {
-            ignored_users: config.patterns("ignore_users", DEFAULT_IGNORED_USERS),
+            ignored_users: IgnoreList::from_config(config),
             now: i64::MIN,
             warned_untimed: false,
             secret_burst: SecretBurst::new(
@@ -298,7 +320,8 @@ impl Correlation {
         self.now = self.now.max(at);
         let now = self.now;
         let user = e.username();
-        let ignored = self.ignored_users.matches(user);
+        self.control_plane_client(e, out);
+        let ignored = self.ignored_users.ignores(e);
         // Failed authentications have no user: this rule sees them first.
         self.auth_failures.observe(e, at, now, ignored, out);
         if user.is_empty() || ignored {
@@ -307,6 +330,29 @@ impl Correlation {
         self.secret_burst.observe(e, at, now, out);
         self.rbac_workload.observe(e, at, now, out);
         self.first_seen.observe(e, at, now, out);
+    }
+}
+
+impl Correlation {
+    /// `control-plane-unexpected-client`: the table knows the identity, and
+    /// not this client of it.
+    fn control_plane_client(&self, e: &Event, out: &mut Alerts) {
+        let Verdict::Unexpected(components) = self.ignored_users.control_plane().verdict_of(e)
+        else {
+            return;
+        };
+        let agent = if e.user_agent.is_empty() {
+            "(none)"
+        } else {
+            e.user_agent.as_ref()
+        };
+        out.raise(&CONTROL_PLANE_UNEXPECTED_CLIENT)
+            .title(format!("{} used from {agent}", e.username()))
+            .group(&[e.username(), &e.user_agent])
+            .audit_context(e)
+            .field("groups", e.user.groups.join(","))
+            .field("expected_components", components)
+            .field("request_uri", e.request_uri.as_ref());
     }
 }
 

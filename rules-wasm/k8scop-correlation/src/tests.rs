@@ -192,13 +192,41 @@ fn the_threshold_and_window_are_the_operators() {
     assert_eq!(field(&alerts[0], "namespaces"), "*, dev, prod");
 }
 
+const KUBELET_AGENT: &str = "kubelet/v1.29.2 (linux/amd64) kubernetes/4b8e819";
+
 #[test]
 fn control_plane_reads_are_ignored() {
     let mut pack = NativePack::<Correlation>::new(&[]);
     let events: Vec<Ev> = (0..30)
-        .map(|i| secret_get("system:node:worker-1", &format!("s{i}"), i as f64))
+        .map(|i| {
+            secret_get("system:node:worker-1", &format!("s{i}"), i as f64)
+                .set("userAgent", json!(KUBELET_AGENT))
+        })
         .collect();
     assert!(run(&mut pack, &events).is_empty());
+}
+
+/// The same reads with the node's certificate in kubectl: not the kubelet,
+/// so the burst is seen, and the client is reported once per agent.
+#[test]
+fn a_node_credential_in_kubectl_is_seen() {
+    let mut pack = NativePack::<Correlation>::new(&[]);
+    let events: Vec<Ev> = (0..30)
+        .map(|i| secret_get("system:node:worker-1", &format!("s{i}"), i as f64))
+        .collect();
+    let alerts = run(&mut pack, &events);
+    let rules: Vec<&str> = alerts.iter().map(|a| a.rule_id.as_str()).collect();
+    assert!(rules.contains(&SECRET_READ_BURST.id), "{rules:?}");
+    let clients: Vec<_> = alerts
+        .iter()
+        .filter(|a| a.rule_id == CONTROL_PLANE_UNEXPECTED_CLIENT.id)
+        .collect();
+    assert_eq!(clients.len(), 30);
+    assert!(clients.iter().all(|a| a.group_key == clients[0].group_key));
+    assert_eq!(
+        clients[0].group_key,
+        "system:node:worker-1|kubectl/v1.29.2 (linux/amd64) kubernetes/4b8e819"
+    );
 }
 
 // ---- rbac-change-then-workload-change
@@ -592,12 +620,16 @@ fn ignored_identities_neither_fail_nor_succeed() {
     let mut pack = NativePack::<Correlation>::new(&[]);
     let node = "system:node:worker-1";
     let mut events: Vec<Ev> = (0..10)
-        .map(|i| Ev::new(node, "get", "secrets", "prod", "s", 403, i as f64))
+        .map(|i| {
+            Ev::new(node, "get", "secrets", "prod", "s", 403, i as f64)
+                .set("userAgent", json!(KUBELET_AGENT))
+        })
         .collect();
     events.extend((0..10).map(|i| failed_login("172.18.0.3", 10.0 + i as f64, i)));
     events.push(
         Ev::new(node, "get", "pods", "prod", "p", 200, 30.0)
-            .set("sourceIPs", json!(["172.18.0.3"])),
+            .set("sourceIPs", json!(["172.18.0.3"]))
+            .set("userAgent", json!(KUBELET_AGENT)),
     );
     assert!(run(&mut pack, &events).is_empty());
 }

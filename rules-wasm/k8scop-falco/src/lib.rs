@@ -15,17 +15,36 @@
 //! - A change counts only when the API server answered 2xx and it was not a
 //!   dry run: a refused (403), conflicting (409) or invalid (422) create
 //!   created nothing.
-//! - Control-plane identities (`ignore_users`) are ignored by every rule but
-//!   the node-join rules (a node registers itself), so cluster chatter
-//!   raises nothing; Falco's activity rules fire on everyone.
+//! - Control-plane identities (`ignore_users`) are ignored by the access,
+//!   object, role and activity rules, so cluster chatter raises nothing
+//!   (Falco's activity rules fire on everyone); but only while the identity
+//!   sends its component's user agent (the table of
+//!   [`rule_sdk::control_plane`]): a controller's token used from kubectl is
+//!   seen by every rule. The pod rules and the node-join rules look at
+//!   everyone, control plane included.
 //! - Pod rules look at every container kind (containers, initContainers,
 //!   ephemeralContainers), at workloads' pod templates (created, updated or
-//!   patched) and at ephemeral containers added to running pods, not only
-//!   at pods created directly: pods made by controllers come from ignored
-//!   identities, so the user's workload is where the intent shows. Image
-//!   exceptions hold per offending container.
+//!   patched), at pods whoever creates them (the replicaset-controller's
+//!   included, as Falco does) and at ephemeral containers added to running
+//!   pods. One rollout is one alert: the alert groups on the namespace, the
+//!   workload (the owner chain: a pod of ReplicaSet `web-7d4b9c8f5` and the
+//!   ReplicaSet of Deployment `web` are `web`, see [`rule_sdk::owner`]) and
+//!   the finding, so the Deployment, its ReplicaSet and its pods aggregate
+//!   into one alert that counts them. Image exceptions hold per offending
+//!   container.
 //! - Role rules look at updates and patches too, and follow RBAC's matching
 //!   (`*` verbs grant write; `*` and `*/exec` resources grant pods/exec).
+//!   Any verb on pods/exec, pods/attach or pods/portforward is exec (a
+//!   WebSocket exec is a GET; `get` alone grants it before Kubernetes 1.31).
+//! - The trusted-image lists add the stock control planes' own kube-system
+//!   pods (kubeadm's static pods, kube-proxy, CoreDNS, Calico, kindnet,
+//!   MicroK8s' and k3s' add-ons) to Falco's: the pod rules see those pods
+//!   now, and they are what a cluster runs in kube-system by design.
+//! - `full-admin-access` is on by default: Falco ships "Full K8s
+//!   Administrative Access" disabled (its `allowed_full_admin_users` macro
+//!   is always true); a shared installer admin account (`kubernetes-admin`,
+//!   `minikube-user`) in use is worth an alert. Clear `full_admin_users` to
+//!   turn it off.
 //! - Rules that need the request body (pod specs, roles, bindings,
 //!   ConfigMap data, service type, ingress TLS) stay silent at `Metadata`
 //!   level, where the body is not logged. They read a JSON patch
@@ -35,7 +54,12 @@
 //! Configuration (all optional; comma-separated lists, `*` at the end of an
 //! entry matches by prefix, an empty value clears a list); the defaults are
 //! Falco's lists, see [`settings`]:
-//! - `ignore_users`: identities no rule looks at (control plane, nodes).
+//! - `ignore_users`: identities the access, object, role and activity
+//!   rules do not look at (default: the control plane and nodes), each only
+//!   while it sends its component's user agent.
+//! - `control_plane_distributions`, `control_plane_agents`: the table of
+//!   control-plane components and their agents (see
+//!   [`rule_sdk::control_plane`]).
 //! - `allowed_users`: users `disallowed-user` accepts (Falco's list and `system:*`).
 //! - `full_admin_users`: the accounts `full-admin-access` reports.
 //! - `allowed_images`: images or registries allowed (`*`: rule off).
@@ -103,15 +127,20 @@ impl Falco {
         let s = &self.settings;
         // Nodes register themselves, under identities ignored below.
         nodes::check(s, e, out);
-        if s.ignore_users.matches(e.username()) {
+        // A dry run changes nothing.
+        let dry_run = e.query_param("dryRun").is_some();
+        // What a pod runs matters whoever created it: the pod the
+        // replicaset-controller creates is the one that runs.
+        if !dry_run {
+            workloads::check(s, e, out);
+        }
+        if s.ignore_users.ignores(e) {
             return;
         }
         access::check(s, e, out);
-        // A dry run changes nothing.
-        if e.query_param("dryRun").is_some() {
+        if dry_run {
             return;
         }
-        workloads::check(s, e, out);
         objects::check(s, e, out);
         roles::check(s, e, out);
         activity::check(s, e, out);
@@ -240,6 +269,6 @@ mod tests {
         };
         assert_eq!(field("container"), Some("root"));
         assert_eq!(field("image"), Some("alpine"));
-        assert_eq!(alerts[0].group_key, "alice|default|x|root");
+        assert_eq!(alerts[0].group_key, "default|x|root");
     }
 }

@@ -59,29 +59,37 @@ fn role_rules(e: &Event, out: &mut Alerts) {
         .iter()
         .filter(|r| !r.write_verbs().is_empty())
         .collect();
-    // `kubectl exec` needs create on pods/exec (API servers since 1.31
-    // also require it of the websocket GET).
+    // Any verb on pods/exec, pods/attach or pods/portforward: a WebSocket
+    // exec is a GET, and `get` alone grants it before Kubernetes 1.31 (or
+    // with AuthorizePodWebsocketUpgradeCreatePermission off), as in Falco.
     let exec: Vec<&PolicyRule> = role
         .rules
         .iter()
-        .filter(|r| r.allows("create", "", "pods/exec"))
+        .filter(|r| !r.exec_subresources().is_empty())
         .collect();
+    let mut exec_subresources: Vec<&str> =
+        exec.iter().flat_map(|r| r.exec_subresources()).collect();
+    exec_subresources.sort_unstable();
+    exec_subresources.dedup();
     let mut write_verbs: Vec<&str> = write.iter().flat_map(|r| r.write_verbs()).collect();
     write_verbs.sort_unstable();
     write_verbs.dedup();
-    for (rule, granting, verbs) in [
-        (&ROLE_WITH_WILDCARD, &wildcard, ""),
+    let exec_subresources = exec_subresources.join(",");
+    for (rule, granting, verbs, subresources) in [
+        (&ROLE_WITH_WILDCARD, &wildcard, "", ""),
         (
             &ROLE_WITH_WRITE_PRIVILEGES,
             &write,
             &write_verbs.join(",")[..],
+            "",
         ),
-        (&ROLE_WITH_POD_EXEC, &exec, ""),
+        (&ROLE_WITH_POD_EXEC, &exec, "", &exec_subresources[..]),
     ] {
         if !granting.is_empty() {
             role_alert(out, rule, e)
                 .field("rules", describe(granting))
-                .field("write_verbs", verbs);
+                .field("write_verbs", verbs)
+                .field("exec_subresources", subresources);
         }
     }
 }

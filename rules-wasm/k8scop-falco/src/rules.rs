@@ -265,7 +265,7 @@ pub const ROLE_WITH_WRITE_PRIVILEGES: Rule = Rule {
 pub const ROLE_WITH_POD_EXEC: Rule = Rule {
     id: "k8scop-falco/role-with-pod-exec",
     title: "Role or ClusterRole allowing exec into pods created",
-    description: "A Role or ClusterRole was created or changed with a rule letting its subjects exec into pods (pods/exec, directly or through wildcards): command execution in any matching container.",
+    description: "A Role or ClusterRole was created or changed with a rule letting its subjects exec into pods: any verb on pods/exec, pods/attach or pods/portforward, directly or through wildcards (a WebSocket exec is a GET, and get alone grants it before Kubernetes 1.31): command execution in any matching container.",
     severity: Severity::Medium,
     tags: &[
         "attack.privilege-escalation",

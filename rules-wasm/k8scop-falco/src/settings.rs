@@ -2,11 +2,7 @@
 //! defaults. Every key is a comma-separated list; `*` at the end of an
 //! entry matches by prefix; an empty value clears the list.
 
-use rule_sdk::{Config, Patterns};
-
-/// The control plane and nodes (`ignore_users`): whatever they do is the
-/// cluster working, and no rule but the node-join rules looks at them.
-pub const DEFAULT_IGNORE_USERS: &[&str] = rule_sdk::CONTROL_PLANE_USERS;
+use rule_sdk::{Config, IgnoreList, Patterns};
 
 /// `allowed_users`: Falco's allowed users (kops, minikube, kubeadm, the
 /// autoscalers, EKS's managed identities), plus every `system:` identity,
@@ -105,6 +101,11 @@ pub const DEFAULT_SENSITIVE_MOUNT_IMAGES: &[&str] = &[
     "amazon/amazon-ecs-agent",
     "prom/node-exporter",
     "amazon/cloudwatch-agent",
+    // Added to Falco's list: kubeadm's static pods mount /etc/kubernetes/pki.
+    "registry.k8s.io/kube-apiserver",
+    "registry.k8s.io/kube-controller-manager",
+    "registry.k8s.io/kube-scheduler",
+    "registry.k8s.io/etcd",
 ];
 
 /// `sensitive_mount_paths`: host paths whose mount (or the mount of a
@@ -140,6 +141,18 @@ pub const DEFAULT_HOST_NETWORK_IMAGES: &[&str] = &[
     "gke.gcr.io/netd-amd64",
     "registry.k8s.io/ip-masq-agent-amd64",
     "registry.k8s.io/prometheus-to-sd",
+    // Added to Falco's list: the stock control plane's own host-network pods
+    // (kubeadm's static pods and kube-proxy, Calico, kind's CNI), which the
+    // pod rules now see since they look at pods whoever creates them.
+    "registry.k8s.io/kube-proxy",
+    "registry.k8s.io/kube-apiserver",
+    "registry.k8s.io/kube-controller-manager",
+    "registry.k8s.io/kube-scheduler",
+    "registry.k8s.io/etcd",
+    "docker.io/calico/node",
+    "calico/node",
+    "quay.io/calico/node",
+    "docker.io/kindest/kindnetd",
 ];
 
 /// `kube_namespaces`: the control-plane namespaces.
@@ -164,6 +177,30 @@ pub const DEFAULT_KUBE_NAMESPACE_IMAGES: &[&str] = &[
     "registry.k8s.io/k8s-dns-sidecar-amd64",
     "registry.k8s.io/metrics-server-amd64",
     "kope/kube-apiserver-healthcheck",
+    // Added to Falco's list: the pods the stock control planes (kubeadm,
+    // kind, MicroK8s, k3s) run in kube-system, which the pod rules now see
+    // since they look at pods whoever creates them.
+    "registry.k8s.io/kube-proxy",
+    "registry.k8s.io/kube-apiserver",
+    "registry.k8s.io/kube-controller-manager",
+    "registry.k8s.io/kube-scheduler",
+    "registry.k8s.io/etcd",
+    "registry.k8s.io/coredns/coredns",
+    "docker.io/coredns/coredns",
+    "coredns/coredns",
+    "registry.k8s.io/metrics-server/metrics-server",
+    "docker.io/calico/node",
+    "docker.io/calico/cni",
+    "docker.io/calico/kube-controllers",
+    "docker.io/kindest/kindnetd",
+    "docker.io/rancher/mirrored-coredns-coredns",
+    "rancher/mirrored-coredns-coredns",
+    "docker.io/rancher/local-path-provisioner",
+    "rancher/local-path-provisioner",
+    "docker.io/rancher/mirrored-metrics-server",
+    "rancher/mirrored-metrics-server",
+    "docker.io/cdkbot/hostpath-provisioner",
+    "cdkbot/hostpath-provisioner",
 ];
 
 /// `known_service_accounts`: the controllers' own service accounts.
@@ -236,7 +273,11 @@ pub const DEFAULT_ALLOWED_NODES: &[&str] = &["*"];
 pub const DEFAULT_SECRET_IGNORED_NAMESPACES: &[&str] = &["kube-system"];
 
 pub struct Settings {
-    pub ignore_users: Patterns,
+    /// `ignore_users` (default: the control plane's identities of
+    /// [`rule_sdk::control_plane`]), each ignored only with its component's
+    /// user agent; `control_plane_distributions` and `control_plane_agents`
+    /// shape the table.
+    pub ignore_users: IgnoreList,
     pub allowed_users: Patterns,
     pub full_admin_users: Patterns,
     pub allowed_images: Patterns,
@@ -261,7 +302,7 @@ pub struct Settings {
 impl Settings {
     pub fn new(config: &Config) -> Self {
         Settings {
-            ignore_users: config.patterns("ignore_users", DEFAULT_IGNORE_USERS),
+            ignore_users: IgnoreList::from_config(config),
             allowed_users: config.patterns("allowed_users", DEFAULT_ALLOWED_USERS),
             full_admin_users: config.patterns("full_admin_users", DEFAULT_FULL_ADMIN_USERS),
             allowed_images: config.patterns("allowed_images", DEFAULT_ALLOWED_IMAGES),

@@ -70,8 +70,7 @@ pub(crate) fn check(s: &Settings, e: &Event, out: &mut Alerts) {
     ];
     for (shared, rule, trusted) in host_namespaces {
         if shared && !all_trusted(&containers, trusted) {
-            alert(out, rule, e, &[e.username(), e.namespace(), object_name(e)])
-                .field("images", images(&containers));
+            workload_alert(out, rule, e, &[]).field("images", images(&containers));
         }
     }
     sensitive_mounts(s, e, &spec, &containers, out);
@@ -79,13 +78,7 @@ pub(crate) fn check(s: &Settings, e: &Event, out: &mut Alerts) {
         && s.kube_namespaces.matches(e.namespace())
         && !all_trusted(&containers, &s.kube_namespace_images)
     {
-        alert(
-            out,
-            &POD_IN_KUBE_NAMESPACE,
-            e,
-            &[e.username(), e.namespace(), object_name(e)],
-        )
-        .field("images", images(&containers));
+        workload_alert(out, &POD_IN_KUBE_NAMESPACE, e, &[]).field("images", images(&containers));
     }
 }
 
@@ -111,15 +104,10 @@ fn container_alert(
     kind: ContainerKind,
     c: &Container,
 ) {
-    alert(
-        out,
-        rule,
-        e,
-        &[e.username(), e.namespace(), object_name(e), &c.name],
-    )
-    .field("container", c.name.as_str())
-    .field("container_kind", kind.as_str())
-    .field("image", c.image.as_str());
+    workload_alert(out, rule, e, &[&c.name])
+        .field("container", c.name.as_str())
+        .field("container_kind", kind.as_str())
+        .field("image", c.image.as_str());
 }
 
 /// One alert per sensitive hostPath volume, unless every container that
@@ -149,18 +137,33 @@ fn sensitive_mounts(
             continue;
         }
         let names: Vec<&str> = mounting.iter().map(|(_, c)| c.name.as_str()).collect();
-        alert(
-            out,
-            &SENSITIVE_MOUNT_POD,
-            e,
-            &[e.username(), e.namespace(), object_name(e), host_path],
-        )
-        .field("volume", volume)
-        .field("host_path", host_path)
-        .field("sensitive_path", sensitive)
-        .field("containers", names.join(","))
-        .field("images", images(exposed));
+        workload_alert(out, &SENSITIVE_MOUNT_POD, e, &[host_path])
+            .field("volume", volume)
+            .field("host_path", host_path)
+            .field("sensitive_path", sensitive)
+            .field("containers", names.join(","))
+            .field("images", images(exposed));
     }
+}
+
+/// A pod-spec alert, grouped on the namespace, the workload the object
+/// belongs to and the finding (`detail`), not on who made the request: a
+/// Deployment (made by a user), its ReplicaSet and its pods (made by the
+/// controllers) are one rollout and one aggregated alert.
+fn workload_alert<'a>(
+    out: &'a mut Alerts,
+    rule: &rule_sdk::Rule,
+    e: &Event,
+    detail: &[&str],
+) -> rule_sdk::RaisedAlert<'a> {
+    let workload = e.workload();
+    let mut group = vec![workload.namespace.as_str(), workload.name.as_str()];
+    group.extend_from_slice(detail);
+    let name = object_name(e);
+    alert(out, rule, e, &group)
+        .field("workload", workload.name.as_str())
+        .field("object_kind", e.resource())
+        .field("object", name)
 }
 
 /// True when there are containers and each one's image repository is

@@ -20,13 +20,20 @@
 //! (the host folds its other stages), only when
 //! the API server allowed it (and it was not a dry run), and skips what
 //! needs a request body when the event was logged at Metadata level.
-//! Control-plane identities are ignored.
+//! Control-plane identities are ignored, each only while it sends its
+//! component's user agent (the table of [`rule_sdk::control_plane`]); the
+//! pod-spec rules (capabilities, privilege escalation flags, hostPath) look
+//! at every pod whoever creates it, and group on the workload (the owner
+//! chain, [`rule_sdk::owner`]) so one rollout is one alert.
 //!
 //! Configuration (all optional; lists are comma-separated, `*` suffix for
 //! a prefix):
-//! - `ignore_users`: identities whose actions are the cluster working
-//!   ([`DEFAULT_IGNORED_USERS`]); not applied to the attack-tool user
-//!   agents, privileged CSR subjects and failed authentication.
+//! - `ignore_users`: identities whose actions are the cluster working (the
+//!   control plane's, and [`DEFAULT_IGNORED_USERS`]); not applied to the
+//!   attack-tool user agents, privileged CSR subjects, failed
+//!   authentication and the pod-spec rules.
+//! - `control_plane_distributions`, `control_plane_agents`: the table of
+//!   control-plane components and their agents.
 //! - `privileged_users`, `privileged_groups`: impersonating these is
 //!   privileged ([`DEFAULT_PRIVILEGED_USERS`], [`DEFAULT_PRIVILEGED_GROUPS`]).
 //! - `csr_privileged_subjects`: CSR subject CNs or Os that make a
@@ -34,7 +41,8 @@
 //! - `dangerous_capabilities`: capabilities worth an alert
 //!   ([`DEFAULT_DANGEROUS_CAPABILITIES`]; `ALL` always counts).
 //! - `trusted_images`: images exempt from the capabilities, privilege
-//!   escalation and hostPath rules (default none).
+//!   escalation and hostPath rules ([`DEFAULT_TRUSTED_IMAGES`]: the stock
+//!   control planes' kube-system pods).
 //! - `suspicious_user_agents`: case-insensitive substrings of user agents
 //!   ([`DEFAULT_SUSPICIOUS_USER_AGENTS`]).
 //! - `node_proxy_ignore_paths`: kubelet paths (after `/proxy/`) monitoring
@@ -61,22 +69,40 @@ pub use rules::*;
 use std::collections::{BTreeSet, VecDeque};
 
 use rule_sdk::pod::Container;
-use rule_sdk::{Alerts, Config, Doc, Event, Pack, Patterns, PodSpec, Severity, Value, export_pack};
+use rule_sdk::{
+    Alerts, Config, Doc, Event, IgnoreList, Pack, Patterns, PodSpec, Severity, Value, export_pack,
+};
 
 use workloads::{NamedContainer, WorkloadContainers};
 
 const PACK: &str = "k8scop-sigma-elastic";
 
-/// Identities of the control plane and nodes.
-pub const DEFAULT_IGNORED_USERS: &[&str] = &[
-    "system:apiserver",
-    "system:kube-scheduler",
-    "system:kube-controller-manager",
-    "system:kube-proxy",
-    "system:volume-scheduler",
-    "system:node:*",
-    "system:bootstrap:*",
-    "system:serviceaccount:kube-system:*",
+/// Identities ignored besides the control plane's of
+/// [`rule_sdk::control_plane`]: bootstrap tokens (nodes joining). They are
+/// ignored by name; the table's identities only with their component's
+/// user agent.
+pub const DEFAULT_IGNORED_USERS: &[&str] = &["system:bootstrap:*"];
+
+/// `trusted_images`: the pods the stock control planes (kubeadm, kind,
+/// MicroK8s, k3s) run with capabilities, host paths or root, which the
+/// pod-spec rules see since they look at pods whoever creates them.
+pub const DEFAULT_TRUSTED_IMAGES: &[&str] = &[
+    "registry.k8s.io/kube-proxy:*",
+    "registry.k8s.io/kube-apiserver:*",
+    "registry.k8s.io/kube-controller-manager:*",
+    "registry.k8s.io/kube-scheduler:*",
+    "registry.k8s.io/etcd:*",
+    "docker.io/calico/node:*",
+    "docker.io/calico/cni:*",
+    "calico/node:*",
+    "calico/cni:*",
+    "quay.io/calico/node:*",
+    "quay.io/calico/cni:*",
+    "docker.io/kindest/kindnetd:*",
+    "docker.io/cdkbot/hostpath-provisioner:*",
+    "cdkbot/hostpath-provisioner:*",
+    "docker.io/rancher/local-path-provisioner:*",
+    "rancher/local-path-provisioner:*",
 ];
 
 /// Users whose impersonation is privileged escalation.
@@ -214,7 +240,7 @@ const KUBELET_EXEC_PATHS: &[&str] = &["run/", "exec/", "attach/", "portForward/"
 const RECENT_UNAUTHENTICATED: usize = 1024;
 
 pub struct SigmaElastic {
-    ignored_users: Patterns,
+    ignored_users: IgnoreList,
     privileged_users: Patterns,
     privileged_groups: Patterns,
     csr_privileged_subjects: Patterns,
@@ -238,7 +264,7 @@ impl Pack for SigmaElastic {
 
     fn new(config: &Config) -> Self {
         SigmaElastic {
-            ignored_users: config.patterns("ignore_users", DEFAULT_IGNORED_USERS),
+            ignored_users: IgnoreList::from_config_with(config, DEFAULT_IGNORED_USERS),
             privileged_users: config.patterns("privileged_users", DEFAULT_PRIVILEGED_USERS),
             privileged_groups: config.patterns("privileged_groups", DEFAULT_PRIVILEGED_GROUPS),
             csr_privileged_subjects: config
@@ -248,7 +274,7 @@ impl Pack for SigmaElastic {
                 .iter()
                 .map(|c| normalize_capability(c))
                 .collect(),
-            trusted_images: config.patterns("trusted_images", &[]),
+            trusted_images: config.patterns("trusted_images", DEFAULT_TRUSTED_IMAGES),
             suspicious_user_agents: config
                 .list("suspicious_user_agents", DEFAULT_SUSPICIOUS_USER_AGENTS)
                 .iter()
@@ -291,7 +317,17 @@ impl Pack for SigmaElastic {
         if matches!(e.api_group(), "apps") && e.subresource().is_empty() {
             self.on_workload_change(e, out);
         }
-        let ignored = self.ignored_users.matches(e.username());
+        let ignored = self.ignored_users.ignores(e);
+        // What a pod runs matters whoever created it: the pod the
+        // replicaset-controller creates is the one that runs.
+        let pod_spec = match (e.api_group(), e.resource(), e.subresource()) {
+            ("", "pods", "") | ("batch", "cronjobs" | "jobs", "") => true,
+            ("apps", r, "") => rules::is_workload(r),
+            _ => false,
+        };
+        if pod_spec {
+            self.on_pod_spec(e, out);
+        }
         match (e.api_group(), e.resource(), e.subresource()) {
             ("certificates.k8s.io", "certificatesigningrequests", "" | "approval") => {
                 self.on_csr(e, ignored, out)
@@ -306,19 +342,10 @@ impl Pack for SigmaElastic {
             ("", "nodes", "proxy") => self.on_node_proxy(e, out),
             ("", "pods", "ephemeralcontainers") => self.on_capabilities(e, out),
             ("" | "events.k8s.io", "events", "") => on_events_deleted(e, out),
-            ("batch", "cronjobs" | "jobs", "") => {
-                on_cronjob(e, out);
-                self.on_pod_spec(e, out);
-            }
+            ("batch", "cronjobs" | "jobs", "") => on_cronjob(e, out),
             ("", "secrets", "") => self.on_secrets(e, out),
-            ("", "pods", "") => {
-                self.on_system_pod_masquerade(e, out);
-                self.on_pod_spec(e, out);
-            }
-            ("apps", r, "") if rules::is_workload(r) => {
-                self.on_logging(e, out);
-                self.on_pod_spec(e, out);
-            }
+            ("", "pods", "") => self.on_system_pod_masquerade(e, out),
+            ("apps", r, "") if rules::is_workload(r) => self.on_logging(e, out),
             ("", "serviceaccounts", "token") => self.on_token(e, out),
             ("", "pods", "exec") => on_exec(e, out),
             ("rbac.authorization.k8s.io", "rolebindings" | "clusterrolebindings", "") => {
@@ -370,7 +397,7 @@ impl SigmaElastic {
     }
 
     fn on_forbidden(&self, e: &Event, out: &mut Alerts) {
-        if self.ignored_users.matches(e.username()) {
+        if self.ignored_users.ignores(e) {
             return;
         }
         let service_account = is_service_account(e.effective_username());
@@ -418,7 +445,7 @@ impl SigmaElastic {
         let Some(target) = e.impersonated_user.as_ref() else {
             return;
         };
-        if self.ignored_users.matches(e.username()) {
+        if self.ignored_users.ignores(e) {
             return;
         }
         let privileged_user = self.privileged_users.matches(&target.username);
@@ -672,6 +699,8 @@ impl SigmaElastic {
         let Some(spec) = e.request_pod_spec() else {
             return;
         };
+        // One rollout (workload, ReplicaSet, pods) is one alert.
+        let workload = e.workload();
         for (kind, c) in spec.all_containers() {
             if self.trusted_images.matches(&c.image) {
                 continue;
@@ -691,7 +720,7 @@ impl SigmaElastic {
             let alert = out
                 .raise(&EXCESSIVE_CAPABILITIES)
                 .title(format!("Container {} adds {caps}", c.name))
-                .group(&[e.username(), e.namespace(), e.name(), &c.name, &caps])
+                .group(&[&workload.namespace, &workload.name, &c.name, &caps])
                 .audit_context(e)
                 .field("groups", e.user.groups.join(","))
                 .field("container", c.name.as_str())
@@ -708,6 +737,8 @@ impl SigmaElastic {
         let Some(spec) = e.request_pod_spec() else {
             return;
         };
+        // One rollout (workload, ReplicaSet, pods) is one alert.
+        let workload = e.workload();
         // A pod's security context cannot change once it runs.
         if e.resource() == "pods" && e.verb != "create" {
             return;
@@ -746,9 +777,8 @@ impl SigmaElastic {
         let flags = describe.join("; ");
         out.raise(&PRIVILEGE_ESCALATION_FLAGS)
             .group(&[
-                e.username(),
-                e.namespace(),
-                e.name(),
+                &workload.namespace,
+                &workload.name,
                 &flags,
                 if pod_root { "pod-root" } else { "" },
             ])
@@ -765,6 +795,8 @@ impl SigmaElastic {
         let Some(spec) = e.request_pod_spec() else {
             return;
         };
+        // One rollout (workload, ReplicaSet, pods) is one alert.
+        let workload = e.workload();
         let volumes: Vec<(&str, &str)> = spec.host_path_volumes().collect();
         if volumes.is_empty() {
             return;
@@ -797,7 +829,7 @@ impl SigmaElastic {
                 e.namespace(),
                 e.name()
             ))
-            .group(&[e.username(), e.namespace(), e.name(), &paths])
+            .group(&[&workload.namespace, &workload.name, &paths])
             .audit_context(e)
             .field("groups", e.user.groups.join(","))
             .field("host_paths", paths.as_str())
@@ -1066,7 +1098,7 @@ impl SigmaElastic {
                 None => {}
             }
         }
-        if e.verb == "create" || added.is_empty() || self.ignored_users.matches(e.username()) {
+        if e.verb == "create" || added.is_empty() || self.ignored_users.ignores(e) {
             return;
         }
         let names: Vec<&str> = added.iter().map(|c| c.name.as_str()).collect();
