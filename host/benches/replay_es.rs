@@ -28,7 +28,9 @@ use chrono::{DateTime, SecondsFormat, Utc};
 use k8scop::decode::Decoder;
 use k8scop::es::indices::LogIndices;
 use k8scop::es::{EsClient, EsConfig, ServerInfo};
-use k8scop::source::elasticsearch::{LogQuery, read_window};
+use k8scop::ops::Metrics;
+use k8scop::source::elasticsearch::LogQuery;
+use k8scop::source::{EachPage, EsInput, read_window};
 use k8scop_testkit::{TestCluster, rules_dir, shipped_packs};
 use serde_json::{Value, json};
 
@@ -80,16 +82,24 @@ fn main() {
             };
             let decoder = Decoder::default();
             let mut parsed = 0usize;
-            read_window(&client, flavor, &query, start, to, |page| {
+            // The same reader as the replay's (time order, ties in a stable
+            // order), minus the pipeline behind it.
+            let es = EsInput {
+                client: client.clone(),
+                flavor,
+                query,
+            };
+            let each = EachPage(|page: Vec<k8scop::source::elasticsearch::Hit>| {
                 for hit in page {
                     let origin = k8scop::decode::DocRef::default();
                     parsed += decoder
                         .decode_source_text(hit.source_text(), origin)
                         .is_ok() as usize;
                 }
-            })
-            .await
-            .unwrap();
+            });
+            read_window(&es, start, to, None, &mut { each }, &Metrics::new())
+                .await
+                .unwrap();
             parsed
         });
         let floor = started.elapsed();

@@ -7,11 +7,31 @@ use std::collections::HashSet;
 use chrono::{DateTime, Duration, SecondsFormat, Utc};
 use k8scop::es::indices::LogIndices;
 use k8scop::es::{EsClient, EsConfig, Flavor, ServerInfo};
+use k8scop::ops::Metrics;
 use k8scop::sink::elasticsearch::{BulkConfig, BulkDoc, BulkWriter};
-use k8scop::source::elasticsearch::{LogQuery, WindowReader, read_window};
+use k8scop::source::elasticsearch::{Hit, LogQuery, WindowReader};
+use k8scop::source::{EachPage, EsInput, read_window};
 use k8scop_testkit::TestCluster;
 use k8scop_testkit::recorded::RecordedServer;
 use serde_json::json;
+
+/// The window `[from, to)` through the one reader the pipeline runs,
+/// each page handed to `each`.
+async fn read_pages(
+    client: &EsClient,
+    flavor: Flavor,
+    query: &LogQuery,
+    from: DateTime<Utc>,
+    to: DateTime<Utc>,
+    each: impl FnMut(Vec<Hit>) + Send,
+) -> anyhow::Result<u64> {
+    let es = EsInput {
+        client: client.clone(),
+        flavor,
+        query: query.clone(),
+    };
+    read_window(&es, from, to, None, &mut EachPage(each), &Metrics::new()).await
+}
 
 fn t(s: &str) -> DateTime<Utc> {
     s.parse().unwrap()
@@ -71,7 +91,7 @@ async fn a_mid_day_window_over_daily_indices_reads_each_document_once_in_time_or
     };
     let mut hits = Vec::new();
     let mut pages = 0;
-    let total = read_window(&client, flavor, &query, from, to, |page| {
+    let total = read_pages(&client, flavor, &query, from, to, |page| {
         pages += 1;
         hits.extend(page);
     })
@@ -115,7 +135,7 @@ async fn a_mid_day_window_over_daily_indices_reads_each_document_once_in_time_or
     };
     let (from, to) = (t("2024-02-27T00:00:00Z"), t("2024-03-01T01:00:00Z"));
     let mut early_hits = Vec::new();
-    read_window(&client, flavor, &early, from, to, |page| {
+    read_pages(&client, flavor, &early, from, to, |page| {
         early_hits.extend(page)
     })
     .await
@@ -135,7 +155,7 @@ async fn a_mid_day_window_over_daily_indices_reads_each_document_once_in_time_or
     );
 
     // A window over days with no index at all is empty, not an error.
-    let none = read_window(
+    let none = read_pages(
         &client,
         flavor,
         &query,
@@ -215,7 +235,7 @@ async fn elasticsearch_8_point_in_time_dialect() {
         page_size: 2,
     };
     let mut ids = Vec::new();
-    read_window(
+    read_pages(
         &client,
         flavor,
         &query,

@@ -4,6 +4,7 @@
 mod args;
 mod compat;
 pub mod config_file;
+mod progress;
 pub mod time;
 
 use std::collections::BTreeMap;
@@ -35,6 +36,7 @@ use crate::sink::dead_letter::DeadLetterFile;
 use crate::sink::elasticsearch::{BulkConfig, BulkWriter};
 use crate::source::elasticsearch::LogQuery;
 use crate::summary::Summary;
+use progress::ReplayProgress;
 
 pub fn main() -> ExitCode {
     let mut argv: Vec<String> = std::env::args().collect();
@@ -173,11 +175,13 @@ fn replay(args: ReplayArgs, config_file: Option<&std::path::Path>) -> anyhow::Re
     let (_stop, shutdown) = watch::channel(false);
     let summary = runtime.block_on(async {
         config.notifier = Notifier::start(channels, &config.metrics)?;
+        let mut progress = None;
         let input = match (&args.input, args.from, args.to) {
             (Some(path), _, _) => Input::File(path.clone()),
             (None, Some(from), Some(to)) => {
                 anyhow::ensure!(from < to, "--from must be before --to");
                 let es = es_input(&args.common.es, &args.common.logs).await?;
+                progress = Some(ReplayProgress::start(&es, from, to, &config.metrics).await);
                 Input::Replay { es, from, to }
             }
             _ => {
@@ -189,7 +193,11 @@ fn replay(args: ReplayArgs, config_file: Option<&std::path::Path>) -> anyhow::Re
             (None, Some(_)) => Output::File(PathBuf::from("-")),
             (None, None) => es_output(&args.common.es, &args.common.alerts).await?,
         };
-        pipeline::run(config, input, output, engine, shutdown).await
+        let summary = pipeline::run(config, input, output, engine, shutdown).await;
+        if let Some(progress) = progress {
+            progress.finish();
+        }
+        summary
     })?;
     Ok(finish(&summary))
 }

@@ -1,5 +1,18 @@
 //! Where alerts go.
 
+pub mod alert_writes;
 pub mod dead_letter;
 pub mod elasticsearch;
 pub mod jsonl;
+
+use std::path::PathBuf;
+
+use elasticsearch::BulkWriter;
+
+pub enum Output {
+    File(PathBuf),
+    Elasticsearch {
+        writer: BulkWriter,
+        alerts_prefix: String,
+    },
+}

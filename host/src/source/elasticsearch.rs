@@ -310,30 +310,3 @@ where
         }
     }
 }
-
-/// Read the whole window, handing each page to `each`.
-pub async fn read_window(
-    client: &EsClient,
-    flavor: Flavor,
-    query: &LogQuery,
-    from: DateTime<Utc>,
-    to: DateTime<Utc>,
-    mut each: impl FnMut(Vec<Hit>),
-) -> Result<u64, EsError> {
-    let mut reader = WindowReader::open(client, flavor, query, from, to).await?;
-    let mut total = 0u64;
-    let result = async {
-        while let Some(page) = reader.next_page().await? {
-            total += page.len() as u64;
-            each(page);
-        }
-        Ok::<_, EsError>(())
-    }
-    .await;
-    let closed = reader.close().await;
-    result?;
-    if let Err(e) = closed {
-        tracing::warn!(error = %e, "could not close the point in time; it expires by itself");
-    }
-    Ok(total)
-}

@@ -1,0 +1,143 @@
+//! The decode stage: raw lines and hits become documents for the packs,
+//! counted by shape; chatter and the stages folded into their request's
+//! counted stage leave here, counted.
+
+use tokio::sync::mpsc;
+
+use super::{Decoded, Raw, item_reason};
+use crate::decode::{DecodedDoc, Decoder, DocRef};
+use crate::engine::EventKind;
+use crate::noise::{ChatterCounts, ChatterFilter, ChatterMode};
+use crate::ops::{DocumentKind, Metrics};
+use crate::request_once::RequestOnce;
+use crate::summary::Summary;
+
+pub(super) fn decode_stage(
+    decoder: Decoder,
+    mut request_once: RequestOnce,
+    chatter: &ChatterFilter,
+    batch_size: usize,
+    mut rx: mpsc::Receiver<Raw>,
+    tx: mpsc::Sender<Decoded>,
+    metrics: &Metrics,
+) -> Summary {
+    let mut summary = Summary::default();
+    if chatter.mode() != ChatterMode::Off {
+        summary.chatter = Some(ChatterCounts {
+            mode: chatter.mode(),
+            ..Default::default()
+        });
+    }
+    let count = |summary: &mut Summary, doc: &DecodedDoc| match doc.kind {
+        EventKind::Audit => {
+            summary.decoded_audit += 1;
+            metrics.documents_decoded(DocumentKind::Audit, 1);
+            if let Some(shape) = doc.shape {
+                *summary.audit_by_shape.entry(shape).or_default() += 1;
+                metrics.audit_event_decoded(shape);
+            }
+        }
+        EventKind::Other => {
+            summary.decoded_other += 1;
+            metrics.documents_decoded(DocumentKind::Other, 1);
+        }
+    };
+    while let Some(raw) = rx.blocking_recv() {
+        let out = match raw {
+            Raw::End(mut end) => {
+                end.requests = request_once.open_requests();
+                Decoded::End(end)
+            }
+            Raw::Lines(lines) => {
+                let mut docs = Vec::with_capacity(lines.len());
+                for line in lines {
+                    let decoded = line.text.map_err(|e| e.to_string()).and_then(|text| {
+                        decoder.decode(text, line.number).map_err(|e| e.to_string())
+                    });
+                    match decoded {
+                        Ok(decoded) => {
+                            for doc in decoded.docs {
+                                count(&mut summary, &doc);
+                                docs.push(doc);
+                            }
+                            // A batch's items that did not decode, by position.
+                            for (origin, e) in decoded.failed {
+                                metrics.documents_failed(1);
+                                summary.record_failure(line.number, item_reason(&origin, &e));
+                            }
+                        }
+                        Err(reason) => {
+                            metrics.documents_failed(1);
+                            summary.record_failure(line.number, reason);
+                        }
+                    }
+                }
+                Decoded::Docs(docs)
+            }
+            Raw::Hits(hits) => {
+                let mut docs = Vec::with_capacity(hits.len());
+                for hit in hits {
+                    let text = hit.source_text();
+                    let origin = DocRef {
+                        index: Some(hit.index.clone()),
+                        id: Some(hit.id.clone()),
+                        ..Default::default()
+                    };
+                    match decoder.decode_text(text, origin.clone()) {
+                        Ok(decoded) => {
+                            for doc in decoded.docs {
+                                count(&mut summary, &doc);
+                                docs.push(doc);
+                            }
+                            for (origin, e) in decoded.failed {
+                                metrics.documents_failed(1);
+                                summary.record_doc_failure(&origin.key(), e.to_string());
+                            }
+                        }
+                        Err(e) => {
+                            metrics.documents_failed(1);
+                            summary.record_doc_failure(&origin.key(), e.to_string());
+                        }
+                    }
+                }
+                Decoded::Docs(docs)
+            }
+        };
+        // Chatter and the stages folded into their request's counted stage
+        // leave here, counted: dropped documents were read, so a
+        // checkpoint past them is right.
+        let out = match out {
+            Decoded::Docs(mut docs) => {
+                let reduced = chatter.apply(&mut docs);
+                if let Some(counts) = summary.chatter.as_mut() {
+                    metrics.chatter().record(chatter.mode(), &reduced);
+                    counts.add(&reduced);
+                }
+                let folded = request_once.retain(&mut docs);
+                summary.stages.add(folded);
+                metrics.stages_folded(&folded);
+                metrics.set_open_requests(request_once.open_count());
+                Decoded::Docs(docs)
+            }
+            end => end,
+        };
+        // A search page may be larger than a pack's batch: split it, so
+        // packs always get batches of the configured size.
+        let batches = match out {
+            Decoded::Docs(mut docs) if docs.len() > batch_size => {
+                let mut batches = Vec::new();
+                while docs.len() > batch_size {
+                    let rest = docs.split_off(batch_size);
+                    batches.push(Decoded::Docs(std::mem::replace(&mut docs, rest)));
+                }
+                batches.push(Decoded::Docs(docs));
+                batches
+            }
+            other => vec![other],
+        };
+        if batches.into_iter().any(|b| tx.blocking_send(b).is_err()) {
+            break;
+        }
+    }
+    summary
+}

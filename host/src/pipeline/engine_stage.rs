@@ -1,0 +1,126 @@
+//! The engine stage: batches of documents through the rule packs, and the
+//! rules folder rescanned between batches when it changed.
+
+use std::path::PathBuf;
+
+use tokio::sync::mpsc;
+
+use super::{Decoded, Evaluated, item_reason};
+use crate::alert::PendingAlert;
+use crate::engine::RuleEngine;
+use crate::ops::{Metrics, StatusBoard};
+use crate::summary::Summary;
+
+/// The watcher's signals become messages in the engine's own channel, so
+/// the engine reloads as soon as it is between batches, also when it is
+/// idle between windows (waiting for the next batch would add up to a whole
+/// interval). The forwarder holds the channel weakly: it never keeps the
+/// pipeline from ending, and it ends with the watcher.
+pub(super) fn forward_reloads(
+    signals: std::sync::mpsc::Receiver<()>,
+    to: mpsc::WeakSender<Decoded>,
+) {
+    let forward = move || {
+        while signals.recv().is_ok() {
+            let Some(tx) = to.upgrade() else { return };
+            if tx.blocking_send(Decoded::Reload).is_err() {
+                return;
+            }
+        }
+    };
+    if let Err(e) = std::thread::Builder::new()
+        .name("k8scop-reload".into())
+        .spawn(forward)
+    {
+        tracing::error!(error = %e, "cannot start the hot-reload thread: rule changes are not picked up until restart");
+    }
+}
+
+pub(super) fn engine_stage(
+    engine: &mut RuleEngine,
+    mut rx: mpsc::Receiver<Decoded>,
+    tx: mpsc::Sender<Evaluated>,
+    metrics: &Metrics,
+    reload_dir: Option<PathBuf>,
+    status: &StatusBoard,
+) -> Summary {
+    let mut summary = Summary::default();
+    status.publish(engine.status_json());
+    metrics.set_packs_refused(engine.refused().count());
+    while let Some(decoded) = rx.blocking_recv() {
+        let out = match decoded {
+            // Packs are swapped between batches only: a batch is evaluated
+            // by one set of packs, so no document is skipped or seen twice.
+            Decoded::Reload => {
+                if let Some(dir) = &reload_dir {
+                    match engine.sync_dir(dir) {
+                        Ok(_) => {
+                            metrics.set_packs_loaded(engine.packs().count());
+                            metrics.set_packs_refused(engine.refused().count());
+                        }
+                        Err(e) => tracing::error!(error = %e, "cannot rescan the rules folder"),
+                    }
+                    status.publish(engine.status_json());
+                }
+                continue;
+            }
+            Decoded::End(end) => Evaluated::End(end),
+            Decoded::Docs(docs) => {
+                let outcome = engine.evaluate(&docs);
+                for (pack, documents, elapsed) in &outcome.evaluations {
+                    metrics.pack_evaluated(pack, *documents as u64, *elapsed);
+                }
+                for failure in &outcome.failures {
+                    metrics.pack_failed(&failure.pack, failure.documents as u64);
+                    *summary
+                        .unevaluated_by_pack
+                        .entry(failure.pack.clone())
+                        .or_default() += failure.documents as u64;
+                }
+                for rejected in &outcome.rejected {
+                    metrics.alerts_rejected(&rejected.pack, 1);
+                }
+                for (index, reason) in &outcome.malformed {
+                    metrics.documents_failed(1);
+                    let origin = &docs[*index].origin;
+                    match (origin.line, &origin.id) {
+                        (Some(line), None) => {
+                            summary.record_failure(line, item_reason(origin, reason))
+                        }
+                        _ => summary.record_doc_failure(&origin.key(), reason.clone()),
+                    }
+                }
+                summary.rejected_alerts += outcome.rejected.len() as u64;
+                let alerts = outcome
+                    .alerts
+                    .into_iter()
+                    .map(|raised| {
+                        let rule = &raised.alert.rule_id;
+                        metrics.alert_raised(rule);
+                        match summary.alerts_by_rule.get_mut(rule) {
+                            Some(n) => *n += 1,
+                            None => {
+                                summary.alerts_by_rule.insert(rule.clone(), 1);
+                            }
+                        }
+                        let doc = &docs[raised.doc_index];
+                        (PendingAlert::new(raised, doc), doc.origin.clone())
+                    })
+                    .collect();
+                status.publish(engine.status_json());
+                metrics.set_packs_quarantined(
+                    engine
+                        .status()
+                        .iter()
+                        .filter(|p| p.quarantined.is_some())
+                        .count(),
+                );
+                Evaluated::Alerts(alerts)
+            }
+        };
+        if tx.blocking_send(out).is_err() {
+            break;
+        }
+    }
+    summary
+}
