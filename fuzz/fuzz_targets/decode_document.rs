@@ -33,7 +33,7 @@ fuzz_target!(|data: &[u8]| {
             // decoding that again as a root document gives the same facts.
             // (A document that was not an audit event in this shape may well be
             // one at the root, so only audit events are checked.)
-            if doc.kind != k8scop::engine::EventKind::Audit {
+            if doc.kind != k8scop::contract::EventKind::Audit {
                 continue;
             }
             assert_eq!(parsed["kind"], "Event", "an audit event names itself");

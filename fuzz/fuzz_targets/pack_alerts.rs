@@ -12,11 +12,9 @@ use arbitrary::Arbitrary;
 use k8scop::aggregate::{AggregateConfig, Aggregator};
 use k8scop::alert::{PendingAlert, alert_document};
 use k8scop::decode::{DecodedDoc, Decoder};
-use k8scop::engine::bindings::Interest;
-use k8scop::engine::interest::PackInterest;
-use k8scop::engine::pack::check_alert_limits;
+use k8scop::contract::{Alert, Interest, PackInfo, RuleInfo, Severity};
 use k8scop::engine::{
-    Alert, BatchOutcome, PackInfo, PackMeta, RuleInfo, SandboxLimits, Severity, admit_alerts,
+    BatchOutcome, PackInterest, PackMeta, SandboxLimits, admit_alerts, check_alert_limits,
 };
 use k8scop::es::indices::daily_index;
 use k8scop::sink::elasticsearch::alert_bulk_doc;
@@ -57,7 +55,7 @@ fn meta() -> Arc<PackMeta> {
                 verbs: vec![],
                 resources: vec![],
             },
-            needs: k8scop::engine::bindings::AuditNeeds::metadata(),
+            needs: k8scop::contract::AuditNeeds::metadata(),
         })
         .collect();
     Arc::new(PackMeta {

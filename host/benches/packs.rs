@@ -19,8 +19,7 @@ use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
 use k8scop::decode::{DecodedDoc, Decoder};
-use k8scop::engine::interest::PackInterest;
-use k8scop::engine::{EngineConfig, RuleEngine, facts};
+use k8scop::engine::{EngineConfig, PackInterest, RuleEngine, facts};
 use k8scop_testkit::{build_pack, shipped_packs, workspace_file};
 use rule_sdk::EventKind as SdkKind;
 use rule_sdk::native::NativePack;
@@ -212,8 +211,8 @@ fn select(interest: &PackInterest, batch: &[DecodedDoc]) -> Vec<usize> {
 
 fn sdk_kind(d: &DecodedDoc) -> SdkKind {
     match d.kind {
-        k8scop::engine::EventKind::Audit => SdkKind::Audit,
-        k8scop::engine::EventKind::Other => SdkKind::Other,
+        k8scop::contract::EventKind::Audit => SdkKind::Audit,
+        k8scop::contract::EventKind::Other => SdkKind::Other,
     }
 }
 

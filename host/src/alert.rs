@@ -7,8 +7,9 @@ use chrono::{DateTime, Utc};
 use serde_json::{Map, Value, json};
 use sha2::{Digest, Sha256};
 
+use crate::contract::EventKind;
 use crate::decode::{DecodedDoc, DocRef};
-use crate::engine::{EventKind, RaisedAlert};
+use crate::engine::RaisedAlert;
 
 /// An alert document and its deterministic id.
 #[derive(Debug, Clone)]
@@ -296,9 +297,9 @@ mod tests {
     fn raised() -> (RaisedAlert, DecodedDoc) {
         use std::sync::Arc;
 
-        use crate::engine::bindings::Interest;
-        use crate::engine::interest::PackInterest;
-        use crate::engine::{Alert, PackInfo, PackMeta, RuleInfo, Severity};
+        use crate::contract::Interest;
+        use crate::contract::{Alert, PackInfo, RuleInfo, Severity};
+        use crate::engine::{PackInterest, PackMeta};
 
         let rules = vec![RuleInfo {
             id: "p/exec".into(),
@@ -311,7 +312,7 @@ mod tests {
                 verbs: vec![],
                 resources: vec![],
             },
-            needs: crate::engine::bindings::AuditNeeds::metadata(),
+            needs: crate::contract::AuditNeeds::metadata(),
         }];
         let pack = Arc::new(PackMeta {
             interest: PackInterest::new(&rules),

@@ -16,7 +16,7 @@ use std::path::Path;
 use anyhow::Context;
 use serde::Deserialize;
 
-use crate::engine::{AuditLevel, EventKind, RuleInfo};
+use crate::contract::{AuditLevel, EventKind, RuleInfo};
 
 /// A Policy's `level`, ordered from least to most logged.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Deserialize)]
@@ -353,8 +353,8 @@ fn is_cluster_scoped(resource: &str) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::engine::AuditStage;
-    use crate::engine::bindings::{AuditNeeds, Interest, Severity};
+    use crate::contract::AuditStage;
+    use crate::contract::{AuditNeeds, Interest, Severity};
 
     fn rule(id: &str, verbs: &[&str], resources: &[&str], needs: AuditNeeds) -> RuleInfo {
         RuleInfo {

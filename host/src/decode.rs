@@ -29,7 +29,7 @@ use serde::Deserialize;
 use serde::de::{Deserializer, IgnoredAny, Visitor};
 use serde_json::{Map, Value};
 
-use crate::engine::EventKind;
+use crate::contract::EventKind;
 
 mod aks;
 mod batch;

@@ -50,8 +50,8 @@ use serde::Deserialize;
 
 use rule_sdk::control_plane::{ControlPlane, Role};
 
+use crate::contract::EventKind;
 use crate::decode::DecodedDoc;
-use crate::engine::EventKind;
 
 /// The annotation `label` mode adds to a chatter event, naming the rule.
 pub const CHATTER_ANNOTATION: &str = "k8scop.io/chatter";

@@ -26,8 +26,8 @@ use std::str::FromStr;
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
+use crate::contract::EventKind;
 use crate::decode::DecodedDoc;
-use crate::engine::EventKind;
 
 /// Requests remembered at most; past it the oldest are forgotten (counted).
 const MAX_OPEN_REQUESTS: usize = 500_000;

@@ -35,8 +35,9 @@ use anyhow::{Context, bail};
 use serde::Deserialize;
 use serde_json::Value;
 
+use crate::contract::Severity;
 use crate::decode::Decoder;
-use crate::engine::{EngineConfig, RaisedAlert, RuleEngine, SandboxLimits, Severity};
+use crate::engine::{EngineConfig, RaisedAlert, RuleEngine, SandboxLimits};
 use crate::request_once::{RequestOnce, StagePolicy};
 
 #[derive(Debug, Deserialize)]

@@ -10,8 +10,8 @@ use std::time::Duration as StdDuration;
 
 use chrono::Utc;
 use common::*;
-use k8scop::engine::watch::RulesWatcher;
 use k8scop::engine::{EngineConfig, RuleEngine};
+use k8scop::rules_watch::RulesWatcher;
 use k8scop_testkit::{TestCluster, build_pack, rules_dir};
 
 fn names(engine: &RuleEngine) -> Vec<String> {

@@ -2,8 +2,9 @@
 //! change a few lines, build it with one cargo command, and load it beside
 //! the shipped pack.
 
+use k8scop::contract::Severity;
 use k8scop::decode::Decoder;
-use k8scop::engine::{EngineConfig, RuleEngine, Severity};
+use k8scop::engine::{EngineConfig, RuleEngine};
 use k8scop_testkit::{author_pack, build_pack};
 
 #[test]

@@ -7,8 +7,8 @@
 use std::collections::BTreeMap;
 use std::path::Path;
 
+use k8scop::contract::EventKind;
 use k8scop::decode::{Decoder, EventShape};
-use k8scop::engine::EventKind;
 
 fn fixtures() -> std::path::PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/shapes")

@@ -61,7 +61,7 @@ impl Config {
     }
 
     fn value(&self, key: &str) -> Option<String> {
-        crate::runtime::host_config(key)
+        crate::host::config(key)
     }
 
     /// A comma-separated list, or `default` when unset. An empty value is an

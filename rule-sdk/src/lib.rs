@@ -59,6 +59,7 @@ pub mod audit;
 pub mod config;
 pub mod control_plane;
 pub mod doc;
+mod host;
 pub mod image;
 pub mod log;
 pub mod native;

@@ -1,7 +1,7 @@
 //! Logging through the host, which tags every line with the pack's name.
 
-pub use crate::bindings::k8scop::rules::host::LogLevel;
-use crate::runtime::host_log;
+pub use crate::host::LogLevel;
+use crate::host::log as host_log;
 
 pub fn debug(message: &str) {
     host_log(LogLevel::Debug, message)

@@ -1,17 +1,8 @@
 //! Running a pack natively, without WebAssembly: the same rule code linked
 //! into a Rust program. Benchmarks use it to measure what the sandbox costs.
 
-use std::cell::RefCell;
-use std::collections::HashMap;
-
-#[cfg(not(target_arch = "wasm32"))]
-use crate::bindings::k8scop::rules::host::LogLevel;
 pub use crate::bindings::k8scop::rules::types::{Alert, PackInfo};
 use crate::{EventKind, Pack};
-
-thread_local! {
-    static CONFIG: RefCell<HashMap<String, String>> = RefCell::new(HashMap::new());
-}
 
 /// A pack instance running natively.
 pub struct NativePack<P: Pack> {
@@ -21,12 +12,7 @@ pub struct NativePack<P: Pack> {
 impl<P: Pack> NativePack<P> {
     /// Build the pack with these configuration values.
     pub fn new(config: &[(&str, &str)]) -> Self {
-        CONFIG.with(|c| {
-            *c.borrow_mut() = config
-                .iter()
-                .map(|(k, v)| (k.to_string(), v.to_string()))
-                .collect()
-        });
+        crate::host::set_native_config(config);
         NativePack {
             pack: P::new(&crate::Config::new()),
         }
@@ -48,18 +34,6 @@ impl<P: Pack> NativePack<P> {
     /// stateful pack's tables stay within their caps).
     pub fn pack(&self) -> &P {
         &self.pack
-    }
-}
-
-#[cfg(not(target_arch = "wasm32"))]
-pub(crate) fn config_value(key: &str) -> Option<String> {
-    CONFIG.with(|c| c.borrow().get(key).cloned())
-}
-
-#[cfg(not(target_arch = "wasm32"))]
-pub(crate) fn log(level: LogLevel, message: &str) {
-    if matches!(level, LogLevel::Warn | LogLevel::Error) {
-        eprintln!("[{level:?}] {message}");
     }
 }
 

@@ -3,8 +3,8 @@
 
 use std::cell::RefCell;
 
-use crate::bindings::k8scop::rules::host::LogLevel;
 use crate::bindings::k8scop::rules::types as wit;
+use crate::host::{LogLevel, log as host_log};
 use crate::wire::{BatchEvent, BatchReader};
 use crate::{Alerts, Config, Doc, Event, EventKind, Pack, Value};
 
@@ -96,24 +96,4 @@ fn on_doc<P: Pack>(pack: &mut P, out: &mut Alerts, index: usize, doc: &Doc<'_>) 
             }
         }
     }
-}
-
-#[cfg(target_arch = "wasm32")]
-pub(crate) fn host_config(key: &str) -> Option<String> {
-    crate::bindings::k8scop::rules::host::config(key)
-}
-
-#[cfg(target_arch = "wasm32")]
-pub(crate) fn host_log(level: LogLevel, message: &str) {
-    crate::bindings::k8scop::rules::host::log(level, message)
-}
-
-#[cfg(not(target_arch = "wasm32"))]
-pub(crate) fn host_config(key: &str) -> Option<String> {
-    crate::native::config_value(key)
-}
-
-#[cfg(not(target_arch = "wasm32"))]
-pub(crate) fn host_log(level: LogLevel, message: &str) {
-    crate::native::log(level, message)
 }

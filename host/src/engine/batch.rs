@@ -6,9 +6,9 @@
 use rule_sdk::Event as ParsedEvent;
 use rule_sdk::wire::{BatchWriter, EVENT_WORDS};
 
-use super::bindings::Batch;
+use crate::contract::Batch;
+use crate::contract::EventKind;
 use crate::decode::DecodedDoc;
-use crate::engine::EventKind;
 
 /// Buffers larger than this are not kept between batches (a batch of 500
 /// typical audit events is about 0.5 MB).
@@ -48,10 +48,6 @@ impl BatchText {
 
     pub fn len(&self) -> usize {
         self.writer.len()
-    }
-
-    pub fn is_empty(&self) -> bool {
-        self.writer.is_empty()
     }
 
     /// The batch of every event written.

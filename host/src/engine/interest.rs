@@ -1,7 +1,7 @@
 //! Which events a pack can possibly match, from its rules' interests. The
 //! host skips a pack for any other event, so the pack never parses it.
 
-use super::bindings::{EventKind, RuleInfo};
+use crate::contract::{EventKind, RuleInfo};
 
 /// The facts about a document the interest filter looks at.
 #[derive(Debug, Clone, Copy)]
@@ -73,8 +73,8 @@ fn resource_matches(pattern: &str, e: &EventFacts<'_>) -> bool {
 
 #[cfg(test)]
 mod tests {
-    use super::super::bindings::{Interest, Severity};
     use super::*;
+    use crate::contract::{Interest, Severity};
 
     fn rule(kinds: Vec<EventKind>, verbs: &[&str], resources: &[&str]) -> RuleInfo {
         RuleInfo {
@@ -88,7 +88,7 @@ mod tests {
                 verbs: verbs.iter().map(|s| s.to_string()).collect(),
                 resources: resources.iter().map(|s| s.to_string()).collect(),
             },
-            needs: crate::engine::bindings::AuditNeeds::metadata(),
+            needs: crate::contract::AuditNeeds::metadata(),
         }
     }
 

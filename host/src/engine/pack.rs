@@ -7,10 +7,11 @@ use std::sync::Arc;
 use wasmtime::component::Linker;
 use wasmtime::{Engine as WasmEngine, Store};
 
-use super::bindings::{Alert, Batch, Pack, PackInfo, PackPre};
+use super::admission::check_alert_limits;
 use super::interest::PackInterest;
 use super::sandbox::{PackConfig, PackState, SandboxLimits};
 use super::{EPOCH_TICK, PackError};
+use crate::contract::{Alert, Batch, Pack, PackInfo, PackPre};
 
 /// What a pack declared about itself in describe(), shared with every alert.
 #[derive(Debug)]
@@ -29,7 +30,7 @@ impl PackMeta {
         &self.info.name
     }
 
-    pub fn rule(&self, id: &str) -> Option<&super::bindings::RuleInfo> {
+    pub fn rule(&self, id: &str) -> Option<&crate::contract::RuleInfo> {
         self.info.rules.iter().find(|r| r.id == id)
     }
 }
@@ -98,7 +99,7 @@ impl LoadedPack {
         let instance_pre = linker.instantiate_pre(&component).map_err(|e| {
             PackError::Load(format!(
                 "the pack does not fit this host's contract (k8scop:rules@{}): {e:#}",
-                super::WIT_VERSION
+                crate::contract::WIT_VERSION
             ))
         })?;
         let pre = PackPre::new(instance_pre).map_err(|e| {
@@ -109,7 +110,7 @@ impl LoadedPack {
                 .collect();
             PackError::Load(format!(
                 "the pack does not export this host's contract (k8scop:rules@{}); it exports [{}]: {e:#}",
-                super::WIT_VERSION,
+                crate::contract::WIT_VERSION,
                 exports.join(", ")
             ))
         })?;
@@ -231,41 +232,6 @@ impl LoadedPack {
         self.instance = instance;
         Ok(())
     }
-}
-
-/// A batch's alerts within the sandbox's caps on count and bytes, or the
-/// limit error that fails the batch.
-pub fn check_alert_limits(
-    alerts: Vec<Alert>,
-    limits: &SandboxLimits,
-) -> Result<Vec<Alert>, PackError> {
-    if alerts.len() > limits.max_alerts_per_batch {
-        return Err(PackError::Limit(format!(
-            "returned {} alerts for one batch, over the limit of {}",
-            alerts.len(),
-            limits.max_alerts_per_batch
-        )));
-    }
-    let bytes: usize = alerts.iter().map(alert_bytes).sum();
-    if bytes > limits.max_alert_bytes {
-        return Err(PackError::Limit(format!(
-            "returned alerts of {bytes} bytes for one batch, over the limit of {}",
-            limits.max_alert_bytes
-        )));
-    }
-    Ok(alerts)
-}
-
-/// The text an alert carries.
-fn alert_bytes(a: &Alert) -> usize {
-    a.rule_id.len()
-        + a.title.len()
-        + a.group_key.len()
-        + a.event_time.len()
-        + a.fields
-            .iter()
-            .map(|(k, v)| k.len() + v.len())
-            .sum::<usize>()
 }
 
 fn new_store(

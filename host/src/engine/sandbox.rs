@@ -16,7 +16,7 @@ use wasmtime_wasi::{
     HostMonotonicClock, HostWallClock, WasiCtx, WasiCtxBuilder, WasiCtxView, WasiView,
 };
 
-use super::bindings::{LogLevel, k8scop};
+use crate::contract::{LogLevel, k8scop};
 
 /// The limits every pack runs under.
 #[derive(Debug, Clone)]

@@ -6,7 +6,7 @@
 
 use std::collections::BTreeMap;
 
-use super::bindings::{PackInfo, SettingKind};
+use crate::contract::{PackInfo, SettingKind};
 
 /// Every mistake in `values` for this pack, as one message (none: fine).
 pub fn check(info: &PackInfo, values: &BTreeMap<String, String>) -> Result<(), String> {
@@ -73,8 +73,8 @@ fn distance(a: &str, b: &str) -> usize {
 
 #[cfg(test)]
 mod tests {
-    use super::super::bindings::SettingInfo;
     use super::*;
+    use crate::contract::SettingInfo;
 
     fn info() -> PackInfo {
         let setting = |key: &str, kind| SettingInfo {

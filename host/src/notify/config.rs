@@ -28,7 +28,7 @@ use super::channel::Format;
 use super::filter::Filter;
 use super::splunk::{self, Envelope};
 use super::webhook;
-use crate::engine::Severity;
+use crate::contract::Severity;
 use crate::es::auth::read_secret;
 use crate::es::retry::Backoff;
 
@@ -130,7 +130,7 @@ pub type Env<'a> = &'a dyn Fn(&str) -> Option<String>;
 
 /// The `[[notify]]` tables of a whole configuration file.
 pub fn channels_from_toml(text: &str, env: Env) -> anyhow::Result<Vec<ChannelConfig>> {
-    let table = crate::cli::config_file::parse_secret_toml(text)?;
+    let table = crate::config_toml::parse_secret_toml(text)?;
     let Some(notify) = table.get("notify") else {
         return Ok(Vec::new());
     };

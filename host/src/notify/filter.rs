@@ -2,7 +2,7 @@
 //! against include and exclude patterns where `*` stands for any run of
 //! characters (`k8scop-classic/*`, `*/pod-read`, `*secret*`).
 
-use crate::engine::Severity;
+use crate::contract::Severity;
 
 #[derive(Debug, Clone)]
 pub struct Filter {

@@ -25,7 +25,7 @@ use serde_json::Value;
 pub use channel::{ChannelReport, DropReason};
 pub use config::ChannelConfig;
 
-use crate::engine::Severity;
+use crate::contract::Severity;
 use crate::ops::Metrics;
 use channel::Channel;
 

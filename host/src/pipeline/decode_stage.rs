@@ -5,8 +5,8 @@
 use tokio::sync::mpsc;
 
 use super::{Decoded, Raw, item_reason};
+use crate::contract::EventKind;
 use crate::decode::{DecodedDoc, Decoder, DocRef};
-use crate::engine::EventKind;
 use crate::noise::{ChatterCounts, ChatterFilter, ChatterMode};
 use crate::ops::{DocumentKind, Metrics};
 use crate::request_once::RequestOnce;

@@ -15,7 +15,7 @@ use crate::decode::DocRef;
 use crate::notify::{FirstSeen, Notifier};
 use crate::ops::{Health, Metrics};
 use crate::sink::Output;
-use crate::sink::alert_writes::AlertWrites;
+use crate::sink::alert_writes::{AlertWrites, Written};
 use crate::sink::jsonl::JsonlSink;
 use crate::summary::Summary;
 
@@ -63,6 +63,7 @@ pub(super) async fn sink_stage(
             alerts_prefix,
         } => {
             let mut writes = AlertWrites::new(writer, alerts_prefix);
+            let mut written = Written::default();
             let metrics = &observe.metrics;
             let mut flush = tokio::time::interval(flush_interval);
             flush.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
@@ -71,7 +72,7 @@ pub(super) async fn sink_stage(
                     evaluated = rx.recv() => match evaluated {
                         Some(Evaluated::Alerts(alerts)) => merge(&mut aggregator, alerts, &mut summary, &observe),
                         Some(Evaluated::End(end)) => {
-                            writes.flush(&mut aggregator, &mut summary, metrics).await?;
+                            writes.flush(&mut aggregator, &mut written, metrics).await?;
                             // Nothing after `to` can merge into what ended
                             // more than D before it.
                             aggregator.close_before(end.to);
@@ -91,7 +92,7 @@ pub(super) async fn sink_stage(
                         None => break,
                     },
                     _ = flush.tick() => {
-                        if writes.start(&mut aggregator, &mut summary, metrics).await? {
+                        if writes.start(&mut aggregator, &mut written, metrics).await? {
                             // Taken for writing; those that can no longer
                             // grow leave memory.
                             aggregator.close_idle();
@@ -99,7 +100,9 @@ pub(super) async fn sink_stage(
                     }
                 }
             }
-            writes.flush(&mut aggregator, &mut summary, metrics).await?;
+            writes.flush(&mut aggregator, &mut written, metrics).await?;
+            summary.alerts_written += written.alerts;
+            summary.dead_lettered += written.dead_lettered;
         }
     }
     // Alerts are written; the channels get a bounded time to catch up.

@@ -5,7 +5,14 @@ use anyhow::Context;
 use super::elasticsearch::{BulkDoc, BulkError, BulkReport, BulkWriter, alert_bulk_doc};
 use crate::aggregate::Aggregator;
 use crate::ops::{Metrics, RetryKind};
-use crate::summary::Summary;
+
+/// What the writes wrote: alert documents indexed, and refused for good
+/// (in the dead-letter file).
+#[derive(Debug, Default, Clone, Copy)]
+pub struct Written {
+    pub alerts: u64,
+    pub dead_lettered: u64,
+}
 
 /// Alert writes to Elasticsearch. A flush tick's write runs in the
 /// background while alerts keep merging, so a slow cluster holds up the
@@ -34,13 +41,13 @@ impl AlertWrites {
     pub async fn start(
         &mut self,
         aggregator: &mut Aggregator,
-        summary: &mut Summary,
+        written: &mut Written,
         metrics: &Metrics,
     ) -> anyhow::Result<bool> {
         if self.running.as_ref().is_some_and(|w| !w.is_finished()) {
             return Ok(false);
         }
-        self.wait(summary, metrics).await?;
+        self.wait(written, metrics).await?;
         let docs = self.take_dirty(aggregator);
         if !docs.is_empty() {
             let mut writer = self.writer.take().expect("no write running");
@@ -57,25 +64,25 @@ impl AlertWrites {
     pub async fn flush(
         &mut self,
         aggregator: &mut Aggregator,
-        summary: &mut Summary,
+        written: &mut Written,
         metrics: &Metrics,
     ) -> anyhow::Result<()> {
-        self.wait(summary, metrics).await?;
+        self.wait(written, metrics).await?;
         let docs = self.take_dirty(aggregator);
         if !docs.is_empty() {
             let writer = self.writer.as_mut().expect("no write running");
             let report = writer.write(&docs).await?;
-            account(&report, summary, metrics);
+            account(&report, written, metrics);
         }
         Ok(())
     }
 
     /// Wait for the running write, if any, and count what it wrote.
-    async fn wait(&mut self, summary: &mut Summary, metrics: &Metrics) -> anyhow::Result<()> {
+    async fn wait(&mut self, written: &mut Written, metrics: &Metrics) -> anyhow::Result<()> {
         if let Some(running) = self.running.take() {
             let (writer, report) = running.await.context("the alert writing task failed")?;
             self.writer = Some(writer);
-            account(&report?, summary, metrics);
+            account(&report?, written, metrics);
         }
         Ok(())
     }
@@ -89,11 +96,11 @@ impl AlertWrites {
     }
 }
 
-fn account(report: &BulkReport, summary: &mut Summary, metrics: &Metrics) {
+fn account(report: &BulkReport, written: &mut Written, metrics: &Metrics) {
     (0..report.requests).for_each(|_| metrics.bulk_request());
     metrics.bulk_retries(RetryKind::Item, report.retried_items);
     metrics.bulk_retries(RetryKind::Request, report.retried_requests);
     metrics.bulk_dead_lettered(report.dead_lettered);
-    summary.alerts_written += report.written;
-    summary.dead_lettered += report.dead_lettered;
+    written.alerts += report.written;
+    written.dead_lettered += report.dead_lettered;
 }
