@@ -4,7 +4,7 @@
 #![no_main]
 
 use k8scop::cli::config_file::{env_from_toml, parse_pack_config};
-use k8scop::noise::parse_rules;
+use k8scop::chatter::parse_rules;
 use k8scop::notify::config::channels_from_toml;
 use libfuzzer_sys::fuzz_target;
 

@@ -5,6 +5,7 @@
 pub mod aggregate;
 pub mod alert;
 pub mod audit_policy;
+pub mod chatter;
 pub mod checkpoint;
 pub mod cli;
 pub mod config_toml;
@@ -12,7 +13,6 @@ pub mod contract;
 pub mod decode;
 pub mod engine;
 pub mod es;
-pub mod noise;
 pub mod notify;
 pub mod ops;
 pub mod pipeline;

@@ -22,7 +22,7 @@ pub struct Summary {
     /// Ids (and reasons) of the first malformed documents from Elasticsearch.
     pub failed_docs: Vec<(String, String)>,
     /// Control-plane chatter dropped or labelled, when the filter is on.
-    pub chatter: Option<crate::noise::ChatterCounts>,
+    pub chatter: Option<crate::chatter::ChatterCounts>,
     /// Audit events folded into the stage their request counted at.
     pub stages: crate::request_once::StageCounts,
     pub alerts_by_rule: BTreeMap<String, u64>,

@@ -124,8 +124,8 @@ pub struct PipelineArgs {
     /// Control-plane chatter (leases, informer watches, node and pod
     /// status, health probes): off, drop (counted, never evaluated) or
     /// label (annotated k8scop.io/chatter).
-    #[arg(long, value_enum, default_value_t = crate::noise::ChatterMode::Off, env = "K8SCOP_CHATTER_FILTER")]
-    pub chatter_filter: crate::noise::ChatterMode,
+    #[arg(long, value_enum, default_value_t = crate::chatter::ChatterMode::Off, env = "K8SCOP_CHATTER_FILTER")]
+    pub chatter_filter: crate::chatter::ChatterMode,
     /// TOML file of extra chatter rules ([[rule]] tables), added to the
     /// built-in ones.
     #[arg(long, env = "K8SCOP_CHATTER_RULES")]

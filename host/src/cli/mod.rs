@@ -20,6 +20,7 @@ use tokio::sync::watch;
 pub use args::*;
 
 use crate::aggregate::AggregateConfig;
+use crate::chatter::ChatterFilter;
 use crate::checkpoint::CheckpointStore;
 use crate::decode::Decoder;
 use crate::engine::{EngineConfig, RuleEngine, SandboxLimits};
@@ -27,7 +28,6 @@ use crate::es::auth::read_secret;
 use crate::es::indices::LogIndices;
 use crate::es::retry::Backoff;
 use crate::es::{Auth, EsClient, EsConfig, ServerInfo, template};
-use crate::noise::ChatterFilter;
 use crate::notify::Notifier;
 use crate::ops::{Health, Metrics, StatusBoard};
 use crate::pipeline::{self, EsInput, Input, Output, PipelineConfig, Reload, Schedule};

@@ -7,7 +7,7 @@ use prometheus_client::metrics::counter::Counter;
 use prometheus_client::metrics::family::Family;
 use prometheus_client::registry::Registry;
 
-use crate::noise::{ChatterMode, Reduced};
+use crate::chatter::{ChatterMode, Reduced};
 
 #[derive(Clone, Debug, PartialEq, Eq, Hash, EncodeLabelSet)]
 struct ChatterRuleLabel {
@@ -53,7 +53,7 @@ impl ChatterMetrics {
 mod tests {
     use std::collections::BTreeMap;
 
-    use crate::noise::{ChatterMode, Reduced};
+    use crate::chatter::{ChatterMode, Reduced};
     use crate::ops::Metrics;
 
     #[test]

@@ -5,9 +5,9 @@
 use tokio::sync::mpsc;
 
 use super::{Decoded, Raw, item_reason};
+use crate::chatter::{ChatterCounts, ChatterFilter, ChatterMode};
 use crate::contract::EventKind;
 use crate::decode::{DecodedDoc, Decoder, DocRef};
-use crate::noise::{ChatterCounts, ChatterFilter, ChatterMode};
 use crate::ops::{DocumentKind, Metrics};
 use crate::request_once::RequestOnce;
 use crate::summary::Summary;

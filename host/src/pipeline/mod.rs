@@ -22,10 +22,10 @@ use tokio::sync::{mpsc, watch};
 
 use crate::aggregate::{AggregateConfig, Aggregator};
 use crate::alert::PendingAlert;
+use crate::chatter::ChatterFilter;
 use crate::checkpoint::{Checkpoint, CheckpointStore};
 use crate::decode::{DecodedDoc, Decoder, DocRef};
 use crate::engine::RuleEngine;
-use crate::noise::ChatterFilter;
 use crate::notify::Notifier;
 use crate::ops::{Health, Metrics, StatusBoard};
 use crate::request_once::{RequestOnce, StagePolicy};
