@@ -43,14 +43,10 @@ fn replay_file(input: &str, rules: &Path, extra: &[&str]) -> Output {
     k8scop(&args).output().expect("run k8scop")
 }
 
-fn alerts(out: &Output) -> Vec<Value> {
-    String::from_utf8_lossy(&out.stdout)
-        .lines()
-        .map(|l| serde_json::from_str(l).expect("each output line is a JSON alert"))
-        .collect()
+fn alerts(output: &Output) -> Vec<Value> {
+    k8scop_testkit::alerts_on_stdout(output)
 }
 
-/// A number after `label` on a summary line, e.g. `lines read   27`.
 /// Stages of requests counted at another stage: folded, not evaluated (0
 /// when the summary has no `stages` line).
 fn folded_stages(stderr: &str) -> u64 {
@@ -60,6 +56,7 @@ fn folded_stages(stderr: &str) -> u64 {
         .map_or(0, |_| number_after(stderr, "stages"))
 }
 
+/// A number after `label` on a summary line, e.g. `lines read   27`.
 fn number_after(stderr: &str, label: &str) -> u64 {
     let line = stderr
         .lines()

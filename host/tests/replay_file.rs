@@ -19,11 +19,7 @@ fn replay(args: &[&str], rules: &std::path::Path) -> Output {
 }
 
 fn alerts(output: &Output) -> Vec<Value> {
-    String::from_utf8(output.stdout.clone())
-        .unwrap()
-        .lines()
-        .map(|l| serde_json::from_str(l).expect("each output line is a JSON alert"))
-        .collect()
+    k8scop_testkit::alerts_on_stdout(output)
 }
 
 #[test]

@@ -72,11 +72,7 @@ fn write_jsonl(events: &[Value]) -> tempfile::NamedTempFile {
 }
 
 fn alerts(output: &Output) -> Vec<Value> {
-    String::from_utf8(output.stdout.clone())
-        .unwrap()
-        .lines()
-        .map(|l| serde_json::from_str(l).expect("each output line is a JSON alert"))
-        .collect()
+    k8scop_testkit::alerts_on_stdout(output)
 }
 
 #[test]

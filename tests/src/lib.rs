@@ -155,3 +155,11 @@ pub fn workspace_file(relative: &str) -> PathBuf {
     assert!(path.exists(), "{} is missing", path.display());
     path
 }
+
+/// The alerts a `k8scop replay` wrote on stdout, one JSON document a line.
+pub fn alerts_on_stdout(output: &std::process::Output) -> Vec<serde_json::Value> {
+    String::from_utf8_lossy(&output.stdout)
+        .lines()
+        .map(|l| serde_json::from_str(l).expect("each output line is a JSON alert"))
+        .collect()
+}
