@@ -21,12 +21,9 @@
 //! (`{"_index": .., "_id": .., "_source": {..}}`), as exported from
 //! Elasticsearch; its source is decoded and its index and id kept.
 
-use std::borrow::Cow;
 use std::fmt;
 use std::str::FromStr;
 
-use serde::Deserialize;
-use serde::de::{Deserializer, IgnoredAny, Visitor};
 use serde_json::{Map, Value};
 
 use crate::contract::EventKind;
@@ -34,6 +31,11 @@ use crate::contract::EventKind;
 mod aks;
 mod batch;
 mod gke;
+mod root;
+mod shippers;
+
+use root::{canonical_text, fast_root_audit};
+use shippers::{dotted, ecs_cluster, embedded_event, field_doc, take_elastic_agent_event};
 #[cfg(test)]
 mod shape_tests;
 #[cfg(test)]
@@ -280,76 +282,6 @@ pub struct Decoder {
     shape: EventShape,
 }
 
-/// Just the fields needed to recognise a root-level audit event and route
-/// it, read without building a tree. Most documents take this path.
-#[derive(Deserialize)]
-#[serde(rename_all = "camelCase")]
-struct AuditProbe<'a> {
-    /// Present (`Some`), and then `null` (`Some(None)`) or a text: a key
-    /// the canonical form adds must be absent, not null.
-    #[serde(borrow, default, deserialize_with = "present")]
-    kind: Option<Option<Cow<'a, str>>>,
-    #[serde(borrow, default, deserialize_with = "present")]
-    api_version: Option<Option<Cow<'a, str>>>,
-    #[serde(borrow, default)]
-    verb: Option<Cow<'a, str>>,
-    #[serde(borrow, default, rename = "auditID")]
-    audit_id: Option<Cow<'a, str>>,
-    #[serde(borrow, default)]
-    stage: Option<Cow<'a, str>>,
-    #[serde(rename = "requestURI", default)]
-    request_uri: Option<IsText>,
-    #[serde(borrow, default)]
-    object_ref: Option<ProbeRef<'a>>,
-    #[serde(borrow, default)]
-    stage_timestamp: Option<Cow<'a, str>>,
-    #[serde(borrow, default)]
-    request_received_timestamp: Option<Cow<'a, str>>,
-    #[serde(borrow, default)]
-    timestamp: Option<Cow<'a, str>>,
-    #[serde(rename = "_source", default)]
-    source: Option<IgnoredAny>,
-    #[serde(default)]
-    kubernetes: Option<IgnoredAny>,
-}
-
-#[derive(Deserialize)]
-struct ProbeRef<'a> {
-    #[serde(borrow, default)]
-    resource: Option<Cow<'a, str>>,
-    #[serde(borrow, default)]
-    subresource: Option<Cow<'a, str>>,
-}
-
-/// A text, borrowed where it can be (serde borrows a `Cow` only as a field).
-#[derive(Deserialize)]
-struct Borrowed<'a>(#[serde(borrow)] Cow<'a, str>);
-
-fn present<'de: 'a, 'a, D: Deserializer<'de>>(
-    d: D,
-) -> Result<Option<Option<Cow<'a, str>>>, D::Error> {
-    Ok(Some(Option::<Borrowed<'a>>::deserialize(d)?.map(|b| b.0)))
-}
-
-/// A JSON string, checked and skipped without being copied.
-struct IsText;
-
-impl<'de> Deserialize<'de> for IsText {
-    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        struct Text;
-        impl Visitor<'_> for Text {
-            type Value = IsText;
-            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-                f.write_str("a string")
-            }
-            fn visit_str<E: serde::de::Error>(self, _: &str) -> Result<IsText, E> {
-                Ok(IsText)
-            }
-        }
-        d.deserialize_str(Text)
-    }
-}
-
 const EMBEDDED_FIELDS: [&str; 3] = ["log", "message", "event.original"];
 
 impl Decoder {
@@ -501,100 +433,6 @@ impl Decoder {
     }
 }
 
-/// A root audit event read by the probe, without a tree, and the keys its
-/// text lacks to name itself (see [`canonical_text`]). `None`: not a plain
-/// root event, for the full parse to decide. The caller moves the text in
-/// as the document's JSON: it is (nearly) the canonical form already.
-fn fast_root_audit(text: &str, origin: DocRef) -> Option<(DecodedDoc, &'static str)> {
-    if may_hold_surrogate_escape(text) {
-        return None;
-    }
-    let probe: AuditProbe<'_> = serde_json::from_str(text).ok()?;
-    if probe.source.is_some() || probe.kubernetes.is_some() {
-        return None;
-    }
-    let is_text = |p: &Option<IsText>| p.is_some();
-    let names_audit = |v: &str| v.starts_with("audit.k8s.io/");
-    let full = probe.audit_id.is_some()
-        && probe.stage.is_some()
-        && probe.verb.is_some()
-        && is_text(&probe.request_uri);
-    // What to splice in; a `null` key is left to the full parse.
-    let missing = match (&probe.kind, &probe.api_version) {
-        (Some(Some(k)), Some(Some(v))) if k == "Event" && names_audit(v) => "",
-        (Some(Some(k)), None)
-            if k == "Event" && (probe.verb.is_some() || probe.audit_id.is_some()) =>
-        {
-            r#""apiVersion":"audit.k8s.io/v1","#
-        }
-        (None, Some(Some(v))) if names_audit(v) && full => r#""kind":"Event","#,
-        (None, None) if full => r#""kind":"Event","apiVersion":"audit.k8s.io/v1","#,
-        _ => return None,
-    };
-    let (resource, subresource) = probe
-        .object_ref
-        .map(|r| {
-            (
-                r.resource.unwrap_or_default(),
-                r.subresource.unwrap_or_default(),
-            )
-        })
-        .unwrap_or_default();
-    let time = [
-        probe.stage_timestamp,
-        probe.request_received_timestamp,
-        probe.timestamp,
-    ]
-    .into_iter()
-    .flatten()
-    .find(|t| !t.is_empty())
-    .unwrap_or_default();
-    let doc = DecodedDoc {
-        origin,
-        kind: EventKind::Audit,
-        verb: probe.verb.unwrap_or_default().into_owned(),
-        resource: resource.into_owned(),
-        subresource: subresource.into_owned(),
-        time: time.into_owned(),
-        audit_id: probe.audit_id.unwrap_or_default().into_owned(),
-        stage: probe.stage.unwrap_or_default().into_owned(),
-        shape: Some(Shape::Root),
-        cluster: None,
-        json: String::new(),
-    };
-    Some((doc, missing))
-}
-
-/// A root event's text with the keys it lacks (`"kind":"Event",` ...)
-/// spliced in after its opening brace: the probe read an object with audit
-/// fields, so the first `{` opens it and a member follows. The probe saw
-/// those keys absent, so none is duplicated.
-fn canonical_text(text: String, missing: &str) -> String {
-    if missing.is_empty() {
-        return text;
-    }
-    let at = text.find('{').map_or(0, |at| at + 1);
-    let mut json = String::with_capacity(text.len() + missing.len());
-    json.push_str(&text[..at]);
-    json.push_str(missing);
-    json.push_str(&text[at..]);
-    json
-}
-
-/// Whether the text may escape a UTF-16 surrogate (`\uD800`-`\uDFFF`). The
-/// probe skips the strings it does not read without checking their escapes,
-/// and a lone surrogate is not text (serde_json refuses it): such a line
-/// takes the full parse, which accepts a pair and refuses a lone one, as
-/// for any other line. Rare in audit logs, so the fast path stays fast.
-fn may_hold_surrogate_escape(text: &str) -> bool {
-    text.match_indices("\\u").any(|(at, _)| {
-        let hex = &text.as_bytes()[at + 2..];
-        hex.len() >= 2
-            && hex[0].eq_ignore_ascii_case(&b'd')
-            && matches!(hex[1].to_ascii_lowercase(), b'8'..=b'9' | b'a'..=b'f')
-    })
-}
-
 fn root_or_other(source: Map<String, Value>, origin: DocRef) -> DecodedDoc {
     if is_audit_event(&source) {
         audit_doc(source, origin, Shape::Root, None)
@@ -628,118 +466,6 @@ fn is_audit_event(object: &Map<String, Value>) -> bool {
         (None, _) => absent("kind") && full,
         _ => false,
     }
-}
-
-/// Elastic Agent keeps the event under `kubernetes.audit` (nested, or as a
-/// literal dotted key) and rewrites annotation keys' dots to `_`.
-fn take_elastic_agent_event(source: &Map<String, Value>) -> Option<Map<String, Value>> {
-    let audit = source
-        .get("kubernetes")
-        .and_then(|k| k.get("audit"))
-        .or_else(|| source.get("kubernetes.audit"))?
-        .as_object()?;
-    let mut event = audit.clone();
-    if let Some(Value::Object(annotations)) = event.get_mut("annotations") {
-        *annotations = std::mem::take(annotations)
-            .into_iter()
-            .map(|(k, v)| (restore_annotation_key(&k), v))
-            .collect();
-    }
-    // Where it sits makes it an audit event: it names itself as one, so
-    // its canonical form reads as an audit event again (found by fuzzing:
-    // a `kind` of another value made it "other" at the root).
-    event.insert("kind".into(), "Event".into());
-    Some(event)
-}
-
-/// ECS's `orchestrator.cluster.name`, which Elastic Agent sets when told
-/// the cluster's name.
-fn ecs_cluster(source: &Map<String, Value>) -> Option<String> {
-    dotted(source, "orchestrator.cluster.name")
-        .and_then(Value::as_str)
-        .filter(|name| !name.is_empty())
-        .map(String::from)
-}
-
-/// `authorization_k8s_io/decision` -> `authorization.k8s.io/decision`. Only
-/// the prefix (a DNS name, which cannot hold `_`) is rewritten; the name
-/// part may legitimately contain underscores.
-fn restore_annotation_key(key: &str) -> String {
-    match key.split_once('/') {
-        Some((prefix, name)) => format!("{}/{name}", prefix.replace('_', ".")),
-        None => key.to_string(),
-    }
-}
-
-/// An audit event serialised as a JSON string in `field`. `strict` is for a
-/// field the operator named: text that looks like JSON but is not an audit
-/// event is an error there; in auto mode it is just a log line.
-fn embedded_event(
-    source: &Map<String, Value>,
-    field: &str,
-    strict: bool,
-) -> Result<Option<Map<String, Value>>, DecodeError> {
-    let Some(text) = dotted(source, field).and_then(Value::as_str) else {
-        return Ok(None);
-    };
-    let text = text.trim();
-    if !text.starts_with('{') {
-        return Ok(None);
-    }
-    let bad = |reason: String| {
-        if strict {
-            Err(DecodeError::BadEmbeddedEvent {
-                field: field.to_string(),
-                reason,
-            })
-        } else {
-            Ok(None)
-        }
-    };
-    match serde_json::from_str::<Map<String, Value>>(text) {
-        Ok(event) if is_audit_event(&event) => Ok(Some(event)),
-        Ok(_) => bad(
-            "JSON that is not an audit event (kind Event, or auditID, stage, verb and requestURI)"
-                .into(),
-        ),
-        // An audit event cut short (a container runtime splits long log
-        // lines at 16 KiB): audit data lost, not a log line.
-        Err(e) if looks_like_audit_text(text) => Err(DecodeError::BadEmbeddedEvent {
-            field: field.to_string(),
-            reason: e.to_string(),
-        }),
-        Err(e) => bad(e.to_string()),
-    }
-}
-
-/// Text that names itself audit data: an audit apiVersion, or an auditID.
-fn looks_like_audit_text(text: &str) -> bool {
-    text.contains("\"audit.k8s.io/") || text.contains("\"auditID\"")
-}
-
-/// An event from a string field; EKS's CloudWatch export names the
-/// cluster in the record's `logGroup`.
-fn field_doc(
-    event: Map<String, Value>,
-    source: &Map<String, Value>,
-    field: &str,
-    origin: DocRef,
-) -> DecodedDoc {
-    let cluster = (field == "message")
-        .then(|| source.get("logGroup").and_then(Value::as_str))
-        .flatten()
-        .and_then(batch::eks_cluster);
-    audit_doc(event, origin, Shape::Field, cluster)
-}
-
-/// A field by dotted path, nested or as a literal dotted key.
-fn dotted<'a>(object: &'a Map<String, Value>, path: &str) -> Option<&'a Value> {
-    if let Some(v) = object.get(path) {
-        return Some(v);
-    }
-    let mut parts = path.split('.');
-    let first = object.get(parts.next()?)?;
-    parts.try_fold(first, |v, k| v.get(k))
 }
 
 /// The canonical form: the event names itself (`kind: Event`, an
