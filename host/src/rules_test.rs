@@ -127,7 +127,25 @@ pub fn run(pack: &Path, cases: &Path) -> anyhow::Result<TestReport> {
             .next()
             .map(|m| m.name().to_string())
             .unwrap_or_default();
-        let result = run_case(engine, case);
+        let mut result = run_case(engine, case);
+        // A case about a rule the pack does not have tests nothing: a typo
+        // in an id, or a rule renamed since.
+        let declared = |id: &str| engine.packs().any(|m| m.rule(id).is_some());
+        let unknown: Vec<&str> = case
+            .rule
+            .iter()
+            .chain(case.expect.iter().map(|e| &e.rule))
+            .map(String::as_str)
+            .filter(|id| !declared(id))
+            .collect();
+        if !unknown.is_empty() {
+            result.passed = false;
+            let _ = writeln!(
+                result.diff,
+                "  names rule {}, which pack {pack_name} does not declare",
+                unknown.join(", ")
+            );
+        }
         for e in &case.expect {
             *positive.entry(e.rule.clone()).or_default() += 1;
         }

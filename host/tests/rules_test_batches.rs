@@ -71,3 +71,41 @@ fn a_cases_events_reach_the_pack_in_batches_and_state_crosses_them() {
             .contains("batch_size must be at least 1")
     );
 }
+
+/// A case naming a rule id the pack does not declare (a typo, a rule
+/// renamed since) fails instead of passing as a must-not-fire case.
+#[test]
+fn a_case_about_a_rule_the_pack_does_not_have_fails() {
+    let pack = build_pack("k8scop-correlation");
+    let file = json!({"cases": [
+        {"name": "typo in the rule id", "rule": "k8scop-correlation/secret-read-brust",
+         "events": [secret_read("a", 0)], "expect": []},
+        {"name": "typo in an expected alert", "rule": "k8scop-correlation/secret-read-burst",
+         "events": [secret_read("a", 0)],
+         "expect": [{"rule": "k8scop-correlation/secret-burst"}]},
+        {"name": "a real rule that must not fire", "rule": "k8scop-correlation/secret-read-burst",
+         "events": [secret_read("a", 0)], "expect": []},
+    ]});
+    let dir = tempfile::tempdir().unwrap();
+    let cases = dir.path().join("cases.json");
+    std::fs::write(&cases, file.to_string()).unwrap();
+    let report = rules_test::run(&pack, &cases).unwrap();
+    let verdicts: Vec<(bool, bool)> = report
+        .results
+        .iter()
+        .map(|r| {
+            (
+                r.passed,
+                r.diff
+                    .contains("which pack k8scop-correlation does not declare"),
+            )
+        })
+        .collect();
+    assert_eq!(
+        verdicts,
+        [(false, true), (false, true), (true, false)],
+        "{:#?}",
+        report.results
+    );
+    assert!(report.results[0].diff.contains("secret-read-brust"));
+}
