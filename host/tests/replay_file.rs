@@ -481,3 +481,30 @@ fn help_and_config_errors_show_no_secret() {
         "{stderr}"
     );
 }
+
+/// A replay whose rules folder holds a file that is not a valid pack stops
+/// (its report would be silently incomplete), unless the operator asks for
+/// it with --allow-refused-packs; the other packs then run.
+#[test]
+fn a_refused_pack_stops_a_replay_unless_allowed() {
+    let rules = rules_dir(&["k8scop-classic"]);
+    std::fs::write(rules.path().join("broken.wasm"), b"not a component").unwrap();
+    let sample = workspace_file("samples/audit-sample.jsonl");
+    let out = replay(&["--input", sample.to_str().unwrap()], rules.path());
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success(), "{stderr}");
+    assert!(
+        stderr.contains("broken.wasm of the rules folder is refused")
+            && stderr.contains("--allow-refused-packs"),
+        "{stderr}"
+    );
+    assert!(out.stdout.is_empty(), "no alert written");
+
+    let out = replay(
+        &["--input", sample.to_str().unwrap(), "--allow-refused-packs"],
+        rules.path(),
+    );
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{stderr}");
+    assert!(!alerts(&out).is_empty());
+}

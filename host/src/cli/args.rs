@@ -242,6 +242,11 @@ pub struct ReplayArgs {
     /// Elasticsearch. The default with --input.
     #[arg(long, short = 'o')]
     pub output: Option<PathBuf>,
+    /// Replay even when the rules folder holds a file that is not a valid
+    /// pack (it is refused, and its rules do not run): without this flag
+    /// such a replay stops, since its alerts would be silently incomplete.
+    #[arg(long, env = "K8SCOP_ALLOW_REFUSED_PACKS")]
+    pub allow_refused_packs: bool,
     #[command(flatten)]
     pub common: CommonArgs,
 }

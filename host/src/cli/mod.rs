@@ -164,7 +164,21 @@ fn replay(args: ReplayArgs, config_file: Option<&std::path::Path>) -> anyhow::Re
         refuse_output_over_input(input, output)?;
     }
     let channels = config_file::read_notify(config_file)?;
-    let engine = engine_with_rules(&args.common.rules)?;
+    let (engine, refused) = engine_and_refusals(&args.common.rules)?;
+    // A replay is a report of a past range: one missing pack makes it
+    // incomplete, unless the operator accepts that.
+    if let Some((path, error)) = refused.first()
+        && !args.allow_refused_packs
+    {
+        anyhow::bail!(
+            "{} of the rules folder is refused ({error}){}; fix or remove it, or replay without it with --allow-refused-packs",
+            path.display(),
+            match refused.len() {
+                1 => String::new(),
+                n => format!(" and {} more", n - 1),
+            }
+        );
+    }
     let mut config = pipeline_config(
         &args.common.pipeline,
         args.common.alerts.flush_interval,
@@ -440,13 +454,19 @@ fn list(args: RulesArgs, policy: Option<&std::path::Path>) -> anyhow::Result<Exi
 /// The engine with every pack of the rules folder; refusing to run with no
 /// pack at all, since that would silently raise nothing.
 fn engine_with_rules(args: &RulesArgs) -> anyhow::Result<RuleEngine> {
-    let (engine, _refused) = load_engine(args)?;
+    engine_and_refusals(args).map(|(engine, _)| engine)
+}
+
+/// The engine with every valid pack of the rules folder, and the files
+/// refused; refusing to run with no pack at all.
+fn engine_and_refusals(args: &RulesArgs) -> anyhow::Result<(RuleEngine, Refused)> {
+    let (engine, refused) = load_engine(args)?;
     anyhow::ensure!(
         engine.packs().next().is_some(),
         "no rule pack loaded from {}: build them with `make packs` or point --rules at a folder of .wasm packs",
         args.rules.display()
     );
-    Ok(engine)
+    Ok((engine, refused))
 }
 
 type Refused = Vec<(PathBuf, crate::engine::PackError)>;
