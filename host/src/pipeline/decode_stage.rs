@@ -7,7 +7,7 @@ use tokio::sync::mpsc;
 use super::{Decoded, Raw, item_reason};
 use crate::chatter::{ChatterCounts, ChatterFilter, ChatterMode};
 use crate::contract::EventKind;
-use crate::decode::{DecodedDoc, Decoder, DocRef};
+use crate::decode::{DecodeError, DecodedDoc, Decoder, DocRef};
 use crate::ops::{DocumentKind, Metrics};
 use crate::request_once::RequestOnce;
 use crate::summary::Summary;
@@ -28,20 +28,6 @@ pub(super) fn decode_stage(
             ..Default::default()
         });
     }
-    let count = |summary: &mut Summary, doc: &DecodedDoc| match doc.kind {
-        EventKind::Audit => {
-            summary.decoded_audit += 1;
-            metrics.documents_decoded(DocumentKind::Audit, 1);
-            if let Some(shape) = doc.shape {
-                *summary.audit_by_shape.entry(shape).or_default() += 1;
-                metrics.audit_event_decoded(shape);
-            }
-        }
-        EventKind::Other => {
-            summary.decoded_other += 1;
-            metrics.documents_decoded(DocumentKind::Other, 1);
-        }
-    };
     while let Some(raw) = rx.blocking_recv() {
         let out = match raw {
             Raw::End(mut end) => {
@@ -56,12 +42,8 @@ pub(super) fn decode_stage(
                     });
                     match decoded {
                         Ok(decoded) => {
-                            for doc in decoded.docs {
-                                count(&mut summary, &doc);
-                                docs.push(doc);
-                            }
                             // A batch's items that did not decode, by position.
-                            for (origin, e) in decoded.failed {
+                            for (origin, e) in take(decoded, &mut docs, &mut summary, metrics) {
                                 metrics.documents_failed(1);
                                 summary.record_failure(line.number, item_reason(&origin, &e));
                             }
@@ -85,11 +67,7 @@ pub(super) fn decode_stage(
                     };
                     match decoder.decode_text(text, origin.clone()) {
                         Ok(decoded) => {
-                            for doc in decoded.docs {
-                                count(&mut summary, &doc);
-                                docs.push(doc);
-                            }
-                            for (origin, e) in decoded.failed {
+                            for (origin, e) in take(decoded, &mut docs, &mut summary, metrics) {
                                 metrics.documents_failed(1);
                                 summary.record_doc_failure(&origin.key(), e.to_string());
                             }
@@ -140,4 +118,32 @@ pub(super) fn decode_stage(
         }
     }
     summary
+}
+
+/// Take a document's decoded events into `docs`, counted by kind and
+/// shape; what is left is the items of a batch that did not decode.
+fn take(
+    decoded: crate::decode::Decoded,
+    docs: &mut Vec<DecodedDoc>,
+    summary: &mut Summary,
+    metrics: &Metrics,
+) -> Vec<(DocRef, DecodeError)> {
+    for doc in decoded.docs {
+        match doc.kind {
+            EventKind::Audit => {
+                summary.decoded_audit += 1;
+                metrics.documents_decoded(DocumentKind::Audit, 1);
+                if let Some(shape) = doc.shape {
+                    *summary.audit_by_shape.entry(shape).or_default() += 1;
+                    metrics.audit_event_decoded(shape);
+                }
+            }
+            EventKind::Other => {
+                summary.decoded_other += 1;
+                metrics.documents_decoded(DocumentKind::Other, 1);
+            }
+        }
+        docs.push(doc);
+    }
+    decoded.failed
 }
