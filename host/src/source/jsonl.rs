@@ -24,6 +24,8 @@ pub fn open(path: &Path) -> io::Result<Box<dyn Read + Send>> {
     }
 }
 
+const UTF8_BOM: &[u8] = b"\xEF\xBB\xBF";
+
 /// Read lines into batches of `batch_size`, handing each to `send`; stops
 /// early when `send` returns false (the pipeline is shutting down).
 pub fn read_batches(
@@ -41,6 +43,11 @@ pub fn read_batches(
             break;
         }
         number += 1;
+        // A UTF-8 byte-order mark (editors on Windows write one) is not
+        // part of the first document.
+        if number == 1 && buf.starts_with(UTF8_BOM) {
+            buf.drain(..UTF8_BOM.len());
+        }
         if buf.iter().all(u8::is_ascii_whitespace) {
             continue;
         }
@@ -68,6 +75,21 @@ pub fn read_batches(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_byte_order_mark_at_the_start_is_skipped() {
+        let input = b"\xEF\xBB\xBF{\"a\":1}\n{\"b\":2}\n".as_slice();
+        let mut lines = Vec::new();
+        read_batches(input, 10, |batch| {
+            lines.extend(batch.into_iter().map(|l| (l.number, l.text.unwrap())));
+            true
+        })
+        .unwrap();
+        assert_eq!(
+            lines,
+            [(1, "{\"a\":1}".to_string()), (2, "{\"b\":2}".to_string())]
+        );
+    }
 
     #[test]
     fn batches_number_lines_and_skip_blanks() {
