@@ -21,4 +21,5 @@ pub mod rules_test;
 pub mod rules_watch;
 pub mod sink;
 pub mod source;
+pub mod spelling;
 pub mod summary;

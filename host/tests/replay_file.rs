@@ -508,3 +508,36 @@ fn a_refused_pack_stops_a_replay_unless_allowed() {
     assert!(out.status.success(), "{stderr}");
     assert!(!alerts(&out).is_empty());
 }
+
+/// A config file key that names no flag is an error naming the file, the
+/// key and the closest flag: ignored, it would leave the default on.
+#[test]
+fn a_misspelt_config_key_is_an_error_naming_the_closest_flag() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = dir.path().join("k8scop.toml");
+    std::fs::write(&config, "batch-size = 100\naggregate-windw = 5\n").unwrap();
+    let run = |config: &std::path::Path| {
+        Command::new(env!("CARGO_BIN_EXE_k8scop"))
+            .arg("--config")
+            .arg(config)
+            .args(["replay", "--input", "/dev/null", "--rules"])
+            .arg(rules_dir(&["k8scop-classic"]).path())
+            .output()
+            .unwrap()
+    };
+    let out = run(&config);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success());
+    assert!(
+        stderr.contains("k8scop.toml")
+            && stderr.contains("unknown key `aggregate-windw` (did you mean `aggregate-window`?)"),
+        "{stderr}"
+    );
+    std::fs::write(&config, "batch-size = 100\naggregate_window = 5\n").unwrap();
+    let out = run(&config);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}

@@ -23,10 +23,34 @@ use std::path::Path;
 use anyhow::Context;
 
 /// The environment variables the file asks for, as (name, value).
-pub fn env_from_file(path: &Path) -> anyhow::Result<Vec<(String, String)>> {
+/// `known`: the flags a file may set (their long names).
+pub fn env_from_file(path: &Path, known: &[String]) -> anyhow::Result<Vec<(String, String)>> {
     let text = std::fs::read_to_string(path)
         .with_context(|| format!("cannot read the config file {}", path.display()))?;
-    env_from_toml(&text).with_context(|| format!("in the config file {}", path.display()))
+    let env =
+        env_from_toml(&text).with_context(|| format!("in the config file {}", path.display()))?;
+    check_keys(&text, known).with_context(|| format!("in the config file {}", path.display()))?;
+    Ok(env)
+}
+
+/// A key that names no flag would be ignored in silence (`aggregate-windw`
+/// leaves the default on): an error naming the closest flag.
+fn check_keys(text: &str, known: &[String]) -> anyhow::Result<()> {
+    let table = crate::config_toml::parse_secret_toml(text)?;
+    let known: Vec<&str> = known.iter().map(String::as_str).collect();
+    for key in table.keys().filter(|k| *k != "notify") {
+        let flag = key.replace('_', "-");
+        if known.contains(&flag.as_str()) {
+            continue;
+        }
+        match crate::spelling::closest(&flag, &known) {
+            Some(near) => anyhow::bail!("unknown key `{key}` (did you mean `{near}`?)"),
+            None => anyhow::bail!(
+                "unknown key `{key}`: keys are the flags' names, as in `k8scop run --help`"
+            ),
+        }
+    }
+    Ok(())
 }
 
 pub fn env_from_toml(text: &str) -> anyhow::Result<Vec<(String, String)>> {

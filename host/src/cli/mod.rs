@@ -65,6 +65,26 @@ pub fn main() -> ExitCode {
     }
 }
 
+/// Every flag a config file may set: those with an environment variable.
+fn flag_names() -> Vec<String> {
+    use clap::CommandFactory;
+    fn walk(command: &clap::Command, names: &mut Vec<String>) {
+        for arg in command.get_arguments() {
+            if let (Some(long), Some(_)) = (arg.get_long(), arg.get_env()) {
+                names.push(long.to_string());
+            }
+        }
+        for sub in command.get_subcommands() {
+            walk(sub, names);
+        }
+    }
+    let mut names = Vec::new();
+    walk(&Cli::command(), &mut names);
+    names.sort();
+    names.dedup();
+    names
+}
+
 /// Fill the environment from `--config FILE` (or `K8SCOP_CONFIG`) where it
 /// is not set, before clap reads flags and environment.
 fn apply_config_file(argv: &[String]) -> anyhow::Result<()> {
@@ -78,7 +98,8 @@ fn apply_config_file(argv: &[String]) -> anyhow::Result<()> {
     let Some(path) = from_flag.or_else(|| std::env::var("K8SCOP_CONFIG").ok()) else {
         return Ok(());
     };
-    for (name, value) in config_file::env_from_file(path.as_ref())? {
+    let known = flag_names();
+    for (name, value) in config_file::env_from_file(path.as_ref(), &known)? {
         if std::env::var_os(&name).is_none() {
             // SAFETY: called at the start of main, before any other thread exists.
             unsafe { std::env::set_var(name, value) };

@@ -7,6 +7,7 @@
 use std::collections::BTreeMap;
 
 use crate::contract::{PackInfo, SettingKind};
+use crate::spelling::closest;
 
 /// Every mistake in `values` for this pack, as one message (none: fine).
 pub fn check(info: &PackInfo, values: &BTreeMap<String, String>) -> Result<(), String> {
@@ -43,32 +44,6 @@ pub fn check(info: &PackInfo, values: &BTreeMap<String, String>) -> Result<(), S
             problems.join("; ")
         )),
     }
-}
-
-/// The known key nearest to `key`, when it is near enough to be a typo.
-fn closest<'a>(key: &str, known: &[&'a str]) -> Option<&'a str> {
-    known
-        .iter()
-        .map(|k| (distance(key, k), *k))
-        .filter(|(d, k)| *d <= 3.max(k.len() / 4))
-        .min()
-        .map(|(_, k)| k)
-}
-
-/// Levenshtein distance, by characters.
-fn distance(a: &str, b: &str) -> usize {
-    let b: Vec<char> = b.chars().collect();
-    let mut row: Vec<usize> = (0..=b.len()).collect();
-    for (i, ca) in a.chars().enumerate() {
-        let mut previous = row[0];
-        row[0] = i + 1;
-        for (j, cb) in b.iter().enumerate() {
-            let substitution = previous + usize::from(ca != *cb);
-            previous = row[j + 1];
-            row[j + 1] = substitution.min(row[j] + 1).min(row[j + 1] + 1);
-        }
-    }
-    row[b.len()]
 }
 
 #[cfg(test)]
