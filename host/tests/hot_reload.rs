@@ -363,3 +363,142 @@ fn http_get(addr: &str, path: &str) -> String {
         .map(|(_, body)| body.to_string())
         .unwrap_or_default()
 }
+
+/// Every pack removed while streaming: the sidecar is not ready, and it
+/// holds the documents it read instead of passing them unevaluated (the
+/// checkpoint stays before them); when a pack is back they are evaluated.
+#[test]
+fn with_every_pack_removed_nothing_is_passed_unevaluated_and_the_sidecar_is_not_ready() {
+    let cluster = TestCluster::start();
+    let logs = cluster.unique_prefix("logs");
+    let alerts = cluster.unique_prefix("alerts");
+    let rules = rules_dir(&["k8scop-classic"]);
+    let rules_arg = rules.path().to_str().unwrap().to_string();
+    let args = s(&[
+        "run",
+        "--es-url",
+        cluster.url(),
+        "--logs-prefix",
+        &logs,
+        "--alerts-prefix",
+        &alerts,
+        "--rules",
+        &rules_arg,
+        "--start",
+        &rfc3339(Utc::now()),
+        "--listen",
+        "127.0.0.1:0",
+        "--interval",
+        "0.2",
+        "--delay",
+        "0.3",
+        "--overlap",
+        "2",
+        "--instance",
+        &alerts,
+    ]);
+    let mut child = k8scop(&args)
+        .env("K8SCOP_LOG", "info")
+        .env("NO_COLOR", "1")
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("start k8scop");
+    let lines = std::io::BufRead::lines(std::io::BufReader::new(child.stderr.take().unwrap()));
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        for line in lines.map_while(Result::ok) {
+            let _ = tx.send(line);
+        }
+    });
+    let addr = loop {
+        let line = rx
+            .recv_timeout(StdDuration::from_secs(30))
+            .expect("the log line naming the ops address");
+        if let Some(rest) = line.split("addr=").nth(1) {
+            break rest.split_whitespace().next().unwrap().to_string();
+        }
+    };
+    let ready = || http_status(&addr, "/readyz") == Some(200);
+    assert!(eventually(20, ready), "ready with a pack");
+
+    let pack = rules.path().join("k8scop_classic.wasm");
+    let aside = rules.path().join("k8scop_classic.wasm.off");
+    std::fs::rename(&pack, &aside).unwrap();
+    assert!(eventually(20, || !ready()), "not ready without a pack");
+
+    // Documents dated a little ahead: indexed and searchable before any
+    // window can reach them, however slow the machine.
+    let base = Utc::now() + chrono::Duration::seconds(2);
+    let docs: Vec<LogDoc> = (0..10)
+        .map(|i| LogDoc {
+            index: format!("{logs}-{}", base.format("%Y.%m.%d")),
+            id: format!("held-{i}"),
+            source: serde_json::json!({"@timestamp": rfc3339(base + chrono::Duration::milliseconds(20 * i)),
+                "kind": "Event", "apiVersion": "audit.k8s.io/v1", "auditID": format!("held-{i}"),
+                "stage": "ResponseComplete", "verb": "list", "requestURI": "/api/v1/secrets",
+                "user": {"username": "eve"}, "objectRef": {"resource": "secrets"},
+                "responseStatus": {"code": 200}}),
+        })
+        .collect();
+    index_docs(&cluster, &docs);
+    // Well past their time and the delay: without the hold these windows
+    // would have passed them.
+    std::thread::sleep(StdDuration::from_secs(5));
+    let cursor = || {
+        let (_, state) = cluster.request(
+            "GET",
+            &format!("/k8scop-state-{alerts}/_doc/{alerts}"),
+            None,
+        );
+        state["_source"]["cursor"]
+            .as_str()
+            .and_then(|c| c.parse::<chrono::DateTime<Utc>>().ok())
+    };
+    let held_at = cursor();
+    assert!(
+        held_at.is_none_or(|c| c <= base),
+        "the checkpoint passed the held documents: {held_at:?} > {base}"
+    );
+    assert!(!ready());
+    assert_eq!(
+        alert_count(
+            &cluster,
+            &alerts,
+            "k8scop-classic/secrets-listed-all-namespaces"
+        ),
+        0
+    );
+
+    std::fs::rename(&aside, &pack).unwrap();
+    let count = || {
+        alert_count(
+            &cluster,
+            &alerts,
+            "k8scop-classic/secrets-listed-all-namespaces",
+        )
+    };
+    assert!(
+        eventually(30, || count() == 10),
+        "the held documents evaluated: {}",
+        count()
+    );
+    assert!(eventually(20, ready), "ready again");
+    assert!(eventually(20, || cursor().is_some_and(|c| c > base)));
+    let (status, stderr) = terminate(child);
+    assert!(status.success(), "{stderr}");
+}
+
+/// The HTTP status of `GET path` on the sidecar's ops address.
+fn http_status(addr: &str, path: &str) -> Option<u16> {
+    use std::io::{Read, Write};
+    let mut stream = std::net::TcpStream::connect(addr).ok()?;
+    write!(
+        stream,
+        "GET {path} HTTP/1.1\r\nhost: {addr}\r\nconnection: close\r\n\r\n"
+    )
+    .ok()?;
+    let mut text = String::new();
+    stream.read_to_string(&mut text).ok()?;
+    text.split_whitespace().nth(1)?.parse().ok()
+}

@@ -2,13 +2,14 @@
 //! rules folder rescanned between batches when it changed.
 
 use std::path::PathBuf;
+use std::time::Duration;
 
-use tokio::sync::mpsc;
+use tokio::sync::{mpsc, watch};
 
 use super::{Decoded, Evaluated, item_reason};
 use crate::alert::PendingAlert;
 use crate::engine::RuleEngine;
-use crate::ops::{Metrics, StatusBoard};
+use crate::ops::{Health, Metrics, StatusBoard};
 use crate::summary::Summary;
 
 /// The watcher's signals become messages in the engine's own channel, so
@@ -36,14 +37,31 @@ pub(super) fn forward_reloads(
     }
 }
 
+/// How often the rules folder is rescanned while no pack is loaded.
+const NO_PACK_RESCAN: Duration = Duration::from_millis(500);
+
+/// What the engine stage reports to, and listens to, besides its channels.
+pub(super) struct EngineStage {
+    pub metrics: Metrics,
+    pub status: StatusBoard,
+    pub health: Health,
+    pub shutdown: watch::Receiver<bool>,
+    /// The rules folder rescanned on a change (streaming only).
+    pub reload_dir: Option<PathBuf>,
+}
+
 pub(super) fn engine_stage(
     engine: &mut RuleEngine,
     mut rx: mpsc::Receiver<Decoded>,
     tx: mpsc::Sender<Evaluated>,
-    metrics: &Metrics,
-    reload_dir: Option<PathBuf>,
-    status: &StatusBoard,
+    stage: &EngineStage,
 ) -> Summary {
+    let EngineStage {
+        metrics,
+        status,
+        reload_dir,
+        ..
+    } = stage;
     let mut summary = Summary::default();
     status.publish(engine.status_json());
     metrics.set_packs_refused(engine.refused().count());
@@ -57,6 +75,8 @@ pub(super) fn engine_stage(
                         Ok(_) => {
                             metrics.set_packs_loaded(engine.packs().count());
                             metrics.set_packs_refused(engine.refused().count());
+                            // With no pack, nothing would be evaluated.
+                            stage.health.set_ready(engine.packs().next().is_some());
                         }
                         Err(e) => tracing::error!(error = %e, "cannot rescan the rules folder"),
                     }
@@ -66,6 +86,13 @@ pub(super) fn engine_stage(
             }
             Decoded::End(end) => Evaluated::End(end),
             Decoded::Docs(docs) => {
+                if engine.packs().next().is_none() && !wait_for_a_pack(engine, stage) {
+                    tracing::warn!(
+                        documents = docs.len(),
+                        "stopping with no pack loaded: these documents and the rest of the window are not evaluated, and the checkpoint stays before them (they are read again at the next start)"
+                    );
+                    break;
+                }
                 let outcome = engine.evaluate(&docs);
                 for (pack, documents, elapsed) in &outcome.evaluations {
                     metrics.pack_evaluated(pack, *documents as u64, *elapsed);
@@ -123,4 +150,44 @@ pub(super) fn engine_stage(
         }
     }
     summary
+}
+
+/// Every pack was removed while running: evaluating would raise nothing
+/// and the window's checkpoint would still pass the documents. Hold them
+/// instead: not ready, the rules folder rescanned until a pack is back.
+/// Meanwhile nothing is taken from the channel, so the reading stops too
+/// and the cursor stays where it was. False: shutdown came first.
+fn wait_for_a_pack(engine: &mut RuleEngine, stage: &EngineStage) -> bool {
+    let EngineStage {
+        metrics,
+        status,
+        health,
+        shutdown,
+        reload_dir,
+    } = stage;
+    let Some(dir) = reload_dir else {
+        return false;
+    };
+    tracing::error!(dir = %dir.display(), "no rule pack loaded: evaluation and reading are held (not ready) until a pack is back in the rules folder");
+    health.set_ready(false);
+    while engine.packs().next().is_none() {
+        if *shutdown.borrow() {
+            return false;
+        }
+        std::thread::sleep(NO_PACK_RESCAN);
+        match engine.sync_dir(dir) {
+            Ok(_) => {
+                metrics.set_packs_loaded(engine.packs().count());
+                metrics.set_packs_refused(engine.refused().count());
+                status.publish(engine.status_json());
+            }
+            Err(e) => tracing::error!(error = %e, "cannot rescan the rules folder"),
+        }
+    }
+    tracing::info!(
+        packs = engine.packs().count(),
+        "a rule pack is loaded again: evaluation resumes"
+    );
+    health.set_ready(true);
+    true
 }

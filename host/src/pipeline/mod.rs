@@ -36,7 +36,7 @@ pub use crate::source::{EsInput, Schedule};
 use crate::source::{HitSink, WindowEnd, follow, read_window};
 use crate::summary::Summary;
 use decode_stage::decode_stage;
-use engine_stage::{engine_stage, forward_reloads};
+use engine_stage::{EngineStage, engine_stage, forward_reloads};
 use sink_stage::{Observe, sink_stage};
 
 /// Batches in flight between two stages.
@@ -144,7 +144,7 @@ pub async fn run(
         batch_size,
         resume,
         raw_tx,
-        shutdown,
+        shutdown.clone(),
         metrics.clone(),
     ));
 
@@ -168,17 +168,15 @@ pub async fn run(
         )
     });
 
-    let engine_metrics = metrics.clone();
-    let evaluate = tokio::task::spawn_blocking(move || {
-        engine_stage(
-            &mut engine,
-            doc_rx,
-            alert_tx,
-            &engine_metrics,
-            reload_dir,
-            &status,
-        )
-    });
+    let stage = EngineStage {
+        metrics: metrics.clone(),
+        status,
+        health: config.health.clone(),
+        shutdown: shutdown.clone(),
+        reload_dir,
+    };
+    let evaluate =
+        tokio::task::spawn_blocking(move || engine_stage(&mut engine, doc_rx, alert_tx, &stage));
 
     let observe = Observe {
         metrics,
