@@ -432,3 +432,79 @@ fn kill_9_at_random_moments_while_streaming_ends_with_the_uninterrupted_alert_in
         );
     }
 }
+
+/// `run` without a checkpoint starts where it says (now, by default): the
+/// overlap that re-reads late documents never reaches before the start, so
+/// what happened minutes before raises nothing; what comes after does.
+#[test]
+fn a_fresh_run_evaluates_nothing_from_before_its_start() {
+    let cluster = TestCluster::start();
+    let logs = cluster.unique_prefix("logs");
+    let alerts = cluster.unique_prefix("alerts");
+    let rules = rules_dir(&["k8scop-classic"]);
+    let now = Utc::now();
+    // Two minutes before the start: inside the five-minute overlap.
+    let before: Vec<LogDoc> = (0..3)
+        .map(|i| {
+            exec_doc(
+                &logs,
+                &format!("before-{i}"),
+                now - Duration::seconds(120 - i),
+                "mallory",
+                &format!("id-{i}"),
+            )
+        })
+        .collect();
+    index_docs(&cluster, &before);
+    let args = s(&[
+        "run",
+        "--es-url",
+        cluster.url(),
+        "--logs-prefix",
+        &logs,
+        "--alerts-prefix",
+        &alerts,
+        "--rules",
+        rules.path().to_str().unwrap(),
+        "--listen",
+        "127.0.0.1:0",
+        "--interval",
+        "0.2",
+        "--delay",
+        "0.2",
+        "--overlap",
+        "300",
+        "--instance",
+        &alerts,
+    ]);
+    let child = spawn(&args);
+    // Dated ahead, so they are searchable before any window reaches them.
+    let later = Utc::now() + Duration::seconds(2);
+    let after: Vec<LogDoc> = (0..2)
+        .map(|i| {
+            exec_doc(
+                &logs,
+                &format!("after-{i}"),
+                later + Duration::milliseconds(i),
+                "alice",
+                &format!("ls-{i}"),
+            )
+        })
+        .collect();
+    index_docs(&cluster, &after);
+    let count = || alert_count(&cluster, &alerts, "k8scop-classic/pod-exec");
+    assert!(
+        eventually(30, || count() == 2),
+        "the documents after the start: {}",
+        count()
+    );
+    std::thread::sleep(StdDuration::from_secs(1));
+    let (status, stderr) = terminate(child);
+    assert!(status.success(), "{stderr}");
+    let users: Vec<String> = alerts_in(&cluster, &alerts)
+        .values()
+        .map(|a| a["user"]["name"].as_str().unwrap_or_default().to_string())
+        .collect();
+    assert_eq!(count(), 2);
+    assert!(users.iter().all(|u| u == "alice"), "{users:?}");
+}

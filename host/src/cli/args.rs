@@ -263,7 +263,10 @@ pub struct RunArgs {
     /// indexed even later; those already seen are skipped.
     #[arg(long, default_value = "300", value_parser = parse_seconds, env = "K8SCOP_OVERLAP")]
     pub overlap: Duration,
-    /// Where to start when there is no checkpoint (default: now).
+    /// Where to start when there is no checkpoint (default: now). No
+    /// document before it is evaluated: the overlap that re-reads late
+    /// documents never reaches before the start. The first window ends at
+    /// now minus --delay, so with the default start it comes --delay after.
     #[arg(long, value_parser = parse_time, env = "K8SCOP_START")]
     pub start: Option<DateTime<Utc>>,
     /// Name of this sidecar's checkpoint (one per sidecar watching the

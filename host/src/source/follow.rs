@@ -30,16 +30,17 @@ pub async fn follow(
     mut shutdown: watch::Receiver<bool>,
     metrics: &Metrics,
 ) -> anyhow::Result<u64> {
+    let fresh = resume.is_none();
     let (mut cursor, mut seen) = match resume {
         Some(c) => (
             c.cursor,
             c.seen.into_iter().map(|s| (s.key, s.time)).collect(),
         ),
-        None => (
-            whole_millis(start.unwrap_or_else(|| Utc::now() - schedule.delay)),
-            Seen::new(),
-        ),
+        None => (whole_millis(start.unwrap_or_else(Utc::now)), Seen::new()),
     };
+    // A fresh start means what it says: the overlap that re-reads late
+    // documents never reaches before it.
+    let floor = fresh.then_some(cursor);
     let mut fetched = 0;
     let mut tick = tokio::time::interval(schedule.interval);
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
@@ -59,7 +60,8 @@ pub async fn follow(
         }
         let Some(to) = to else { continue };
         metrics.set_lag((Utc::now() - cursor).as_seconds_f64());
-        let from = whole_millis(cursor - schedule.overlap);
+        let from =
+            whole_millis(cursor - schedule.overlap).max(floor.unwrap_or(DateTime::<Utc>::MIN_UTC));
         // Only what this window can re-read needs remembering.
         seen.retain(|_, time: &mut DateTime<Utc>| *time >= from);
         let window_fetched = read_window(es, from, to, Some(&mut seen), out, metrics).await?;
