@@ -210,8 +210,12 @@ pub struct DecodedDoc {
     pub verb: String,
     pub resource: String,
     pub subresource: String,
-    /// RFC 3339, as the document gives it ("" when it has none).
+    /// RFC 3339: the first of the event's times that parses (the stage's,
+    /// when the request was received, v1beta1's, the document's
+    /// `@timestamp`); "" when none does.
     pub time: String,
+    /// The event's first time did not parse and a later one is used.
+    pub time_fallback: bool,
     /// The request an audit event belongs to, and the stage it was logged
     /// at ("" when absent): the host counts each request once.
     pub audit_id: String,
@@ -500,11 +504,16 @@ fn audit_doc(
     }
     let s = |v: Option<&Value>| v.and_then(Value::as_str).unwrap_or_default().to_string();
     let object_ref = event.get("objectRef");
-    let time = ["stageTimestamp", "requestReceivedTimestamp", "timestamp"]
+    let (time, time_fallback) = event_time(
+        [
+            "stageTimestamp",
+            "requestReceivedTimestamp",
+            "timestamp",
+            "@timestamp",
+        ]
         .iter()
-        .map(|k| s(event.get(*k)))
-        .find(|t| !t.is_empty())
-        .unwrap_or_default();
+        .map(|k| event.get(*k).and_then(Value::as_str)),
+    );
     DecodedDoc {
         origin,
         kind: EventKind::Audit,
@@ -512,6 +521,7 @@ fn audit_doc(
         resource: s(object_ref.and_then(|o| o.get("resource"))),
         subresource: s(object_ref.and_then(|o| o.get("subresource"))),
         time,
+        time_fallback,
         audit_id: s(event.get("auditID")),
         stage: s(event.get("stage")),
         shape: Some(shape),
@@ -533,6 +543,7 @@ fn other_doc(source: Map<String, Value>, origin: DocRef) -> DecodedDoc {
         resource: String::new(),
         subresource: String::new(),
         time,
+        time_fallback: false,
         audit_id: String::new(),
         stage: String::new(),
         shape: None,
@@ -550,4 +561,18 @@ fn json_type(v: &Value) -> &'static str {
         Value::Array(_) => "an array",
         Value::Object(_) => "an object",
     }
+}
+
+/// The first of an event's times that parses as RFC 3339, and whether an
+/// earlier one was there but did not parse (a shipper's or a writer's
+/// mistake: the alert is then dated by the next time, never by the clock).
+fn event_time<'a>(candidates: impl IntoIterator<Item = Option<&'a str>>) -> (String, bool) {
+    let mut fallback = false;
+    for text in candidates.into_iter().flatten().filter(|t| !t.is_empty()) {
+        if chrono::DateTime::parse_from_rfc3339(text).is_ok() {
+            return (text.to_string(), fallback);
+        }
+        fallback = true;
+    }
+    (String::new(), fallback)
 }

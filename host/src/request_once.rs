@@ -342,6 +342,7 @@ mod tests {
             resource: "pods".into(),
             subresource: subresource.into(),
             time: format!("2024-03-01T10:00:{second:02}Z"),
+            time_fallback: false,
             audit_id: id.into(),
             stage: stage.into(),
             shape: Some(crate::decode::Shape::Root),

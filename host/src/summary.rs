@@ -23,6 +23,8 @@ pub struct Summary {
     pub failed_docs: Vec<(String, String)>,
     /// Control-plane chatter dropped or labelled, when the filter is on.
     pub chatter: Option<crate::chatter::ChatterCounts>,
+    /// Audit events whose first time did not parse, dated by a later one.
+    pub time_fallbacks: u64,
     /// Audit events folded into the stage their request counted at.
     pub stages: crate::request_once::StageCounts,
     pub alerts_by_rule: BTreeMap<String, u64>,
@@ -136,6 +138,13 @@ impl fmt::Display for Summary {
         }
         for (doc, reason) in &self.failed_docs {
             writeln!(f, "    document {doc}: {reason}")?;
+        }
+        if self.time_fallbacks > 0 {
+            writeln!(
+                f,
+                "  times        {} events dated by their next time (their stage time did not parse)",
+                self.time_fallbacks
+            )?;
         }
         if self.stages.folded() > 0 {
             writeln!(

@@ -541,3 +541,30 @@ fn a_misspelt_config_key_is_an_error_naming_the_closest_flag() {
         String::from_utf8_lossy(&out.stderr)
     );
 }
+
+/// An event whose stage time does not parse is dated by its next time
+/// (when the request was received), never by the clock, and counted.
+#[test]
+fn a_bad_stage_time_falls_back_to_the_events_other_times_never_the_clock() {
+    let rules = rules_dir(&["k8scop-classic"]);
+    let sample = std::fs::read_to_string(workspace_file("samples/audit-sample.jsonl")).unwrap();
+    let mut exec: Value = serde_json::from_str(sample.lines().nth(10).unwrap()).unwrap();
+    assert_eq!(exec["objectRef"]["subresource"], "exec");
+    exec["stageTimestamp"] = Value::from("yesterday");
+    let dir = tempfile::tempdir().unwrap();
+    let input = dir.path().join("input.jsonl");
+    std::fs::write(&input, format!("{exec}\n")).unwrap();
+    let out = replay(&["--input", input.to_str().unwrap()], rules.path());
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{stderr}");
+    let alerts = alerts(&out);
+    assert_eq!(alerts.len(), 1, "{alerts:?}");
+    assert_eq!(
+        alerts[0]["@timestamp"], "2024-03-01T10:01:30.100Z",
+        "the requestReceivedTimestamp"
+    );
+    assert!(
+        stderr.contains("times        1 events dated by their next time"),
+        "{stderr}"
+    );
+}

@@ -39,6 +39,8 @@ struct AuditProbe<'a> {
     request_received_timestamp: Option<Cow<'a, str>>,
     #[serde(borrow, default)]
     timestamp: Option<Cow<'a, str>>,
+    #[serde(borrow, default, rename = "@timestamp")]
+    at_timestamp: Option<Cow<'a, str>>,
     #[serde(rename = "_source", default)]
     source: Option<IgnoredAny>,
     #[serde(default)]
@@ -121,22 +123,20 @@ pub(super) fn fast_root_audit(text: &str, origin: DocRef) -> Option<(DecodedDoc,
             )
         })
         .unwrap_or_default();
-    let time = [
-        probe.stage_timestamp,
-        probe.request_received_timestamp,
-        probe.timestamp,
-    ]
-    .into_iter()
-    .flatten()
-    .find(|t| !t.is_empty())
-    .unwrap_or_default();
+    let (time, time_fallback) = super::event_time([
+        probe.stage_timestamp.as_deref(),
+        probe.request_received_timestamp.as_deref(),
+        probe.timestamp.as_deref(),
+        probe.at_timestamp.as_deref(),
+    ]);
     let doc = DecodedDoc {
         origin,
         kind: EventKind::Audit,
         verb: probe.verb.unwrap_or_default().into_owned(),
         resource: resource.into_owned(),
         subresource: subresource.into_owned(),
-        time: time.into_owned(),
+        time,
+        time_fallback,
         audit_id: probe.audit_id.unwrap_or_default().into_owned(),
         stage: probe.stage.unwrap_or_default().into_owned(),
         shape: Some(Shape::Root),

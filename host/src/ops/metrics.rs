@@ -165,6 +165,7 @@ struct Inner {
     packs_quarantined: Gauge,
     open_aggregates: Gauge,
     stages_folded: Family<FoldLabel, Counter>,
+    time_fallbacks: Counter,
     open_requests: Gauge,
     chatter: super::chatter_metrics::ChatterMetrics,
 
@@ -207,6 +208,7 @@ impl Metrics {
             packs_quarantined: Gauge::default(),
             open_aggregates: Gauge::default(),
             stages_folded: Family::default(),
+            time_fallbacks: Counter::default(),
             open_requests: Gauge::default(),
             chatter: Default::default(),
             notify: Default::default(),
@@ -248,6 +250,11 @@ impl Metrics {
             "audit_stages_folded",
             "Audit events not given to the packs because their request counts at another stage: before the decision (RequestReceived), or a later stage of a request already counted",
             inner.stages_folded.clone(),
+        );
+        r.register(
+            "audit_time_fallbacks",
+            "Audit events whose stage time did not parse, dated by their next time (never by the clock)",
+            inner.time_fallbacks.clone(),
         );
         r.register(
             "open_requests",
@@ -401,6 +408,10 @@ impl Metrics {
                 .get_or_create(&FoldLabel { reason })
                 .inc_by(n);
         }
+    }
+
+    pub fn audit_time_fallback(&self) {
+        self.inner.time_fallbacks.inc();
     }
 
     pub fn set_open_requests(&self, n: usize) {

@@ -129,6 +129,10 @@ fn take(
     metrics: &Metrics,
 ) -> Vec<(DocRef, DecodeError)> {
     for doc in decoded.docs {
+        if doc.time_fallback {
+            summary.time_fallbacks += 1;
+            metrics.audit_time_fallback();
+        }
         match doc.kind {
             EventKind::Audit => {
                 summary.decoded_audit += 1;

@@ -208,6 +208,7 @@ pub async fn run(
     summary.add_failures(decoded.failed, decoded.failed_lines, decoded.failed_docs);
     summary.chatter = decoded.chatter;
     summary.stages = decoded.stages;
+    summary.time_fallbacks = decoded.time_fallbacks;
     summary.alerts_added = sunk.alerts_added;
     summary.alerts_updated = sunk.alerts_updated;
     summary.alerts_written = sunk.alerts_written;
