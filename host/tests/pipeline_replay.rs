@@ -315,3 +315,40 @@ fn k8scop_flags_and_a_config_file_reach_the_same_replay() {
         "the config file, with env and flags winning"
     );
 }
+
+/// A replay over a range no index matches (a wrong prefix) reads nothing,
+/// and says so with the pattern it tried instead of a silent "fetched 0".
+#[test]
+fn a_window_no_index_matches_is_named_not_silent() {
+    let cluster = TestCluster::start();
+    let logs = cluster.unique_prefix("no-such-logs");
+    let alerts = cluster.unique_prefix("alerts");
+    let rules = rules_dir(&["k8scop-classic"]);
+    let out = k8scop(&s(&[
+        "replay",
+        "--es-url",
+        cluster.url(),
+        "--logs-prefix",
+        &logs,
+        "--alerts-prefix",
+        &alerts,
+        "--rules",
+        rules.path().to_str().unwrap(),
+        "--from",
+        "2024-03-01T00:00:00Z",
+        "--to",
+        "2024-03-01T06:00:00Z",
+    ]))
+    .env("K8SCOP_LOG", "warn")
+    .env("NO_COLOR", "1")
+    .output()
+    .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{stderr}");
+    assert!(stderr.contains("fetched      0"), "{stderr}");
+    assert!(
+        stderr.contains("no index matches the window")
+            && stderr.contains(&format!("{logs}-2024.03.01")),
+        "{stderr}"
+    );
+}

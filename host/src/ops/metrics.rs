@@ -166,6 +166,7 @@ struct Inner {
     open_aggregates: Gauge,
     stages_folded: Family<FoldLabel, Counter>,
     time_fallbacks: Counter,
+    windows_without_index: Counter,
     open_requests: Gauge,
     chatter: super::chatter_metrics::ChatterMetrics,
 
@@ -209,6 +210,7 @@ impl Metrics {
             open_aggregates: Gauge::default(),
             stages_folded: Family::default(),
             time_fallbacks: Counter::default(),
+            windows_without_index: Counter::default(),
             open_requests: Gauge::default(),
             chatter: Default::default(),
             notify: Default::default(),
@@ -250,6 +252,11 @@ impl Metrics {
             "audit_stages_folded",
             "Audit events not given to the packs because their request counts at another stage: before the decision (RequestReceived), or a later stage of a request already counted",
             inner.stages_folded.clone(),
+        );
+        r.register(
+            "windows_without_index",
+            "Windows of the logs that no index matched (a wrong prefix or range, or no logs shipped yet)",
+            inner.windows_without_index.clone(),
         );
         r.register(
             "audit_time_fallbacks",
@@ -408,6 +415,10 @@ impl Metrics {
                 .get_or_create(&FoldLabel { reason })
                 .inc_by(n);
         }
+    }
+
+    pub fn window_without_index(&self) {
+        self.inner.windows_without_index.inc();
     }
 
     pub fn audit_time_fallback(&self) {

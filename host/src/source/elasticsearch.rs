@@ -100,6 +100,7 @@ pub struct WindowReader {
     slice: (DateTime<Utc>, DateTime<Utc>),
     slice_pages: usize,
     span: chrono::TimeDelta,
+    no_index: Option<String>,
 }
 
 impl WindowReader {
@@ -127,9 +128,9 @@ impl WindowReader {
                     })?,
             )
         } else {
-            tracing::debug!(target = target, "no index matches the window yet");
             None
         };
+        let no_index = pit_id.is_none().then(|| target.clone());
         let mut sort = vec![json!({&query.time_field: {"order": "asc"}})];
         if flavor.has_shard_doc_sort() {
             sort.push(json!({"_shard_doc": "asc"}));
@@ -154,7 +155,13 @@ impl WindowReader {
             slice: (from, (from + FIRST_SLICE).min(to)),
             slice_pages: 0,
             span: FIRST_SLICE,
+            no_index,
         })
+    }
+
+    /// The index pattern tried, when no index matched the window.
+    pub fn no_index(&self) -> Option<&str> {
+        self.no_index.as_deref()
     }
 
     /// The next page of documents in time order, or `None` at the end.

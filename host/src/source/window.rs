@@ -7,6 +7,7 @@
 
 use std::collections::HashMap;
 use std::future::Future;
+use std::sync::atomic::{AtomicI64, Ordering};
 
 use chrono::{DateTime, Utc};
 
@@ -75,6 +76,10 @@ pub async fn read_window(
     metrics: &Metrics,
 ) -> anyhow::Result<u64> {
     let mut reader = WindowReader::open(&es.client, es.flavor, &es.query, from, to).await?;
+    if let Some(pattern) = reader.no_index() {
+        metrics.window_without_index();
+        warn_no_index(pattern, from, to);
+    }
     let mut fetched = 0u64;
     let mut carry: Vec<Hit> = Vec::new();
     let result: anyhow::Result<()> = async {
@@ -126,6 +131,22 @@ pub async fn read_window(
     }
     result?;
     Ok(fetched)
+}
+
+/// A window no index matches reads nothing: a wrong prefix or range, or
+/// logs not shipped yet. Said at most once a minute (streaming asks every
+/// few seconds), and counted in a metric every time.
+fn warn_no_index(pattern: &str, from: DateTime<Utc>, to: DateTime<Utc>) {
+    static LAST: AtomicI64 = AtomicI64::new(i64::MIN);
+    let now = Utc::now().timestamp();
+    let last = LAST.load(Ordering::Relaxed);
+    if now.saturating_sub(last) >= 60
+        && LAST
+            .compare_exchange(last, now, Ordering::Relaxed, Ordering::Relaxed)
+            .is_ok()
+    {
+        tracing::warn!(%pattern, %from, %to, "no index matches the window: nothing to read (check --logs-prefix or --logs-pattern and the time range)");
+    }
 }
 
 /// The first sort value (the time field, as the server sorted it).
