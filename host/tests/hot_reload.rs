@@ -274,49 +274,18 @@ fn a_pack_dropped_in_between_windows_loads_without_waiting_for_one() {
     let logs = cluster.unique_prefix("logs");
     let alerts = cluster.unique_prefix("alerts");
     let rules = rules_dir(&["k8scop-classic"]);
-    let rules_arg = rules.path().to_str().unwrap().to_string();
-    let args = s(&[
-        "run",
-        "--es-url",
-        cluster.url(),
-        "--logs-prefix",
+    let args = stream_args(
+        &cluster,
         &logs,
-        "--alerts-prefix",
         &alerts,
-        "--rules",
-        &rules_arg,
-        "--listen",
-        "127.0.0.1:0",
-        "--interval",
-        "3600",
-        "--delay",
-        "0",
-        "--instance",
-        &alerts,
-    ]);
-    // Info logs name the address /status is served on.
-    let mut child = k8scop(&args)
-        .env("K8SCOP_LOG", "info")
-        .env("NO_COLOR", "1")
-        .stdout(std::process::Stdio::null())
-        .stderr(std::process::Stdio::piped())
-        .spawn()
-        .expect("start k8scop");
-    let lines = std::io::BufRead::lines(std::io::BufReader::new(child.stderr.take().unwrap()));
-    let (tx, rx) = std::sync::mpsc::channel();
-    std::thread::spawn(move || {
-        for line in lines.map_while(Result::ok) {
-            let _ = tx.send(line);
-        }
-    });
-    let addr = loop {
-        let line = rx
-            .recv_timeout(StdDuration::from_secs(30))
-            .expect("the log line naming the /status address");
-        if let Some(rest) = line.split("addr=").nth(1) {
-            break rest.split_whitespace().next().unwrap().to_string();
-        }
-    };
+        rules.path().to_str().unwrap(),
+        &["--interval", "3600", "--delay", "0"],
+    );
+    let LoggedRun {
+        child,
+        lines: rx,
+        addr,
+    } = LoggedRun::start(&args);
     let packs = || -> Vec<String> {
         let body = http_get(&addr, "/status");
         let status: serde_json::Value = serde_json::from_str(&body).unwrap_or_default();
@@ -373,52 +342,24 @@ fn with_every_pack_removed_nothing_is_passed_unevaluated_and_the_sidecar_is_not_
     let logs = cluster.unique_prefix("logs");
     let alerts = cluster.unique_prefix("alerts");
     let rules = rules_dir(&["k8scop-classic"]);
-    let rules_arg = rules.path().to_str().unwrap().to_string();
-    let args = s(&[
-        "run",
-        "--es-url",
-        cluster.url(),
-        "--logs-prefix",
+    let start = rfc3339(Utc::now());
+    let args = stream_args(
+        &cluster,
         &logs,
-        "--alerts-prefix",
         &alerts,
-        "--rules",
-        &rules_arg,
-        "--start",
-        &rfc3339(Utc::now()),
-        "--listen",
-        "127.0.0.1:0",
-        "--interval",
-        "0.2",
-        "--delay",
-        "0.3",
-        "--overlap",
-        "2",
-        "--instance",
-        &alerts,
-    ]);
-    let mut child = k8scop(&args)
-        .env("K8SCOP_LOG", "info")
-        .env("NO_COLOR", "1")
-        .stdout(std::process::Stdio::null())
-        .stderr(std::process::Stdio::piped())
-        .spawn()
-        .expect("start k8scop");
-    let lines = std::io::BufRead::lines(std::io::BufReader::new(child.stderr.take().unwrap()));
-    let (tx, rx) = std::sync::mpsc::channel();
-    std::thread::spawn(move || {
-        for line in lines.map_while(Result::ok) {
-            let _ = tx.send(line);
-        }
-    });
-    let addr = loop {
-        let line = rx
-            .recv_timeout(StdDuration::from_secs(30))
-            .expect("the log line naming the ops address");
-        if let Some(rest) = line.split("addr=").nth(1) {
-            break rest.split_whitespace().next().unwrap().to_string();
-        }
-    };
+        rules.path().to_str().unwrap(),
+        &[
+            "--start",
+            &start,
+            "--interval",
+            "0.2",
+            "--delay",
+            "0.3",
+            "--overlap",
+            "2",
+        ],
+    );
+    let LoggedRun { child, addr, .. } = LoggedRun::start(&args);
     let ready = || http_status(&addr, "/readyz") == Some(200);
     assert!(eventually(20, ready), "ready with a pack");
 

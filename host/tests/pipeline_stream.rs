@@ -40,23 +40,7 @@ fn run_args(
     start: &str,
     extra: &[&str],
 ) -> Vec<String> {
-    let mut args = s(&[
-        "run",
-        "--es-url",
-        cluster.url(),
-        "--logs-prefix",
-        logs,
-        "--alerts-prefix",
-        alerts,
-        "--rules",
-        rules,
-        "--start",
-        start,
-        "--listen",
-        "127.0.0.1:0",
-        "--instance",
-        alerts,
-    ]);
+    let mut args = stream_args(cluster, logs, alerts, rules, &["--start", start]);
     args.extend(s(extra));
     args
 }
@@ -456,27 +440,13 @@ fn a_fresh_run_evaluates_nothing_from_before_its_start() {
         })
         .collect();
     index_docs(&cluster, &before);
-    let args = s(&[
-        "run",
-        "--es-url",
-        cluster.url(),
-        "--logs-prefix",
+    let args = stream_args(
+        &cluster,
         &logs,
-        "--alerts-prefix",
         &alerts,
-        "--rules",
         rules.path().to_str().unwrap(),
-        "--listen",
-        "127.0.0.1:0",
-        "--interval",
-        "0.2",
-        "--delay",
-        "0.2",
-        "--overlap",
-        "300",
-        "--instance",
-        &alerts,
-    ]);
+        &["--interval", "0.2", "--delay", "0.2", "--overlap", "300"],
+    );
     let child = spawn(&args);
     // Dated ahead, so they are searchable before any window reaches them.
     let later = Utc::now() + Duration::seconds(2);

@@ -197,3 +197,68 @@ pub fn eventually(seconds: u64, mut check: impl FnMut() -> bool) -> bool {
     }
     check()
 }
+
+/// `k8scop run` following `logs` into `alerts` with the packs of `rules`,
+/// its ops endpoints on a free port, and `extra` flags.
+pub fn stream_args(
+    cluster: &TestCluster,
+    logs: &str,
+    alerts: &str,
+    rules: &str,
+    extra: &[&str],
+) -> Vec<String> {
+    let mut args = s(&[
+        "run",
+        "--es-url",
+        cluster.url(),
+        "--logs-prefix",
+        logs,
+        "--alerts-prefix",
+        alerts,
+        "--rules",
+        rules,
+        "--listen",
+        "127.0.0.1:0",
+        "--instance",
+        alerts,
+    ]);
+    args.extend(s(extra));
+    args
+}
+
+/// A running `k8scop run` whose info log is read line by line, and the
+/// address its ops endpoints (/status, /readyz, ...) are served on.
+pub struct LoggedRun {
+    pub child: Child,
+    pub lines: std::sync::mpsc::Receiver<String>,
+    pub addr: String,
+}
+
+impl LoggedRun {
+    pub fn start(args: &[String]) -> LoggedRun {
+        let mut child = k8scop(args)
+            .env("K8SCOP_LOG", "info")
+            .env("NO_COLOR", "1")
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("start k8scop");
+        let stderr = std::io::BufReader::new(child.stderr.take().unwrap());
+        let (tx, lines) = std::sync::mpsc::channel();
+        std::thread::spawn(move || {
+            for line in std::io::BufRead::lines(stderr).map_while(Result::ok) {
+                let _ = tx.send(line);
+            }
+        });
+        // Info logs name the address the ops endpoints are served on.
+        let addr = loop {
+            let line = lines
+                .recv_timeout(std::time::Duration::from_secs(30))
+                .expect("the log line naming the ops address");
+            if let Some(rest) = line.split("addr=").nth(1) {
+                break rest.split_whitespace().next().unwrap().to_string();
+            }
+        };
+        LoggedRun { child, lines, addr }
+    }
+}
