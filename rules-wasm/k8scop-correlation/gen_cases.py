@@ -16,27 +16,14 @@ BURST, RBAC, UA, IP, AUTH, CP = (P + r for r in [
 KUBECTL = "kubectl/v1.29.2 (linux/amd64) kubernetes/4b8e819"
 
 
-def component_agent(username):
-    """The user agent the control-plane component behind `username` sends
-    (the table of rule-sdk's control_plane module), or None for anyone else:
-    the control plane's own requests come from its own binaries."""
-    build = "v1.29.2 (linux/amd64) kubernetes/4b8e819"
-    if username.startswith("system:node:"):
-        return f"kubelet/{build}"
-    sa = "system:serviceaccount:kube-system:"
-    if username.startswith(sa):
-        name = username[len(sa):]
-        if name == "kube-proxy":
-            return f"kube-proxy/{build}"
-        if name == "coredns":
-            return "coredns/1.11.1 (linux/amd64) kubernetes/4b8e819"
-        return f"kube-controller-manager/{build}/{username}"
-    return {
-        "system:kube-controller-manager": f"kube-controller-manager/{build}/leader-election",
-        "system:kube-scheduler": f"kube-scheduler/{build}/scheduler",
-        "system:apiserver": f"kube-apiserver/{build}",
-        "system:kube-proxy": f"kube-proxy/{build}",
-    }.get(username)
+import os as _os
+import sys as _sys
+
+# One table of the control plane's own agents for every pack's cases.
+_sys.path.insert(0, _os.path.join(_os.path.dirname(_os.path.abspath(__file__)), "..", "..", "tests"))
+from gen_control_plane import component_agent  # noqa: E402
+
+
 KUBECTL_NEW = "kubectl/v1.30.1 (linux/amd64) kubernetes/7c48c2b"
 T0 = datetime(2024, 3, 1, 10, 0, 0, tzinfo=timezone.utc)
 GROUPS = {"pods": "", "secrets": "", "configmaps": "", "nodes": "", "namespaces": "",
