@@ -21,8 +21,8 @@ use std::time::{Duration, Instant};
 use k8scop::decode::{DecodedDoc, Decoder};
 use k8scop::engine::{EngineConfig, PackInterest, RuleEngine, facts};
 use k8scop_testkit::{build_pack, shipped_packs, workspace_file};
-use rule_sdk::EventKind as SdkKind;
 use rule_sdk::native::NativePack;
+use rule_sdk::wire::BatchWriter;
 use serde_json::Value;
 
 const BATCH: usize = 500;
@@ -103,15 +103,17 @@ fn compare<P: rule_sdk::Pack>(pack: &str, docs: &[DecodedDoc]) -> String {
 
         let started = Instant::now();
         let mut native_alerts = Vec::new();
+        let mut laid_out = BatchWriter::default();
         selected_count = 0;
         for (b, batch) in docs.chunks(BATCH).enumerate() {
             let selected = select(&interest, batch);
             selected_count += selected.len();
-            let raised = native.evaluate(
-                selected
-                    .iter()
-                    .map(|&i| (sdk_kind(&batch[i]), batch[i].json.as_str())),
-            );
+            // The batch the host would write for the pack: the same copies.
+            laid_out.clear();
+            for &i in &selected {
+                laid_out.append(&batch[i].event);
+            }
+            let raised = native.evaluate_batch(laid_out.reader());
             native_alerts.extend(
                 raised
                     .into_iter()
@@ -207,13 +209,6 @@ fn select(interest: &PackInterest, batch: &[DecodedDoc]) -> Vec<usize> {
     (0..batch.len())
         .filter(|&i| interest.matches(&facts(&batch[i])))
         .collect()
-}
-
-fn sdk_kind(d: &DecodedDoc) -> SdkKind {
-    match d.kind {
-        k8scop::contract::EventKind::Audit => SdkKind::Audit,
-        k8scop::contract::EventKind::Other => SdkKind::Other,
-    }
 }
 
 fn rate(events: usize, d: Duration) -> f64 {

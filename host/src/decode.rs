@@ -21,20 +21,24 @@
 //! (`{"_index": .., "_id": .., "_source": {..}}`), as exported from
 //! Elasticsearch; its source is decoded and its index and id kept.
 
-use std::fmt;
-use std::str::FromStr;
-
+use chrono::{DateTime, Utc};
+use rule_sdk::wire::BatchWriter;
 use serde_json::{Map, Value};
 
 use crate::contract::EventKind;
 
 mod aks;
 mod batch;
+mod doc;
 mod gke;
 mod root;
+mod shape;
 mod shippers;
 
-use root::{canonical_text, fast_root_audit};
+pub use doc::{DecodeError, Decoded, DecodedDoc, DocRef};
+pub use shape::{EventShape, Shape};
+
+use root::fast_root_audit;
 use shippers::{dotted, ecs_cluster, embedded_event, field_doc, take_elastic_agent_event};
 #[cfg(test)]
 mod shape_tests;
@@ -44,242 +48,6 @@ mod tests;
 /// The annotation that carries the cluster's name where the document's
 /// envelope names it (GKE, AKS, EKS through CloudWatch).
 pub const CLUSTER_ANNOTATION: &str = "k8scop.io/cluster";
-
-/// Where the audit event sits in a document (`--event-shape`).
-#[derive(Debug, Clone, PartialEq, Eq, Default)]
-pub enum EventShape {
-    /// Recognise each document by its shape: `kubernetes.audit`, the root,
-    /// an EventList, a CloudWatch envelope, a GKE entry, an AKS record (or
-    /// an Event Hub message of them), then the `log`, `message` and
-    /// `event.original` string fields.
-    #[default]
-    Auto,
-    Root,
-    /// `kubernetes.audit`, Elastic Agent's Kubernetes integration.
-    ElasticAgent,
-    /// A JSON string in this (dotted) field.
-    Field(String),
-    /// A webhook `EventList` (`items`).
-    EventList,
-    /// A CloudWatch Logs subscription envelope (`logEvents`), as EKS ships.
-    CloudWatch,
-    /// GKE's Cloud Logging entry (`protoPayload`).
-    Gke,
-    /// AKS's diagnostic log record (`properties.log`).
-    Aks,
-}
-
-/// How an audit event was found: what the summary and the metrics count
-/// audit events by.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
-pub enum Shape {
-    Root,
-    ElasticAgent,
-    Field,
-    EventList,
-    CloudWatch,
-    Gke,
-    Aks,
-}
-
-impl Shape {
-    pub const ALL: [Shape; 7] = [
-        Shape::Root,
-        Shape::ElasticAgent,
-        Shape::Field,
-        Shape::EventList,
-        Shape::CloudWatch,
-        Shape::Gke,
-        Shape::Aks,
-    ];
-
-    /// The name `--event-shape` forces it by (`field` for any field).
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Shape::Root => "root",
-            Shape::ElasticAgent => "kubernetes.audit",
-            Shape::Field => "field",
-            Shape::EventList => "event-list",
-            Shape::CloudWatch => "cloudwatch",
-            Shape::Gke => "gke",
-            Shape::Aks => "aks",
-        }
-    }
-}
-
-impl fmt::Display for Shape {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.as_str())
-    }
-}
-
-impl FromStr for EventShape {
-    type Err = String;
-
-    fn from_str(s: &str) -> Result<Self, Self::Err> {
-        Ok(match s {
-            "auto" => EventShape::Auto,
-            "root" => EventShape::Root,
-            "kubernetes.audit" | "elastic-agent" => EventShape::ElasticAgent,
-            "event-list" => EventShape::EventList,
-            "cloudwatch" => EventShape::CloudWatch,
-            "gke" => EventShape::Gke,
-            "aks" => EventShape::Aks,
-            other => match other.strip_prefix("field:") {
-                Some(field) if !field.is_empty() => EventShape::Field(field.to_string()),
-                _ => {
-                    return Err(format!(
-                        "unknown event shape {other:?}: use auto, root, kubernetes.audit, field:<name> (e.g. field:log), event-list, cloudwatch, gke or aks"
-                    ));
-                }
-            },
-        })
-    }
-}
-
-impl fmt::Display for EventShape {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self {
-            EventShape::Auto => f.write_str("auto"),
-            EventShape::Root => f.write_str("root"),
-            EventShape::ElasticAgent => f.write_str("kubernetes.audit"),
-            EventShape::Field(name) => write!(f, "field:{name}"),
-            EventShape::EventList => f.write_str("event-list"),
-            EventShape::CloudWatch => f.write_str("cloudwatch"),
-            EventShape::Gke => f.write_str("gke"),
-            EventShape::Aks => f.write_str("aks"),
-        }
-    }
-}
-
-/// Where a document came from, to point an alert back at it.
-#[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
-pub struct DocRef {
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub index: Option<String>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub id: Option<String>,
-    /// Line number in an input file, from 1.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub line: Option<u64>,
-    /// The event's position in a document that holds many (an EventList's
-    /// `items`, a CloudWatch envelope's `logEvents`), from 0.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub item: Option<u32>,
-}
-
-impl DocRef {
-    pub fn line(line: u64) -> Self {
-        DocRef {
-            line: Some(line),
-            ..Default::default()
-        }
-    }
-
-    /// The same reference, to the `item`th event of its document.
-    pub fn with_item(&self, item: usize) -> Self {
-        DocRef {
-            item: Some(u32::try_from(item).unwrap_or(u32::MAX)),
-            ..self.clone()
-        }
-    }
-
-    /// A stable text form, used in deterministic alert ids: each event of
-    /// a batch document has its own (`line:5#3`, `index/id#3`).
-    pub fn key(&self) -> String {
-        let doc = match (&self.index, &self.id, self.line) {
-            (Some(index), Some(id), _) => format!("{index}/{id}"),
-            (None, Some(id), _) => id.clone(),
-            (_, None, Some(line)) => format!("line:{line}"),
-            _ => String::new(),
-        };
-        match self.item {
-            Some(item) => format!("{doc}#{item}"),
-            None => doc,
-        }
-    }
-}
-
-/// A document ready for the rule engine.
-#[derive(Debug, Clone)]
-pub struct DecodedDoc {
-    pub origin: DocRef,
-    pub kind: EventKind,
-    /// Canonical audit event JSON, or the document's JSON source.
-    pub json: String,
-    pub verb: String,
-    pub resource: String,
-    pub subresource: String,
-    /// RFC 3339: the first of the event's times that parses (the stage's,
-    /// when the request was received, v1beta1's, the document's
-    /// `@timestamp`); "" when none does.
-    pub time: String,
-    /// The event's first time did not parse and a later one is used.
-    pub time_fallback: bool,
-    /// The request an audit event belongs to, and the stage it was logged
-    /// at ("" when absent): the host counts each request once.
-    pub audit_id: String,
-    pub stage: String,
-    /// How the audit event was found (`None` for other documents).
-    pub shape: Option<Shape>,
-    /// The cluster's name, where the document's envelope gives it (also
-    /// the event's `k8scop.io/cluster` annotation).
-    pub cluster: Option<String>,
-}
-
-/// What one document decoded into: usually one document, several for a
-/// batch (an EventList, a CloudWatch envelope), each with its own origin.
-#[derive(Debug, Default)]
-pub struct Decoded {
-    pub docs: Vec<DecodedDoc>,
-    /// Events of a batch that do not decode (the others do), by origin.
-    pub failed: Vec<(DocRef, DecodeError)>,
-}
-
-impl Decoded {
-    fn one(doc: DecodedDoc) -> Self {
-        Decoded {
-            docs: vec![doc],
-            failed: Vec::new(),
-        }
-    }
-
-    /// The one document decoded, for a caller that holds one event.
-    pub fn single(mut self) -> Result<DecodedDoc, DecodeError> {
-        if let Some((_, error)) = self.failed.into_iter().next() {
-            return Err(error);
-        }
-        match self.docs.len() {
-            1 => Ok(self.docs.remove(0)),
-            n => Err(DecodeError::NotOneEvent(n)),
-        }
-    }
-}
-
-#[derive(Debug, thiserror::Error, PartialEq)]
-pub enum DecodeError {
-    #[error("not valid JSON: {0}")]
-    Json(String),
-    #[error("a document must be a JSON object, found {0}")]
-    NotAnObject(&'static str),
-    #[error("field {field} holds something that is not an audit event: {reason}")]
-    BadEmbeddedEvent { field: String, reason: String },
-    /// A document of a shape that holds audit events (or an event of one)
-    /// that does not decode.
-    #[error("looks like {shape} audit data but does not decode: {reason}")]
-    Undecodable { shape: Shape, reason: String },
-    #[error("holds {0} documents where one was expected")]
-    NotOneEvent(usize),
-}
-
-impl DecodeError {
-    fn undecodable(shape: Shape, reason: impl Into<String>) -> Self {
-        DecodeError::Undecodable {
-            shape,
-            reason: reason.into(),
-        }
-    }
-}
 
 #[derive(Debug, Clone, Default)]
 pub struct Decoder {
@@ -301,10 +69,9 @@ impl Decoder {
     /// each event of a batch (with the item's position in its origin).
     pub fn decode(&self, line: String, line_number: u64) -> Result<Decoded, DecodeError> {
         if matches!(self.shape, EventShape::Auto | EventShape::Root)
-            && let Some((mut doc, missing)) = fast_root_audit(&line, DocRef::line(line_number))
+            && let Some(doc) = fast_root_audit(&line, DocRef::line(line_number))
         {
-            doc.json = canonical_text(line, missing);
-            return Ok(Decoded::one(doc));
+            return doc.map(Decoded::one);
         }
         let value: Value =
             serde_json::from_str(&line).map_err(|e| DecodeError::Json(e.to_string()))?;
@@ -336,10 +103,9 @@ impl Decoder {
     /// tree, and reaches the packs as the text it is.
     pub fn decode_text(&self, text: &str, origin: DocRef) -> Result<Decoded, DecodeError> {
         if matches!(self.shape, EventShape::Auto | EventShape::Root)
-            && let Some((mut doc, missing)) = fast_root_audit(text, origin.clone())
+            && let Some(doc) = fast_root_audit(text, origin.clone())
         {
-            doc.json = canonical_text(text.to_string(), missing);
-            return Ok(Decoded::one(doc));
+            return doc.map(Decoded::one);
         }
         let value: Value =
             serde_json::from_str(text).map_err(|e| DecodeError::Json(e.to_string()))?;
@@ -357,13 +123,13 @@ impl Decoder {
     ) -> Result<Decoded, DecodeError> {
         let one = |doc| Ok(Decoded::one(doc));
         match &self.shape {
-            EventShape::Root => one(root_or_other(source, origin)),
+            EventShape::Root => one(root_or_other(source, origin)?),
             EventShape::ElasticAgent => one(match take_elastic_agent_event(&source) {
-                Some(event) => audit_doc(event, origin, Shape::ElasticAgent, ecs_cluster(&source)),
+                Some(event) => audit_doc(event, origin, Shape::ElasticAgent, ecs_cluster(&source))?,
                 None => other_doc(source, origin),
             }),
             EventShape::Field(field) => match embedded_event(&source, field, true)? {
-                Some(event) => one(field_doc(event, &source, field, origin)),
+                Some(event) => one(field_doc(event, &source, field, origin)?),
                 None => one(other_doc(source, origin)),
             },
             // A forced shape decodes its own documents; others are plain.
@@ -382,10 +148,10 @@ impl Decoder {
             EventShape::Auto => {
                 if let Some(event) = take_elastic_agent_event(&source) {
                     let cluster = ecs_cluster(&source);
-                    return one(audit_doc(event, origin, Shape::ElasticAgent, cluster));
+                    return one(audit_doc(event, origin, Shape::ElasticAgent, cluster)?);
                 }
                 if is_audit_event(&source) {
-                    return one(audit_doc(source, origin, Shape::Root, None));
+                    return one(audit_doc(source, origin, Shape::Root, None)?);
                 }
                 if batch::is_event_list(&source) {
                     return batch::event_list(source, &origin);
@@ -404,7 +170,7 @@ impl Decoder {
                 }
                 for field in EMBEDDED_FIELDS {
                     if let Some(event) = embedded_event(&source, field, false)? {
-                        return one(field_doc(event, &source, field, origin));
+                        return one(field_doc(event, &source, field, origin)?);
                     }
                 }
                 one(other_doc(source, origin))
@@ -437,11 +203,11 @@ impl Decoder {
     }
 }
 
-fn root_or_other(source: Map<String, Value>, origin: DocRef) -> DecodedDoc {
+fn root_or_other(source: Map<String, Value>, origin: DocRef) -> Result<DecodedDoc, DecodeError> {
     if is_audit_event(&source) {
         audit_doc(source, origin, Shape::Root, None)
     } else {
-        other_doc(source, origin)
+        Ok(other_doc(source, origin))
     }
 }
 
@@ -474,13 +240,15 @@ fn is_audit_event(object: &Map<String, Value>) -> bool {
 
 /// The canonical form: the event names itself (`kind: Event`, an
 /// `apiVersion` of audit.k8s.io, which the packs' schema reads), and
-/// carries the cluster's name where the envelope gave it.
+/// carries the cluster's name where the envelope gave it. Fields of the
+/// wrong types for the audit schema (a text where a list belongs) make it
+/// undecodable: it reaches no pack, and is counted with its reason.
 fn audit_doc(
     mut event: Map<String, Value>,
     origin: DocRef,
     shape: Shape,
     cluster: Option<String>,
-) -> DecodedDoc {
+) -> Result<DecodedDoc, DecodeError> {
     if event.get("kind").and_then(Value::as_str) != Some("Event") {
         event.insert("kind".into(), "Event".into());
     }
@@ -502,31 +270,54 @@ fn audit_doc(
             annotations.insert(CLUSTER_ANNOTATION.into(), cluster.clone().into());
         }
     }
-    let s = |v: Option<&Value>| v.and_then(Value::as_str).unwrap_or_default().to_string();
-    let object_ref = event.get("objectRef");
-    let (time, time_fallback) = event_time(
-        [
-            "stageTimestamp",
-            "requestReceivedTimestamp",
-            "timestamp",
-            "@timestamp",
-        ]
-        .iter()
-        .map(|k| event.get(*k).and_then(Value::as_str)),
-    );
+    let at_timestamp = event
+        .get("@timestamp")
+        .and_then(Value::as_str)
+        .map(String::from);
+    // The packs' types read a text: a tree is not one of their inputs.
+    let text = Value::Object(event).to_string();
+    let parsed = rule_sdk::Event::from_json(&text).map_err(|e| {
+        DecodeError::undecodable(
+            shape,
+            format!("not an audit event of the audit.k8s.io schema: {e}"),
+        )
+    })?;
+    Ok(event_doc(
+        &parsed,
+        text.len(),
+        origin,
+        shape,
+        cluster,
+        at_timestamp.as_deref(),
+    ))
+}
+
+/// A parsed audit event as a document, laid out for the packs once.
+fn event_doc(
+    event: &rule_sdk::Event<'_>,
+    text_bytes: usize,
+    origin: DocRef,
+    shape: Shape,
+    cluster: Option<String>,
+    at_timestamp: Option<&str>,
+) -> DecodedDoc {
+    let (time, timestamp, time_fallback) = event_time([
+        Some(event.stage_timestamp.as_ref()),
+        Some(event.request_received_timestamp.as_ref()),
+        Some(event.timestamp.as_ref()),
+        at_timestamp,
+    ]);
+    let mut laid_out = BatchWriter::with_capacity(text_bytes, 1);
+    laid_out.push_audit(event);
     DecodedDoc {
         origin,
         kind: EventKind::Audit,
-        verb: s(event.get("verb")),
-        resource: s(object_ref.and_then(|o| o.get("resource"))),
-        subresource: s(object_ref.and_then(|o| o.get("subresource"))),
+        event: laid_out,
         time,
+        timestamp,
         time_fallback,
-        audit_id: s(event.get("auditID")),
-        stage: s(event.get("stage")),
         shape: Some(shape),
         cluster,
-        json: Value::Object(event).to_string(),
     }
 }
 
@@ -536,19 +327,18 @@ fn other_doc(source: Map<String, Value>, origin: DocRef) -> DecodedDoc {
         .find_map(|k| source.get(*k).and_then(Value::as_str))
         .unwrap_or_default()
         .to_string();
+    let json = Value::Object(source).to_string();
+    let mut laid_out = BatchWriter::with_capacity(json.len(), 1);
+    laid_out.push_other(&json);
     DecodedDoc {
         origin,
         kind: EventKind::Other,
-        verb: String::new(),
-        resource: String::new(),
-        subresource: String::new(),
+        event: laid_out,
+        timestamp: parse_time(&time),
         time,
         time_fallback: false,
-        audit_id: String::new(),
-        stage: String::new(),
         shape: None,
         cluster: None,
-        json: Value::Object(source).to_string(),
     }
 }
 
@@ -563,16 +353,25 @@ fn json_type(v: &Value) -> &'static str {
     }
 }
 
-/// The first of an event's times that parses as RFC 3339, and whether an
-/// earlier one was there but did not parse (a shipper's or a writer's
-/// mistake: the alert is then dated by the next time, never by the clock).
-fn event_time<'a>(candidates: impl IntoIterator<Item = Option<&'a str>>) -> (String, bool) {
+/// The first of an event's times that parses as RFC 3339 (and its value),
+/// and whether an earlier one was there but did not parse (a shipper's or a
+/// writer's mistake: the alert is then dated by the next time, never by the
+/// clock).
+fn event_time<'a>(
+    candidates: impl IntoIterator<Item = Option<&'a str>>,
+) -> (String, Option<DateTime<Utc>>, bool) {
     let mut fallback = false;
     for text in candidates.into_iter().flatten().filter(|t| !t.is_empty()) {
-        if chrono::DateTime::parse_from_rfc3339(text).is_ok() {
-            return (text.to_string(), fallback);
+        if let Some(time) = parse_time(text) {
+            return (text.to_string(), Some(time), fallback);
         }
         fallback = true;
     }
-    (String::new(), fallback)
+    (String::new(), None, fallback)
+}
+
+fn parse_time(text: &str) -> Option<DateTime<Utc>> {
+    DateTime::parse_from_rfc3339(text)
+        .ok()
+        .map(|t| t.with_timezone(&Utc))
 }

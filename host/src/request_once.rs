@@ -223,30 +223,30 @@ impl RequestOnce {
         if doc.kind != EventKind::Audit {
             return Verdict::Count;
         }
-        let time = parse_time(&doc.time);
+        let time = doc.timestamp;
         if let Some(t) = time {
             self.newest = Some(self.newest.map_or(t, |n| n.max(t)));
         }
-        let stage = doc.stage.parse::<Stage>().ok();
+        let stage = doc.stage().parse::<Stage>().ok();
         if stage == Some(Stage::RequestReceived) && !self.policy.received_decides() {
             return Verdict::BeforeDecision;
         }
         // An event without an id, or without a stage (v1beta1 exports,
         // shippers that drop it), cannot be matched to its other stages:
         // it counts as it is.
-        if doc.audit_id.is_empty() || stage.is_none() {
+        if doc.audit_id().is_empty() || stage.is_none() {
             return Verdict::Count;
         }
         let long_running = is_long_running(doc);
-        if let Some(open) = self.open.get_mut(&doc.audit_id) {
+        if let Some(open) = self.open.get_mut(doc.audit_id()) {
             mark(open, stage);
             if is_done(open, &self.policy) {
-                self.open.remove(&doc.audit_id);
+                self.open.remove(doc.audit_id());
             }
             return Verdict::Repeated;
         }
         let mut open = OpenRequest {
-            audit_id: doc.audit_id.clone(),
+            audit_id: doc.audit_id().to_string(),
             time: time.or(self.newest).unwrap_or(DateTime::UNIX_EPOCH),
             started: false,
             completed: false,
@@ -254,7 +254,7 @@ impl RequestOnce {
         };
         mark(&mut open, stage);
         if !is_done(&open, &self.policy) {
-            self.open.insert(doc.audit_id.clone(), open);
+            self.open.insert(doc.audit_id().to_string(), open);
         }
         Verdict::Count
     }
@@ -309,45 +309,31 @@ fn is_done(open: &OpenRequest, policy: &StagePolicy) -> bool {
 /// `--long-running-request-regexp` and watches): the ones it logs at
 /// `ResponseStarted` before they end.
 fn is_long_running(doc: &DecodedDoc) -> bool {
-    doc.verb == "watch"
+    doc.verb() == "watch"
         || matches!(
-            doc.subresource.as_str(),
+            doc.subresource(),
             "exec" | "attach" | "portforward" | "proxy" | "log"
         )
-        || doc.resource == "proxy"
-}
-
-fn parse_time(text: &str) -> Option<DateTime<Utc>> {
-    DateTime::parse_from_rfc3339(text)
-        .ok()
-        .map(|t| t.with_timezone(&Utc))
+        || doc.resource() == "proxy"
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::decode::DocRef;
 
     fn event(id: &str, stage: &str, subresource: &str, second: u32) -> DecodedDoc {
-        DecodedDoc {
-            origin: DocRef::default(),
-            kind: EventKind::Audit,
-            json: String::new(),
-            verb: if subresource.is_empty() {
-                "get"
-            } else {
-                "create"
-            }
-            .into(),
-            resource: "pods".into(),
-            subresource: subresource.into(),
-            time: format!("2024-03-01T10:00:{second:02}Z"),
-            time_fallback: false,
-            audit_id: id.into(),
-            stage: stage.into(),
-            shape: Some(crate::decode::Shape::Root),
-            cluster: None,
-        }
+        let verb = if subresource.is_empty() {
+            "get"
+        } else {
+            "create"
+        };
+        let line = serde_json::json!({"kind": "Event", "apiVersion": "audit.k8s.io/v1",
+            "auditID": id, "stage": stage, "verb": verb,
+            "objectRef": {"resource": "pods", "subresource": subresource},
+            "stageTimestamp": format!("2024-03-01T10:00:{second:02}Z")});
+        crate::decode::Decoder::default()
+            .decode_line(line.to_string(), 1)
+            .unwrap()
     }
 
     fn kept(once: &mut RequestOnce, docs: Vec<DecodedDoc>) -> (Vec<String>, StageCounts) {
@@ -355,7 +341,7 @@ mod tests {
         let counts = once.retain(&mut docs);
         (
             docs.iter()
-                .map(|d| format!("{}:{}", d.audit_id, d.stage))
+                .map(|d| format!("{}:{}", d.audit_id(), d.stage()))
                 .collect(),
             counts,
         )

@@ -257,9 +257,6 @@ fn run_case(engine: &mut RuleEngine, case: &Case) -> CaseResult {
         // Indices count from the case's first event, not the batch's; the
         // line a document was decoded from is its place in the case.
         let case_index = |i: usize| batch[i].origin.line.map_or(i, |line| line as usize - 1);
-        for (index, reason) in &outcome.malformed {
-            let _ = writeln!(diff, "  ! event {}: {reason}", case_index(*index));
-        }
         alerts.extend(outcome.alerts.into_iter().map(|mut a| {
             a.doc_index = case_index(a.doc_index);
             a

@@ -236,9 +236,12 @@ fn an_audit_event_of_the_wrong_schema_is_counted_as_malformed() {
     );
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(out.status.success(), "{stderr}");
+    // Read once, decoded or failed, never both: 3 = 2 + 1.
+    assert!(stderr.contains("lines read   3"), "{stderr}");
+    assert!(stderr.contains("decoded      2 "), "{stderr}");
     assert!(stderr.contains("failed       1 (lines 2)"), "{stderr}");
     assert!(
-        stderr.contains("line 2: not an audit event of the audit.k8s.io schema"),
+        stderr.contains("line 2: looks like root audit data but does not decode: not an audit event of the audit.k8s.io schema"),
         "{stderr}"
     );
     // Both good lines raised the exec alert (merged into one aggregate).

@@ -30,6 +30,12 @@ impl<P: Pack> NativePack<P> {
         crate::runtime::evaluate_batch(&mut self.pack, events.into_iter())
     }
 
+    /// Evaluate a batch as the host lays it out for the WASM export: the
+    /// same input, so the two differ only by the sandbox.
+    pub fn evaluate_batch(&mut self, batch: crate::wire::BatchReader<'_>) -> Vec<Alert> {
+        crate::runtime::evaluate_laid_out(&mut self.pack, batch)
+    }
+
     /// The pack itself, for tests that look at its state (e.g. that a
     /// stateful pack's tables stay within their caps).
     pub fn pack(&self) -> &P {

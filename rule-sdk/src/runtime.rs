@@ -21,17 +21,22 @@ impl<P: Pack> PackCell<P> {
         let mut slot = self.0.borrow_mut();
         let pack = slot.get_or_insert_with(|| P::new(&Config::new()));
         let reader = BatchReader::new(&batch.text, &batch.strings, &batch.events);
-        let mut out = Alerts::new();
-        reader.for_each(|index, event| match event {
-            BatchEvent::Audit(event) => on_doc(pack, &mut out, index, &Doc::Audit(event)),
-            BatchEvent::Other(json) => on_other_json(pack, &mut out, index, json),
-            BatchEvent::Unknown(kind) => host_log(
-                LogLevel::Warn,
-                &format!("event {index}: of a kind ({kind}) this rule-sdk does not know"),
-            ),
-        });
-        Ok(out.raised)
+        Ok(evaluate_laid_out(pack, reader))
     }
+}
+
+/// Hand each event of a batch, as laid out by the host, to the pack.
+pub fn evaluate_laid_out<P: Pack>(pack: &mut P, batch: BatchReader<'_>) -> Vec<wit::Alert> {
+    let mut out = Alerts::new();
+    batch.for_each(|index, event| match event {
+        BatchEvent::Audit(event) => on_doc(pack, &mut out, index, &Doc::Audit(event)),
+        BatchEvent::Other(json) => on_other_json(pack, &mut out, index, json),
+        BatchEvent::Unknown(kind) => host_log(
+            LogLevel::Warn,
+            &format!("event {index}: of a kind ({kind}) this rule-sdk does not know"),
+        ),
+    });
+    out.raised
 }
 
 /// The pack's name, version, rules, and the configuration keys it reads

@@ -2,7 +2,8 @@
 //! read by a pack: every text of the batch in one string, and each event a
 //! fixed block of `u32` words pointing into it (see `batch` in
 //! `wit/k8scop-rules.wit`). Reading an event borrows its texts: no JSON
-//! parse and no copy. Writer and reader live together so they cannot drift.
+//! parse and no copy. Writer and reader are made from one table of where
+//! an [`Event`] keeps each field, so they cannot drift.
 
 use std::borrow::Cow;
 
@@ -16,7 +17,7 @@ pub const EVENT_WORDS: usize = 3 + 2 * TEXT_FIELDS + 2 * LIST_FIELDS;
 const TEXT_FIELDS: usize = TextField::ResponseObject as usize + 1;
 const LIST_FIELDS: usize = ListField::Annotations as usize + 1;
 /// The `event-has` flags: bit n is the WIT declaration's nth flag.
-mod has {
+pub mod has {
     pub const IMPERSONATED_USER: u32 = 1 << 0;
     pub const OBJECT_REF: u32 = 1 << 1;
     pub const RESPONSE_STATUS: u32 = 1 << 2;
@@ -32,6 +33,129 @@ fn text_word(field: TextField) -> usize {
 
 fn list_word(field: ListField) -> usize {
     3 + 2 * TEXT_FIELDS + 2 * field as usize
+}
+
+/// The text fields: each WIT `text-field` once, in the WIT's order, with
+/// where an event keeps it: `event.<path>`, or `(<part>).<path>` inside an
+/// optional part (present or not as a whole, by its `event-has` flag), or
+/// `(body <part>)` for a request or response body. The writer reads a
+/// field through `text_of`, the reader fills it through `text_slot`; both
+/// are made here, and their `match`es name every field (no wildcard), so a
+/// field the WIT adds is a compile error until it has a place.
+macro_rules! text_layout {
+    (@get $e:ident event $(. $path:ident)+) => { Some($e $(. $path)+ .as_ref()) };
+    (@get $e:ident (body $part:ident)) => { $e.$part.as_ref().map(Body::json) };
+    (@get $e:ident ($part:ident) $(. $path:ident)+) => {
+        $e.$part.as_ref().map(|p| p $(. $path)+ .as_ref())
+    };
+    (@slot $e:ident event $(. $path:ident)+) => { Some(&mut $e $(. $path)+) };
+    (@slot $e:ident (body $part:ident)) => { None };
+    (@slot $e:ident ($part:ident) $(. $path:ident)+) => {
+        $e.$part.as_mut().map(|p| &mut p $(. $path)+)
+    };
+    ($($field:ident => $place:tt $(. $path:ident)*;)*) => {
+        /// Every text field, in the order of the WIT's `text-field`.
+        pub const TEXT_LAYOUT: [TextField; TEXT_FIELDS] = [$(TextField::$field),*];
+
+        /// The text `e` has for `field`; `None` when its part is absent.
+        fn text_of<'e>(e: &'e Event<'_>, field: TextField) -> Option<&'e str> {
+            match field {
+                $(TextField::$field => text_layout!(@get e $place $(. $path)*),)*
+            }
+        }
+
+        /// Where `e` keeps `field`'s text; `None` when its part is absent
+        /// (bodies are filled whole, by their flags).
+        fn text_slot<'e, 'a>(e: &'e mut Event<'a>, field: TextField) -> Option<&'e mut Text<'a>> {
+            match field {
+                $(TextField::$field => text_layout!(@slot e $place $(. $path)*),)*
+            }
+        }
+    };
+}
+
+text_layout! {
+    ApiVersion => event.api_version;
+    Level => event.level;
+    AuditId => event.audit_id;
+    Stage => event.stage;
+    RequestUri => event.request_uri;
+    Verb => event.verb;
+    UserAgent => event.user_agent;
+    RequestReceivedTimestamp => event.request_received_timestamp;
+    StageTimestamp => event.stage_timestamp;
+    Timestamp => event.timestamp;
+    CreationTimestamp => (metadata).creation_timestamp;
+    Username => event.user.username;
+    Uid => event.user.uid;
+    ImpersonatedUsername => (impersonated_user).username;
+    ImpersonatedUid => (impersonated_user).uid;
+    Resource => (object_ref).resource;
+    Namespace => (object_ref).namespace;
+    Name => (object_ref).name;
+    ObjectUid => (object_ref).uid;
+    ApiGroup => (object_ref).api_group;
+    ObjectApiVersion => (object_ref).api_version;
+    ResourceVersion => (object_ref).resource_version;
+    Subresource => (object_ref).subresource;
+    Status => (response_status).status;
+    Reason => (response_status).reason;
+    Message => (response_status).message;
+    RequestObject => (body request_body);
+    ResponseObject => (body response_body);
+}
+
+/// A list field as an event holds it: texts, or a map as (key, value) pairs.
+enum ListOf<'e, 'a> {
+    Texts(&'e [Text<'a>]),
+    Pairs(&'e [(Text<'a>, Text<'a>)]),
+}
+
+enum ListSlot<'e, 'a> {
+    Texts(&'e mut Vec<Text<'a>>),
+    Pairs(&'e mut Vec<(Text<'a>, Text<'a>)>),
+}
+
+/// The list fields, as `text_layout!` the texts: each WIT `list-field`
+/// once, in order, as `Texts` or `Pairs`, with its place.
+macro_rules! list_layout {
+    (@get $e:ident $kind:ident event $(. $path:ident)+) => {
+        Some(ListOf::$kind(&$e $(. $path)+))
+    };
+    (@get $e:ident $kind:ident ($part:ident) $(. $path:ident)+) => {
+        $e.$part.as_ref().map(|p| ListOf::$kind(&p $(. $path)+))
+    };
+    (@slot $e:ident $kind:ident event $(. $path:ident)+) => {
+        Some(ListSlot::$kind(&mut $e $(. $path)+))
+    };
+    (@slot $e:ident $kind:ident ($part:ident) $(. $path:ident)+) => {
+        $e.$part.as_mut().map(|p| ListSlot::$kind(&mut p $(. $path)+))
+    };
+    ($($field:ident => $kind:ident $place:tt $(. $path:ident)+;)*) => {
+        /// Every list field, in the order of the WIT's `list-field`.
+        pub const LIST_LAYOUT: [ListField; LIST_FIELDS] = [$(ListField::$field),*];
+
+        fn list_of<'e, 'a>(e: &'e Event<'a>, field: ListField) -> Option<ListOf<'e, 'a>> {
+            match field {
+                $(ListField::$field => list_layout!(@get e $kind $place $(. $path)+),)*
+            }
+        }
+
+        fn list_slot<'e, 'a>(e: &'e mut Event<'a>, field: ListField) -> Option<ListSlot<'e, 'a>> {
+            match field {
+                $(ListField::$field => list_layout!(@slot e $kind $place $(. $path)+),)*
+            }
+        }
+    };
+}
+
+list_layout! {
+    Groups => Texts event.user.groups;
+    Extra => Pairs event.user.extra;
+    ImpersonatedGroups => Texts (impersonated_user).groups;
+    ImpersonatedExtra => Pairs (impersonated_user).extra;
+    SourceIps => Texts event.source_ips;
+    Annotations => Pairs event.annotations;
 }
 
 /// A batch being written (by the host).
@@ -72,6 +196,11 @@ impl BatchWriter {
         &self.events[index * EVENT_WORDS..][..EVENT_WORDS]
     }
 
+    /// What was written, as a pack reads it.
+    pub fn reader(&self) -> BatchReader<'_> {
+        BatchReader::new(&self.text, &self.strings, &self.events)
+    }
+
     /// Append a non-audit document, as its JSON.
     pub fn push_other(&mut self, json: &str) {
         let base = self.new_block(KIND_OTHER);
@@ -80,70 +209,80 @@ impl BatchWriter {
 
     /// Append an audit event.
     pub fn push_audit(&mut self, e: &Event<'_>) {
-        use TextField as T;
         let base = self.new_block(KIND_AUDIT);
-        let mut flags = 0;
-        for (field, text) in [
-            (T::ApiVersion, &e.api_version),
-            (T::Level, &e.level),
-            (T::AuditId, &e.audit_id),
-            (T::Stage, &e.stage),
-            (T::RequestUri, &e.request_uri),
-            (T::Verb, &e.verb),
-            (T::UserAgent, &e.user_agent),
-            (T::RequestReceivedTimestamp, &e.request_received_timestamp),
-            (T::StageTimestamp, &e.stage_timestamp),
-            (T::Timestamp, &e.timestamp),
-            (T::Username, &e.user.username),
-            (T::Uid, &e.user.uid),
-        ] {
-            self.set_text(base, field, text);
-        }
-        if let Some(meta) = &e.metadata {
-            self.set_text(base, T::CreationTimestamp, &meta.creation_timestamp);
-        }
-        self.set_list(base, ListField::Groups, e.user.groups.iter());
-        self.set_pairs(base, ListField::Extra, &e.user.extra);
-        self.set_list(base, ListField::SourceIps, e.source_ips.iter());
-        self.set_pairs(base, ListField::Annotations, &e.annotations);
-        if let Some(u) = &e.impersonated_user {
-            flags |= has::IMPERSONATED_USER;
-            self.set_text(base, T::ImpersonatedUsername, &u.username);
-            self.set_text(base, T::ImpersonatedUid, &u.uid);
-            self.set_list(base, ListField::ImpersonatedGroups, u.groups.iter());
-            self.set_pairs(base, ListField::ImpersonatedExtra, &u.extra);
-        }
-        if let Some(o) = &e.object_ref {
-            flags |= has::OBJECT_REF;
-            for (field, text) in [
-                (T::Resource, &o.resource),
-                (T::Namespace, &o.namespace),
-                (T::Name, &o.name),
-                (T::ObjectUid, &o.uid),
-                (T::ApiGroup, &o.api_group),
-                (T::ObjectApiVersion, &o.api_version),
-                (T::ResourceVersion, &o.resource_version),
-                (T::Subresource, &o.subresource),
-            ] {
+        for field in TEXT_LAYOUT {
+            if let Some(text) = text_of(e, field) {
                 self.set_text(base, field, text);
             }
         }
-        if let Some(r) = &e.response_status {
-            flags |= has::RESPONSE_STATUS;
-            self.events[base + 2] = r.code as u32;
-            self.set_text(base, T::Status, &r.status);
-            self.set_text(base, T::Reason, &r.reason);
-            self.set_text(base, T::Message, &r.message);
+        for field in LIST_LAYOUT {
+            match list_of(e, field) {
+                Some(ListOf::Texts(items)) => self.set_list(base, field, items.iter()),
+                Some(ListOf::Pairs(pairs)) => self.set_pairs(base, field, pairs),
+                None => {}
+            }
         }
-        if let Some(body) = &e.request_body {
-            flags |= has::REQUEST_OBJECT;
-            self.set_text(base, T::RequestObject, body.json());
+        let parts = [
+            (e.impersonated_user.is_some(), has::IMPERSONATED_USER),
+            (e.object_ref.is_some(), has::OBJECT_REF),
+            (e.response_status.is_some(), has::RESPONSE_STATUS),
+            (e.request_body.is_some(), has::REQUEST_OBJECT),
+            (e.response_body.is_some(), has::RESPONSE_OBJECT),
+        ];
+        self.events[base + 1] = parts
+            .into_iter()
+            .filter(|(present, _)| *present)
+            .fold(0, |flags, (_, flag)| flags | flag);
+        self.events[base + 2] = e.response_code().unwrap_or(0) as u32;
+    }
+
+    /// Append every event of `other` (written apart, as the host writes
+    /// each document it decodes), its spans moved to where its texts land:
+    /// a copy, no parse.
+    pub fn append(&mut self, other: &BatchWriter) {
+        let text_base = self.text.len() as u32;
+        let string_base = (self.strings.len() / 2) as u32;
+        self.text.push_str(&other.text);
+        self.strings.extend(
+            other
+                .strings
+                .chunks_exact(2)
+                .flat_map(|s| [s[0] + text_base, s[1]]),
+        );
+        for block in other.events.chunks_exact(EVENT_WORDS) {
+            let base = self.events.len();
+            self.events.extend_from_slice(block);
+            // Absent texts and empty lists stay (0, 0).
+            for field in TEXT_LAYOUT {
+                let word = base + text_word(field);
+                if self.events[word + 1] != 0 {
+                    self.events[word] += text_base;
+                }
+            }
+            for field in LIST_LAYOUT {
+                let word = base + list_word(field);
+                if self.events[word + 1] != 0 {
+                    self.events[word] += string_base;
+                }
+            }
         }
-        if let Some(body) = &e.response_body {
-            flags |= has::RESPONSE_OBJECT;
-            self.set_text(base, T::ResponseObject, body.json());
+    }
+
+    /// Add `(key, value)` to a map field of the `index`th event (the host
+    /// labels an event so): its entries are copied to the end of `strings`,
+    /// followed by the pair, and the field points there.
+    pub fn add_pair(&mut self, index: usize, field: ListField, key: &str, value: &str) {
+        let word = index * EVENT_WORDS + list_word(field);
+        let (first, count) = (self.events[word] as usize, self.events[word + 1] as usize);
+        let moved = (self.strings.len() / 2) as u32;
+        self.strings
+            .extend_from_within(first * 2..(first + count) * 2);
+        for text in [key, value] {
+            let (start, len) = self.append_text(text);
+            self.strings.extend([start, len]);
         }
-        self.events[base + 1] = flags;
+        self.events[word] = moved;
+        self.events[word + 1] = (count + 2) as u32;
     }
 
     fn new_block(&mut self, kind: u32) -> usize {
@@ -155,7 +294,7 @@ impl BatchWriter {
 
     /// Append a text, as (start, len). A batch's text stays far below
     /// 4 GiB: the sandbox's memory limit refuses it long before.
-    fn append(&mut self, s: &str) -> (u32, u32) {
+    fn append_text(&mut self, s: &str) -> (u32, u32) {
         let start = self.text.len() as u32;
         self.text.push_str(s);
         (start, s.len() as u32)
@@ -165,7 +304,7 @@ impl BatchWriter {
         if s.is_empty() {
             return;
         }
-        let (start, len) = self.append(s);
+        let (start, len) = self.append_text(s);
         let word = base + text_word(field);
         self.events[word] = start;
         self.events[word + 1] = len;
@@ -179,7 +318,7 @@ impl BatchWriter {
     ) {
         let first = (self.strings.len() / 2) as u32;
         for item in items {
-            let (start, len) = self.append(item.as_ref());
+            let (start, len) = self.append_text(item.as_ref());
             self.strings.extend([start, len]);
         }
         let word = base + list_word(field);
@@ -246,6 +385,16 @@ impl<'a> BatchReader<'a> {
         }
     }
 
+    /// The `index`th event, read field by field without building an
+    /// [`Event`].
+    pub fn view(&self, index: usize) -> Option<EventView<'a>> {
+        let block = self.events.get(index * EVENT_WORDS..)?.get(..EVENT_WORDS)?;
+        Some(EventView {
+            reader: *self,
+            block,
+        })
+    }
+
     /// The text at (start, len); empty if out of range or not on character
     /// boundaries (a host bug, never a reason to trap).
     fn span(&self, start: u32, len: u32) -> &'a str {
@@ -264,7 +413,7 @@ impl<'a> BatchReader<'a> {
         Cow::Borrowed(self.text(block, field))
     }
 
-    fn list(&self, block: &[u32], field: ListField) -> impl Iterator<Item = Text<'a>> + '_ {
+    fn list(self, block: &[u32], field: ListField) -> impl Iterator<Item = &'a str> + use<'a> {
         let word = list_word(field);
         let first = block[word] as usize * 2;
         let words = (block[word + 1] as usize).saturating_mul(2);
@@ -272,92 +421,112 @@ impl<'a> BatchReader<'a> {
             .get(first..first.saturating_add(words))
             .unwrap_or(&[])
             .chunks_exact(2)
-            .map(|s| Cow::Borrowed(self.span(s[0], s[1])))
+            .map(move |s| self.span(s[0], s[1]))
     }
 
     fn fill_list(&self, block: &[u32], field: ListField, into: &mut Vec<Text<'a>>) {
         into.clear();
-        into.extend(self.list(block, field));
+        into.extend(self.list(block, field).map(Cow::Borrowed));
     }
 
     fn fill_pairs(&self, block: &[u32], field: ListField, into: &mut Vec<(Text<'a>, Text<'a>)>) {
         into.clear();
         let mut texts = self.list(block, field);
         while let (Some(k), Some(v)) = (texts.next(), texts.next()) {
-            into.push((k, v));
+            into.push((Cow::Borrowed(k), Cow::Borrowed(v)));
         }
     }
 
-    fn fill_user(
-        &self,
-        b: &[u32],
-        fields: [TextField; 2],
-        lists: [ListField; 2],
-        u: &mut UserInfo<'a>,
-    ) {
-        u.username = self.cow(b, fields[0]);
-        u.uid = self.cow(b, fields[1]);
-        self.fill_list(b, lists[0], &mut u.groups);
-        self.fill_pairs(b, lists[1], &mut u.extra);
-    }
-
-    /// Make `e` the event of block `b`, reusing its lists' buffers.
+    /// Make `e` the event of block `b`, reusing its lists' buffers: the
+    /// optional parts exist by their flags (v1beta1's metadata by its one
+    /// text), then the layout fills every field.
     fn fill(&self, b: &[u32], e: &mut Event<'a>) {
-        use TextField as T;
-        let flags = b[1];
-        let present = |flag: u32| flags & flag != 0;
+        let present = |flag: u32| b[1] & flag != 0;
         e.kind = Cow::Borrowed("Event");
-        e.api_version = self.cow(b, T::ApiVersion);
-        e.level = self.cow(b, T::Level);
-        e.audit_id = self.cow(b, T::AuditId);
-        e.stage = self.cow(b, T::Stage);
-        e.request_uri = self.cow(b, T::RequestUri);
-        e.verb = self.cow(b, T::Verb);
-        self.fill_user(
-            b,
-            [T::Username, T::Uid],
-            [ListField::Groups, ListField::Extra],
-            &mut e.user,
-        );
         if present(has::IMPERSONATED_USER) {
-            self.fill_user(
-                b,
-                [T::ImpersonatedUsername, T::ImpersonatedUid],
-                [ListField::ImpersonatedGroups, ListField::ImpersonatedExtra],
-                e.impersonated_user.get_or_insert_with(UserInfo::default),
-            );
+            e.impersonated_user.get_or_insert_with(UserInfo::default);
         } else {
             e.impersonated_user = None;
         }
-        self.fill_list(b, ListField::SourceIps, &mut e.source_ips);
-        e.user_agent = self.cow(b, T::UserAgent);
-        e.object_ref = present(has::OBJECT_REF).then(|| ObjectReference {
-            resource: self.cow(b, T::Resource),
-            namespace: self.cow(b, T::Namespace),
-            name: self.cow(b, T::Name),
-            uid: self.cow(b, T::ObjectUid),
-            api_group: self.cow(b, T::ApiGroup),
-            api_version: self.cow(b, T::ObjectApiVersion),
-            resource_version: self.cow(b, T::ResourceVersion),
-            subresource: self.cow(b, T::Subresource),
-        });
+        e.object_ref = present(has::OBJECT_REF).then(ObjectReference::default);
         e.response_status = present(has::RESPONSE_STATUS).then(|| ResponseStatus {
             code: b[2] as i32,
-            status: self.cow(b, T::Status),
-            reason: self.cow(b, T::Reason),
-            message: self.cow(b, T::Message),
+            ..Default::default()
         });
+        e.metadata =
+            (!self.text(b, TextField::CreationTimestamp).is_empty()).then(EventMeta::default);
         let body = |flag, field| present(flag).then(|| Body::from_json(self.text(b, field)));
-        e.request_body = body(has::REQUEST_OBJECT, T::RequestObject);
-        e.response_body = body(has::RESPONSE_OBJECT, T::ResponseObject);
-        e.request_received_timestamp = self.cow(b, T::RequestReceivedTimestamp);
-        e.stage_timestamp = self.cow(b, T::StageTimestamp);
-        self.fill_pairs(b, ListField::Annotations, &mut e.annotations);
-        e.timestamp = self.cow(b, T::Timestamp);
-        let created = self.text(b, T::CreationTimestamp);
-        e.metadata = (!created.is_empty()).then_some(EventMeta {
-            creation_timestamp: Cow::Borrowed(created),
-        });
+        e.request_body = body(has::REQUEST_OBJECT, TextField::RequestObject);
+        e.response_body = body(has::RESPONSE_OBJECT, TextField::ResponseObject);
+        for field in TEXT_LAYOUT {
+            if let Some(slot) = text_slot(e, field) {
+                *slot = self.cow(b, field);
+            }
+        }
+        for field in LIST_LAYOUT {
+            match list_slot(e, field) {
+                Some(ListSlot::Texts(into)) => self.fill_list(b, field, into),
+                Some(ListSlot::Pairs(into)) => self.fill_pairs(b, field, into),
+                None => {}
+            }
+        }
+    }
+}
+
+/// One event of a batch read field by field from its block, borrowing its
+/// texts: what the host's own filters read, without building an [`Event`].
+#[derive(Clone, Copy)]
+pub struct EventView<'a> {
+    reader: BatchReader<'a>,
+    block: &'a [u32],
+}
+
+impl<'a> EventView<'a> {
+    pub fn is_audit(&self) -> bool {
+        self.block[0] == KIND_AUDIT
+    }
+
+    /// A text field ("" when absent).
+    pub fn text(&self, field: TextField) -> &'a str {
+        self.reader.text(self.block, field)
+    }
+
+    /// The texts of a list field (a map's as key, value, key, value, ...).
+    pub fn list(&self, field: ListField) -> impl Iterator<Item = &'a str> + use<'a> {
+        self.reader.list(self.block, field)
+    }
+
+    /// The value of a map field's key.
+    pub fn value_of(&self, field: ListField, key: &str) -> Option<&'a str> {
+        let mut texts = self.list(field);
+        while let (Some(k), Some(v)) = (texts.next(), texts.next()) {
+            if k == key {
+                return Some(v);
+            }
+        }
+        None
+    }
+
+    /// Whether the event has an optional part (a [`has`] flag).
+    pub fn has(&self, part: u32) -> bool {
+        self.block[1] & part != 0
+    }
+
+    pub fn response_code(&self) -> Option<i32> {
+        self.has(has::RESPONSE_STATUS)
+            .then_some(self.block[2] as i32)
+    }
+
+    /// The whole event, as a pack reads it.
+    pub fn event(&self) -> Event<'a> {
+        let mut event = Event::default();
+        self.reader.fill(self.block, &mut event);
+        event
+    }
+
+    /// A non-audit document's JSON.
+    pub fn other_json(&self) -> Option<&'a str> {
+        (self.block[0] == KIND_OTHER).then(|| self.text(TextField::ApiVersion))
     }
 }
 
@@ -427,6 +596,123 @@ mod tests {
                 format!("{:?}", written[1]),
             ]
         );
+    }
+
+    /// The layout names each field of the WIT's `text-field` and
+    /// `list-field` exactly once, in the WIT's order (the words of a block
+    /// are in that order).
+    #[test]
+    fn the_layout_names_every_wit_field_once_in_order() {
+        let wit = include_str!("../../wit/k8scop-rules.wit");
+        let cases = |name: &str| -> Vec<String> {
+            let body = wit
+                .split(&format!("enum {name} {{"))
+                .nth(1)
+                .and_then(|rest| rest.split('}').next())
+                .unwrap_or_else(|| panic!("no enum {name} in the WIT"));
+            body.lines()
+                .map(str::trim)
+                .filter(|l| !l.is_empty() && !l.starts_with("//"))
+                .map(|l| l.trim_end_matches(',').trim_start_matches('%').to_string())
+                .collect()
+        };
+        // The bindings' Debug name (`TextField::ApiVersion`) in the WIT's
+        // kebab case.
+        let kebab = |debug: String| -> String {
+            let name = debug.rsplit("::").next().unwrap_or_default();
+            let mut out = String::new();
+            for c in name.chars() {
+                if c.is_uppercase() && !out.is_empty() {
+                    out.push('-');
+                }
+                out.push(c.to_ascii_lowercase());
+            }
+            out
+        };
+        let texts: Vec<String> = TEXT_LAYOUT
+            .iter()
+            .map(|f| kebab(format!("{f:?}")))
+            .collect();
+        let lists: Vec<String> = LIST_LAYOUT
+            .iter()
+            .map(|f| kebab(format!("{f:?}")))
+            .collect();
+        assert_eq!(texts, cases("text-field"));
+        assert_eq!(lists, cases("list-field"));
+        for (i, field) in TEXT_LAYOUT.iter().enumerate() {
+            assert_eq!(*field as usize, i, "{field:?} out of place");
+        }
+        for (i, field) in LIST_LAYOUT.iter().enumerate() {
+            assert_eq!(*field as usize, i, "{field:?} out of place");
+        }
+    }
+
+    /// Events written apart and appended read as if written together, and
+    /// a pair added to a map is read with the map's other pairs.
+    #[test]
+    fn appended_events_and_added_pairs_read_back() {
+        let first = Event::from_json(
+            r#"{"kind":"Event","verb":"get","user":{"username":"ann","groups":["a","b"]},
+                "objectRef":{"resource":"pods","subresource":"exec"},"responseStatus":{"code":101},
+                "annotations":{"k":"v"}}"#,
+        )
+        .unwrap();
+        let second = Event::from_json(
+            r#"{"kind":"Event","verb":"list","sourceIPs":["10.1.1.1"],"annotations":{"x":"y"}}"#,
+        )
+        .unwrap();
+        let mut together = BatchWriter::default();
+        together.push_audit(&first);
+        together.push_other(r#"{"msg":"hi"}"#);
+        together.push_audit(&second);
+        let mut apart = BatchWriter::default();
+        for one in [&first, &second] {
+            let mut w = BatchWriter::default();
+            w.push_audit(one);
+            if std::ptr::eq(one, &second) {
+                w.add_pair(0, ListField::Annotations, "label", "yes");
+            }
+            apart.append(&w);
+            if std::ptr::eq(one, &first) {
+                let mut other = BatchWriter::default();
+                other.push_other(r#"{"msg":"hi"}"#);
+                apart.append(&other);
+            }
+        }
+        let debug = |w: &BatchWriter| {
+            let mut out = Vec::new();
+            w.reader().for_each(|_, e| {
+                out.push(match e {
+                    BatchEvent::Audit(e) => format!("{e:?}"),
+                    BatchEvent::Other(json) => json.to_string(),
+                    BatchEvent::Unknown(k) => format!("unknown {k}"),
+                })
+            });
+            out
+        };
+        let (a, t) = (debug(&apart), debug(&together));
+        assert_eq!(a[..2], t[..2]);
+        assert_eq!(
+            a[2],
+            t[2].replace(r#"("x", "y")]"#, r#"("x", "y"), ("label", "yes")]"#)
+        );
+        let reader = apart.reader();
+        let view = reader.view(2).unwrap();
+        assert_eq!(view.value_of(ListField::Annotations, "label"), Some("yes"));
+        assert_eq!(view.value_of(ListField::Annotations, "x"), Some("y"));
+        assert_eq!(
+            view.list(ListField::SourceIps).collect::<Vec<_>>(),
+            ["10.1.1.1"]
+        );
+        let view = reader.view(0).unwrap();
+        assert_eq!(view.text(TextField::Subresource), "exec");
+        assert_eq!(view.response_code(), Some(101));
+        assert!(view.has(has::OBJECT_REF) && !view.has(has::IMPERSONATED_USER));
+        assert_eq!(
+            reader.view(1).unwrap().other_json(),
+            Some(r#"{"msg":"hi"}"#)
+        );
+        assert!(reader.view(3).is_none());
     }
 
     /// Spans a faulty host might send read as empty texts, never a trap.

@@ -58,12 +58,7 @@ impl ChatterFilter {
         if doc.kind != EventKind::Audit {
             return None;
         }
-        self.classify_json(&doc.json)
-    }
-
-    /// As [`classify`](Self::classify), on an audit event's JSON.
-    pub fn classify_json(&self, json: &str) -> Option<&str> {
-        let event: Probe = serde_json::from_str(json).ok()?;
+        let event = Probe::of(doc.view());
         if event.never_chatter() {
             return None;
         }
@@ -91,29 +86,12 @@ impl ChatterFilter {
                     let Some(rule) = self.classify(doc) else {
                         continue;
                     };
-                    if let Some(json) = with_annotation(&doc.json, rule) {
-                        doc.json = json;
-                        *reduced.by_rule.entry(rule.to_string()).or_default() += 1;
-                    }
+                    doc.event
+                        .add_pair(0, ListField::Annotations, CHATTER_ANNOTATION, rule);
+                    *reduced.by_rule.entry(rule.to_string()).or_default() += 1;
                 }
             }
         }
         reduced
     }
-}
-
-/// The event with `k8scop.io/chatter: <rule>` among its annotations.
-fn with_annotation(json: &str, rule: &str) -> Option<String> {
-    let mut event: serde_json::Value = serde_json::from_str(json).ok()?;
-    let object = event.as_object_mut()?;
-    let annotations = object
-        .entry("annotations")
-        .or_insert_with(|| serde_json::Value::Object(Default::default()));
-    if !annotations.is_object() {
-        *annotations = serde_json::Value::Object(Default::default());
-    }
-    annotations
-        .as_object_mut()?
-        .insert(CHATTER_ANNOTATION.to_string(), rule.into());
-    serde_json::to_string(&event).ok()
 }

@@ -41,14 +41,16 @@
 //! ```
 
 use std::borrow::Cow;
-use std::collections::{BTreeMap, HashMap};
+use std::collections::BTreeMap;
 use std::fmt;
 use std::path::Path;
 
 use anyhow::Context;
 use serde::Deserialize;
 
+use rule_sdk::bindings::k8scop::rules::types::{ListField, TextField};
 use rule_sdk::control_plane::{ControlPlane, Role};
+use rule_sdk::wire::{EventView, has};
 
 use crate::contract::EventKind;
 use crate::decode::DecodedDoc;
@@ -261,71 +263,57 @@ impl RuleSpec {
     }
 }
 
-/// The fields of an audit event the rules look at, read without building a
-/// tree.
-#[derive(Deserialize, Default)]
-#[serde(rename_all = "camelCase", default)]
+/// The fields of an audit event the rules look at, read from the event's
+/// layout (decoded once, in the decode stage): no parse here.
 struct Probe<'a> {
-    #[serde(borrow)]
-    verb: Cow<'a, str>,
-    #[serde(borrow, rename = "requestURI")]
-    request_uri: Cow<'a, str>,
-    #[serde(borrow)]
-    user: ProbeUser<'a>,
-    #[serde(borrow)]
-    user_agent: Cow<'a, str>,
-    #[serde(borrow, rename = "sourceIPs")]
-    source_ips: Vec<Cow<'a, str>>,
-    impersonated_user: Option<serde::de::IgnoredAny>,
-    #[serde(borrow)]
+    verb: &'a str,
+    request_uri: &'a str,
+    username: &'a str,
+    user_agent: &'a str,
+    source_ip: &'a str,
+    impersonated: bool,
     object_ref: Option<ProbeRef<'a>>,
-    response_status: Option<ProbeStatus>,
-    #[serde(borrow)]
-    annotations: HashMap<Cow<'a, str>, Cow<'a, str>>,
+    response_code: Option<i32>,
+    decision: Option<&'a str>,
 }
 
-#[derive(Deserialize, Default)]
-#[serde(default)]
-struct ProbeUser<'a> {
-    #[serde(borrow)]
-    username: Cow<'a, str>,
-}
-
-#[derive(Deserialize, Default)]
-#[serde(default)]
 struct ProbeRef<'a> {
-    #[serde(borrow)]
-    resource: Cow<'a, str>,
-    #[serde(borrow)]
-    subresource: Cow<'a, str>,
-    #[serde(borrow)]
-    namespace: Cow<'a, str>,
-    #[serde(borrow)]
-    name: Cow<'a, str>,
+    resource: &'a str,
+    subresource: &'a str,
+    namespace: &'a str,
+    name: &'a str,
 }
 
-#[derive(Deserialize, Default)]
-#[serde(default)]
-struct ProbeStatus {
-    code: i64,
-}
+impl<'a> Probe<'a> {
+    fn of(event: EventView<'a>) -> Self {
+        let text = |field| event.text(field);
+        Probe {
+            verb: text(TextField::Verb),
+            request_uri: text(TextField::RequestUri),
+            username: text(TextField::Username),
+            user_agent: text(TextField::UserAgent),
+            source_ip: event.list(ListField::SourceIps).next().unwrap_or(""),
+            impersonated: event.has(has::IMPERSONATED_USER),
+            object_ref: event.has(has::OBJECT_REF).then(|| ProbeRef {
+                resource: text(TextField::Resource),
+                subresource: text(TextField::Subresource),
+                namespace: text(TextField::Namespace),
+                name: text(TextField::Name),
+            }),
+            response_code: event.response_code(),
+            decision: event.value_of(ListField::Annotations, "authorization.k8s.io/decision"),
+        }
+    }
 
-impl Probe<'_> {
     /// Events that must reach the rules whatever the reduction rules say.
     fn never_chatter(&self) -> bool {
-        let denied = self
-            .response_status
-            .as_ref()
-            .is_some_and(|s| s.code == 401 || s.code == 403)
-            || self
-                .annotations
-                .get("authorization.k8s.io/decision")
-                .is_some_and(|d| d == "forbid");
+        let denied =
+            matches!(self.response_code, Some(401 | 403)) || self.decision == Some("forbid");
         let secrets = self
             .object_ref
             .as_ref()
             .is_some_and(|r| r.resource == "secrets");
-        denied || secrets || self.impersonated_user.is_some()
+        denied || secrets || self.impersonated
     }
 }
 
@@ -335,14 +323,13 @@ impl ChatterRule {
     }
 
     fn matches(&self, event: &Probe) -> bool {
-        let user = event.user.username.as_ref();
+        let user = event.username;
         let node = user.strip_prefix("system:node:");
-        let source = event.source_ips.first().map_or("", |s| s.as_ref());
         let identified = self
             .identities
             .iter()
-            .any(|id| id.matches(user, &event.user_agent, source));
-        if !identified || !self.verbs.iter().any(|v| v == &event.verb) {
+            .any(|id| id.matches(user, event.user_agent, event.source_ip));
+        if !identified || !self.verbs.iter().any(|v| v == event.verb) {
             return false;
         }
         let query = event.request_uri.split_once('?').map_or("", |(_, q)| q);
@@ -359,19 +346,19 @@ impl ChatterRule {
                 Some(r),
             ) => {
                 let resource = if r.subresource.is_empty() {
-                    Cow::Borrowed(r.resource.as_ref())
+                    Cow::Borrowed(r.resource)
                 } else {
                     Cow::Owned(format!("{}/{}", r.resource, r.subresource))
                 };
                 any_matches(resources, &resource, node)
-                    && any_matches(namespaces, &r.namespace, node)
-                    && any_matches(names, &r.name, node)
+                    && any_matches(namespaces, r.namespace, node)
+                    && any_matches(names, r.name, node)
             }
             (Target::Paths(paths), None) => {
                 let path = event
                     .request_uri
                     .split_once('?')
-                    .map_or(event.request_uri.as_ref(), |(p, _)| p);
+                    .map_or(event.request_uri, |(p, _)| p);
                 any_matches(paths, path, node)
             }
             _ => false,

@@ -1,4 +1,5 @@
 use super::*;
+use rule_sdk::bindings::k8scop::rules::types::TextField;
 use serde_json::{Value, json};
 
 fn event(user: &str, agent: &str, verb: &str, uri: &str, object_ref: Value) -> Value {
@@ -21,7 +22,7 @@ fn builtin() -> ChatterFilter {
 }
 
 fn rule_of(filter: &ChatterFilter, e: &Value) -> Option<String> {
-    filter.classify_json(&e.to_string()).map(String::from)
+    filter.classify(&doc(e)).map(String::from)
 }
 
 const KUBELET_AGENT: &str = "kubelet/v1.29.2 (linux/amd64) kubernetes/4b8e819";
@@ -399,20 +400,23 @@ fn modes_drop_label_or_leave_the_batch() {
         BTreeMap::from([("informer-watch".to_string(), 1)])
     );
     assert_eq!(docs.len(), 1);
-    assert!(docs[0].json.contains("admin-token"));
+    assert_eq!(docs[0].view().text(TextField::Name), "admin-token");
 
     let mut docs = batch.clone();
     let label = ChatterFilter::new(ChatterMode::Label, None).unwrap();
     assert_eq!(label.apply(&mut docs).total(), 1);
     assert_eq!(docs.len(), 2);
-    let labelled: Value = serde_json::from_str(&docs[0].json).unwrap();
+    let annotation = |doc: &DecodedDoc, key: &str| {
+        let event = doc.audit_event().unwrap();
+        event.annotation(key).map(String::from)
+    };
     assert_eq!(
-        labelled["annotations"][CHATTER_ANNOTATION],
-        "informer-watch"
+        annotation(&docs[0], CHATTER_ANNOTATION).as_deref(),
+        Some("informer-watch")
     );
     assert_eq!(
-        labelled["annotations"]["authorization.k8s.io/decision"],
-        "allow"
+        annotation(&docs[0], "authorization.k8s.io/decision").as_deref(),
+        Some("allow")
     );
-    assert!(!docs[1].json.contains(CHATTER_ANNOTATION));
+    assert_eq!(annotation(&docs[1], CHATTER_ANNOTATION), None);
 }

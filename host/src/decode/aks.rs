@@ -74,7 +74,7 @@ pub(super) fn decode(
             "properties.log holds JSON that is not an audit event".into()
         ));
     }
-    Ok(audit_doc(event, origin, Shape::Aks, cluster(source)))
+    audit_doc(event, origin, Shape::Aks, cluster(source))
 }
 
 /// `.../MANAGEDCLUSTERS/<name>` of the record's `resourceId`.

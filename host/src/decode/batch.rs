@@ -41,8 +41,10 @@ pub(super) fn event_list(
         let origin = origin.with_item(i);
         match item {
             Value::Object(event) if is_audit_event(&event) => {
-                out.docs
-                    .push(audit_doc(event, origin, Shape::EventList, None));
+                out.add(
+                    &origin,
+                    audit_doc(event, origin.clone(), Shape::EventList, None),
+                );
             }
             Value::Object(_) => out.failed.push((
                 origin,
@@ -104,10 +106,10 @@ pub(super) fn cloudwatch(
         let message = log_event.get("message").and_then(Value::as_str);
         let event = message.map(|m| serde_json::from_str::<Map<String, Value>>(m.trim()));
         match event {
-            Some(Ok(event)) if is_audit_event(&event) => {
-                out.docs
-                    .push(audit_doc(event, origin, Shape::CloudWatch, cluster.clone()))
-            }
+            Some(Ok(event)) if is_audit_event(&event) => out.add(
+                &origin,
+                audit_doc(event, origin.clone(), Shape::CloudWatch, cluster.clone()),
+            ),
             _ if !audit_stream => {
                 let mut line = log_event.as_object().cloned().unwrap_or_default();
                 for k in ["logGroup", "logStream", "owner"] {

@@ -318,7 +318,7 @@ pub(super) fn translate(
     let cluster = Some(text(labels.and_then(|l| l.get("cluster_name"))))
         .filter(|c| !c.is_empty())
         .map(String::from);
-    Ok(audit_doc(event, origin, Shape::Gke, cluster))
+    audit_doc(event, origin, Shape::Gke, cluster)
 }
 
 /// The entry's string labels (`authorization.k8s.io/decision`, `/reason`,

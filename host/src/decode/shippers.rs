@@ -100,7 +100,7 @@ pub(super) fn field_doc(
     source: &Map<String, Value>,
     field: &str,
     origin: DocRef,
-) -> DecodedDoc {
+) -> Result<DecodedDoc, DecodeError> {
     let cluster = (field == "message")
         .then(|| source.get("logGroup").and_then(Value::as_str))
         .flatten()

@@ -1,13 +1,12 @@
-//! Writing a `batch` of the WIT contract: the host parses each audit event
-//! once, natively, with the same types a pack reads it as, and lays the
-//! batch out flat (`rule_sdk::wire`), so a pack reads an event without
-//! parsing JSON and all the packs of a deployment share that one parse.
+//! Writing a `batch` of the WIT contract: each document arrives decoded
+//! once, in the decode stage, into the batch's flat layout
+//! (`rule_sdk::wire`) with the same types a pack reads it as; the batch is
+//! those layouts copied end to end, so a pack reads an event without parsing
+//! JSON and all the packs of a deployment share that one parse.
 
-use rule_sdk::Event as ParsedEvent;
 use rule_sdk::wire::{BatchWriter, EVENT_WORDS};
 
 use crate::contract::Batch;
-use crate::contract::EventKind;
 use crate::decode::DecodedDoc;
 
 /// Buffers larger than this are not kept between batches (a batch of 500
@@ -30,20 +29,11 @@ impl BatchText {
         self.writer.clear();
     }
 
-    /// Write one decoded document; its position among those written is its
-    /// event's. An audit event whose fields do not have the audit schema's
-    /// types (a string where a list belongs, ...) is an error, for the
-    /// caller to count: it reaches no pack.
-    pub fn push(&mut self, doc: &DecodedDoc) -> Result<usize, String> {
-        match doc.kind {
-            EventKind::Audit => {
-                let event = ParsedEvent::from_json(&doc.json)
-                    .map_err(|e| format!("not an audit event of the audit.k8s.io schema: {e}"))?;
-                self.writer.push_audit(&event);
-            }
-            EventKind::Other => self.writer.push_other(&doc.json),
-        }
-        Ok(self.writer.len() - 1)
+    /// Write one decoded document (a copy of its layout, no parse); its
+    /// position among those written is its event's.
+    pub fn push(&mut self, doc: &DecodedDoc) -> usize {
+        self.writer.append(&doc.event);
+        self.writer.len() - 1
     }
 
     pub fn len(&self) -> usize {

@@ -97,10 +97,6 @@ pub struct BatchOutcome {
     pub alerts: Vec<RaisedAlert>,
     pub failures: Vec<PackFailure>,
     pub rejected: Vec<RejectedAlert>,
-    /// Documents decoded as audit events whose fields do not have the audit
-    /// schema's types, with the reason: given to no pack, counted as
-    /// malformed.
-    pub malformed: Vec<(usize, String)>,
     /// (pack, documents evaluated, time spent) per pack called.
     pub evaluations: Vec<(String, usize, Duration)>,
 }
@@ -219,7 +215,8 @@ impl RuleEngine {
                     .collect()
             })
             .collect();
-        // Each document some pack wants is parsed once, for all of them.
+        // Each document some pack wants is copied into the batch once, for
+        // all of them (decoded once before: no parse here).
         let mut wanted = vec![false; docs.len()];
         selections.iter().flatten().for_each(|&i| wanted[i] = true);
         let text = &mut self.batch;
@@ -228,15 +225,7 @@ impl RuleEngine {
         let written: Vec<Option<usize>> = docs
             .iter()
             .zip(&wanted)
-            .enumerate()
-            .map(|(i, (doc, wanted))| {
-                if !wanted {
-                    return None;
-                }
-                text.push(doc)
-                    .inspect_err(|reason| outcome.malformed.push((i, reason.clone())))
-                    .ok()
-            })
+            .map(|(doc, &wanted)| wanted.then(|| text.push(doc)))
             .collect();
         for (pack, mut selected) in self.packs.iter_mut().zip(selections) {
             selected.retain(|&i| written[i].is_some());
@@ -308,9 +297,9 @@ impl Drop for RuleEngine {
 pub fn facts(doc: &DecodedDoc) -> EventFacts<'_> {
     EventFacts {
         kind: doc.kind,
-        verb: &doc.verb,
-        resource: &doc.resource,
-        subresource: &doc.subresource,
+        verb: doc.verb(),
+        resource: doc.resource(),
+        subresource: doc.subresource(),
     }
 }
 

@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use tokio::sync::{mpsc, watch};
 
-use super::{Decoded, Evaluated, item_reason};
+use super::{Decoded, Evaluated};
 use crate::alert::PendingAlert;
 use crate::engine::RuleEngine;
 use crate::ops::{Health, Metrics, StatusBoard};
@@ -106,16 +106,6 @@ pub(super) fn engine_stage(
                 }
                 for rejected in &outcome.rejected {
                     metrics.alerts_rejected(&rejected.pack, 1);
-                }
-                for (index, reason) in &outcome.malformed {
-                    metrics.documents_failed(1);
-                    let origin = &docs[*index].origin;
-                    match (origin.line, &origin.id) {
-                        (Some(line), None) => {
-                            summary.record_failure(line, item_reason(origin, reason))
-                        }
-                        _ => summary.record_doc_failure(&origin.key(), reason.clone()),
-                    }
                 }
                 summary.rejected_alerts += outcome.rejected.len() as u64;
                 let alerts = outcome

@@ -204,7 +204,6 @@ pub async fn run(
     summary.decoded_audit = decoded.decoded_audit;
     summary.decoded_other = decoded.decoded_other;
     summary.audit_by_shape = decoded.audit_by_shape;
-    // The engine counts audit events of the wrong schema as malformed too.
     summary.add_failures(decoded.failed, decoded.failed_lines, decoded.failed_docs);
     summary.chatter = decoded.chatter;
     summary.stages = decoded.stages;

@@ -1,0 +1,187 @@
+//! What decoding gives: each document with where it came from, its event
+//! laid out once for the packs, and the failures, counted by origin.
+
+use chrono::{DateTime, Utc};
+use rule_sdk::bindings::k8scop::rules::types::TextField;
+use rule_sdk::wire::{BatchWriter, EventView};
+
+use super::Shape;
+use crate::contract::EventKind;
+
+/// Where a document came from, to point an alert back at it.
+#[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct DocRef {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub index: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub id: Option<String>,
+    /// Line number in an input file, from 1.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub line: Option<u64>,
+    /// The event's position in a document that holds many (an EventList's
+    /// `items`, a CloudWatch envelope's `logEvents`), from 0.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub item: Option<u32>,
+}
+
+impl DocRef {
+    pub fn line(line: u64) -> Self {
+        DocRef {
+            line: Some(line),
+            ..Default::default()
+        }
+    }
+
+    /// The same reference, to the `item`th event of its document.
+    pub fn with_item(&self, item: usize) -> Self {
+        DocRef {
+            item: Some(u32::try_from(item).unwrap_or(u32::MAX)),
+            ..self.clone()
+        }
+    }
+
+    /// A stable text form, used in deterministic alert ids: each event of
+    /// a batch document has its own (`line:5#3`, `index/id#3`).
+    pub fn key(&self) -> String {
+        let doc = match (&self.index, &self.id, self.line) {
+            (Some(index), Some(id), _) => format!("{index}/{id}"),
+            (None, Some(id), _) => id.clone(),
+            (_, None, Some(line)) => format!("line:{line}"),
+            _ => String::new(),
+        };
+        match self.item {
+            Some(item) => format!("{doc}#{item}"),
+            None => doc,
+        }
+    }
+}
+
+/// A document ready for the rule engine, decoded once: what the chatter
+/// filter, the request folding and the interest filter read, and what the
+/// engine copies into a batch, is this one form.
+#[derive(Debug, Clone)]
+pub struct DecodedDoc {
+    pub origin: DocRef,
+    pub kind: EventKind,
+    /// The event laid out as in a pack's batch (`rule_sdk::wire`), one
+    /// event long; a document that is not an audit event is its JSON.
+    pub event: BatchWriter,
+    /// RFC 3339: the first of the event's times that parses (the stage's,
+    /// when the request was received, v1beta1's, the document's
+    /// `@timestamp`); "" when none does.
+    pub time: String,
+    /// `time`, parsed.
+    pub timestamp: Option<DateTime<Utc>>,
+    /// The event's first time did not parse and a later one is used.
+    pub time_fallback: bool,
+    /// How the audit event was found (`None` for other documents).
+    pub shape: Option<Shape>,
+    /// The cluster's name, where the document's envelope gives it (also
+    /// the event's `k8scop.io/cluster` annotation).
+    pub cluster: Option<String>,
+}
+
+impl DecodedDoc {
+    /// The event's fields, read from its layout.
+    pub fn view(&self) -> EventView<'_> {
+        self.event
+            .reader()
+            .view(0)
+            .expect("a decoded document holds one event")
+    }
+
+    /// The event as a pack reads it.
+    pub fn audit_event(&self) -> Option<rule_sdk::Event<'_>> {
+        let view = self.view();
+        view.is_audit().then(|| view.event())
+    }
+
+    /// A document's JSON source, when it is not an audit event.
+    pub fn other_json(&self) -> Option<&str> {
+        self.view().other_json()
+    }
+
+    pub fn verb(&self) -> &str {
+        self.view().text(TextField::Verb)
+    }
+
+    pub fn resource(&self) -> &str {
+        self.view().text(TextField::Resource)
+    }
+
+    pub fn subresource(&self) -> &str {
+        self.view().text(TextField::Subresource)
+    }
+
+    /// The request an audit event belongs to ("" when absent).
+    pub fn audit_id(&self) -> &str {
+        self.view().text(TextField::AuditId)
+    }
+
+    /// The stage it was logged at ("" when absent).
+    pub fn stage(&self) -> &str {
+        self.view().text(TextField::Stage)
+    }
+}
+
+/// What one document decoded into: usually one document, several for a
+/// batch (an EventList, a CloudWatch envelope), each with its own origin.
+#[derive(Debug, Default)]
+pub struct Decoded {
+    pub docs: Vec<DecodedDoc>,
+    /// Events of a batch that do not decode (the others do), by origin.
+    pub failed: Vec<(DocRef, DecodeError)>,
+}
+
+impl Decoded {
+    pub(super) fn one(doc: DecodedDoc) -> Self {
+        Decoded {
+            docs: vec![doc],
+            failed: Vec::new(),
+        }
+    }
+
+    /// Take an event of a batch, or its failure by its origin.
+    pub(super) fn add(&mut self, origin: &DocRef, doc: Result<DecodedDoc, DecodeError>) {
+        match doc {
+            Ok(doc) => self.docs.push(doc),
+            Err(e) => self.failed.push((origin.clone(), e)),
+        }
+    }
+
+    /// The one document decoded, for a caller that holds one event.
+    pub fn single(mut self) -> Result<DecodedDoc, DecodeError> {
+        if let Some((_, error)) = self.failed.into_iter().next() {
+            return Err(error);
+        }
+        match self.docs.len() {
+            1 => Ok(self.docs.remove(0)),
+            n => Err(DecodeError::NotOneEvent(n)),
+        }
+    }
+}
+
+#[derive(Debug, thiserror::Error, PartialEq)]
+pub enum DecodeError {
+    #[error("not valid JSON: {0}")]
+    Json(String),
+    #[error("a document must be a JSON object, found {0}")]
+    NotAnObject(&'static str),
+    #[error("field {field} holds something that is not an audit event: {reason}")]
+    BadEmbeddedEvent { field: String, reason: String },
+    /// A document of a shape that holds audit events (or an event of one)
+    /// that does not decode.
+    #[error("looks like {shape} audit data but does not decode: {reason}")]
+    Undecodable { shape: Shape, reason: String },
+    #[error("holds {0} documents where one was expected")]
+    NotOneEvent(usize),
+}
+
+impl DecodeError {
+    pub(super) fn undecodable(shape: Shape, reason: impl Into<String>) -> Self {
+        DecodeError::Undecodable {
+            shape,
+            reason: reason.into(),
+        }
+    }
+}
