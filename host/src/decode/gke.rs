@@ -1,8 +1,8 @@
 //! GKE writes the API server's audit log to Cloud Logging, one LogEntry
 //! per request, with a Cloud Audit Logs `protoPayload`
 //! (`type.googleapis.com/google.cloud.audit.AuditLog`). It is translated
-//! into the audit.k8s.io/v1 event it stands for; the README's "Audit log
-//! shapes" holds the mapping as a table.
+//! into the audit.k8s.io/v1 event it stands for; the "Audit log shapes"
+//! section of docs/operations.md holds the mapping as a table.
 //!
 //! - `methodName` is `io.k8s.<group>.<version>.<resource>[.<subresource>].<verb>`,
 //!   the group as a reversed domain (`io.k8s.authorization.rbac.v1...` is

@@ -413,7 +413,7 @@ pub const BINDING_TO_EVERYONE: Rule = Rule {
     needs: Needs::REQUEST,
 };
 
-/// Every rule of the pack, in the order of the README table.
+/// Every rule of the pack, in the order of the table in docs/rules.md.
 pub const ALL: &[&Rule] = &[
     &ADMISSION_WEBHOOK_CHANGED,
     &CSR_CREATED,
