@@ -170,7 +170,9 @@ impl BatchWriter {
     pub fn with_capacity(text_bytes: usize, events: usize) -> Self {
         BatchWriter {
             text: String::with_capacity(text_bytes),
-            strings: Vec::new(),
+            // A typical event's lists (groups, source IPs, annotations)
+            // hold a dozen texts or so: two words each.
+            strings: Vec::with_capacity(events * 32),
             events: Vec::with_capacity(events * EVENT_WORDS),
         }
     }
