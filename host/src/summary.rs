@@ -1,5 +1,6 @@
-//! What a run did, counted stage by stage and printed at the end, in the
-//! spirit of K8sCop's one-line reports: nothing fetched goes unaccounted.
+//! What a run did, printed at the end in the spirit of K8sCop's one-line
+//! reports: each stage reports what it counted, and the summary is made of
+//! those reports, so nothing fetched goes unaccounted.
 
 use std::collections::BTreeMap;
 use std::fmt;
@@ -42,38 +43,103 @@ pub struct Summary {
     pub notifications: crate::notify::NotifyReport,
 }
 
-impl Summary {
+/// What the source read.
+#[derive(Debug, Default, Clone)]
+pub struct ReadReport {
+    pub lines_read: u64,
+    /// Documents read from Elasticsearch.
+    pub fetched: u64,
+}
+
+/// What the decode stage made of it.
+#[derive(Debug, Default, Clone)]
+pub struct DecodeReport {
+    pub decoded_audit: u64,
+    pub decoded_other: u64,
+    pub audit_by_shape: BTreeMap<crate::decode::Shape, u64>,
+    pub failures: Failures,
+    pub chatter: Option<crate::chatter::ChatterCounts>,
+    pub time_fallbacks: u64,
+    pub stages: crate::request_once::StageCounts,
+}
+
+/// What the packs raised, and what they could not evaluate.
+#[derive(Debug, Default, Clone)]
+pub struct EvaluateReport {
+    pub alerts_by_rule: BTreeMap<String, u64>,
+    pub unevaluated_by_pack: BTreeMap<String, u64>,
+    pub rejected_alerts: u64,
+}
+
+/// What the sink aggregated, wrote and notified.
+#[derive(Debug, Default, Clone)]
+pub struct SinkReport {
+    pub alerts_added: u64,
+    pub alerts_updated: u64,
+    pub alerts_written: u64,
+    pub dead_lettered: u64,
+    pub notifications: crate::notify::NotifyReport,
+}
+
+/// Documents that did not decode: counted, and the first ones named.
+#[derive(Debug, Default, Clone)]
+pub struct Failures {
+    pub count: u64,
+    /// Line numbers (and reasons) of the first malformed lines.
+    pub lines: Vec<(u64, String)>,
+    /// Ids (and reasons) of the first malformed documents from Elasticsearch.
+    pub docs: Vec<(String, String)>,
+}
+
+impl Failures {
     /// Count a malformed line; the first ones are also logged and listed.
-    pub fn record_failure(&mut self, line: u64, reason: String) {
-        self.failed += 1;
-        if self.failed_lines.len() < LISTED_FAILURES {
+    pub fn record_line(&mut self, line: u64, reason: String) {
+        self.count += 1;
+        if self.lines.len() < LISTED_FAILURES {
             tracing::warn!(line, %reason, "malformed document skipped");
-            self.failed_lines.push((line, reason));
+            self.lines.push((line, reason));
         }
     }
 
     /// Count a document from Elasticsearch that does not decode.
-    pub fn record_doc_failure(&mut self, key: &str, reason: String) {
-        self.failed += 1;
-        if self.failed_docs.len() < LISTED_FAILURES {
+    pub fn record_doc(&mut self, key: &str, reason: String) {
+        self.count += 1;
+        if self.docs.len() < LISTED_FAILURES {
             tracing::warn!(document = key, %reason, "malformed document skipped");
-            self.failed_docs.push((key.to_string(), reason));
+            self.docs.push((key.to_string(), reason));
         }
     }
+}
 
-    /// Add another stage's malformed documents to this one's.
-    pub fn add_failures(
-        &mut self,
-        failed: u64,
-        lines: Vec<(u64, String)>,
-        docs: Vec<(String, String)>,
-    ) {
-        self.failed += failed;
-        self.failed_lines.extend(lines);
-        self.failed_lines.sort_by_key(|(line, _)| *line);
-        self.failed_lines.truncate(LISTED_FAILURES);
-        self.failed_docs.extend(docs);
-        self.failed_docs.truncate(LISTED_FAILURES);
+impl Summary {
+    /// The summary of a run, from its stages' reports.
+    pub fn of(
+        read: ReadReport,
+        decoded: DecodeReport,
+        evaluated: EvaluateReport,
+        sunk: SinkReport,
+    ) -> Self {
+        Summary {
+            lines_read: read.lines_read,
+            fetched: read.fetched,
+            decoded_audit: decoded.decoded_audit,
+            decoded_other: decoded.decoded_other,
+            audit_by_shape: decoded.audit_by_shape,
+            failed: decoded.failures.count,
+            failed_lines: decoded.failures.lines,
+            failed_docs: decoded.failures.docs,
+            chatter: decoded.chatter,
+            time_fallbacks: decoded.time_fallbacks,
+            stages: decoded.stages,
+            alerts_by_rule: evaluated.alerts_by_rule,
+            unevaluated_by_pack: evaluated.unevaluated_by_pack,
+            rejected_alerts: evaluated.rejected_alerts,
+            alerts_added: sunk.alerts_added,
+            alerts_updated: sunk.alerts_updated,
+            alerts_written: sunk.alerts_written,
+            dead_lettered: sunk.dead_lettered,
+            notifications: sunk.notifications,
+        }
     }
 
     pub fn decoded(&self) -> u64 {

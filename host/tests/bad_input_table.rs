@@ -59,7 +59,9 @@ fn every_row_of_the_bad_input_table_names_tests_that_exist() {
                 .next()
                 .is_some_and(|before| {
                     let above: Vec<&str> = before.trim_end().rsplit('\n').take(4).collect();
-                    above.iter().any(|l| l.contains("#[test]") || l.contains("#[tokio::test"))
+                    above
+                        .iter()
+                        .any(|l| l.contains("#[test]") || l.contains("#[tokio::test"))
                 });
             if !(defined && is_test) {
                 missing.push(format!("row `{case}`: no test `{name}` in {file}"));

@@ -10,7 +10,7 @@ use crate::contract::EventKind;
 use crate::decode::{DecodeError, DecodedDoc, Decoder, DocRef};
 use crate::ops::{DocumentKind, Metrics};
 use crate::request_once::RequestOnce;
-use crate::summary::Summary;
+use crate::summary::DecodeReport;
 
 pub(super) fn decode_stage(
     decoder: Decoder,
@@ -20,8 +20,8 @@ pub(super) fn decode_stage(
     mut rx: mpsc::Receiver<Raw>,
     tx: mpsc::Sender<Decoded>,
     metrics: &Metrics,
-) -> Summary {
-    let mut summary = Summary::default();
+) -> DecodeReport {
+    let mut summary = DecodeReport::default();
     if chatter.mode() != ChatterMode::Off {
         summary.chatter = Some(ChatterCounts {
             mode: chatter.mode(),
@@ -45,12 +45,14 @@ pub(super) fn decode_stage(
                             // A batch's items that did not decode, by position.
                             for (origin, e) in take(decoded, &mut docs, &mut summary, metrics) {
                                 metrics.documents_failed(1);
-                                summary.record_failure(line.number, item_reason(&origin, &e));
+                                summary
+                                    .failures
+                                    .record_line(line.number, item_reason(&origin, &e));
                             }
                         }
                         Err(reason) => {
                             metrics.documents_failed(1);
-                            summary.record_failure(line.number, reason);
+                            summary.failures.record_line(line.number, reason);
                         }
                     }
                 }
@@ -69,12 +71,12 @@ pub(super) fn decode_stage(
                         Ok(decoded) => {
                             for (origin, e) in take(decoded, &mut docs, &mut summary, metrics) {
                                 metrics.documents_failed(1);
-                                summary.record_doc_failure(&origin.key(), e.to_string());
+                                summary.failures.record_doc(&origin.key(), e.to_string());
                             }
                         }
                         Err(e) => {
                             metrics.documents_failed(1);
-                            summary.record_doc_failure(&origin.key(), e.to_string());
+                            summary.failures.record_doc(&origin.key(), e.to_string());
                         }
                     }
                 }
@@ -125,7 +127,7 @@ pub(super) fn decode_stage(
 fn take(
     decoded: crate::decode::Decoded,
     docs: &mut Vec<DecodedDoc>,
-    summary: &mut Summary,
+    summary: &mut DecodeReport,
     metrics: &Metrics,
 ) -> Vec<(DocRef, DecodeError)> {
     for doc in decoded.docs {

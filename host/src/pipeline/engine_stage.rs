@@ -10,7 +10,7 @@ use super::{Decoded, Evaluated};
 use crate::alert::PendingAlert;
 use crate::engine::RuleEngine;
 use crate::ops::{Health, Metrics, StatusBoard};
-use crate::summary::Summary;
+use crate::summary::EvaluateReport;
 
 /// The watcher's signals become messages in the engine's own channel, so
 /// the engine reloads as soon as it is between batches, also when it is
@@ -55,14 +55,14 @@ pub(super) fn engine_stage(
     mut rx: mpsc::Receiver<Decoded>,
     tx: mpsc::Sender<Evaluated>,
     stage: &EngineStage,
-) -> Summary {
+) -> EvaluateReport {
     let EngineStage {
         metrics,
         status,
         reload_dir,
         ..
     } = stage;
-    let mut summary = Summary::default();
+    let mut summary = EvaluateReport::default();
     status.publish(engine.status_json());
     metrics.set_packs_refused(engine.refused().count());
     while let Some(decoded) = rx.blocking_recv() {

@@ -34,7 +34,7 @@ use crate::source::elasticsearch::Hit;
 use crate::source::jsonl::{self, RawLine};
 pub use crate::source::{EsInput, Schedule};
 use crate::source::{HitSink, WindowEnd, follow, read_window};
-use crate::summary::Summary;
+use crate::summary::{ReadReport, Summary};
 use decode_stage::decode_stage;
 use engine_stage::{EngineStage, engine_stage, forward_reloads};
 use sink_stage::{Observe, sink_stage};
@@ -198,22 +198,7 @@ pub async fn run(
     let evaluated = evaluate.await?;
     let decoded = decode.await?;
     let read = source.await??;
-    let mut summary = evaluated;
-    summary.lines_read = read.lines_read;
-    summary.fetched = read.fetched;
-    summary.decoded_audit = decoded.decoded_audit;
-    summary.decoded_other = decoded.decoded_other;
-    summary.audit_by_shape = decoded.audit_by_shape;
-    summary.add_failures(decoded.failed, decoded.failed_lines, decoded.failed_docs);
-    summary.chatter = decoded.chatter;
-    summary.stages = decoded.stages;
-    summary.time_fallbacks = decoded.time_fallbacks;
-    summary.alerts_added = sunk.alerts_added;
-    summary.alerts_updated = sunk.alerts_updated;
-    summary.alerts_written = sunk.alerts_written;
-    summary.dead_lettered = sunk.dead_lettered;
-    summary.notifications = sunk.notifications;
-    Ok(summary)
+    Ok(Summary::of(read, decoded, evaluated, sunk))
 }
 
 async fn source_stage(
@@ -223,15 +208,15 @@ async fn source_stage(
     tx: mpsc::Sender<Raw>,
     shutdown: watch::Receiver<bool>,
     metrics: Metrics,
-) -> anyhow::Result<Summary> {
-    let mut summary = Summary::default();
+) -> anyhow::Result<ReadReport> {
+    let mut summary = ReadReport::default();
     let mut out = HitBatches { tx, batch_size };
     match input {
         Input::File(path) => {
             let input = jsonl::open(&path)?;
             let tx = out.tx;
             summary = tokio::task::spawn_blocking(move || {
-                let mut summary = Summary::default();
+                let mut summary = ReadReport::default();
                 jsonl::read_batches(input, batch_size, |batch| {
                     summary.lines_read += batch.len() as u64;
                     tx.blocking_send(Raw::Lines(batch)).is_ok()

@@ -17,7 +17,7 @@ use crate::ops::{Health, Metrics};
 use crate::sink::Output;
 use crate::sink::alert_writes::{AlertWrites, Written};
 use crate::sink::jsonl::JsonlSink;
-use crate::summary::Summary;
+use crate::summary::SinkReport;
 
 /// The operator's view of the sink stage.
 pub(super) struct Observe {
@@ -35,8 +35,8 @@ pub(super) async fn sink_stage(
     flush_interval: Duration,
     mut rx: mpsc::Receiver<Evaluated>,
     observe: Observe,
-) -> anyhow::Result<Summary> {
-    let mut summary = Summary::default();
+) -> anyhow::Result<SinkReport> {
+    let mut summary = SinkReport::default();
     match output {
         Output::File(path) => {
             let mut sink = JsonlSink::create(&path)?;
@@ -113,7 +113,7 @@ pub(super) async fn sink_stage(
 fn merge(
     aggregator: &mut Aggregator,
     alerts: Vec<(PendingAlert, DocRef)>,
-    summary: &mut Summary,
+    summary: &mut SinkReport,
     observe: &Observe,
 ) {
     let metrics = &observe.metrics;
