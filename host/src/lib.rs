@@ -19,6 +19,7 @@ pub mod pipeline;
 pub mod request_once;
 pub mod rules_test;
 pub mod rules_watch;
+pub mod shutdown;
 pub mod sink;
 pub mod source;
 pub mod spelling;

@@ -3,6 +3,10 @@
 //! statuses, dropped connections (before or after the write reached the
 //! server), delays, and per-item failures inside `_bulk` responses.
 //!
+//! Besides one-shot faults, a standing [`Mode`] can be switched at runtime:
+//! hang matching requests (a stuck cluster), answer them an error status
+//! every time, or refuse connections (nothing listening: a cluster down).
+//!
 //! It runs on its own thread with its own tokio runtime, so sync and async
 //! tests use it alike. It speaks just enough HTTP for reqwest: requests with
 //! `content-length` bodies, and every answer closes the connection.
@@ -17,7 +21,7 @@ use std::time::Duration;
 use serde_json::{Value, json};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
-use tokio::sync::oneshot;
+use tokio::sync::{oneshot, watch};
 
 /// Which requests a pushed fault applies to, by path (query included).
 #[derive(Debug, Clone)]
@@ -52,6 +56,30 @@ pub enum Fault {
     Delay(Duration),
 }
 
+/// A standing behaviour, kept until changed with [`FaultProxy::set_mode`]
+/// (one-shot faults still apply to the requests it lets through).
+#[derive(Debug, Clone)]
+pub enum Mode {
+    /// Forward every request.
+    Pass,
+    /// Read matching requests and answer nothing while the mode lasts: a
+    /// cluster that accepts connections and never answers. When the mode
+    /// changes they go on (forwarded), unless their client gave up.
+    Hang(PathMatch),
+    /// Answer matching requests this status (an Elasticsearch-style
+    /// error), every time, without forwarding.
+    Status(PathMatch, u16),
+    /// Nothing listens on the port: every connection is refused, as when
+    /// the cluster is down. The same port listens again on another mode.
+    Refuse,
+}
+
+impl Mode {
+    fn hangs(&self, target: &str) -> bool {
+        matches!(self, Mode::Hang(m) if m.matches(target))
+    }
+}
+
 /// A fault for one item of a `_bulk` request.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum ItemFault {
@@ -78,6 +106,8 @@ pub struct ProxyStats {
     pub bulk_requests: u64,
     /// Bulk items answered with an injected failure.
     pub bulk_items_faulted: u64,
+    /// Requests held by [`Mode::Hang`].
+    pub hung: u64,
 }
 
 type ItemFaultFn = dyn Fn(&str, u32) -> Option<ItemFault> + Send + Sync;
@@ -92,6 +122,7 @@ pub struct FaultProxy {
 
 struct Shared {
     upstream: String,
+    mode: watch::Sender<Mode>,
     faults: Mutex<VecDeque<(PathMatch, Fault)>>,
     item_faults: Mutex<Option<Arc<ItemFaultFn>>>,
     /// How often each bulk `_id` went through the proxy.
@@ -103,11 +134,18 @@ struct Shared {
     delayed: AtomicU64,
     bulk_requests: AtomicU64,
     bulk_items_faulted: AtomicU64,
+    hung: AtomicU64,
 }
 
 impl FaultProxy {
     /// Start a proxy in front of `upstream` (e.g. `http://127.0.0.1:9200`).
     pub fn start(upstream: &str) -> FaultProxy {
+        FaultProxy::start_in(upstream, Mode::Pass)
+    }
+
+    /// Start a proxy already in `mode` (e.g. [`Mode::Refuse`]: its port is
+    /// known, and nothing listens on it yet).
+    pub fn start_in(upstream: &str, mode: Mode) -> FaultProxy {
         let listener =
             std::net::TcpListener::bind("127.0.0.1:0").expect("bind a loopback port for the proxy");
         listener
@@ -116,6 +154,7 @@ impl FaultProxy {
         let addr = listener.local_addr().expect("proxy listener address");
         let shared = Arc::new(Shared {
             upstream: upstream.trim_end_matches('/').to_string(),
+            mode: watch::Sender::new(mode.clone()),
             faults: Mutex::default(),
             item_faults: Mutex::default(),
             seen: Mutex::default(),
@@ -126,13 +165,16 @@ impl FaultProxy {
             delayed: AtomicU64::new(0),
             bulk_requests: AtomicU64::new(0),
             bulk_items_faulted: AtomicU64::new(0),
+            hung: AtomicU64::new(0),
         });
+        // Refusing from the start: the port is known, and closed at once.
+        let listener = (!matches!(mode, Mode::Refuse)).then_some(listener);
         let (shutdown, stop) = oneshot::channel();
         let thread = {
             let shared = shared.clone();
             std::thread::Builder::new()
                 .name("fault-proxy".into())
-                .spawn(move || serve(listener, shared, stop))
+                .spawn(move || serve(listener, addr, shared, stop))
                 .expect("spawn the proxy thread")
         };
         FaultProxy {
@@ -146,6 +188,12 @@ impl FaultProxy {
     /// The proxy's base URL, e.g. `http://127.0.0.1:40123`.
     pub fn url(&self) -> String {
         format!("http://{}", self.addr)
+    }
+
+    /// Switch the standing behaviour, from the next request (or, for
+    /// [`Mode::Refuse`], the next connection) on.
+    pub fn set_mode(&self, mode: Mode) {
+        self.shared.mode.send_replace(mode);
     }
 
     /// Queue a one-shot fault for the next request whose path matches.
@@ -181,6 +229,7 @@ impl FaultProxy {
             delayed: get(&s.delayed),
             bulk_requests: get(&s.bulk_requests),
             bulk_items_faulted: get(&s.bulk_items_faulted),
+            hung: get(&s.hung),
         }
     }
 }
@@ -200,29 +249,66 @@ fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
     m.lock().unwrap_or_else(|e| e.into_inner())
 }
 
-/// The proxy thread: accept until told to stop; dropping the runtime then
-/// cancels the connections still in flight.
-fn serve(listener: std::net::TcpListener, shared: Arc<Shared>, mut stop: oneshot::Receiver<()>) {
+/// The proxy thread: accept until told to stop (not listening while the
+/// mode refuses); dropping the runtime then cancels the connections still
+/// in flight.
+fn serve(
+    listener: Option<std::net::TcpListener>,
+    addr: SocketAddr,
+    shared: Arc<Shared>,
+    mut stop: oneshot::Receiver<()>,
+) {
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
         .expect("build the proxy runtime");
     runtime.block_on(async move {
-        let listener = TcpListener::from_std(listener).expect("register the proxy listener");
+        let mut listener =
+            listener.map(|l| TcpListener::from_std(l).expect("register the proxy listener"));
+        let mut modes = shared.mode.subscribe();
         let client = reqwest::Client::builder()
             .timeout(Duration::from_secs(60))
             .build()
             .expect("build the proxy's upstream client");
         loop {
+            let refusing = matches!(*modes.borrow_and_update(), Mode::Refuse);
+            if refusing {
+                // Closing the socket is what makes connections refused.
+                listener = None;
+            } else if listener.is_none() {
+                listener = Some(rebind(addr).await);
+            }
+            let accept = async {
+                match &listener {
+                    Some(l) => l.accept().await,
+                    None => std::future::pending().await,
+                }
+            };
             tokio::select! {
                 _ = &mut stop => break,
-                accepted = listener.accept() => {
+                _ = modes.changed() => {}
+                accepted = accept => {
                     let Ok((stream, _)) = accepted else { continue };
                     tokio::spawn(handle(stream, shared.clone(), client.clone()));
                 }
             }
         }
     });
+}
+
+/// Listen on the proxy's port again (it was closed to refuse).
+async fn rebind(addr: SocketAddr) -> TcpListener {
+    let mut tries = 0;
+    loop {
+        match TcpListener::bind(addr).await {
+            Ok(listener) => return listener,
+            Err(_) if tries < 100 => {
+                tries += 1;
+                tokio::time::sleep(Duration::from_millis(50)).await;
+            }
+            Err(e) => panic!("cannot listen on {addr} again: {e}"),
+        }
+    }
 }
 
 /// A request as read from the client.
@@ -269,6 +355,22 @@ async fn handle(mut stream: TcpStream, shared: Arc<Shared>, client: reqwest::Cli
     shared.requests.fetch_add(1, Ordering::SeqCst);
     if request.is_bulk() {
         shared.bulk_requests.fetch_add(1, Ordering::SeqCst);
+    }
+    let hangs = shared.mode.borrow().hangs(&request.target);
+    if hangs {
+        shared.hung.fetch_add(1, Ordering::SeqCst);
+        let mut modes = shared.mode.subscribe();
+        // Until the mode lets it through, or the proxy stops.
+        let _ = modes.wait_for(|m| !m.hangs(&request.target)).await;
+    }
+    let standing = match &*shared.mode.borrow() {
+        Mode::Status(matcher, status) if matcher.matches(&request.target) => Some(*status),
+        _ => None,
+    };
+    if let Some(status) = standing {
+        shared.status_faults.fetch_add(1, Ordering::SeqCst);
+        let _ = write_response(&mut stream, &request, &injected_status(status)).await;
+        return;
     }
 
     let fault = {
@@ -812,6 +914,88 @@ mod tests {
         // `external` waited for `GET /` to answer 200, past the 502.
         assert_eq!(through.request("GET", "/", None).0, 200);
         assert_eq!(proxy.stats().status_faults, 1);
+    }
+
+    #[tokio::test]
+    async fn hang_mode_holds_matching_requests_until_the_mode_changes() {
+        let (cluster, proxy, index, client) = setup("hang");
+        proxy.set_mode(Mode::Hang(PathMatch::Contains("/_doc/".into())));
+        let stuck = tokio::time::timeout(
+            Duration::from_millis(500),
+            put_doc(&client, &proxy, &index, "1"),
+        )
+        .await;
+        assert!(stuck.is_err(), "no answer while hanging");
+        let response = client
+            .get(format!("{}/{index}/_count", proxy.url()))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(response.status().as_u16(), 200, "other paths pass");
+
+        let held = tokio::spawn({
+            let (client, url, index) = (client.clone(), proxy.url(), index.clone());
+            async move {
+                client
+                    .put(format!("{url}/{index}/_doc/2"))
+                    .json(&json!({"k8scop": {"count": 1}}))
+                    .send()
+                    .await
+                    .map(|r| r.status().as_u16())
+            }
+        });
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while proxy.stats().hung < 2 && Instant::now() < deadline {
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        assert_eq!(proxy.stats().hung, 2);
+        proxy.set_mode(Mode::Pass);
+        assert_eq!(
+            held.await.unwrap().unwrap(),
+            201,
+            "released, then forwarded"
+        );
+        assert!(cluster.count(&index) >= 1);
+    }
+
+    #[tokio::test]
+    async fn status_mode_answers_every_matching_request_until_changed() {
+        let (_cluster, proxy, index, client) = setup("standing");
+        proxy.set_mode(Mode::Status(PathMatch::Any, 503));
+        for id in ["1", "2", "3"] {
+            assert_eq!(put_doc(&client, &proxy, &index, id).await.unwrap().0, 503);
+        }
+        proxy.set_mode(Mode::Pass);
+        assert_eq!(put_doc(&client, &proxy, &index, "4").await.unwrap().0, 201);
+        let stats = proxy.stats();
+        assert_eq!((stats.status_faults, stats.forwarded), (3, 1));
+    }
+
+    #[tokio::test]
+    async fn refuse_mode_closes_the_port_and_pass_opens_it_again() {
+        let cluster = TestCluster::start();
+        let proxy = FaultProxy::start_in(cluster.url(), Mode::Refuse);
+        let refused = tokio::net::TcpStream::connect(proxy.addr).await;
+        assert!(refused.is_err(), "nothing listens: {refused:?}");
+        proxy.set_mode(Mode::Pass);
+        let client = reqwest::Client::new();
+        let deadline = Instant::now() + Duration::from_secs(10);
+        let answered = loop {
+            match client.get(proxy.url()).send().await {
+                Ok(response) => break response.status().as_u16(),
+                Err(_) if Instant::now() < deadline => {
+                    tokio::time::sleep(Duration::from_millis(50)).await
+                }
+                Err(e) => panic!("the port never listened again: {e}"),
+            }
+        };
+        assert_eq!(answered, 200);
+        proxy.set_mode(Mode::Refuse);
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while tokio::net::TcpStream::connect(proxy.addr).await.is_ok() {
+            assert!(Instant::now() < deadline, "still listening");
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
     }
 
     fn bulk_body(index: &str, ids: impl IntoIterator<Item = u32>) -> String {

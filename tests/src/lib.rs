@@ -9,10 +9,11 @@
 
 pub mod es_server;
 pub mod fault_proxy;
+pub mod http_get;
 pub mod recorded;
 
 pub use es_server::TestCluster;
-pub use fault_proxy::{Fault, FaultProxy, ItemFault, PathMatch, ProxyStats};
+pub use fault_proxy::{Fault, FaultProxy, ItemFault, Mode, PathMatch, ProxyStats};
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};

@@ -224,6 +224,11 @@ pub struct AlertsArgs {
     pub bulk_max_docs: usize,
     #[arg(long, default_value_t = 5 << 20, env = "K8SCOP_BULK_MAX_BYTES")]
     pub bulk_max_bytes: usize,
+    /// The most one alert write may take, retries included (seconds); then
+    /// the run stops naming the index, and the unwritten alerts are written
+    /// again from the checkpoint at the next start.
+    #[arg(long, default_value = "60", value_parser = parse_seconds, env = "K8SCOP_WRITE_TIMEOUT")]
+    pub write_timeout: Duration,
 }
 
 #[derive(Debug, Args)]
@@ -276,6 +281,12 @@ pub struct RunArgs {
     /// Serve /metrics, /healthz and /readyz here.
     #[arg(long, default_value = "0.0.0.0:9464", env = "K8SCOP_LISTEN")]
     pub listen: std::net::SocketAddr,
+    /// After SIGTERM, how long (seconds) the window being read and the
+    /// alert writes may take to finish; then requests still in flight are
+    /// cancelled (the window is read again at the next start) and k8scop
+    /// exits. Keep it under the pod's terminationGracePeriodSeconds.
+    #[arg(long, default_value = "10", value_parser = parse_seconds, env = "K8SCOP_SHUTDOWN_GRACE")]
+    pub shutdown_grace: Duration,
     #[command(flatten)]
     pub common: CommonArgs,
 }

@@ -27,7 +27,7 @@ use crate::engine::{EngineConfig, RuleEngine, SandboxLimits};
 use crate::es::auth::read_secret;
 use crate::es::indices::LogIndices;
 use crate::es::retry::Backoff;
-use crate::es::{Auth, EsClient, EsConfig, ServerInfo, template};
+use crate::es::{Auth, Cancel, EsClient, EsConfig, ServerInfo, template, wait};
 use crate::notify::Notifier;
 use crate::ops::{Health, Metrics, StatusBoard};
 use crate::pipeline::{self, EsInput, Input, Output, PipelineConfig, Reload, Schedule};
@@ -215,7 +215,7 @@ fn replay(args: ReplayArgs, config_file: Option<&std::path::Path>) -> anyhow::Re
             (Some(path), _, _) => Input::File(path.clone()),
             (None, Some(from), Some(to)) => {
                 anyhow::ensure!(from < to, "--from must be before --to");
-                let es = es_input(&args.common.es, &args.common.logs).await?;
+                let es = es_input(&args.common.es, &args.common.logs, &Cancel::new()).await?;
                 progress = Some(ReplayProgress::start(&es, from, to, &config.metrics).await);
                 Input::Replay { es, from, to }
             }
@@ -226,7 +226,7 @@ fn replay(args: ReplayArgs, config_file: Option<&std::path::Path>) -> anyhow::Re
         let output = match (&args.output, &args.input) {
             (Some(path), _) => Output::File(path.clone()),
             (None, Some(_)) => Output::File(PathBuf::from("-")),
-            (None, None) => es_output(&args.common.es, &args.common.alerts).await?,
+            (None, None) => es_output(&args.common.es, &args.common.alerts, &Cancel::new()).await?,
         };
         let summary = pipeline::run(config, input, output, engine, shutdown).await;
         if let Some(progress) = progress {
@@ -262,18 +262,9 @@ fn follow(args: RunArgs, config_file: Option<&std::path::Path>) -> anyhow::Resul
     let channels = config_file::read_notify(config_file)?;
     let runtime = tokio::runtime::Runtime::new()?;
     let summary = runtime.block_on(async {
-        // Listen for SIGTERM before anything else, so a stop requested
-        // during start-up is a clean stop too.
         let (stop, shutdown) = watch::channel(false);
-        let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())?;
-        tokio::spawn(async move {
-            tokio::select! {
-                _ = term.recv() => {}
-                _ = tokio::signal::ctrl_c() => {}
-            }
-            tracing::info!("termination requested: finishing the current window, then flushing");
-            let _ = stop.send(true);
-        });
+        let cancel = Cancel::new();
+        crate::shutdown::on_termination(stop, cancel.clone(), args.shutdown_grace)?;
         // Deploying a rule is dropping it into the folder. Watch before
         // loading, so no change falls between the two.
         let (_watcher, signals) =
@@ -287,8 +278,6 @@ fn follow(args: RunArgs, config_file: Option<&std::path::Path>) -> anyhow::Resul
         let engine = engine_with_rules(&args.common.rules)?;
         let (metrics, health) = (Metrics::new(), Health::new());
         metrics.set_packs_loaded(engine.packs().count());
-        // Alive as long as windows keep completing.
-        health.set_stall_timeout((args.interval * 10).max(Duration::from_secs(120)));
         let config = pipeline_config(
             &args.common.pipeline,
             args.common.alerts.flush_interval,
@@ -314,13 +303,25 @@ fn follow(args: RunArgs, config_file: Option<&std::path::Path>) -> anyhow::Resul
         .await
         .with_context(|| format!("cannot serve metrics on {}", args.listen))?;
         tracing::info!(%addr, "serving /metrics, /healthz, /readyz and /status");
-        let es = es_input(&args.common.es, &args.common.logs).await?;
+        // Elasticsearch may come up after k8scop: wait for it, live but
+        // not ready.
+        let client = es_client(&args.common.es, &cancel)?;
+        if wait::until_up(&client, &mut shutdown.clone())
+            .await?
+            .is_none()
+        {
+            tracing::info!("termination requested while waiting for Elasticsearch");
+            return Ok(Summary::default());
+        }
+        // Alive as long as windows keep completing.
+        health.set_stall_timeout((args.interval * 10).max(Duration::from_secs(120)));
+        let es = es_input(&args.common.es, &args.common.logs, &cancel).await?;
         let checkpoints = CheckpointStore::new(
             es.client.clone(),
             &args.common.alerts.alerts_prefix,
             &args.instance,
         );
-        let output = es_output(&args.common.es, &args.common.alerts).await?;
+        let output = es_output(&args.common.es, &args.common.alerts, &cancel).await?;
         let schedule = Schedule {
             interval: args.interval.max(Duration::from_millis(10)),
             delay: chrono::Duration::from_std(args.delay)?,
@@ -339,7 +340,7 @@ fn follow(args: RunArgs, config_file: Option<&std::path::Path>) -> anyhow::Resul
     Ok(finish(&summary))
 }
 
-fn es_client(args: &EsArgs) -> anyhow::Result<EsClient> {
+fn es_client(args: &EsArgs, cancel: &Cancel) -> anyhow::Result<EsClient> {
     let url = args
         .es_url
         .clone()
@@ -365,11 +366,11 @@ fn es_client(args: &EsArgs) -> anyhow::Result<EsClient> {
     };
     config.ca_file = args.es_ca_file.clone();
     config.insecure_skip_verify = args.es_insecure_skip_verify;
-    Ok(EsClient::new(&config)?)
+    Ok(EsClient::new(&config)?.cancelled_by(cancel.clone()))
 }
 
-async fn es_input(es: &EsArgs, logs: &LogsArgs) -> anyhow::Result<EsInput> {
-    let client = es_client(es)?;
+async fn es_input(es: &EsArgs, logs: &LogsArgs, cancel: &Cancel) -> anyhow::Result<EsInput> {
+    let client = es_client(es, cancel)?;
     let flavor = ServerInfo::detect(&client).await?.flavor;
     let indices = match (&logs.logs_prefix, &logs.logs_pattern) {
         (_, Some(pattern)) => LogIndices::Pattern(pattern.clone()),
@@ -394,8 +395,8 @@ async fn es_input(es: &EsArgs, logs: &LogsArgs) -> anyhow::Result<EsInput> {
     })
 }
 
-async fn es_output(es: &EsArgs, alerts: &AlertsArgs) -> anyhow::Result<Output> {
-    let client = es_client(es)?;
+async fn es_output(es: &EsArgs, alerts: &AlertsArgs, cancel: &Cancel) -> anyhow::Result<Output> {
+    let client = es_client(es, cancel)?;
     template::install(&client, &alerts.alerts_prefix).await?;
     let dead_letter = alerts
         .dead_letter
@@ -408,7 +409,7 @@ async fn es_output(es: &EsArgs, alerts: &AlertsArgs) -> anyhow::Result<Output> {
         backoff: Backoff::default(),
     };
     Ok(Output::Elasticsearch {
-        writer: BulkWriter::new(client, bulk, dead_letter),
+        writer: BulkWriter::new(client, bulk, dead_letter).with_write_timeout(alerts.write_timeout),
         alerts_prefix: alerts.alerts_prefix.clone(),
     })
 }

@@ -8,7 +8,7 @@ use std::time::Duration;
 use reqwest::{Method, StatusCode};
 use serde_json::Value;
 
-use super::Auth;
+use super::{Auth, Cancel};
 
 #[derive(Debug, Clone)]
 pub struct EsConfig {
@@ -50,6 +50,9 @@ pub enum EsError {
     Decode { path: String, reason: String },
     #[error("invalid Elasticsearch configuration: {0}")]
     Config(String),
+    /// Shutdown cancelled the request (or the wait before its retry).
+    #[error("request to Elasticsearch at {url} cancelled: shutting down")]
+    Cancelled { url: String },
 }
 
 impl EsError {
@@ -76,6 +79,7 @@ pub struct EsClient {
     http: reqwest::Client,
     base: String,
     auth: Auth,
+    cancel: Cancel,
 }
 
 impl std::fmt::Debug for EsClient {
@@ -120,7 +124,33 @@ impl EsClient {
         let http = builder
             .build()
             .map_err(|e| EsError::Config(format!("cannot build the HTTP client: {e}")))?;
-        Ok(EsClient { http, base, auth })
+        Ok(EsClient {
+            http,
+            base,
+            auth,
+            cancel: Cancel::new(),
+        })
+    }
+
+    /// This client, its requests and retry waits ended by `cancel`.
+    pub fn cancelled_by(mut self, cancel: Cancel) -> Self {
+        self.cancel = cancel;
+        self
+    }
+
+    /// Wait `delay` before a retry, unless cancelled meanwhile.
+    pub async fn pause(&self, delay: Duration) -> Result<(), EsError> {
+        tokio::select! {
+            biased;
+            () = self.cancel.cancelled() => Err(self.cancelled()),
+            () = tokio::time::sleep(delay) => Ok(()),
+        }
+    }
+
+    fn cancelled(&self) -> EsError {
+        EsError::Cancelled {
+            url: self.base.clone(),
+        }
     }
 
     /// The server's URL, without credentials.
@@ -129,7 +159,24 @@ impl EsClient {
     }
 
     /// Send a request; any answer, even an error status, comes back.
+    /// Cancellation ends it at once with [`EsError::Cancelled`].
     pub async fn send(
+        &self,
+        method: Method,
+        path: &str,
+        body: Option<(&'static str, Vec<u8>)>,
+    ) -> Result<(StatusCode, Vec<u8>), EsError> {
+        if self.cancel.is_cancelled() {
+            return Err(self.cancelled());
+        }
+        tokio::select! {
+            biased;
+            () = self.cancel.cancelled() => Err(self.cancelled()),
+            answer = self.send_uncancelled(method, path, body) => answer,
+        }
+    }
+
+    async fn send_uncancelled(
         &self,
         method: Method,
         path: &str,
@@ -286,6 +333,48 @@ mod tests {
         assert_eq!(base, "http://localhost:9200/prefix");
         assert!(split_userinfo("ftp://x", Auth::None).is_err());
         assert!(split_userinfo("not a url", Auth::None).is_err());
+    }
+
+    /// A request to a server that never answers, and the wait before a
+    /// retry, both end when cancelled, as `Cancelled`, never as success.
+    #[tokio::test]
+    async fn cancellation_ends_a_hung_request_and_a_retry_wait() {
+        let silent = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = silent.local_addr().unwrap();
+        let held = tokio::spawn(async move {
+            let mut open = Vec::new();
+            while let Ok((stream, _)) = silent.accept().await {
+                open.push(stream);
+            }
+        });
+        let cancel = Cancel::new();
+        let client = EsClient::new(&EsConfig::new(format!("http://{addr}")))
+            .unwrap()
+            .cancelled_by(cancel.clone());
+        let stopper = tokio::spawn({
+            let cancel = cancel.clone();
+            async move {
+                tokio::time::sleep(Duration::from_millis(200)).await;
+                cancel.cancel();
+            }
+        });
+        let bound = Duration::from_secs(20);
+        let answer = tokio::time::timeout(bound, client.json(Method::GET, "/", None))
+            .await
+            .expect("ended by the cancellation, not the 60 s timeout");
+        assert!(
+            matches!(answer, Err(EsError::Cancelled { .. })),
+            "{answer:?}"
+        );
+        let paused = tokio::time::timeout(bound, client.pause(Duration::from_secs(3600)))
+            .await
+            .expect("at once");
+        assert!(matches!(paused, Err(EsError::Cancelled { .. })));
+        let error = client.send(Method::GET, "/", None).await.unwrap_err();
+        assert!(!error.is_retryable());
+        assert!(error.to_string().contains("cancelled"), "{error}");
+        stopper.await.unwrap();
+        held.abort();
     }
 
     #[test]

@@ -5,6 +5,8 @@
 //! never succeed (a mapping error) reported and dead-lettered with its
 //! reason. Writes are by id, so a retry overwrites and never duplicates.
 
+use std::time::Duration;
+
 use reqwest::Method;
 use serde::Deserialize;
 use serde_json::Value;
@@ -19,6 +21,9 @@ pub struct BulkConfig {
     pub max_bytes: usize,
     pub backoff: Backoff,
 }
+
+/// The most one write may take by default, retries included.
+pub const WRITE_TIMEOUT: Duration = Duration::from_secs(60);
 
 impl Default for BulkConfig {
     fn default() -> Self {
@@ -69,12 +74,26 @@ pub enum BulkError {
     Refused(EsError),
     #[error("{0}")]
     DeadLetter(std::io::Error),
+    /// The write, retries included, took longer than allowed.
+    #[error(
+        "writing {documents} alerts to {indices} did not finish within {}s (Elasticsearch stuck or too slow); they stay unacknowledged: the checkpoint does not advance past them, and they are written again when their window is read again",
+        timeout.as_secs_f64()
+    )]
+    TimedOut {
+        documents: usize,
+        indices: String,
+        timeout: Duration,
+    },
+    /// Shutdown cancelled the write.
+    #[error("{0}; the alerts not written are written again when their window is read again")]
+    Cancelled(EsError),
 }
 
 pub struct BulkWriter {
     client: EsClient,
     config: BulkConfig,
     dead_letter: Option<DeadLetterFile>,
+    write_timeout: Duration,
 }
 
 #[derive(Deserialize)]
@@ -110,11 +129,31 @@ impl BulkWriter {
             client,
             config,
             dead_letter,
+            write_timeout: WRITE_TIMEOUT,
         }
     }
 
-    /// Write every document, in requests within the caps.
+    /// Bound each write, retries included, to `timeout`.
+    pub fn with_write_timeout(mut self, timeout: Duration) -> Self {
+        self.write_timeout = timeout;
+        self
+    }
+
+    /// Write every document, in requests within the caps, in at most the
+    /// write timeout (retries included).
     pub async fn write(&mut self, docs: &[BulkDoc]) -> Result<BulkReport, BulkError> {
+        let timeout = self.write_timeout;
+        match tokio::time::timeout(timeout, self.write_all(docs)).await {
+            Ok(written) => written,
+            Err(_) => Err(BulkError::TimedOut {
+                documents: docs.len(),
+                indices: indices_of(docs),
+                timeout,
+            }),
+        }
+    }
+
+    async fn write_all(&mut self, docs: &[BulkDoc]) -> Result<BulkReport, BulkError> {
         let lines: Vec<String> = docs.iter().map(action_lines).collect();
         let mut report = BulkReport::default();
         let mut start = 0;
@@ -190,6 +229,7 @@ impl BulkWriter {
                     report.retried_requests += 1;
                     Err(e.to_string())
                 }
+                Err(e @ EsError::Cancelled { .. }) => return Err(BulkError::Cancelled(e)),
                 Err(e) => return Err(BulkError::Refused(e)),
                 Ok(bytes) => {
                     let items = parse_items(&bytes, pending.len()).map_err(BulkError::Refused)?;
@@ -227,7 +267,10 @@ impl BulkWriter {
                 retries += 1;
                 let delay = self.config.backoff.delay(retries);
                 tracing::warn!(documents = pending.len(), retry = retries, delay_ms = delay.as_millis() as u64, error = %last_error, "bulk retry");
-                tokio::time::sleep(delay).await;
+                self.client
+                    .pause(delay)
+                    .await
+                    .map_err(BulkError::Cancelled)?;
             }
         }
     }
@@ -248,6 +291,16 @@ impl BulkWriter {
             None => Ok(()),
         }
     }
+}
+
+/// The indices `docs` go to, for a message: the first few, and how many more.
+fn indices_of(docs: &[BulkDoc]) -> String {
+    let indices: std::collections::BTreeSet<&str> = docs.iter().map(|d| d.index.as_str()).collect();
+    let mut named: Vec<&str> = indices.iter().take(3).copied().collect();
+    let more = indices.len().saturating_sub(named.len());
+    let more = (more > 0).then(|| format!("{more} more"));
+    named.extend(more.as_deref());
+    named.join(", ")
 }
 
 /// `{"index":{...}}` and the document, each on its line.
@@ -313,5 +366,28 @@ pub fn alert_bulk_doc(alerts_prefix: &str, alert: &crate::alert::AlertDoc) -> Bu
         index: crate::es::indices::daily_index(alerts_prefix, time),
         id: alert.id.clone(),
         body: alert.body.clone(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn doc(index: &str) -> BulkDoc {
+        BulkDoc {
+            index: index.into(),
+            id: "x".into(),
+            body: Value::Null,
+        }
+    }
+
+    #[test]
+    fn a_message_names_the_first_indices_and_counts_the_rest() {
+        let docs: Vec<BulkDoc> = ["a-3", "a-1", "a-1", "a-2", "a-4", "a-5"]
+            .into_iter()
+            .map(doc)
+            .collect();
+        assert_eq!(indices_of(&docs), "a-1, a-2, a-3, 2 more");
+        assert_eq!(indices_of(&docs[..2]), "a-1, a-3");
     }
 }

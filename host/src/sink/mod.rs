@@ -9,6 +9,8 @@ use std::path::PathBuf;
 
 use elasticsearch::BulkWriter;
 
+// One per run, moved once: its size does not matter.
+#[allow(clippy::large_enum_variant)]
 pub enum Output {
     File(PathBuf),
     Elasticsearch {

@@ -118,7 +118,8 @@ impl WindowReader {
         // empty snapshot): ask first whether the target matches anything.
         let pit_id = if matches_anything(client, &backoff, &target).await? {
             let path = flavor.open_pit_path(&target, KEEP_ALIVE);
-            let answer = with_retries(&backoff, || client.json(Method::POST, &path, None)).await?;
+            let answer =
+                with_retries(client, &backoff, || client.json(Method::POST, &path, None)).await?;
             Some(
                 flavor
                     .pit_id_of_open(&answer)
@@ -185,7 +186,7 @@ impl WindowReader {
         }
         let client = &self.client;
         let body = body.to_string().into_bytes();
-        let bytes = with_retries(&self.backoff, || async {
+        let bytes = with_retries(client, &self.backoff, || async {
             let request = Some(("application/json", body.clone()));
             match client.send(Method::POST, "/_search", request).await? {
                 (status, bytes) if status.is_success() => Ok(bytes),
@@ -289,7 +290,7 @@ async fn matches_anything(
     target: &str,
 ) -> Result<bool, EsError> {
     let path = format!("/_resolve/index/{target}");
-    match with_retries(backoff, || client.json(Method::GET, &path, None)).await {
+    match with_retries(client, backoff, || client.json(Method::GET, &path, None)).await {
         Ok(answer) => Ok(["indices", "aliases", "data_streams"]
             .iter()
             .any(|k| answer[k].as_array().is_some_and(|a| !a.is_empty()))),
@@ -298,8 +299,13 @@ async fn matches_anything(
     }
 }
 
-/// Run `call`, retrying what is retryable with backoff.
-pub(crate) async fn with_retries<F, Fut, T>(backoff: &Backoff, mut call: F) -> Result<T, EsError>
+/// Run `call`, retrying what is retryable with backoff; the client's
+/// cancellation ends the wait between tries.
+pub(crate) async fn with_retries<F, Fut, T>(
+    client: &EsClient,
+    backoff: &Backoff,
+    mut call: F,
+) -> Result<T, EsError>
 where
     F: FnMut() -> Fut,
     Fut: std::future::Future<Output = Result<T, EsError>>,
@@ -311,7 +317,7 @@ where
                 retry += 1;
                 let delay = backoff.delay(retry);
                 tracing::warn!(error = %e, retry, delay_ms = delay.as_millis() as u64, "retrying");
-                tokio::time::sleep(delay).await;
+                client.pause(delay).await?;
             }
             other => return other,
         }

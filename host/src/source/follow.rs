@@ -59,7 +59,7 @@ pub async fn follow(
             return Ok(fetched);
         }
         let Some(to) = to else { continue };
-        metrics.set_lag((Utc::now() - cursor).as_seconds_f64());
+        metrics.set_cursor(cursor);
         let from =
             whole_millis(cursor - schedule.overlap).max(floor.unwrap_or(DateTime::<Utc>::MIN_UTC));
         // Only what this window can re-read needs remembering.
