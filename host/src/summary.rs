@@ -12,10 +12,23 @@ pub struct Summary {
     pub lines_read: u64,
     /// Documents read from Elasticsearch.
     pub fetched: u64,
+    /// Documents decoded (read = decoded + failed): an audit document (a
+    /// batch of events counts once, by its shape) or another document.
     pub decoded_audit: u64,
     pub decoded_other: u64,
-    /// Audit events by the shape they were found in.
+    /// Audit documents by the shape they were found in.
     pub audit_by_shape: BTreeMap<crate::decode::Shape, u64>,
+    /// Events decoded, a batch's each (what chatter is counted against).
+    pub events_decoded: u64,
+    /// Documents holding many events (EventList, CloudWatch envelope, AKS
+    /// records), the events decoded from them by shape, and their items
+    /// that did not decode (each listed as `line 3: item 1: ...`).
+    pub batch_documents: u64,
+    pub unpacked_by_shape: BTreeMap<crate::decode::Shape, u64>,
+    pub items_failed: u64,
+    pub item_failures: Vec<String>,
+    /// Documents that did not decode, or whose event has fields of the
+    /// wrong type (given to no pack).
     pub failed: u64,
     /// Line numbers (and reasons) of the first malformed lines.
     pub failed_lines: Vec<(u64, String)>,
@@ -58,6 +71,17 @@ impl Summary {
         if self.failed_docs.len() < LISTED_FAILURES {
             tracing::warn!(document = key, %reason, "malformed document skipped");
             self.failed_docs.push((key.to_string(), reason));
+        }
+    }
+
+    /// Count an item of a batch document that does not decode (`at`: where
+    /// the document is, `line 3` or `document i/id`); the document itself
+    /// counts as decoded.
+    pub fn record_item_failure(&mut self, at: String, reason: String) {
+        self.items_failed += 1;
+        if self.item_failures.len() < LISTED_FAILURES {
+            tracing::warn!(%at, %reason, "malformed batch item skipped");
+            self.item_failures.push(format!("{at}: {reason}"));
         }
     }
 
@@ -113,7 +137,7 @@ impl fmt::Display for Summary {
         };
         writeln!(
             f,
-            "  decoded      {} (audit events {}{shapes}; other documents {})",
+            "  decoded      {} (audit documents {}{shapes}; other documents {})",
             self.decoded(),
             self.decoded_audit,
             self.decoded_other
@@ -139,6 +163,27 @@ impl fmt::Display for Summary {
         for (doc, reason) in &self.failed_docs {
             writeln!(f, "    document {doc}: {reason}")?;
         }
+        if self.batch_documents > 0 || self.items_failed > 0 {
+            let each: Vec<String> = self
+                .unpacked_by_shape
+                .iter()
+                .map(|(shape, n)| format!("{shape} {n}"))
+                .collect();
+            write!(
+                f,
+                "  unpacked     {} events from {} batch documents ({})",
+                self.unpacked_by_shape.values().sum::<u64>(),
+                self.batch_documents,
+                each.join(", ")
+            )?;
+            match self.items_failed {
+                0 => writeln!(f)?,
+                n => writeln!(f, "; {n} items failed")?,
+            }
+            for failure in &self.item_failures {
+                writeln!(f, "    {failure}")?;
+            }
+        }
         if self.time_fallbacks > 0 {
             writeln!(
                 f,
@@ -156,7 +201,7 @@ impl fmt::Display for Summary {
             )?;
         }
         if let Some(chatter) = &self.chatter {
-            chatter.write_summary(f, self.decoded(), self.stages.folded())?;
+            chatter.write_summary(f, self.events_decoded, self.stages.folded())?;
         }
         writeln!(
             f,
@@ -205,7 +250,7 @@ mod tests {
     use crate::decode::Shape;
 
     #[test]
-    fn decoded_audit_events_are_counted_per_shape() {
+    fn decoded_audit_documents_are_counted_per_shape() {
         let mut summary = Summary {
             decoded_audit: 23,
             decoded_other: 3,
@@ -215,7 +260,7 @@ mod tests {
         assert!(
             summary
                 .to_string()
-                .contains("  decoded      26 (audit events 23; other documents 3)\n"),
+                .contains("  decoded      26 (audit documents 23; other documents 3)\n"),
             "{summary}"
         );
         summary.decoded_audit = 29;
@@ -225,7 +270,7 @@ mod tests {
         summary.audit_by_shape.insert(Shape::Gke, 5);
         assert!(
             summary.to_string().contains(
-                "  decoded      32 (audit events 29: root 21, event-list 2, gke 5, aks 1; other documents 3)\n"
+                "  decoded      32 (audit documents 29: root 21, event-list 2, gke 5, aks 1; other documents 3)\n"
             ),
             "{summary}"
         );

@@ -45,7 +45,8 @@ pub(super) fn decode_stage(
                             // A batch's items that did not decode, by position.
                             for (origin, e) in take(decoded, &mut docs, &mut summary, metrics) {
                                 metrics.documents_failed(1);
-                                summary.record_failure(line.number, item_reason(&origin, &e));
+                                let at = format!("line {}", line.number);
+                                summary.record_item_failure(at, item_reason(&origin, &e));
                             }
                         }
                         Err(reason) => {
@@ -69,7 +70,8 @@ pub(super) fn decode_stage(
                         Ok(decoded) => {
                             for (origin, e) in take(decoded, &mut docs, &mut summary, metrics) {
                                 metrics.documents_failed(1);
-                                summary.record_doc_failure(&origin.key(), e.to_string());
+                                let at = format!("document {}", origin.key());
+                                summary.record_item_failure(at, e.to_string());
                             }
                         }
                         Err(e) => {
@@ -120,14 +122,32 @@ pub(super) fn decode_stage(
     summary
 }
 
-/// Take a document's decoded events into `docs`, counted by kind and
-/// shape; what is left is the items of a batch that did not decode.
+/// Take a document's decoded events into `docs`: the document counted
+/// once (by its first event's kind and shape), a batch's events also on
+/// their own; what is left is the items of a batch that did not decode.
 fn take(
     decoded: crate::decode::Decoded,
     docs: &mut Vec<DecodedDoc>,
     summary: &mut Summary,
     metrics: &Metrics,
 ) -> Vec<(DocRef, DecodeError)> {
+    let batch = decoded
+        .docs
+        .iter()
+        .map(|d| &d.origin)
+        .any(|o| o.item.is_some())
+        || decoded.failed.iter().any(|(o, _)| o.item.is_some());
+    summary.batch_documents += u64::from(batch);
+    match decoded.docs.first() {
+        Some(first) if matches!(first.kind, EventKind::Audit) => {
+            summary.decoded_audit += 1;
+            if let Some(shape) = first.shape {
+                *summary.audit_by_shape.entry(shape).or_default() += 1;
+            }
+        }
+        _ => summary.decoded_other += 1,
+    }
+    summary.events_decoded += decoded.docs.len() as u64;
     for doc in decoded.docs {
         if doc.time_fallback {
             summary.time_fallbacks += 1;
@@ -135,17 +155,16 @@ fn take(
         }
         match doc.kind {
             EventKind::Audit => {
-                summary.decoded_audit += 1;
                 metrics.documents_decoded(DocumentKind::Audit, 1);
                 if let Some(shape) = doc.shape {
-                    *summary.audit_by_shape.entry(shape).or_default() += 1;
                     metrics.audit_event_decoded(shape);
                 }
             }
-            EventKind::Other => {
-                summary.decoded_other += 1;
-                metrics.documents_decoded(DocumentKind::Other, 1);
-            }
+            EventKind::Other => metrics.documents_decoded(DocumentKind::Other, 1),
+        }
+        if batch {
+            let shape = doc.shape.unwrap_or(crate::decode::Shape::Root);
+            *summary.unpacked_by_shape.entry(shape).or_default() += 1;
         }
         docs.push(doc);
     }

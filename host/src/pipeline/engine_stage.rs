@@ -109,12 +109,26 @@ pub(super) fn engine_stage(
                 }
                 for (index, reason) in &outcome.malformed {
                     metrics.documents_failed(1);
-                    let origin = &docs[*index].origin;
-                    match (origin.line, &origin.id) {
-                        (Some(line), None) => {
-                            summary.record_failure(line, item_reason(origin, reason))
-                        }
-                        _ => summary.record_doc_failure(&origin.key(), reason.clone()),
+                    let doc = &docs[*index];
+                    let origin = &doc.origin;
+                    // A batch's item fails alone; a document of one event
+                    // fails whole (and is taken off the decoded ones).
+                    match (origin.item, origin.line, &origin.id) {
+                        (Some(_), Some(line), None) => summary.record_item_failure(
+                            format!("line {line}"),
+                            item_reason(origin, reason),
+                        ),
+                        (Some(_), _, _) => summary.record_item_failure(
+                            format!("document {}", origin.key()),
+                            reason.clone(),
+                        ),
+                        (None, Some(line), None) => summary.record_failure(line, reason.clone()),
+                        (None, _, _) => summary.record_doc_failure(&origin.key(), reason.clone()),
+                    }
+                    if origin.item.is_none()
+                        && let Some(shape) = doc.shape
+                    {
+                        *summary.audit_by_shape.entry(shape).or_default() += 1;
                     }
                 }
                 summary.rejected_alerts += outcome.rejected.len() as u64;

@@ -201,10 +201,22 @@ pub async fn run(
     let mut summary = evaluated;
     summary.lines_read = read.lines_read;
     summary.fetched = read.fetched;
-    summary.decoded_audit = decoded.decoded_audit;
+    // The engine fails audit documents of the wrong schema (counted in its
+    // `failed`, by shape in its `audit_by_shape`): decoded, then failed.
+    let malformed = std::mem::take(&mut summary.audit_by_shape);
+    summary.decoded_audit = decoded.decoded_audit.saturating_sub(summary.failed);
     summary.decoded_other = decoded.decoded_other;
     summary.audit_by_shape = decoded.audit_by_shape;
-    // The engine counts audit events of the wrong schema as malformed too.
+    for (shape, n) in malformed {
+        let left = summary.audit_by_shape.entry(shape).or_default();
+        *left = left.saturating_sub(n);
+    }
+    summary.audit_by_shape.retain(|_, n| *n > 0);
+    summary.events_decoded = decoded.events_decoded;
+    summary.batch_documents = decoded.batch_documents;
+    summary.unpacked_by_shape = decoded.unpacked_by_shape;
+    summary.items_failed += decoded.items_failed;
+    summary.item_failures.extend(decoded.item_failures);
     summary.add_failures(decoded.failed, decoded.failed_lines, decoded.failed_docs);
     summary.chatter = decoded.chatter;
     summary.stages = decoded.stages;
