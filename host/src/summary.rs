@@ -13,10 +13,24 @@ pub struct Summary {
     pub lines_read: u64,
     /// Documents read from Elasticsearch.
     pub fetched: u64,
+    /// Documents decoded (read = decoded + failed): an audit document (a
+    /// batch of events counts once, by its shape) or another document.
     pub decoded_audit: u64,
     pub decoded_other: u64,
-    /// Audit events by the shape they were found in.
+    /// Audit documents by the shape they were found in.
     pub audit_by_shape: BTreeMap<crate::decode::Shape, u64>,
+    /// Events decoded, a batch's each (what chatter is counted against).
+    pub events_decoded: u64,
+    /// Documents holding many events (EventList, CloudWatch envelope, AKS
+    /// records), and the events decoded from them by shape.
+    pub batch_documents: u64,
+    pub unpacked_by_shape: BTreeMap<crate::decode::Shape, u64>,
+    /// Items of batch documents that did not decode (each listed as
+    /// `line 3: item 1: ...`); the document itself counts as decoded.
+    pub items_failed: u64,
+    pub item_failures: Vec<String>,
+    /// Documents that did not decode, or whose event has fields of the
+    /// wrong types (given to no pack).
     pub failed: u64,
     /// Line numbers (and reasons) of the first malformed lines.
     pub failed_lines: Vec<(u64, String)>,
@@ -51,12 +65,16 @@ pub struct ReadReport {
     pub fetched: u64,
 }
 
-/// What the decode stage made of it.
+/// What the decode stage made of it: documents (a batch counts once),
+/// and the events unpacked from batches on their own.
 #[derive(Debug, Default, Clone)]
 pub struct DecodeReport {
     pub decoded_audit: u64,
     pub decoded_other: u64,
     pub audit_by_shape: BTreeMap<crate::decode::Shape, u64>,
+    pub events_decoded: u64,
+    pub batch_documents: u64,
+    pub unpacked_by_shape: BTreeMap<crate::decode::Shape, u64>,
     pub failures: Failures,
     pub chatter: Option<crate::chatter::ChatterCounts>,
     pub time_fallbacks: u64,
@@ -89,6 +107,9 @@ pub struct Failures {
     pub lines: Vec<(u64, String)>,
     /// Ids (and reasons) of the first malformed documents from Elasticsearch.
     pub docs: Vec<(String, String)>,
+    /// Items of batch documents that did not decode, and the first ones.
+    pub items: u64,
+    pub item_lines: Vec<String>,
 }
 
 impl Failures {
@@ -109,6 +130,17 @@ impl Failures {
             self.docs.push((key.to_string(), reason));
         }
     }
+
+    /// Count an item of a batch document that does not decode (`at`: where
+    /// the document is, `line 3` or `document i/id`); the document itself
+    /// counts as decoded.
+    pub fn record_item(&mut self, at: String, reason: String) {
+        self.items += 1;
+        if self.item_lines.len() < LISTED_FAILURES {
+            tracing::warn!(%at, %reason, "malformed batch item skipped");
+            self.item_lines.push(format!("{at}: {reason}"));
+        }
+    }
 }
 
 impl Summary {
@@ -125,6 +157,11 @@ impl Summary {
             decoded_audit: decoded.decoded_audit,
             decoded_other: decoded.decoded_other,
             audit_by_shape: decoded.audit_by_shape,
+            events_decoded: decoded.events_decoded,
+            batch_documents: decoded.batch_documents,
+            unpacked_by_shape: decoded.unpacked_by_shape,
+            items_failed: decoded.failures.items,
+            item_failures: decoded.failures.item_lines,
             failed: decoded.failures.count,
             failed_lines: decoded.failures.lines,
             failed_docs: decoded.failures.docs,
@@ -179,7 +216,7 @@ impl fmt::Display for Summary {
         };
         writeln!(
             f,
-            "  decoded      {} (audit events {}{shapes}; other documents {})",
+            "  decoded      {} (audit documents {}{shapes}; other documents {})",
             self.decoded(),
             self.decoded_audit,
             self.decoded_other
@@ -205,6 +242,27 @@ impl fmt::Display for Summary {
         for (doc, reason) in &self.failed_docs {
             writeln!(f, "    document {doc}: {reason}")?;
         }
+        if self.batch_documents > 0 || self.items_failed > 0 {
+            let each: Vec<String> = self
+                .unpacked_by_shape
+                .iter()
+                .map(|(shape, n)| format!("{shape} {n}"))
+                .collect();
+            write!(
+                f,
+                "  unpacked     {} events from {} batch documents ({})",
+                self.unpacked_by_shape.values().sum::<u64>(),
+                self.batch_documents,
+                each.join(", ")
+            )?;
+            match self.items_failed {
+                0 => writeln!(f)?,
+                n => writeln!(f, "; {n} items failed")?,
+            }
+            for failure in &self.item_failures {
+                writeln!(f, "    {failure}")?;
+            }
+        }
         if self.time_fallbacks > 0 {
             writeln!(
                 f,
@@ -222,7 +280,7 @@ impl fmt::Display for Summary {
             )?;
         }
         if let Some(chatter) = &self.chatter {
-            chatter.write_summary(f, self.decoded(), self.stages.folded())?;
+            chatter.write_summary(f, self.events_decoded, self.stages.folded())?;
         }
         writeln!(
             f,
@@ -271,7 +329,7 @@ mod tests {
     use crate::decode::Shape;
 
     #[test]
-    fn decoded_audit_events_are_counted_per_shape() {
+    fn decoded_audit_documents_are_counted_per_shape() {
         let mut summary = Summary {
             decoded_audit: 23,
             decoded_other: 3,
@@ -281,7 +339,7 @@ mod tests {
         assert!(
             summary
                 .to_string()
-                .contains("  decoded      26 (audit events 23; other documents 3)\n"),
+                .contains("  decoded      26 (audit documents 23; other documents 3)\n"),
             "{summary}"
         );
         summary.decoded_audit = 29;
@@ -291,7 +349,7 @@ mod tests {
         summary.audit_by_shape.insert(Shape::Gke, 5);
         assert!(
             summary.to_string().contains(
-                "  decoded      32 (audit events 29: root 21, event-list 2, gke 5, aks 1; other documents 3)\n"
+                "  decoded      32 (audit documents 29: root 21, event-list 2, gke 5, aks 1; other documents 3)\n"
             ),
             "{summary}"
         );

@@ -512,9 +512,18 @@ fn check_k8scop_container(objects: &[Value], workload: &Value, container: &Value
         .find(|p| p["name"] == "metrics")
         .unwrap_or_else(|| panic!("{at}: no port named metrics"))["containerPort"]
         .clone();
+    // k8scop listens on loopback unless told: the probes and the scraper
+    // need the pod's address, set explicitly.
     let listen = settings
         .get("listen")
-        .map_or("0.0.0.0:9464", String::as_str);
+        .unwrap_or_else(|| panic!("{at}: no listen set: k8scop would listen on loopback only"));
+    let host: std::net::SocketAddr = listen
+        .parse()
+        .unwrap_or_else(|e| panic!("{at}: listen = {listen}: {e}"));
+    assert!(
+        !host.ip().is_loopback(),
+        "{at}: listen = {listen} is loopback: the probes and Prometheus cannot reach it"
+    );
     assert_eq!(
         listen.rsplit_once(':').map(|(_, p)| p.to_string()),
         Some(metrics_port.to_string()),

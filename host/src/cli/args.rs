@@ -93,9 +93,13 @@ pub struct RulesArgs {
     /// Time one batch may take in one pack, in milliseconds.
     #[arg(long, default_value_t = 5000, env = "K8SCOP_PACK_BATCH_TIMEOUT_MS")]
     pub pack_batch_timeout_ms: u64,
-    /// Folder of compiled packs, by content hash, for fast restarts. Must
-    /// be writable by k8scop alone.
-    #[arg(long, default_value_os_t = std::env::temp_dir().join("k8scop-module-cache"), env = "K8SCOP_MODULE_CACHE")]
+    /// Folder of compiled packs, by content hash, for fast restarts:
+    /// created 0700; never loaded from if another user owns it or group or
+    /// others may write it or its entries. Default:
+    /// $XDG_STATE_HOME/k8scop/module-cache, else
+    /// $HOME/.local/state/k8scop/module-cache, else
+    /// <temporary folder>/k8scop-<uid>/module-cache.
+    #[arg(long, default_value_os_t = crate::engine::default_module_cache(), env = "K8SCOP_MODULE_CACHE")]
     pub module_cache: PathBuf,
     /// Compile packs at every load instead.
     #[arg(long, env = "K8SCOP_NO_MODULE_CACHE")]
@@ -256,6 +260,9 @@ pub struct ReplayArgs {
     pub common: CommonArgs,
 }
 
+/// Where `run` serves its operator endpoints unless told: this host only.
+pub const DEFAULT_LISTEN: &str = "127.0.0.1:9464";
+
 #[derive(Debug, Args)]
 pub struct RunArgs {
     /// d, in seconds: how often to read what arrived (K8sCop's -d).
@@ -278,8 +285,10 @@ pub struct RunArgs {
     /// same alert prefix).
     #[arg(long, default_value = "default", env = "K8SCOP_INSTANCE")]
     pub instance: String,
-    /// Serve /metrics, /healthz and /readyz here.
-    #[arg(long, default_value = "0.0.0.0:9464", env = "K8SCOP_LISTEN")]
+    /// Serve /metrics, /healthz, /readyz and /status here. Loopback by
+    /// default: in a pod, set the pod's address (or 0.0.0.0) so the probes
+    /// and Prometheus reach it.
+    #[arg(long, default_value = DEFAULT_LISTEN, env = "K8SCOP_LISTEN")]
     pub listen: std::net::SocketAddr,
     /// After SIGTERM, how long (seconds) the window being read and the
     /// alert writes may take to finish; then requests still in flight are

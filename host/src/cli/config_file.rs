@@ -1,8 +1,8 @@
 //! The configuration file (TOML). Precedence: flags, then environment
 //! variables, then the file, then defaults. Each key of the file is the
-//! flag's name (`es-url` or `es_url`); the file fills the flag's
-//! environment variable (`K8SCOP_ES_URL`) when the environment does not set
-//! it, so clap applies one precedence rule to all three.
+//! flag's name (`es-url` or `es_url`); the file's values become the flags'
+//! defaults (see `layered`), so clap applies one precedence rule to all
+//! four, and the process environment is never written.
 //!
 //! ```toml
 //! es-url = "https://elasticsearch:9200"
@@ -22,15 +22,15 @@ use std::path::Path;
 
 use anyhow::Context;
 
-/// The environment variables the file asks for, as (name, value).
+/// The flags' values the file sets, by long flag name (`es-url`).
 /// `known`: the flags a file may set (their long names).
-pub fn env_from_file(path: &Path, known: &[String]) -> anyhow::Result<Vec<(String, String)>> {
+pub fn values_from_file(path: &Path, known: &[String]) -> anyhow::Result<BTreeMap<String, String>> {
     let text = std::fs::read_to_string(path)
         .with_context(|| format!("cannot read the config file {}", path.display()))?;
-    let env =
-        env_from_toml(&text).with_context(|| format!("in the config file {}", path.display()))?;
+    let values = values_from_toml(&text)
+        .with_context(|| format!("in the config file {}", path.display()))?;
     check_keys(&text, known).with_context(|| format!("in the config file {}", path.display()))?;
-    Ok(env)
+    Ok(values)
 }
 
 /// A key that names no flag would be ignored in silence (`aggregate-windw`
@@ -53,7 +53,10 @@ fn check_keys(text: &str, known: &[String]) -> anyhow::Result<()> {
     Ok(())
 }
 
-pub fn env_from_toml(text: &str) -> anyhow::Result<Vec<(String, String)>> {
+/// The file's values as text, by long flag name (`aggregate_window` is
+/// `aggregate-window`). A value that is not a string, number or boolean is
+/// an error naming the key, never the value.
+pub fn values_from_toml(text: &str) -> anyhow::Result<BTreeMap<String, String>> {
     let table = crate::config_toml::parse_secret_toml(text)?;
     table
         .into_iter()
@@ -70,10 +73,7 @@ pub fn env_from_toml(text: &str) -> anyhow::Result<Vec<(String, String)>> {
                     other.type_str()
                 ),
             };
-            Ok((
-                format!("K8SCOP_{}", key.to_ascii_uppercase().replace('-', "_")),
-                text,
-            ))
+            Ok((key.replace('_', "-"), text))
         })
         .collect()
 }
@@ -139,26 +139,25 @@ mod tests {
     use super::*;
 
     #[test]
-    fn file_keys_become_environment_names() {
-        let env = env_from_toml(
+    fn file_keys_become_flag_names() {
+        let values = values_from_toml(
             "es-url = \"http://es:9200\"\naggregate_window = 600\nes-insecure-skip-verify = true\n",
         )
         .unwrap();
-        assert_eq!(
-            env,
-            [
-                ("K8SCOP_AGGREGATE_WINDOW".to_string(), "600".to_string()),
-                (
-                    "K8SCOP_ES_INSECURE_SKIP_VERIFY".to_string(),
-                    "true".to_string()
-                ),
-                ("K8SCOP_ES_URL".to_string(), "http://es:9200".to_string()),
-            ]
-        );
-        assert!(env_from_toml("x = [1]").is_err());
+        let expected: BTreeMap<String, String> = [
+            ("aggregate-window", "600"),
+            ("es-insecure-skip-verify", "true"),
+            ("es-url", "http://es:9200"),
+        ]
+        .into_iter()
+        .map(|(k, v)| (k.to_string(), v.to_string()))
+        .collect();
+        assert_eq!(values, expected);
+        assert!(values_from_toml("x = [1]").is_err());
         // Channels are not flags.
-        let env = env_from_toml("interval = 5\n[[notify]]\ntype = \"webhook\"\n").unwrap();
-        assert_eq!(env, [("K8SCOP_INTERVAL".to_string(), "5".to_string())]);
+        let values = values_from_toml("interval = 5\n[[notify]]\ntype = \"webhook\"\n").unwrap();
+        assert_eq!(values.len(), 1);
+        assert_eq!(values["interval"], "5");
     }
 
     /// A syntax error names the line and the key, never the value: the
@@ -167,7 +166,7 @@ mod tests {
     fn a_syntax_error_shows_the_key_not_the_secret() {
         let text =
             "es-url = \"http://es:9200\"\nes-password = \"PwSecret987\nlogs-prefix = \"logs\"\n";
-        let err = format!("{:#}", env_from_toml(text).unwrap_err());
+        let err = format!("{:#}", values_from_toml(text).unwrap_err());
         assert!(!err.contains("PwSecret987"), "{err}");
         assert!(err.contains("line 2"), "{err}");
         assert!(err.contains("`es-password`"), "{err}");

@@ -4,6 +4,8 @@
 mod args;
 mod compat;
 pub mod config_file;
+mod layered;
+mod list;
 mod progress;
 pub mod time;
 
@@ -13,7 +15,6 @@ use std::process::ExitCode;
 use std::time::Duration;
 
 use anyhow::Context;
-use clap::Parser;
 use serde_json::Value;
 use tokio::sync::watch;
 
@@ -23,7 +24,7 @@ use crate::aggregate::AggregateConfig;
 use crate::chatter::ChatterFilter;
 use crate::checkpoint::CheckpointStore;
 use crate::decode::Decoder;
-use crate::engine::{EngineConfig, RuleEngine, SandboxLimits};
+use crate::engine::{EngineConfig, RuleEngine, SandboxLimits, one_line};
 use crate::es::auth::read_secret;
 use crate::es::indices::LogIndices;
 use crate::es::retry::Backoff;
@@ -44,68 +45,36 @@ pub fn main() -> ExitCode {
         argv.truncate(1);
         argv.extend(translated);
     }
-    if let Err(e) = apply_config_file(&argv) {
-        eprintln!("error: {e:#}");
-        return ExitCode::FAILURE;
-    }
-    let cli = Cli::parse_from(argv);
+    let cli = match layered::try_parse(&argv) {
+        Ok(cli) => cli,
+        Err(e) => match e.downcast_ref::<clap::Error>() {
+            Some(clap_error) => clap_error.exit(),
+            None => {
+                eprintln!("error: {}", one_line(&format!("{e:#}")));
+                return ExitCode::FAILURE;
+            }
+        },
+    };
     // `rules test` reports on stdout; its logs would only be noise.
     let default_level = match cli.command {
         Command::Rules(RulesCommand::Test { .. }) => "warn",
         _ => "info",
     };
-    init_logging(cli.log_format, default_level);
+    let log_format = cli.log_format;
+    init_logging(log_format, default_level);
     match run(cli) {
         Ok(code) => code,
         Err(e) => {
-            tracing::error!("{e:#}");
-            eprintln!("error: {e:#}");
+            // Said once: as a log record where logs are JSON (one stream for
+            // the collector), else as a plain `error:` line.
+            let message = one_line(&format!("{e:#}"));
+            match log_format {
+                LogFormat::Json => tracing::error!("{message}"),
+                LogFormat::Text => eprintln!("error: {message}"),
+            }
             ExitCode::FAILURE
         }
     }
-}
-
-/// Every flag a config file may set: those with an environment variable.
-fn flag_names() -> Vec<String> {
-    use clap::CommandFactory;
-    fn walk(command: &clap::Command, names: &mut Vec<String>) {
-        for arg in command.get_arguments() {
-            if let (Some(long), Some(_)) = (arg.get_long(), arg.get_env()) {
-                names.push(long.to_string());
-            }
-        }
-        for sub in command.get_subcommands() {
-            walk(sub, names);
-        }
-    }
-    let mut names = Vec::new();
-    walk(&Cli::command(), &mut names);
-    names.sort();
-    names.dedup();
-    names
-}
-
-/// Fill the environment from `--config FILE` (or `K8SCOP_CONFIG`) where it
-/// is not set, before clap reads flags and environment.
-fn apply_config_file(argv: &[String]) -> anyhow::Result<()> {
-    let from_flag = argv.iter().enumerate().find_map(|(i, a)| {
-        a.strip_prefix("--config=").map(String::from).or_else(|| {
-            (a == "--config")
-                .then(|| argv.get(i + 1).cloned())
-                .flatten()
-        })
-    });
-    let Some(path) = from_flag.or_else(|| std::env::var("K8SCOP_CONFIG").ok()) else {
-        return Ok(());
-    };
-    let known = flag_names();
-    for (name, value) in config_file::env_from_file(path.as_ref(), &known)? {
-        if std::env::var_os(&name).is_none() {
-            // SAFETY: called at the start of main, before any other thread exists.
-            unsafe { std::env::set_var(name, value) };
-        }
-    }
-    Ok(())
 }
 
 fn init_logging(format: LogFormat, default_level: &str) {
@@ -134,12 +103,14 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             crate::rules_test::print_report(&report, require_coverage)?;
             Ok(ExitCode::SUCCESS)
         }
-        Command::Rules(RulesCommand::List { rules, policy }) => list(rules, policy.as_deref()),
+        Command::Rules(RulesCommand::List { rules, policy }) => {
+            list::list(rules, policy.as_deref())
+        }
     }
 }
 
 /// Exit status when some documents were not evaluated by some pack.
-const EXIT_INCOMPLETE: u8 = 2;
+pub(crate) const EXIT_INCOMPLETE: u8 = 2;
 
 fn finish(summary: &Summary) -> ExitCode {
     eprint!("{summary}");
@@ -414,65 +385,6 @@ async fn es_output(es: &EsArgs, alerts: &AlertsArgs, cancel: &Cancel) -> anyhow:
     })
 }
 
-fn list(args: RulesArgs, policy: Option<&std::path::Path>) -> anyhow::Result<ExitCode> {
-    let (engine, refused) = load_engine(&args)?;
-    for meta in engine.packs() {
-        println!(
-            "{} {} ({}) active",
-            meta.name(),
-            meta.info.version,
-            meta.path.display()
-        );
-        for rule in &meta.info.rules {
-            println!(
-                "  {:<48} {:<8} {:<8} {}  [{}]",
-                rule.id,
-                rule.severity.as_str(),
-                rule.needs.level.as_str(),
-                rule.title,
-                rule.tags.join(", ")
-            );
-        }
-        for setting in &meta.info.settings {
-            println!(
-                "  setting {} ({}, default {:?})",
-                setting.key,
-                setting.kind.as_str(),
-                setting.default,
-            );
-        }
-    }
-    for (path, error) in &refused {
-        println!("{} {error}", path.display());
-    }
-    if let Some(path) = policy {
-        let policy = crate::audit_policy::Policy::read(path)?;
-        let rules = engine.packs().flat_map(|meta| meta.info.rules.iter());
-        let shortfalls = policy.check(rules);
-        if shortfalls.is_empty() {
-            println!(
-                "audit Policy {}: every rule sees what it needs",
-                path.display()
-            );
-        } else {
-            println!(
-                "audit Policy {}: {} shortfalls",
-                path.display(),
-                shortfalls.len()
-            );
-            for shortfall in &shortfalls {
-                println!("  {shortfall}");
-            }
-            return Ok(ExitCode::FAILURE);
-        }
-    }
-    Ok(if refused.is_empty() {
-        ExitCode::SUCCESS
-    } else {
-        ExitCode::from(EXIT_INCOMPLETE)
-    })
-}
-
 /// The engine with every pack of the rules folder; refusing to run with no
 /// pack at all, since that would silently raise nothing.
 fn engine_with_rules(args: &RulesArgs) -> anyhow::Result<RuleEngine> {
@@ -493,7 +405,7 @@ fn engine_and_refusals(args: &RulesArgs) -> anyhow::Result<(RuleEngine, Refused)
 
 type Refused = Vec<(PathBuf, crate::engine::PackError)>;
 
-fn load_engine(args: &RulesArgs) -> anyhow::Result<(RuleEngine, Refused)> {
+pub(crate) fn load_engine(args: &RulesArgs) -> anyhow::Result<(RuleEngine, Refused)> {
     let config = EngineConfig {
         limits: SandboxLimits {
             memory_bytes: args.pack_memory_mib << 20,

@@ -27,6 +27,7 @@ use wasmtime::component::{HasSelf, Linker};
 pub use admission::{admit_alerts, check_alert_limits};
 use batch::BatchText;
 pub use interest::{EventFacts, PackInterest};
+pub use module_cache::default_dir as default_module_cache;
 pub use pack::{LoadedPack, PackCounters, PackMeta};
 pub use registry::SyncReport;
 use sandbox::PackState;
@@ -50,6 +51,31 @@ pub enum PackError {
     Limit(String),
     #[error("quarantined: {0}")]
     Quarantined(String),
+}
+
+impl PackError {
+    /// The same error said on one line (see [`one_line`]).
+    pub fn one_line(self) -> Self {
+        match self {
+            PackError::Load(m) => PackError::Load(one_line(&m)),
+            PackError::Trap(m) => PackError::Trap(one_line(&m)),
+            PackError::Failed(m) => PackError::Failed(one_line(&m)),
+            PackError::Limit(m) => PackError::Limit(one_line(&m)),
+            PackError::Quarantined(m) => PackError::Quarantined(one_line(&m)),
+        }
+    }
+}
+
+/// `text` on one line: each run of whitespace holding a line break (a
+/// parser's source excerpt, a backtrace) becomes one space, so a log line
+/// and a `/status` reason stay one line each.
+pub fn one_line(text: &str) -> String {
+    let lines: Vec<&str> = text
+        .lines()
+        .map(str::trim)
+        .filter(|l| !l.is_empty())
+        .collect();
+    lines.join(" ")
 }
 
 /// Operator settings for the engine.

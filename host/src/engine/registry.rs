@@ -84,9 +84,11 @@ impl RuleEngine {
             |name| Arc::new(pack_config.get(name).cloned().unwrap_or_default()),
             &self.config.limits,
             self.config.cache_dir.as_deref(),
-        )?;
+        )
+        .map_err(PackError::one_line)?;
         if let Some(values) = pack_config.get(pack.meta.name()) {
-            settings::check(&pack.meta.info, values).map_err(PackError::Load)?;
+            settings::check(&pack.meta.info, values)
+                .map_err(|e| PackError::Load(super::one_line(&e)))?;
         }
         Ok(pack)
     }
@@ -172,13 +174,60 @@ impl SyncReport {
 }
 
 /// The `.wasm` files of `dir` (symlinks followed, as ConfigMaps use them),
-/// in name order.
+/// in name order. A `.wasm` entry that is not a file to read (a folder, a
+/// dangling symlink, a symlink loop) is skipped, and said with the reason.
 fn wasm_files(dir: &Path) -> anyhow::Result<Vec<PathBuf>> {
-    let mut paths: Vec<PathBuf> = std::fs::read_dir(dir)
-        .map_err(|e| anyhow::anyhow!("cannot read the rules folder {}: {e}", dir.display()))?
-        .filter_map(|entry| entry.ok().map(|e| e.path()))
-        .filter(|p| p.extension().is_some_and(|x| x == "wasm") && p.is_file())
-        .collect();
+    let mut paths = Vec::new();
+    let entries = std::fs::read_dir(dir)
+        .map_err(|e| anyhow::anyhow!("cannot read the rules folder {}: {e}", dir.display()))?;
+    for path in entries.filter_map(|entry| entry.ok().map(|e| e.path())) {
+        if path.extension().is_none_or(|x| x != "wasm") {
+            continue;
+        }
+        match skip_reason(&path) {
+            None => paths.push(path),
+            Some(reason) => {
+                tracing::warn!(path = %path.display(), %reason, "rules folder entry skipped")
+            }
+        }
+    }
     paths.sort();
     Ok(paths)
+}
+
+/// Why `path` is not a pack file to read, if it is not.
+fn skip_reason(path: &Path) -> Option<String> {
+    let error = match std::fs::metadata(path) {
+        Ok(meta) if meta.is_file() => return None,
+        Ok(meta) if meta.is_dir() => return Some("a folder, not a file".into()),
+        Ok(_) => return Some("not a regular file (a socket, FIFO or device)".into()),
+        Err(e) => e,
+    };
+    let is_link = std::fs::symlink_metadata(path).is_ok_and(|m| m.file_type().is_symlink());
+    Some(if !is_link {
+        format!("cannot read it: {error}")
+    } else if error.kind() == std::io::ErrorKind::NotFound {
+        let target = std::fs::read_link(path).unwrap_or_default();
+        format!(
+            "a dangling symlink: its target {} does not exist",
+            target.display()
+        )
+    } else if symlink_loops(path) {
+        "a symlink loop".into()
+    } else {
+        format!("a symlink that cannot be followed: {error}")
+    })
+}
+
+/// Following the links from `path` comes back to one already followed.
+fn symlink_loops(path: &Path) -> bool {
+    let mut seen = std::collections::HashSet::new();
+    let mut at = path.to_path_buf();
+    while let Ok(target) = std::fs::read_link(&at) {
+        if !seen.insert(at.clone()) || seen.len() > 40 {
+            return true;
+        }
+        at = at.parent().unwrap_or(Path::new("")).join(target);
+    }
+    false
 }

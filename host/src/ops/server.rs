@@ -1,8 +1,19 @@
 //! The HTTP endpoint that Prometheus and the kubelet's probes call.
 //!
-//! `GET /metrics`, `GET /healthz`, `GET /readyz`; any other path is 404 (and
-//! another method on those paths 405). HTTP/1.1 only, on its own task, so a
-//! slow scrape never touches the pipeline.
+//! `GET /metrics`, `GET /healthz`, `GET /readyz`, `GET /status`; any other
+//! path is 404 (and another method on those paths 405). HTTP/1.1 only, on
+//! its own task, so a slow scrape never touches the pipeline. No
+//! authentication: `run` listens on 127.0.0.1 unless told otherwise.
+//!
+//! What each reveals to whoever reaches it: `/metrics`, counters and
+//! gauges (documents read, decoded and failed, by shape; per pack name:
+//! evaluations, failures, timings; alerts per rule id; bulk writes and
+//! retries; lag and checkpoint times; notification channels by name;
+//! chatter rule names); `/healthz`, `ok` or how long the pipeline has not
+//! progressed; `/readyz`, `ready` or `not ready`; `/status`, each loaded
+//! pack's name, version, file path, rule count, state (and quarantine
+//! reason) and counters, and each refused file's path and reason. No
+//! document, alert content, credential or Elasticsearch address.
 
 use std::future::{Future, IntoFuture};
 use std::io;

@@ -45,9 +45,8 @@ pub(super) fn decode_stage(
                             // A batch's items that did not decode, by position.
                             for (origin, e) in take(decoded, &mut docs, &mut summary, metrics) {
                                 metrics.documents_failed(1);
-                                summary
-                                    .failures
-                                    .record_line(line.number, item_reason(&origin, &e));
+                                let at = format!("line {}", line.number);
+                                summary.failures.record_item(at, item_reason(&origin, &e));
                             }
                         }
                         Err(reason) => {
@@ -71,7 +70,8 @@ pub(super) fn decode_stage(
                         Ok(decoded) => {
                             for (origin, e) in take(decoded, &mut docs, &mut summary, metrics) {
                                 metrics.documents_failed(1);
-                                summary.failures.record_doc(&origin.key(), e.to_string());
+                                let at = format!("document {}", origin.key());
+                                summary.failures.record_item(at, e.to_string());
                             }
                         }
                         Err(e) => {
@@ -122,14 +122,40 @@ pub(super) fn decode_stage(
     summary
 }
 
-/// Take a document's decoded events into `docs`, counted by kind and
-/// shape; what is left is the items of a batch that did not decode.
+/// Take a document's decoded events into `docs`: the document counted
+/// once (by its first event's kind and shape, or for a batch whose every
+/// item failed, by theirs), a batch's events also on their own; what is
+/// left is the items of a batch that did not decode.
 fn take(
     decoded: crate::decode::Decoded,
     docs: &mut Vec<DecodedDoc>,
     summary: &mut DecodeReport,
     metrics: &Metrics,
 ) -> Vec<(DocRef, DecodeError)> {
+    let batch = decoded.docs.iter().map(|d| &d.origin).any(|o| o.item.is_some())
+        || decoded.failed.iter().any(|(o, _)| o.item.is_some());
+    summary.batch_documents += u64::from(batch);
+    let failed_shape = decoded.failed.iter().find_map(|(_, e)| match e {
+        DecodeError::Undecodable { shape, .. } => Some(*shape),
+        _ => None,
+    });
+    match decoded.docs.first() {
+        Some(first) if first.kind == EventKind::Audit => {
+            summary.decoded_audit += 1;
+            if let Some(shape) = first.shape {
+                *summary.audit_by_shape.entry(shape).or_default() += 1;
+            }
+        }
+        Some(_) => summary.decoded_other += 1,
+        None => match failed_shape {
+            Some(shape) => {
+                summary.decoded_audit += 1;
+                *summary.audit_by_shape.entry(shape).or_default() += 1;
+            }
+            None => summary.decoded_other += 1,
+        },
+    }
+    summary.events_decoded += decoded.docs.len() as u64;
     for doc in decoded.docs {
         if doc.time_fallback {
             summary.time_fallbacks += 1;
@@ -137,17 +163,16 @@ fn take(
         }
         match doc.kind {
             EventKind::Audit => {
-                summary.decoded_audit += 1;
                 metrics.documents_decoded(DocumentKind::Audit, 1);
                 if let Some(shape) = doc.shape {
-                    *summary.audit_by_shape.entry(shape).or_default() += 1;
                     metrics.audit_event_decoded(shape);
                 }
             }
-            EventKind::Other => {
-                summary.decoded_other += 1;
-                metrics.documents_decoded(DocumentKind::Other, 1);
-            }
+            EventKind::Other => metrics.documents_decoded(DocumentKind::Other, 1),
+        }
+        if batch {
+            let shape = doc.shape.unwrap_or(crate::decode::Shape::Root);
+            *summary.unpacked_by_shape.entry(shape).or_default() += 1;
         }
         docs.push(doc);
     }

@@ -1,0 +1,229 @@
+//! Where a setting comes from: a flag, else its environment variable
+//! (`K8SCOP_...`), else the config file (`--config` or `K8SCOP_CONFIG`),
+//! else the built-in default. The file's values are handed to clap as the
+//! flags' defaults, so clap applies the one rule to all four and nothing
+//! writes the process environment.
+
+use std::collections::BTreeMap;
+
+use clap::{CommandFactory, FromArgMatches};
+
+use super::{Cli, config_file};
+
+/// The command line, with the config file's values under the flags and
+/// the environment. A clap error (including `--help` and `--version`) is
+/// returned as a `clap::Error` inside the `anyhow::Error`, to be shown by
+/// clap (`Error::exit`).
+pub fn try_parse(argv: &[String]) -> anyhow::Result<Cli> {
+    let mut command = Cli::command();
+    if let Some(path) = config_path(argv) {
+        let values = config_file::values_from_file(path.as_ref(), &flag_names(&command))?;
+        command = with_defaults(command, &values);
+    }
+    let matches = command.try_get_matches_from_mut(argv)?;
+    Ok(Cli::from_arg_matches(&matches).map_err(|e| e.format(&mut command))?)
+}
+
+/// `--config FILE`, `--config=FILE`, else `K8SCOP_CONFIG`.
+fn config_path(argv: &[String]) -> Option<String> {
+    let from_flag = argv.iter().enumerate().find_map(|(i, a)| {
+        a.strip_prefix("--config=").map(String::from).or_else(|| {
+            (a == "--config")
+                .then(|| argv.get(i + 1).cloned())
+                .flatten()
+        })
+    });
+    from_flag.or_else(|| std::env::var("K8SCOP_CONFIG").ok())
+}
+
+/// Every flag a config file may set: those with an environment variable.
+pub fn flag_names(command: &clap::Command) -> Vec<String> {
+    fn walk(command: &clap::Command, names: &mut Vec<String>) {
+        for arg in command.get_arguments() {
+            if let (Some(long), Some(_)) = (arg.get_long(), arg.get_env()) {
+                names.push(long.to_string());
+            }
+        }
+        for sub in command.get_subcommands() {
+            walk(sub, names);
+        }
+    }
+    let mut names = Vec::new();
+    walk(command, &mut names);
+    names.sort();
+    names.dedup();
+    names
+}
+
+/// `command` (and its subcommands) with the file's `values` as the
+/// defaults of the flags they name. A secret's value is never shown as a
+/// default in `--help`.
+fn with_defaults(mut command: clap::Command, values: &BTreeMap<String, String>) -> clap::Command {
+    let filled: Vec<(clap::Id, &'static str, bool)> = command
+        .get_arguments()
+        .filter(|arg| arg.get_env().is_some())
+        .filter_map(|arg| {
+            let value = values.get(arg.get_long()?)?;
+            // Once per flag per process: clap keeps `&'static str` defaults.
+            let value: &'static str = Box::leak(value.clone().into_boxed_str());
+            let secret = arg.is_hide_env_values_set() && arg.get_action().takes_values();
+            Some((arg.get_id().clone(), value, secret))
+        })
+        .collect();
+    for (id, value, secret) in filled {
+        command = command.mut_arg(id, |arg| {
+            let arg = arg.default_value(value);
+            if secret {
+                arg.hide_default_value(true)
+            } else {
+                arg
+            }
+        });
+    }
+    let subcommands: Vec<String> = command
+        .get_subcommands()
+        .map(|s| s.get_name().to_string())
+        .collect();
+    for name in subcommands {
+        command = command.mut_subcommand(name, |sub| with_defaults(sub, values));
+    }
+    command
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::cli::Command;
+
+    fn argv(args: &[&str]) -> Vec<String> {
+        std::iter::once("k8scop")
+            .chain(args.iter().copied())
+            .map(String::from)
+            .collect()
+    }
+
+    fn replay_args(cli: Cli) -> crate::cli::ReplayArgs {
+        match cli.command {
+            Command::Replay(args) => args,
+            other => panic!("not a replay: {other:?}"),
+        }
+    }
+
+    /// The file fills what no flag sets, a flag wins over the file, and
+    /// the built-in default is left where neither speaks.
+    #[test]
+    fn a_flag_beats_the_file_and_the_file_beats_the_default() {
+        let dir = tempfile::tempdir().unwrap();
+        let config = dir.path().join("k8scop.toml");
+        std::fs::write(
+            &config,
+            "batch-size = 7\nalerts_prefix = \"from-file\"\nno-module-cache = true\n",
+        )
+        .unwrap();
+        let config = config.to_str().unwrap();
+        let args = replay_args(
+            try_parse(&argv(&[
+                "--config",
+                config,
+                "replay",
+                "--input",
+                "x",
+                "--alerts-prefix",
+                "from-flag",
+            ]))
+            .unwrap(),
+        );
+        assert_eq!(args.common.pipeline.batch_size, 7);
+        assert!(args.common.rules.no_module_cache);
+        assert_eq!(args.common.alerts.alerts_prefix, "from-flag");
+        assert_eq!(args.common.logs.page_size, 5000, "the built-in default");
+        // The file may come after the subcommand too.
+        let args =
+            replay_args(try_parse(&argv(&["replay", "--input", "x", "--config", config])).unwrap());
+        assert_eq!(args.common.alerts.alerts_prefix, "from-file");
+    }
+
+    /// Loading a config file leaves the process environment as it was:
+    /// its values reach the flags only.
+    #[test]
+    fn a_config_file_does_not_touch_the_environment() {
+        let dir = tempfile::tempdir().unwrap();
+        let config = dir.path().join("k8scop.toml");
+        std::fs::write(
+            &config,
+            "es-url = \"http://es-from-file:9200\"\nlogs-prefix = \"audit\"\n",
+        )
+        .unwrap();
+        let args = replay_args(
+            try_parse(&argv(&[
+                "--config",
+                config.to_str().unwrap(),
+                "replay",
+                "--input",
+                "x",
+            ]))
+            .unwrap(),
+        );
+        assert_eq!(
+            args.common.es.es_url.as_deref(),
+            Some("http://es-from-file:9200")
+        );
+        assert_eq!(args.common.logs.logs_prefix.as_deref(), Some("audit"));
+        assert!(std::env::var_os("K8SCOP_ES_URL").is_none());
+        assert!(std::env::var_os("K8SCOP_LOGS_PREFIX").is_none());
+    }
+
+    /// A secret set in the file is not shown as a default by `--help`.
+    #[test]
+    fn help_does_not_show_a_secret_from_the_file() {
+        let dir = tempfile::tempdir().unwrap();
+        let config = dir.path().join("k8scop.toml");
+        std::fs::write(
+            &config,
+            "es-password = \"PwFile321\"\nes-url = \"http://u:PwUrl321@es:9200\"\nbatch-size = 9\n",
+        )
+        .unwrap();
+        let err = try_parse(&argv(&[
+            "--config",
+            config.to_str().unwrap(),
+            "replay",
+            "--help",
+        ]))
+        .unwrap_err();
+        let help = err.downcast_ref::<clap::Error>().unwrap().to_string();
+        assert!(help.contains("[default: 9]"), "{help}");
+        assert!(
+            !help.contains("PwFile321") && !help.contains("PwUrl321"),
+            "{help}"
+        );
+    }
+
+    /// A wrong key or a wrong type is an error naming the file and the key.
+    #[test]
+    fn a_wrong_key_or_type_names_the_file_and_the_key() {
+        let dir = tempfile::tempdir().unwrap();
+        let config = dir.path().join("k8scop.toml");
+        for (text, says) in [
+            (
+                "batch-sise = 5\n",
+                "unknown key `batch-sise` (did you mean `batch-size`?)",
+            ),
+            (
+                "batch-size = [5]\n",
+                "`batch-size` must be a string, number or boolean",
+            ),
+        ] {
+            std::fs::write(&config, text).unwrap();
+            let err = try_parse(&argv(&[
+                "--config",
+                config.to_str().unwrap(),
+                "replay",
+                "--input",
+                "x",
+            ]))
+            .unwrap_err();
+            let err = format!("{err:#}");
+            assert!(err.contains("k8scop.toml") && err.contains(says), "{err}");
+        }
+    }
+}
