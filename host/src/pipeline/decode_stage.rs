@@ -132,7 +132,11 @@ fn take(
     summary: &mut DecodeReport,
     metrics: &Metrics,
 ) -> Vec<(DocRef, DecodeError)> {
-    let batch = decoded.docs.iter().map(|d| &d.origin).any(|o| o.item.is_some())
+    let batch = decoded
+        .docs
+        .iter()
+        .map(|d| &d.origin)
+        .any(|o| o.item.is_some())
         || decoded.failed.iter().any(|(o, _)| o.item.is_some());
     summary.batch_documents += u64::from(batch);
     let failed_shape = decoded.failed.iter().find_map(|(_, e)| match e {
