@@ -22,7 +22,6 @@
 //!   that pack (or that version) loaded, against the goal "under 1 s".
 
 use std::collections::HashMap;
-use std::io::{Read, Write};
 use std::os::unix::fs::symlink;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
@@ -31,7 +30,7 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use chrono::{SecondsFormat, Utc};
-use k8scop_testkit::{TestCluster, author_pack, build_pack, shipped_packs};
+use k8scop_testkit::{TestCluster, author_pack, build_pack, http_get, shipped_packs};
 use serde_json::{Value, json};
 
 /// The pack dropped in and taken out again by the "new file" case.
@@ -504,28 +503,4 @@ fn secs(d: Duration) -> String {
 fn free_loopback_addr() -> String {
     let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("a free loopback port");
     listener.local_addr().unwrap().to_string()
-}
-
-/// Status and body of `GET path` on the sidecar's ops address ((0, "") when
-/// nothing answers yet).
-fn http_get(addr: &str, path: &str) -> (u16, String) {
-    let Ok(mut stream) = std::net::TcpStream::connect(addr) else {
-        return (0, String::new());
-    };
-    let _ = write!(
-        stream,
-        "GET {path} HTTP/1.1\r\nhost: {addr}\r\nconnection: close\r\n\r\n"
-    );
-    let mut text = String::new();
-    let _ = stream.read_to_string(&mut text);
-    let status = text
-        .split_whitespace()
-        .nth(1)
-        .and_then(|s| s.parse().ok())
-        .unwrap_or(0);
-    let body = text
-        .split_once("\r\n\r\n")
-        .map(|(_, b)| b.to_string())
-        .unwrap_or_default();
-    (status, body)
 }

@@ -312,23 +312,25 @@ fn replay_from_elasticsearch_drops_the_same_chatter_as_the_file() {
         })
         .collect();
     index_docs(&cluster, &docs);
-    let out = k8scop(&s(&[
-        "replay",
-        "--from",
-        "2024-03-01T10:00:00Z",
-        "--to",
-        "2024-03-01T12:00:00Z",
-        "--es-url",
-        cluster.url(),
-        "--logs-prefix",
-        &logs,
-        "--alerts-prefix",
-        &alerts_prefix,
-        "--rules",
-        rules.path().to_str().unwrap(),
-        "--chatter-filter",
-        "drop",
-    ]))
+    let out = k8scop(
+        &[
+            s(&[
+                "replay",
+                "--from",
+                "2024-03-01T10:00:00Z",
+                "--to",
+                "2024-03-01T12:00:00Z",
+            ]),
+            es_args(
+                &cluster,
+                &logs,
+                &alerts_prefix,
+                rules.path().to_str().unwrap(),
+            ),
+            s(&["--chatter-filter", "drop"]),
+        ]
+        .concat(),
+    )
     .output()
     .unwrap();
     let stderr = String::from_utf8_lossy(&out.stderr);

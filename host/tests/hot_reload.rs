@@ -12,7 +12,7 @@ use chrono::Utc;
 use common::*;
 use k8scop::engine::{EngineConfig, RuleEngine};
 use k8scop::rules_watch::RulesWatcher;
-use k8scop_testkit::{TestCluster, build_pack, rules_dir};
+use k8scop_testkit::{TestCluster, build_pack, http_get, rules_dir};
 
 fn names(engine: &RuleEngine) -> Vec<String> {
     engine.packs().map(|p| p.name().to_string()).collect()
@@ -118,31 +118,24 @@ fn a_pack_dropped_in_while_streaming_sees_every_later_document() {
     let alerts = cluster.unique_prefix("alerts");
     let rules = rules_dir(&["k8scop-classic"]);
     let rules_arg = rules.path().to_str().unwrap().to_string();
-    let args = s(&[
-        "run",
-        "--es-url",
-        cluster.url(),
-        "--logs-prefix",
+    let args = stream_args(
+        &cluster,
         &logs,
-        "--alerts-prefix",
         &alerts,
-        "--rules",
         &rules_arg,
-        "--start",
-        &rfc3339(Utc::now()),
-        "--listen",
-        "127.0.0.1:0",
-        "--interval",
-        "0.2",
-        "--delay",
-        "0.5",
-        "--overlap",
-        "5",
-        "--aggregate-window",
-        "600",
-        "--instance",
-        &alerts,
-    ]);
+        &[
+            "--start",
+            &rfc3339(Utc::now()),
+            "--interval",
+            "0.2",
+            "--delay",
+            "0.5",
+            "--overlap",
+            "5",
+            "--aggregate-window",
+            "600",
+        ],
+    );
     let child = spawn(&args);
     std::thread::sleep(StdDuration::from_secs(2));
 
@@ -198,31 +191,24 @@ fn replacing_a_pack_mid_stream_neither_skips_nor_repeats_a_document() {
     let slot = rules.path().join("slot.wasm");
     std::fs::copy(build_pack("k8scop-classic"), &slot).unwrap();
     let rules_arg = rules.path().to_str().unwrap().to_string();
-    let args = s(&[
-        "run",
-        "--es-url",
-        cluster.url(),
-        "--logs-prefix",
+    let args = stream_args(
+        &cluster,
         &logs,
-        "--alerts-prefix",
         &alerts,
-        "--rules",
         &rules_arg,
-        "--start",
-        &rfc3339(Utc::now()),
-        "--listen",
-        "127.0.0.1:0",
-        "--interval",
-        "0.2",
-        "--delay",
-        "0.3",
-        "--overlap",
-        "5",
-        "--aggregate-window",
-        "600",
-        "--instance",
-        &alerts,
-    ]);
+        &[
+            "--start",
+            &rfc3339(Utc::now()),
+            "--interval",
+            "0.2",
+            "--delay",
+            "0.3",
+            "--overlap",
+            "5",
+            "--aggregate-window",
+            "600",
+        ],
+    );
     let child = spawn(&args);
     std::thread::sleep(StdDuration::from_secs(2));
 
@@ -287,7 +273,7 @@ fn a_pack_dropped_in_between_windows_loads_without_waiting_for_one() {
         addr,
     } = LoggedRun::start(&args);
     let packs = || -> Vec<String> {
-        let body = http_get(&addr, "/status");
+        let body = http_get(&addr, "/status").1;
         let status: serde_json::Value = serde_json::from_str(&body).unwrap_or_default();
         status["packs"]
             .as_array()
@@ -314,23 +300,6 @@ fn a_pack_dropped_in_between_windows_loads_without_waiting_for_one() {
     );
     let (status, stderr) = terminate(child);
     assert!(status.success(), "{stderr}");
-}
-
-/// The body of `GET path` on the sidecar's ops address ("" on no answer).
-fn http_get(addr: &str, path: &str) -> String {
-    use std::io::{Read, Write};
-    let Ok(mut stream) = std::net::TcpStream::connect(addr) else {
-        return String::new();
-    };
-    let _ = write!(
-        stream,
-        "GET {path} HTTP/1.1\r\nhost: {addr}\r\nconnection: close\r\n\r\n"
-    );
-    let mut text = String::new();
-    let _ = stream.read_to_string(&mut text);
-    text.split_once("\r\n\r\n")
-        .map(|(_, body)| body.to_string())
-        .unwrap_or_default()
 }
 
 /// Every pack removed while streaming: the sidecar is not ready, and it

@@ -40,30 +40,75 @@ fn rs_files(dir: &Path) -> Vec<PathBuf> {
     files
 }
 
-/// Which other top-level modules each module names as `crate::<module>`,
+/// Names `lib.rs` re-exports (`pub use module::{A, B};`), each with the
+/// module it comes from: `crate::A` reaches that module.
+fn reexports(src: &Path, modules: &BTreeMap<String, Vec<PathBuf>>) -> BTreeMap<String, String> {
+    let mut names = BTreeMap::new();
+    let Ok(lib) = std::fs::read_to_string(src.join("lib.rs")) else {
+        return names;
+    };
+    for statement in code(&lib).split(';') {
+        let Some(path) = statement.trim().strip_prefix("pub use ") else {
+            continue;
+        };
+        let Some((module, items)) = path.split_once("::") else {
+            continue;
+        };
+        if !modules.contains_key(module) {
+            continue;
+        }
+        for item in items.trim_matches(|c| c == '{' || c == '}').split(',') {
+            let name = item.rsplit(" as ").next().unwrap_or(item).trim();
+            if !name.is_empty() && !name.contains("::") {
+                names.insert(name.to_string(), module.to_string());
+            }
+        }
+    }
+    names
+}
+
+/// Code only: a doc comment's link is not a dependency.
+fn code(text: &str) -> String {
+    text.lines()
+        .filter(|l| !l.trim_start().starts_with("//"))
+        .collect::<Vec<_>>()
+        .join("\n")
+}
+
+/// Which other top-level modules each module names as `crate::<module>`
+/// (or `crate::{<module>, ...}`, or a name `lib.rs` re-exports from it),
 /// with a file that does.
-fn uses(modules: &BTreeMap<String, Vec<PathBuf>>) -> BTreeMap<&str, BTreeMap<&str, PathBuf>> {
+fn uses<'a>(
+    modules: &'a BTreeMap<String, Vec<PathBuf>>,
+    reexports: &'a BTreeMap<String, String>,
+) -> BTreeMap<&'a str, BTreeMap<&'a str, PathBuf>> {
     let mut graph = BTreeMap::new();
     for (module, files) in modules {
         let edges: &mut BTreeMap<&str, PathBuf> = graph.entry(module.as_str()).or_default();
         for file in files {
-            // Code only: a doc comment's link is not a dependency.
-            let text: String = std::fs::read_to_string(file)
-                .unwrap()
-                .lines()
-                .filter(|l| !l.trim_start().starts_with("//"))
-                .collect::<Vec<_>>()
-                .join("\n");
+            let text = code(&std::fs::read_to_string(file).unwrap());
             for (at, _) in text.match_indices("crate::") {
                 let rest = &text[at + "crate::".len()..];
-                let name: String = rest
-                    .chars()
-                    .take_while(|c| c.is_ascii_alphanumeric() || *c == '_')
-                    .collect();
-                if let Some((target, _)) = modules.get_key_value(&name)
-                    && target != module
-                {
-                    edges.entry(target.as_str()).or_insert_with(|| file.clone());
+                let names: Vec<&str> = match rest.strip_prefix('{') {
+                    Some(group) => group.split('}').next().unwrap_or("").split(',').collect(),
+                    None => vec![rest],
+                };
+                for name in names {
+                    let name: String = name
+                        .trim()
+                        .chars()
+                        .take_while(|c| c.is_ascii_alphanumeric() || *c == '_')
+                        .collect();
+                    let target = modules
+                        .get_key_value(&name)
+                        .map(|(target, _)| target.as_str())
+                        .or_else(|| reexports.get(&name).map(String::as_str));
+                    if let Some(target) = target
+                        && target != module
+                    {
+                        let target = modules.get_key_value(target).unwrap().0.as_str();
+                        edges.entry(target).or_insert_with(|| file.clone());
+                    }
                 }
             }
         }
@@ -105,7 +150,8 @@ fn assert_no_circle(crate_src: &str) {
     let src = workspace_root().join(crate_src);
     let modules = modules(&src);
     assert!(modules.len() > 3, "{crate_src}: modules not found");
-    let graph = uses(&modules);
+    let reexports = reexports(&src, &modules);
+    let graph = uses(&modules, &reexports);
     for module in graph.keys() {
         if let Some(path) = circle(&graph, module) {
             let mut steps = Vec::new();
@@ -144,7 +190,28 @@ fn a_circle_is_found_and_named() {
     std::fs::write(dir.path().join("c.rs"), "use crate::a;").unwrap();
     std::fs::write(dir.path().join("d.rs"), "use crate::a;").unwrap();
     let modules = modules(dir.path());
-    let graph = uses(&modules);
+    let no_reexports = BTreeMap::new();
+    let graph = uses(&modules, &no_reexports);
     assert_eq!(circle(&graph, "a"), Some(vec!["a", "b", "c"]));
     assert_eq!(circle(&graph, "d"), None);
+}
+
+/// Also through `crate::{...}` groups and names `lib.rs` re-exports (how
+/// rule-sdk's modules name each other: `use crate::{Config, Event}`).
+#[test]
+fn a_circle_through_a_reexport_is_found() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("lib.rs"), "pub use b::{Bee, Other};").unwrap();
+    std::fs::write(dir.path().join("a.rs"), "use crate::{Bee, c};").unwrap();
+    std::fs::write(
+        dir.path().join("b.rs"),
+        "pub struct Bee; fn f() { crate::c::g() }",
+    )
+    .unwrap();
+    std::fs::write(dir.path().join("c.rs"), "use crate::a::X;").unwrap();
+    let modules = modules(dir.path());
+    let reexports = reexports(dir.path(), &modules);
+    assert_eq!(reexports["Bee"], "b");
+    let graph = uses(&modules, &reexports);
+    assert_eq!(circle(&graph, "b"), Some(vec!["b", "c", "a"]));
 }

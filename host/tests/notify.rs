@@ -687,20 +687,6 @@ fn a_bad_channel_stops_the_start_with_a_clear_message() {
     assert!(out.stdout.is_empty(), "nothing replayed");
 }
 
-fn exec_doc(logs: &str, id: &str, user: &str, command: &str) -> common::LogDoc {
-    let time = chrono::Utc::now();
-    let ts = common::rfc3339(time);
-    common::LogDoc {
-        index: format!("{logs}-{}", time.format("%Y.%m.%d")),
-        id: id.to_string(),
-        source: json!({"@timestamp": ts, "kind": "Event", "apiVersion": "audit.k8s.io/v1", "stage": "ResponseComplete",
-            "verb": "create", "requestURI": format!("/api/v1/namespaces/prod/pods/web/exec?command={command}&container=app"),
-            "user": {"username": user}, "sourceIPs": ["10.1.1.1"],
-            "objectRef": {"resource": "pods", "subresource": "exec", "namespace": "prod", "name": "web"},
-            "responseStatus": {"code": 101}, "stageTimestamp": ts}),
-    }
-}
-
 #[test]
 fn streaming_notifies_each_alert_as_it_appears_beside_a_stuck_channel() {
     let cluster = TestCluster::start();
@@ -738,32 +724,30 @@ drain_timeout = 1
     )
     .unwrap();
     let start = common::rfc3339(chrono::Utc::now() - chrono::Duration::seconds(2));
-    let child = common::spawn(&common::s(&[
-        "run",
-        "--config",
-        config.to_str().unwrap(),
-        "--es-url",
-        cluster.url(),
-        "--logs-prefix",
+    let child = common::spawn(&common::stream_args(
+        &cluster,
         &logs,
-        "--alerts-prefix",
         &alerts,
-        "--rules",
         rules.path().to_str().unwrap(),
-        "--start",
-        &start,
-        "--listen",
-        "127.0.0.1:0",
-        "--instance",
-        &alerts,
-    ]));
+        &["--config", config.to_str().unwrap(), "--start", &start],
+    ));
 
     // Three execs by alice (three alerts), bob's "id" three times (one
     // alert growing to count 3).
     let mut docs: Vec<_> = (0..3)
-        .map(|i| exec_doc(&logs, &format!("a-{i}"), "alice", &format!("cmd{i}")))
+        .map(|i| {
+            common::exec_doc(
+                &logs,
+                &format!("a-{i}"),
+                chrono::Utc::now(),
+                "alice",
+                &format!("cmd{i}"),
+            )
+        })
         .collect();
-    docs.extend((0..3).map(|i| exec_doc(&logs, &format!("b-{i}"), "bob", "id")));
+    docs.extend(
+        (0..3).map(|i| common::exec_doc(&logs, &format!("b-{i}"), chrono::Utc::now(), "bob", "id")),
+    );
     common::index_docs(&cluster, &docs);
 
     // Notified while running, not at shutdown; the stuck channel does not

@@ -28,25 +28,20 @@ fn replay_from_elasticsearch_equals_replay_from_a_file() {
     index_docs(&cluster, &docs);
 
     let rules_arg = rules.path().to_str().unwrap().to_string();
-    let out = k8scop(&s(&[
-        "replay",
-        "--from",
-        "2024-03-01T23:00:00Z",
-        "--to",
-        "2024-03-02T01:00:00Z",
-        "--es-url",
-        cluster.url(),
-        "--logs-prefix",
-        &logs,
-        "--alerts-prefix",
-        &alerts,
-        "--rules",
-        &rules_arg,
-        "--page-size",
-        "500",
-        "--aggregate-window",
-        "600",
-    ]))
+    let out = k8scop(
+        &[
+            s(&[
+                "replay",
+                "--from",
+                "2024-03-01T23:00:00Z",
+                "--to",
+                "2024-03-02T01:00:00Z",
+            ]),
+            es_args(&cluster, &logs, &alerts, &rules_arg),
+            s(&["--page-size", "500", "--aggregate-window", "600"]),
+        ]
+        .concat(),
+    )
     .output()
     .unwrap();
     let stderr = String::from_utf8_lossy(&out.stderr);
@@ -151,25 +146,18 @@ fn a_replay_killed_midway_and_run_again_equals_an_uninterrupted_one() {
     index_docs(&cluster, &docs);
     let rules_arg = rules.path().to_str().unwrap().to_string();
     let args = |alerts: &str| {
-        s(&[
-            "replay",
-            "--from",
-            "2024-03-01T00:00:00Z",
-            "--to",
-            "2024-03-02T00:00:00Z",
-            "--es-url",
-            cluster.url(),
-            "--logs-prefix",
-            &logs,
-            "--alerts-prefix",
-            alerts,
-            "--rules",
-            &rules_arg,
-            "--page-size",
-            "1000",
-            "--aggregate-window",
-            "120",
-        ])
+        [
+            s(&[
+                "replay",
+                "--from",
+                "2024-03-01T00:00:00Z",
+                "--to",
+                "2024-03-02T00:00:00Z",
+            ]),
+            es_args(&cluster, &logs, alerts, &rules_arg),
+            s(&["--page-size", "1000", "--aggregate-window", "120"]),
+        ]
+        .concat()
     };
     let out = k8scop(&args(&clean)).output().unwrap();
     assert!(
@@ -324,21 +312,19 @@ fn a_window_no_index_matches_is_named_not_silent() {
     let logs = cluster.unique_prefix("no-such-logs");
     let alerts = cluster.unique_prefix("alerts");
     let rules = rules_dir(&["k8scop-classic"]);
-    let out = k8scop(&s(&[
-        "replay",
-        "--es-url",
-        cluster.url(),
-        "--logs-prefix",
-        &logs,
-        "--alerts-prefix",
-        &alerts,
-        "--rules",
-        rules.path().to_str().unwrap(),
-        "--from",
-        "2024-03-01T00:00:00Z",
-        "--to",
-        "2024-03-01T06:00:00Z",
-    ]))
+    let out = k8scop(
+        &[
+            s(&["replay"]),
+            es_args(&cluster, &logs, &alerts, rules.path().to_str().unwrap()),
+            s(&[
+                "--from",
+                "2024-03-01T00:00:00Z",
+                "--to",
+                "2024-03-01T06:00:00Z",
+            ]),
+        ]
+        .concat(),
+    )
     .env("K8SCOP_LOG", "warn")
     .env("NO_COLOR", "1")
     .output()

@@ -10,27 +10,8 @@ use std::time::Duration as StdDuration;
 
 use chrono::{Duration, Utc};
 use common::*;
-use k8scop_testkit::{TestCluster, rules_dir};
-use serde_json::{Value, json};
-
-fn exec_doc(
-    logs: &str,
-    id: &str,
-    time: chrono::DateTime<Utc>,
-    user: &str,
-    command: &str,
-) -> LogDoc {
-    let ts = rfc3339(time);
-    LogDoc {
-        index: format!("{logs}-{}", time.format("%Y.%m.%d")),
-        id: id.to_string(),
-        source: json!({"@timestamp": ts, "kind": "Event", "apiVersion": "audit.k8s.io/v1", "stage": "ResponseComplete",
-            "verb": "create", "requestURI": format!("/api/v1/namespaces/prod/pods/web/exec?command={command}&container=app"),
-            "user": {"username": user}, "sourceIPs": ["10.1.1.1"],
-            "objectRef": {"resource": "pods", "subresource": "exec", "namespace": "prod", "name": "web"},
-            "responseStatus": {"code": 101}, "stageTimestamp": ts}),
-    }
-}
+use k8scop_testkit::{TestCluster, http_get, rules_dir};
+use serde_json::Value;
 
 fn run_args(
     cluster: &TestCluster,
@@ -223,10 +204,7 @@ fn operator_endpoints_answer_while_streaming() {
         }
     };
     index_docs(&cluster, &[exec_doc(&logs, "m1", Utc::now(), "dave", "ls")]);
-    let get = |path: &str| -> (u16, String) {
-        let (status, body) = cluster_free_get(&format!("http://{addr}{path}"));
-        (status, body)
-    };
+    let get = |path: &str| http_get(&addr, path);
     assert!(eventually(20, || get("/readyz").0 == 200));
     assert_eq!(get("/healthz").0, 200);
     assert!(
@@ -282,35 +260,6 @@ fn operator_endpoints_answer_while_streaming() {
         .args(["-TERM", &pid])
         .status();
     assert!(child.wait().unwrap().success());
-}
-
-/// A tiny GET over std, so the test needs no async runtime.
-fn cluster_free_get(url: &str) -> (u16, String) {
-    use std::io::{Read, Write};
-    let rest = url.trim_start_matches("http://");
-    let (host, path) = rest
-        .split_once('/')
-        .map(|(h, p)| (h, format!("/{p}")))
-        .unwrap_or((rest, "/".into()));
-    let Ok(mut stream) = std::net::TcpStream::connect(host) else {
-        return (0, String::new());
-    };
-    let _ = write!(
-        stream,
-        "GET {path} HTTP/1.1\r\nhost: {host}\r\nconnection: close\r\n\r\n"
-    );
-    let mut text = String::new();
-    let _ = stream.read_to_string(&mut text);
-    let status = text
-        .split_whitespace()
-        .nth(1)
-        .and_then(|s| s.parse().ok())
-        .unwrap_or(0);
-    let body = text
-        .split_once("\r\n\r\n")
-        .map(|(_, b)| b.to_string())
-        .unwrap_or_default();
-    (status, body)
 }
 
 #[test]

@@ -104,6 +104,26 @@ const LOOPBACK: &[&str] = &["127.0.0.1", "::1"];
 const ANY: &[&str] = &[];
 const KUBE_SYSTEM_SA: &[&str] = &["system:serviceaccount:kube-system:*"];
 
+/// Identities named one by one where a rule is about one controller's
+/// work (the table matches them with its rows' patterns).
+pub mod users {
+    /// The k3s and RKE2 supervisors' controllers (their nodes' state).
+    pub const K3S_CONTROLLER: &str = "system:k3s-controller";
+    pub const RKE2_CONTROLLER: &str = "system:rke2-controller";
+    /// The k3s and RKE2 supervisors (their add-on and Helm chart objects).
+    pub const K3S_SUPERVISOR: &str = "system:k3s-supervisor";
+    pub const RKE2_SUPERVISOR: &str = "system:rke2-supervisor";
+    /// Upstream controllers' own service accounts
+    /// (`--use-service-account-credentials`).
+    pub const ENDPOINT_CONTROLLERS: &[&str] = &[
+        "system:serviceaccount:kube-system:endpoint-controller",
+        "system:serviceaccount:kube-system:endpointslice-controller",
+        "system:serviceaccount:kube-system:endpointslicemirroring-controller",
+    ];
+    pub const ROOT_CA_PUBLISHER: &str = "system:serviceaccount:kube-system:root-ca-cert-publisher";
+    pub const TTL_CONTROLLER: &str = "system:serviceaccount:kube-system:ttl-controller";
+}
+
 const fn row(
     distribution: &'static str,
     name: &'static str,
@@ -326,8 +346,8 @@ pub const COMPONENTS: &[Component] = &[
         Role::Controllers,
         &[
             "system:serviceaccount:kube-system:*",
-            "system:k3s-controller",
-            "system:k3s-supervisor",
+            users::K3S_CONTROLLER,
+            users::K3S_SUPERVISOR,
         ],
         &["k3s/*"],
         ANY,
@@ -373,7 +393,7 @@ pub const COMPONENTS: &[Component] = &[
         "rke2",
         "rke2 supervisor",
         Role::Controllers,
-        &["system:rke2-controller", "system:rke2-supervisor"],
+        &[users::RKE2_CONTROLLER, users::RKE2_SUPERVISOR],
         &["rke2/*"],
         ANY,
     ),

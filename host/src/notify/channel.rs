@@ -17,38 +17,11 @@ use tokio::sync::mpsc;
 use tokio::task::JoinHandle;
 use tokio::time::Instant;
 
-use super::config::ChannelConfig;
+use super::Notification;
+use super::channel_config::{ChannelConfig, Format, origin};
 use super::filter::Filter;
-use super::splunk::Envelope;
-use super::{Notification, slack, webhook};
 use crate::es::retry::Backoff;
 use crate::ops::Metrics;
-
-/// How a channel shapes its requests.
-#[derive(Debug, Clone)]
-pub enum Format {
-    Webhook,
-    Slack,
-    SplunkHec(Envelope),
-}
-
-impl Format {
-    pub fn kind(&self) -> &'static str {
-        match self {
-            Format::Webhook => "webhook",
-            Format::Slack => "slack",
-            Format::SplunkHec(_) => "splunk_hec",
-        }
-    }
-
-    fn body(&self, n: &Notification) -> serde_json::Value {
-        match self {
-            Format::Webhook => webhook::body(n),
-            Format::Slack => slack::body(n),
-            Format::SplunkHec(envelope) => envelope.body(n),
-        }
-    }
-}
 
 /// Why an alert was not delivered (the `reason` label of
 /// `k8scop_notifications_dropped_total`).
@@ -409,15 +382,6 @@ fn retryable(status: StatusCode) -> bool {
         || status == StatusCode::REQUEST_TIMEOUT
 }
 
-/// Scheme, host and port only: safe to log whatever the path holds.
-pub fn origin(url: &Url) -> String {
-    match (url.host_str(), url.port()) {
-        (Some(host), Some(port)) => format!("{}://{host}:{port}", url.scheme()),
-        (Some(host), None) => format!("{}://{host}", url.scheme()),
-        _ => url.scheme().to_string(),
-    }
-}
-
 /// An error and its causes ("error sending request: connection refused").
 fn error_chain(e: &dyn std::error::Error) -> String {
     let mut text = e.to_string();
@@ -452,13 +416,5 @@ mod tests {
         for code in [400, 401, 403, 404, 410, 413] {
             assert!(!retryable(StatusCode::from_u16(code).unwrap()), "{code}");
         }
-    }
-
-    #[test]
-    fn origins_hide_paths() {
-        let url = Url::parse("https://hooks.slack.com/services/T0/B0/secret").unwrap();
-        assert_eq!(origin(&url), "https://hooks.slack.com");
-        let url = Url::parse("http://127.0.0.1:8088/services/collector/event").unwrap();
-        assert_eq!(origin(&url), "http://127.0.0.1:8088");
     }
 }

@@ -15,70 +15,21 @@
 //! ```
 
 use std::collections::{BTreeMap, BTreeSet};
-use std::fmt;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::time::Duration;
 
 use anyhow::{Context, bail};
-use reqwest::Url;
-use reqwest::header::{AUTHORIZATION, HeaderMap, HeaderName, HeaderValue};
+use reqwest::header::{AUTHORIZATION, HeaderMap, HeaderValue};
 use serde::Deserialize;
 
-use super::channel::Format;
+use super::channel_config::{ChannelConfig, Format};
 use super::filter::Filter;
+use super::secret::Env;
+use super::secret::{from_env, from_file, header_name, parse_url, sensitive};
 use super::splunk::{self, Envelope};
 use super::webhook;
 use crate::contract::Severity;
-use crate::es::auth::read_secret;
 use crate::es::retry::Backoff;
-
-/// One channel, validated, secrets read.
-#[derive(Clone)]
-pub struct ChannelConfig {
-    pub name: String,
-    pub format: Format,
-    pub url: Url,
-    /// The URL came from `url_env`/`url_file`: show only its origin.
-    pub url_is_secret: bool,
-    /// Extra headers, the credential among them (marked sensitive).
-    pub headers: HeaderMap,
-    pub filter: Filter,
-    pub queue_size: usize,
-    /// Per request.
-    pub timeout: Duration,
-    pub backoff: Backoff,
-    /// How long the queue may take to empty at shutdown.
-    pub drain_timeout: Duration,
-}
-
-impl fmt::Debug for ChannelConfig {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let url = if self.url_is_secret {
-            format!("{}/<redacted>", super::channel::origin(&self.url))
-        } else {
-            self.url.to_string()
-        };
-        let headers: Vec<String> = self
-            .headers
-            .iter()
-            .map(|(name, value)| match value.to_str() {
-                Ok(v) if !value.is_sensitive() => format!("{name}: {v}"),
-                _ => format!("{name}: <redacted>"),
-            })
-            .collect();
-        f.debug_struct("ChannelConfig")
-            .field("name", &self.name)
-            .field("format", &self.format)
-            .field("url", &url)
-            .field("headers", &headers)
-            .field("filter", &self.filter)
-            .field("queue_size", &self.queue_size)
-            .field("timeout", &self.timeout)
-            .field("backoff", &self.backoff)
-            .field("drain_timeout", &self.drain_timeout)
-            .finish()
-    }
-}
 
 /// A `[[notify]]` table as written.
 #[derive(Deserialize)]
@@ -123,10 +74,6 @@ pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(10);
 pub const DEFAULT_BACKOFF: Duration = Duration::from_millis(500);
 pub const DEFAULT_BACKOFF_MAX: Duration = Duration::from_secs(30);
 pub const DEFAULT_DRAIN_TIMEOUT: Duration = Duration::from_secs(10);
-
-/// Where `*_env` names are looked up (the process environment, or a map
-/// in tests).
-pub type Env<'a> = &'a dyn Fn(&str) -> Option<String>;
 
 /// The `[[notify]]` tables of a whole configuration file.
 pub fn channels_from_toml(text: &str, env: Env) -> anyhow::Result<Vec<ChannelConfig>> {
@@ -337,53 +284,6 @@ fn kernel_hostname() -> Option<String> {
     let name = std::fs::read_to_string("/proc/sys/kernel/hostname").ok()?;
     let name = name.trim();
     (!name.is_empty()).then(|| name.to_string())
-}
-
-fn parse_url(text: &str, secret: bool) -> anyhow::Result<Url> {
-    // A secret URL is never echoed back, even when it is wrong.
-    let shown = if secret {
-        "(from a secret)".to_string()
-    } else {
-        format!("{text:?}")
-    };
-    let url = Url::parse(text.trim()).map_err(|e| anyhow::anyhow!("bad URL {shown}: {e}"))?;
-    if !matches!(url.scheme(), "http" | "https") {
-        bail!("bad URL {shown}: use http:// or https://");
-    }
-    if url.host_str().is_none_or(str::is_empty) {
-        bail!("bad URL {shown}: it names no host");
-    }
-    Ok(url)
-}
-
-fn header_name(key: &str) -> anyhow::Result<HeaderName> {
-    HeaderName::from_bytes(key.as_bytes())
-        .map_err(|_| anyhow::anyhow!("{key:?} is not a valid header name"))
-}
-
-fn sensitive(secret: &str, key: &str) -> anyhow::Result<HeaderValue> {
-    let mut value = HeaderValue::from_str(secret)
-        .map_err(|_| anyhow::anyhow!("header {key}: the secret is not a valid header value"))?;
-    value.set_sensitive(true);
-    Ok(value)
-}
-
-fn from_env(env: Env, var: &str, key: &str) -> anyhow::Result<String> {
-    match env(var) {
-        Some(value) if !value.trim().is_empty() => Ok(value.trim_end_matches(['\n', '\r']).into()),
-        Some(_) => bail!("{key}: the environment variable {var} is empty"),
-        None => bail!("{key}: the environment variable {var} is not set"),
-    }
-}
-
-fn from_file(path: &Path, key: &str) -> anyhow::Result<String> {
-    let secret = read_secret(None, Some(path))
-        .with_context(|| key.to_string())?
-        .unwrap_or_default();
-    if secret.trim().is_empty() {
-        bail!("{key}: the file {} is empty", path.display());
-    }
-    Ok(secret)
 }
 
 fn seconds(value: Option<f64>, key: &str, default: Duration) -> anyhow::Result<Duration> {

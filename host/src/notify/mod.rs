@@ -9,8 +9,10 @@
 //! checkpoint are raised, and notified, again after a restart.
 
 pub mod channel;
+pub mod channel_config;
 pub mod config;
 pub mod filter;
+mod secret;
 pub mod slack;
 pub mod splunk;
 pub mod webhook;
@@ -23,7 +25,7 @@ use chrono::{DateTime, Utc};
 use serde_json::Value;
 
 pub use channel::{ChannelReport, DropReason};
-pub use config::ChannelConfig;
+pub use channel_config::ChannelConfig;
 
 use crate::contract::Severity;
 use crate::ops::Metrics;

@@ -19,6 +19,26 @@ pub struct LogDoc {
     pub source: Value,
 }
 
+/// A `kubectl exec` of `command` by `user` into prod/web at `time`.
+pub fn exec_doc(
+    logs: &str,
+    id: &str,
+    time: chrono::DateTime<Utc>,
+    user: &str,
+    command: &str,
+) -> LogDoc {
+    let ts = rfc3339(time);
+    LogDoc {
+        index: format!("{logs}-{}", time.format("%Y.%m.%d")),
+        id: id.to_string(),
+        source: json!({"@timestamp": ts, "kind": "Event", "apiVersion": "audit.k8s.io/v1", "stage": "ResponseComplete",
+            "verb": "create", "requestURI": format!("/api/v1/namespaces/prod/pods/web/exec?command={command}&container=app"),
+            "user": {"username": user}, "sourceIPs": ["10.1.1.1"],
+            "objectRef": {"resource": "pods", "subresource": "exec", "namespace": "prod", "name": "web"},
+            "responseStatus": {"code": 101}, "stageTimestamp": ts}),
+    }
+}
+
 /// `n` documents from `start`, `step` apart: mostly control-plane chatter,
 /// alice listing secrets every 30th document (repeats that aggregate),
 /// execs with a command per 10 documents (each its own alert), and a pod
@@ -207,8 +227,19 @@ pub fn stream_args(
     rules: &str,
     extra: &[&str],
 ) -> Vec<String> {
-    let mut args = s(&[
-        "run",
+    [
+        s(&["run"]),
+        es_args(cluster, logs, alerts, rules),
+        s(&["--listen", "127.0.0.1:0", "--instance", alerts]),
+        s(extra),
+    ]
+    .concat()
+}
+
+/// Where a run against the test cluster reads, writes and finds its packs:
+/// `--es-url`, `--logs-prefix`, `--alerts-prefix`, `--rules`.
+pub fn es_args(cluster: &TestCluster, logs: &str, alerts: &str, rules: &str) -> Vec<String> {
+    s(&[
         "--es-url",
         cluster.url(),
         "--logs-prefix",
@@ -217,13 +248,7 @@ pub fn stream_args(
         alerts,
         "--rules",
         rules,
-        "--listen",
-        "127.0.0.1:0",
-        "--instance",
-        alerts,
-    ]);
-    args.extend(s(extra));
-    args
+    ])
 }
 
 /// A running `k8scop run` whose info log is read line by line, and the

@@ -3,6 +3,11 @@
 //! cloud-metadata, credential-file and network-tool rules and Sigma's
 //! compiler rule, as substring and program-name checks.
 
+use rule_sdk::{Alerts, Event, Severity};
+
+use crate::Context;
+use crate::rules::SUSPICIOUS_EXEC_COMMAND;
+
 /// Spellings of a shell connecting back to an attacker.
 const REVERSE_SHELL: &[&str] = &[
     "/dev/tcp/",
@@ -106,6 +111,40 @@ pub fn classify(command: &str) -> Vec<&'static str> {
         kinds.push("compiler");
     }
     kinds
+}
+
+pub(crate) fn check(e: &Event, out: &mut Alerts) {
+    if !matches!(e.verb.as_ref(), "create" | "get") {
+        return;
+    }
+    let command = e.query_param("command").unwrap_or_default();
+    let kinds = classify(&command);
+    let Some(first) = kinds.first() else { return };
+    let what = match *first {
+        "reverse-shell" => "Reverse shell",
+        "cloud-metadata" => "Cloud metadata read",
+        "credential-file" => "Credential file read",
+        "download" => "Download",
+        "network-tool" => "Network tool",
+        _ => "Compiler",
+    };
+    // Scanning and compiling are suspicious; the rest is an attack.
+    let hands_on = kinds
+        .iter()
+        .any(|k| !matches!(*k, "network-tool" | "compiler"));
+    let container = e.query_param("container").unwrap_or_default();
+    let alert = out
+        .raise(&SUSPICIOUS_EXEC_COMMAND)
+        .title(format!("{what} in pod {}/{}", e.namespace(), e.name()))
+        .group(&[e.username(), e.namespace(), e.name(), &command])
+        .context(e)
+        .field("pod", e.name())
+        .field("container", container)
+        .field("command", command.as_str())
+        .field("activity", kinds.join(","));
+    if !hands_on {
+        alert.severity(Severity::Medium);
+    }
 }
 
 #[cfg(test)]

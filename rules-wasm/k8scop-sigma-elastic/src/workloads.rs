@@ -95,29 +95,36 @@ pub fn template_spec(object: &Value) -> Option<&Value> {
     object.get("spec")?.get("template")?.get("spec")
 }
 
-/// The containers and init containers a pod template (or a patch of one) names.
-pub fn named_containers(template: &Value) -> Vec<NamedContainer> {
-    let mut out = Vec::new();
-    for (field, kind) in [
+/// The containers and init containers a pod template (or a patch of one)
+/// lists, each with its kind, in that order.
+fn template_containers(template: &Value) -> impl Iterator<Item = (&'static str, &Value)> {
+    [
         ("containers", "container"),
         ("initContainers", "initContainer"),
-    ] {
-        for c in template
+    ]
+    .into_iter()
+    .flat_map(move |(field, kind)| {
+        template
             .get(field)
             .and_then(Value::as_array)
             .into_iter()
             .flatten()
-        {
-            if let Some(name) = c.get("name").and_then(Value::as_str) {
-                out.push(NamedContainer {
-                    name: name.to_string(),
-                    image: str_of(c, "image"),
-                    kind,
-                });
-            }
-        }
-    }
-    out
+            .map(move |c| (kind, c))
+    })
+}
+
+/// The containers and init containers a pod template (or a patch of one) names.
+pub fn named_containers(template: &Value) -> Vec<NamedContainer> {
+    template_containers(template)
+        .filter_map(|(kind, c)| {
+            let name = c.get("name").and_then(Value::as_str)?;
+            Some(NamedContainer {
+                name: name.to_string(),
+                image: str_of(c, "image"),
+                kind,
+            })
+        })
+        .collect()
 }
 
 /// Containers a strategic-merge or merge patch defines in full: an image
@@ -134,33 +141,20 @@ pub fn fully_defined_in_patch(template: &Value) -> Vec<NamedContainer> {
         "ports",
         "securityContext",
     ];
-    let mut out = Vec::new();
-    for (field, kind) in [
-        ("containers", "container"),
-        ("initContainers", "initContainer"),
-    ] {
-        for c in template
-            .get(field)
-            .and_then(Value::as_array)
-            .into_iter()
-            .flatten()
-        {
-            let (Some(name), Some(image)) = (
-                c.get("name").and_then(Value::as_str),
-                c.get("image").and_then(Value::as_str),
-            ) else {
-                continue;
-            };
-            if DEFINING.iter().any(|k| c.get(k).is_some()) {
-                out.push(NamedContainer {
+    template_containers(template)
+        .filter_map(|(kind, c)| {
+            let name = c.get("name").and_then(Value::as_str)?;
+            let image = c.get("image").and_then(Value::as_str)?;
+            DEFINING
+                .iter()
+                .any(|k| c.get(k).is_some())
+                .then(|| NamedContainer {
                     name: name.to_string(),
                     image: image.to_string(),
                     kind,
-                });
-            }
-        }
-    }
-    out
+                })
+        })
+        .collect()
 }
 
 /// Containers a JSON patch (`[{"op":"add","path":...,"value":...}]`) adds

@@ -1,0 +1,210 @@
+//! The operator's lists, with their defaults. Lists are comma-separated,
+//! `*` at the end of an entry matches by prefix.
+
+use rule_sdk::{Config, IgnoreList, Patterns};
+
+/// Identities ignored besides the control plane's of
+/// [`rule_sdk::control_plane`]: bootstrap tokens (nodes joining). They are
+/// ignored by name; the table's identities only with their component's
+/// user agent.
+pub const DEFAULT_IGNORED_USERS: &[&str] = &["system:bootstrap:*"];
+
+/// `trusted_images`: the pods the stock control planes (kubeadm, kind,
+/// MicroK8s, k3s) run with capabilities, host paths or root, which the
+/// pod-spec rules see since they look at pods whoever creates them.
+pub const DEFAULT_TRUSTED_IMAGES: &[&str] = &[
+    "registry.k8s.io/kube-proxy:*",
+    "registry.k8s.io/kube-apiserver:*",
+    "registry.k8s.io/kube-controller-manager:*",
+    "registry.k8s.io/kube-scheduler:*",
+    "registry.k8s.io/etcd:*",
+    "docker.io/calico/node:*",
+    "docker.io/calico/cni:*",
+    "calico/node:*",
+    "calico/cni:*",
+    "quay.io/calico/node:*",
+    "quay.io/calico/cni:*",
+    "docker.io/kindest/kindnetd:*",
+    "docker.io/cdkbot/hostpath-provisioner:*",
+    "cdkbot/hostpath-provisioner:*",
+    "docker.io/rancher/local-path-provisioner:*",
+    "rancher/local-path-provisioner:*",
+];
+
+/// Users whose impersonation is privileged escalation.
+pub const DEFAULT_PRIVILEGED_USERS: &[&str] = &[
+    "admin",
+    "cluster-admin",
+    "kubernetes-admin",
+    "system:admin",
+    "system:anonymous",
+    "system:apiserver",
+    "system:kube-controller-manager",
+    "system:kube-scheduler",
+    "system:kube-proxy",
+    "system:volume-scheduler",
+    "system:node:*",
+    "system:serviceaccount:kube-system:*",
+];
+
+/// Groups whose impersonation is privileged escalation.
+pub const DEFAULT_PRIVILEGED_GROUPS: &[&str] = &[
+    "system:masters",
+    "system:cluster-admins",
+    "cluster-admin",
+    "system:nodes",
+];
+
+/// CSR subjects (CN or O) a certificate must not be issued for outside
+/// cluster bootstrap. Nodes are left out: kubelets request those daily.
+pub const DEFAULT_CSR_PRIVILEGED_SUBJECTS: &[&str] = &[
+    "system:masters",
+    "system:cluster-admins",
+    "cluster-admin",
+    "kubernetes-admin",
+    "system:admin",
+    "system:apiserver",
+    "system:kube-controller-manager",
+    "system:kube-scheduler",
+    "system:kube-proxy",
+    "system:serviceaccount:kube-system:*",
+];
+
+/// Capabilities used in container escapes (Elastic's list).
+pub const DEFAULT_DANGEROUS_CAPABILITIES: &[&str] = &[
+    "BPF",
+    "DAC_READ_SEARCH",
+    "NET_ADMIN",
+    "SYS_ADMIN",
+    "SYS_BOOT",
+    "SYS_MODULE",
+    "SYS_PTRACE",
+    "SYS_RAWIO",
+    "SYSLOG",
+];
+
+pub const DEFAULT_SUSPICIOUS_USER_AGENTS: &[&str] = &[
+    "curl/",
+    "wget/",
+    "python-requests",
+    "python-urllib",
+    "python-httpx",
+    "kube-hunter",
+    "peirates",
+    "kubiscan",
+    "kubeletctl",
+    "kdigger",
+    "kubesploit",
+    "access_matrix",
+    "rakkess",
+    "trufflehog",
+    "azurehound",
+    "micro-scanner",
+    "nmap",
+    "masscan",
+    "zgrab",
+    "nuclei",
+];
+
+/// Kubelet endpoints monitoring agents scrape through nodes/proxy.
+pub const DEFAULT_NODE_PROXY_IGNORE_PATHS: &[&str] = &["metrics*", "healthz*", "stats/summary*"];
+
+/// Names system pods get from their controllers, which backdoors imitate.
+pub const DEFAULT_SYSTEM_POD_PREFIXES: &[&str] = &[
+    "kube-proxy-*",
+    "kube-apiserver-*",
+    "kube-controller-manager-*",
+    "kube-scheduler-*",
+    "etcd-*",
+    "coredns-*",
+    "kube-dns-*",
+    "aws-node-*",
+    "calico-*",
+    "cilium-*",
+    "kindnet-*",
+    "konnectivity-*",
+    "metrics-server-*",
+];
+
+pub const DEFAULT_LOGGING_COMPONENTS: &[&str] = &[
+    "fluent*",
+    "filebeat*",
+    "elastic-agent*",
+    "logstash*",
+    "vector*",
+    "promtail*",
+    "falco*",
+    "k8scop*",
+    "audit*",
+];
+
+/// ConfigMaps that grant access or steer the cluster's DNS and networking.
+pub const DEFAULT_CRITICAL_CONFIGMAPS: &[&str] = &[
+    "aws-auth",
+    "coredns",
+    "coredns-custom",
+    "kube-dns",
+    "kube-proxy",
+    "kubeadm-config",
+    "kubelet-config*",
+    "cluster-info",
+    "argocd-cm",
+    "argocd-rbac-cm",
+];
+
+/// The operator's settings, read once.
+pub(crate) struct Settings {
+    pub(crate) ignored_users: IgnoreList,
+    pub(crate) privileged_users: Patterns,
+    pub(crate) privileged_groups: Patterns,
+    pub(crate) csr_privileged_subjects: Patterns,
+    pub(crate) dangerous_capabilities: Vec<String>,
+    pub(crate) trusted_images: Patterns,
+    pub(crate) suspicious_user_agents: Vec<String>,
+    pub(crate) node_proxy_ignore_paths: Patterns,
+    pub(crate) system_namespaces: Patterns,
+    pub(crate) system_pod_prefixes: Patterns,
+    pub(crate) logging_components: Patterns,
+    pub(crate) critical_configmaps: Patterns,
+    pub(crate) rbac_review_ignore_users: Patterns,
+}
+
+impl Settings {
+    pub(crate) fn new(config: &Config) -> Self {
+        Settings {
+            ignored_users: IgnoreList::from_config_with(config, DEFAULT_IGNORED_USERS),
+            privileged_users: config.patterns("privileged_users", DEFAULT_PRIVILEGED_USERS),
+            privileged_groups: config.patterns("privileged_groups", DEFAULT_PRIVILEGED_GROUPS),
+            csr_privileged_subjects: config
+                .patterns("csr_privileged_subjects", DEFAULT_CSR_PRIVILEGED_SUBJECTS),
+            dangerous_capabilities: config
+                .list("dangerous_capabilities", DEFAULT_DANGEROUS_CAPABILITIES)
+                .iter()
+                .map(|c| normalize_capability(c))
+                .collect(),
+            trusted_images: config.patterns("trusted_images", DEFAULT_TRUSTED_IMAGES),
+            suspicious_user_agents: config
+                .list("suspicious_user_agents", DEFAULT_SUSPICIOUS_USER_AGENTS)
+                .iter()
+                .map(|s| s.to_ascii_lowercase())
+                .collect(),
+            node_proxy_ignore_paths: config
+                .patterns("node_proxy_ignore_paths", DEFAULT_NODE_PROXY_IGNORE_PATHS),
+            system_namespaces: config.patterns("system_namespaces", &["kube-system"]),
+            system_pod_prefixes: config
+                .patterns("system_pod_prefixes", DEFAULT_SYSTEM_POD_PREFIXES),
+            logging_components: config.patterns("logging_components", DEFAULT_LOGGING_COMPONENTS),
+            critical_configmaps: config
+                .patterns("critical_configmaps", DEFAULT_CRITICAL_CONFIGMAPS),
+            rbac_review_ignore_users: config.patterns("rbac_review_ignore_users", &[]),
+        }
+    }
+}
+
+/// Capability names as the pod spec helpers give them: upper case, no `CAP_`.
+fn normalize_capability(cap: &str) -> String {
+    cap.trim()
+        .to_ascii_uppercase()
+        .trim_start_matches("CAP_")
+        .to_string()
+}
