@@ -8,53 +8,13 @@ use std::fmt;
 /// How many malformed lines are listed by number in the summary.
 const LISTED_FAILURES: usize = 20;
 
+/// A run's summary: each stage's report, as the stage made it.
 #[derive(Debug, Default, Clone)]
 pub struct Summary {
-    pub lines_read: u64,
-    /// Documents read from Elasticsearch.
-    pub fetched: u64,
-    /// Documents decoded (read = decoded + failed): an audit document (a
-    /// batch of events counts once, by its shape) or another document.
-    pub decoded_audit: u64,
-    pub decoded_other: u64,
-    /// Audit documents by the shape they were found in.
-    pub audit_by_shape: BTreeMap<crate::decode::Shape, u64>,
-    /// Events decoded, a batch's each (what chatter is counted against).
-    pub events_decoded: u64,
-    /// Documents holding many events (EventList, CloudWatch envelope, AKS
-    /// records), and the events decoded from them by shape.
-    pub batch_documents: u64,
-    pub unpacked_by_shape: BTreeMap<crate::decode::Shape, u64>,
-    /// Items of batch documents that did not decode (each listed as
-    /// `line 3: item 1: ...`); the document itself counts as decoded.
-    pub items_failed: u64,
-    pub item_failures: Vec<String>,
-    /// Documents that did not decode, or whose event has fields of the
-    /// wrong types (given to no pack).
-    pub failed: u64,
-    /// Line numbers (and reasons) of the first malformed lines.
-    pub failed_lines: Vec<(u64, String)>,
-    /// Ids (and reasons) of the first malformed documents from Elasticsearch.
-    pub failed_docs: Vec<(String, String)>,
-    /// Control-plane chatter dropped or labelled, when the filter is on.
-    pub chatter: Option<crate::chatter::ChatterCounts>,
-    /// Audit events whose first time did not parse, dated by a later one.
-    pub time_fallbacks: u64,
-    /// Audit events folded into the stage their request counted at.
-    pub stages: crate::request_once::StageCounts,
-    pub alerts_by_rule: BTreeMap<String, u64>,
-    /// Documents a pack could not evaluate, by pack.
-    pub unevaluated_by_pack: BTreeMap<String, u64>,
-    pub rejected_alerts: u64,
-    /// Alerts that started an aggregate, and alerts merged into one.
-    pub alerts_added: u64,
-    pub alerts_updated: u64,
-    /// Alert documents written (aggregates; rewritten ones each time).
-    pub alerts_written: u64,
-    /// Alert documents refused by Elasticsearch, in the dead-letter file.
-    pub dead_lettered: u64,
-    /// What each notification channel sent and dropped.
-    pub notifications: crate::notify::NotifyReport,
+    pub read: ReadReport,
+    pub decoded: DecodeReport,
+    pub evaluated: EvaluateReport,
+    pub sunk: SinkReport,
 }
 
 /// What the source read.
@@ -69,15 +29,26 @@ pub struct ReadReport {
 /// and the events unpacked from batches on their own.
 #[derive(Debug, Default, Clone)]
 pub struct DecodeReport {
+    /// Documents decoded (read = decoded + failed): an audit document (a
+    /// batch of events counts once, by its shape) or another document.
     pub decoded_audit: u64,
     pub decoded_other: u64,
+    /// Audit documents by the shape they were found in.
     pub audit_by_shape: BTreeMap<crate::decode::Shape, u64>,
+    /// Events decoded, a batch's each (what chatter is counted against).
     pub events_decoded: u64,
+    /// Documents holding many events (EventList, CloudWatch envelope, AKS
+    /// records), and the events decoded from them by shape.
     pub batch_documents: u64,
     pub unpacked_by_shape: BTreeMap<crate::decode::Shape, u64>,
+    /// Documents that did not decode, or whose event has fields of the
+    /// wrong types (given to no pack); and a batch's items that did not.
     pub failures: Failures,
+    /// Control-plane chatter dropped or labelled, when the filter is on.
     pub chatter: Option<crate::chatter::ChatterCounts>,
+    /// Audit events whose first time did not parse, dated by a later one.
     pub time_fallbacks: u64,
+    /// Audit events folded into the stage their request counted at.
     pub stages: crate::request_once::StageCounts,
 }
 
@@ -85,6 +56,7 @@ pub struct DecodeReport {
 #[derive(Debug, Default, Clone)]
 pub struct EvaluateReport {
     pub alerts_by_rule: BTreeMap<String, u64>,
+    /// Documents a pack could not evaluate, by pack.
     pub unevaluated_by_pack: BTreeMap<String, u64>,
     pub rejected_alerts: u64,
 }
@@ -92,10 +64,14 @@ pub struct EvaluateReport {
 /// What the sink aggregated, wrote and notified.
 #[derive(Debug, Default, Clone)]
 pub struct SinkReport {
+    /// Alerts that started an aggregate, and alerts merged into one.
     pub alerts_added: u64,
     pub alerts_updated: u64,
+    /// Alert documents written (aggregates; rewritten ones each time).
     pub alerts_written: u64,
+    /// Alert documents refused by Elasticsearch, in the dead-letter file.
     pub dead_lettered: u64,
+    /// What each notification channel sent and dropped.
     pub notifications: crate::notify::NotifyReport,
 }
 
@@ -152,61 +128,48 @@ impl Summary {
         sunk: SinkReport,
     ) -> Self {
         Summary {
-            lines_read: read.lines_read,
-            fetched: read.fetched,
-            decoded_audit: decoded.decoded_audit,
-            decoded_other: decoded.decoded_other,
-            audit_by_shape: decoded.audit_by_shape,
-            events_decoded: decoded.events_decoded,
-            batch_documents: decoded.batch_documents,
-            unpacked_by_shape: decoded.unpacked_by_shape,
-            items_failed: decoded.failures.items,
-            item_failures: decoded.failures.item_lines,
-            failed: decoded.failures.count,
-            failed_lines: decoded.failures.lines,
-            failed_docs: decoded.failures.docs,
-            chatter: decoded.chatter,
-            time_fallbacks: decoded.time_fallbacks,
-            stages: decoded.stages,
-            alerts_by_rule: evaluated.alerts_by_rule,
-            unevaluated_by_pack: evaluated.unevaluated_by_pack,
-            rejected_alerts: evaluated.rejected_alerts,
-            alerts_added: sunk.alerts_added,
-            alerts_updated: sunk.alerts_updated,
-            alerts_written: sunk.alerts_written,
-            dead_lettered: sunk.dead_lettered,
-            notifications: sunk.notifications,
+            read,
+            decoded,
+            evaluated,
+            sunk,
         }
     }
 
-    pub fn decoded(&self) -> u64 {
-        self.decoded_audit + self.decoded_other
+    pub fn documents_decoded(&self) -> u64 {
+        self.decoded.decoded_audit + self.decoded.decoded_other
     }
 
     pub fn alerts(&self) -> u64 {
-        self.alerts_by_rule.values().sum()
+        self.evaluated.alerts_by_rule.values().sum()
     }
 
     /// True when some pack failed to evaluate some documents: the result is
     /// incomplete and the exit status says so.
     pub fn incomplete(&self) -> bool {
-        !self.unevaluated_by_pack.is_empty() || self.rejected_alerts > 0
+        !self.evaluated.unevaluated_by_pack.is_empty() || self.evaluated.rejected_alerts > 0
     }
 }
 
 impl fmt::Display for Summary {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         writeln!(f, "k8scop summary")?;
-        if self.fetched > 0 || self.lines_read == 0 {
-            writeln!(f, "  fetched      {}", self.fetched)?;
+        if self.read.fetched > 0 || self.read.lines_read == 0 {
+            writeln!(f, "  fetched      {}", self.read.fetched)?;
         } else {
-            writeln!(f, "  lines read   {}", self.lines_read)?;
+            writeln!(f, "  lines read   {}", self.read.lines_read)?;
         }
         // Shapes are named when there is more than the root.
-        let shapes = match self.audit_by_shape.keys().collect::<Vec<_>>().as_slice() {
+        let shapes = match self
+            .decoded
+            .audit_by_shape
+            .keys()
+            .collect::<Vec<_>>()
+            .as_slice()
+        {
             [] | [crate::decode::Shape::Root] => String::new(),
             _ => {
                 let each: Vec<String> = self
+                    .decoded
                     .audit_by_shape
                     .iter()
                     .map(|(shape, n)| format!("{shape} {n}"))
@@ -217,18 +180,20 @@ impl fmt::Display for Summary {
         writeln!(
             f,
             "  decoded      {} (audit documents {}{shapes}; other documents {})",
-            self.decoded(),
-            self.decoded_audit,
-            self.decoded_other
+            self.documents_decoded(),
+            self.decoded.decoded_audit,
+            self.decoded.decoded_other
         )?;
-        write!(f, "  failed       {}", self.failed)?;
-        if !self.failed_lines.is_empty() {
+        write!(f, "  failed       {}", self.decoded.failures.count)?;
+        if !self.decoded.failures.lines.is_empty() {
             let lines: Vec<String> = self
-                .failed_lines
+                .decoded
+                .failures
+                .lines
                 .iter()
                 .map(|(n, _)| n.to_string())
                 .collect();
-            let more = if self.failed as usize > self.failed_lines.len() {
+            let more = if self.decoded.failures.count as usize > self.decoded.failures.lines.len() {
                 ", ..."
             } else {
                 ""
@@ -236,14 +201,15 @@ impl fmt::Display for Summary {
             write!(f, " (lines {}{more})", lines.join(", "))?;
         }
         writeln!(f)?;
-        for (line, reason) in &self.failed_lines {
+        for (line, reason) in &self.decoded.failures.lines {
             writeln!(f, "    line {line}: {reason}")?;
         }
-        for (doc, reason) in &self.failed_docs {
+        for (doc, reason) in &self.decoded.failures.docs {
             writeln!(f, "    document {doc}: {reason}")?;
         }
-        if self.batch_documents > 0 || self.items_failed > 0 {
+        if self.decoded.batch_documents > 0 || self.decoded.failures.items > 0 {
             let each: Vec<String> = self
+                .decoded
                 .unpacked_by_shape
                 .iter()
                 .map(|(shape, n)| format!("{shape} {n}"))
@@ -251,74 +217,75 @@ impl fmt::Display for Summary {
             write!(
                 f,
                 "  unpacked     {} events from {} batch documents ({})",
-                self.unpacked_by_shape.values().sum::<u64>(),
-                self.batch_documents,
+                self.decoded.unpacked_by_shape.values().sum::<u64>(),
+                self.decoded.batch_documents,
                 each.join(", ")
             )?;
-            match self.items_failed {
+            match self.decoded.failures.items {
                 0 => writeln!(f)?,
                 n => writeln!(f, "; {n} items failed")?,
             }
-            for failure in &self.item_failures {
+            for failure in &self.decoded.failures.item_lines {
                 writeln!(f, "    {failure}")?;
             }
         }
-        if self.time_fallbacks > 0 {
+        if self.decoded.time_fallbacks > 0 {
             writeln!(
                 f,
                 "  times        {} events dated by their next time (their stage time did not parse)",
-                self.time_fallbacks
+                self.decoded.time_fallbacks
             )?;
         }
-        if self.stages.folded() > 0 {
+        if self.decoded.stages.folded() > 0 {
             writeln!(
                 f,
                 "  stages       {} folded: each request counts once, when decided ({} before the decision, {} later stages)",
-                self.stages.folded(),
-                self.stages.before_decision,
-                self.stages.repeated
+                self.decoded.stages.folded(),
+                self.decoded.stages.before_decision,
+                self.decoded.stages.repeated
             )?;
         }
-        if let Some(chatter) = &self.chatter {
-            chatter.write_summary(f, self.events_decoded, self.stages.folded())?;
+        if let Some(chatter) = &self.decoded.chatter {
+            chatter.write_summary(f, self.decoded.events_decoded, self.decoded.stages.folded())?;
         }
         writeln!(
             f,
             "  alerts       {} raised: {} added, {} merged into them (D window)",
             self.alerts(),
-            self.alerts_added,
-            self.alerts_updated
+            self.sunk.alerts_added,
+            self.sunk.alerts_updated
         )?;
         let width = self
+            .evaluated
             .alerts_by_rule
             .keys()
             .map(String::len)
             .max()
             .unwrap_or(0);
-        for (rule, n) in &self.alerts_by_rule {
+        for (rule, n) in &self.evaluated.alerts_by_rule {
             writeln!(f, "    {rule:<width$}  {n}")?;
         }
-        for (pack, n) in &self.unevaluated_by_pack {
+        for (pack, n) in &self.evaluated.unevaluated_by_pack {
             writeln!(
                 f,
                 "  NOT EVALUATED by pack {pack}: {n} documents (see the errors above)"
             )?;
         }
-        if self.dead_lettered > 0 {
+        if self.sunk.dead_lettered > 0 {
             writeln!(
                 f,
                 "  DEAD-LETTERED {} alert documents refused by Elasticsearch (see the dead-letter file)",
-                self.dead_lettered
+                self.sunk.dead_lettered
             )?;
         }
-        if self.rejected_alerts > 0 {
+        if self.evaluated.rejected_alerts > 0 {
             writeln!(
                 f,
                 "  rejected alerts {} (invalid rule id or event index; see the warnings above)",
-                self.rejected_alerts
+                self.evaluated.rejected_alerts
             )?;
         }
-        write!(f, "{}", self.notifications)?;
+        write!(f, "{}", self.sunk.notifications)?;
         Ok(())
     }
 }
@@ -330,23 +297,23 @@ mod tests {
 
     #[test]
     fn decoded_audit_documents_are_counted_per_shape() {
-        let mut summary = Summary {
-            decoded_audit: 23,
-            decoded_other: 3,
-            ..Default::default()
-        };
-        summary.audit_by_shape.insert(Shape::Root, 23);
+        let mut summary = Summary::default();
+        let decoded = &mut summary.decoded;
+        decoded.decoded_audit = 23;
+        decoded.decoded_other = 3;
+        decoded.audit_by_shape.insert(Shape::Root, 23);
         assert!(
             summary
                 .to_string()
                 .contains("  decoded      26 (audit documents 23; other documents 3)\n"),
             "{summary}"
         );
-        summary.decoded_audit = 29;
-        summary.audit_by_shape.insert(Shape::Root, 21);
-        summary.audit_by_shape.insert(Shape::Aks, 1);
-        summary.audit_by_shape.insert(Shape::EventList, 2);
-        summary.audit_by_shape.insert(Shape::Gke, 5);
+        let decoded = &mut summary.decoded;
+        decoded.decoded_audit = 29;
+        decoded.audit_by_shape.insert(Shape::Root, 21);
+        decoded.audit_by_shape.insert(Shape::Aks, 1);
+        decoded.audit_by_shape.insert(Shape::EventList, 2);
+        decoded.audit_by_shape.insert(Shape::Gke, 5);
         assert!(
             summary.to_string().contains(
                 "  decoded      32 (audit documents 29: root 21, event-list 2, gke 5, aks 1; other documents 3)\n"

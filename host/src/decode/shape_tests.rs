@@ -64,10 +64,7 @@ fn an_event_without_api_version_is_an_audit_event_on_both_paths() {
     ] {
         let fast = decoder.decode_line(line.to_string(), 5).unwrap();
         assert_eq!(fast.shape, Some(Shape::Root));
-        assert_eq!(
-            (fast.verb(), fast.resource()),
-            ("list", "secrets")
-        );
+        assert_eq!((fast.verb(), fast.resource()), ("list", "secrets"));
         let v = canonical(&fast);
         assert_eq!(v["apiVersion"], "audit.k8s.io/v1");
         assert_eq!(v["user"]["username"], "alice");
