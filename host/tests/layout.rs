@@ -171,6 +171,114 @@ fn assert_no_circle(crate_src: &str) {
     }
 }
 
+/// The files (and folders) of one folder module, each a unit, and which
+/// of its siblings each names as `super::<sibling>` (from a file directly in
+/// the folder) or `crate::<folder path>::<sibling>`.
+fn sibling_uses(src: &Path, dir: &Path) -> BTreeMap<String, BTreeMap<String, PathBuf>> {
+    let mut units = modules(dir);
+    units.remove("mod");
+    let prefix = format!(
+        "crate::{}::",
+        dir.strip_prefix(src)
+            .unwrap()
+            .to_string_lossy()
+            .replace('/', "::")
+    );
+    let mut graph: BTreeMap<String, BTreeMap<String, PathBuf>> = BTreeMap::new();
+    for (unit, files) in &units {
+        let edges = graph.entry(unit.clone()).or_default();
+        for file in files {
+            let text = code(&std::fs::read_to_string(file).unwrap());
+            let mut heads = vec![prefix.as_str()];
+            if file.parent() == Some(dir) {
+                heads.push("super::");
+            }
+            for head in heads {
+                for (at, _) in text.match_indices(head) {
+                    // `super::super::x` is not a sibling.
+                    if head == "super::" && text[..at].ends_with("super::") {
+                        continue;
+                    }
+                    let rest = &text[at + head.len()..];
+                    let names: Vec<&str> = match rest.strip_prefix('{') {
+                        Some(group) => group.split('}').next().unwrap_or("").split(',').collect(),
+                        None => vec![rest],
+                    };
+                    for name in names {
+                        let name: String = name
+                            .trim()
+                            .chars()
+                            .take_while(|c| c.is_ascii_alphanumeric() || *c == '_')
+                            .collect();
+                        if units.contains_key(&name) && &name != unit {
+                            edges.entry(name).or_insert_with(|| file.clone());
+                        }
+                    }
+                }
+            }
+        }
+    }
+    graph
+}
+
+/// Inside every folder module too, the files run one way.
+fn assert_no_sibling_circle(crate_src: &str) {
+    let src = workspace_root().join(crate_src);
+    let mut dirs = vec![src.clone()];
+    let mut checked = 0;
+    while let Some(dir) = dirs.pop() {
+        for entry in std::fs::read_dir(&dir).unwrap() {
+            let path = entry.unwrap().path();
+            if !path.is_dir() {
+                continue;
+            }
+            dirs.push(path.clone());
+            let graph = sibling_uses(&src, &path);
+            let graph: BTreeMap<&str, BTreeMap<&str, PathBuf>> = graph
+                .iter()
+                .map(|(k, v)| {
+                    (
+                        k.as_str(),
+                        v.iter().map(|(t, f)| (t.as_str(), f.clone())).collect(),
+                    )
+                })
+                .collect();
+            for unit in graph.keys() {
+                if let Some(path_found) = circle(&graph, unit) {
+                    panic!(
+                        "{}: files in a circle: {}",
+                        path.strip_prefix(&src).unwrap().display(),
+                        path_found.join(" -> ")
+                    );
+                }
+            }
+            checked += 1;
+        }
+    }
+    assert!(checked > 3, "{crate_src}: folder modules not found");
+}
+
+#[test]
+fn the_files_of_each_host_folder_form_no_circle() {
+    assert_no_sibling_circle("host/src");
+}
+
+/// The folder check finds a circle between two files of one folder.
+#[test]
+fn a_circle_between_sibling_files_is_found() {
+    let dir = tempfile::tempdir().unwrap();
+    let engine = dir.path().join("engine");
+    std::fs::create_dir(&engine).unwrap();
+    std::fs::write(engine.join("mod.rs"), "mod pack; mod meta;").unwrap();
+    std::fs::write(engine.join("pack.rs"), "use super::meta::Meta;").unwrap();
+    std::fs::write(engine.join("meta.rs"), "use crate::engine::{pack, other};").unwrap();
+    std::fs::write(engine.join("other.rs"), "use super::super::pack;").unwrap();
+    let graph = sibling_uses(dir.path(), &engine);
+    assert_eq!(graph["pack"].keys().collect::<Vec<_>>(), ["meta"]);
+    assert_eq!(graph["meta"].keys().collect::<Vec<_>>(), ["other", "pack"]);
+    assert!(graph["other"].is_empty(), "super::super:: is not a sibling");
+}
+
 #[test]
 fn host_modules_form_no_circle() {
     assert_no_circle("host/src");

@@ -6,7 +6,7 @@
 
 use std::sync::Arc;
 
-use super::pack::PackMeta;
+use super::meta::PackMeta;
 use super::sandbox::SandboxLimits;
 use super::{BatchOutcome, PackError, RaisedAlert, RejectedAlert};
 use crate::contract::Alert;

@@ -10,6 +10,7 @@
 mod admission;
 mod batch;
 mod interest;
+mod meta;
 mod module_cache;
 mod pack;
 mod registry;
@@ -27,8 +28,9 @@ use wasmtime::component::{HasSelf, Linker};
 pub use admission::{admit_alerts, check_alert_limits};
 use batch::BatchText;
 pub use interest::{EventFacts, PackInterest};
+pub use meta::PackMeta;
 pub use module_cache::default_dir as default_module_cache;
-pub use pack::{LoadedPack, PackCounters, PackMeta};
+pub use pack::{LoadedPack, PackCounters};
 pub use registry::SyncReport;
 use sandbox::PackState;
 pub use sandbox::{PackConfig, SandboxLimits};

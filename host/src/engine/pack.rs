@@ -1,7 +1,7 @@
 //! One loaded rule pack: its compiled component, its live instance, what it
 //! declared, and the limits it runs under.
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::sync::Arc;
 
 use wasmtime::component::Linker;
@@ -9,31 +9,10 @@ use wasmtime::{Engine as WasmEngine, Store};
 
 use super::admission::check_alert_limits;
 use super::interest::PackInterest;
+use super::meta::PackMeta;
 use super::sandbox::{PackConfig, PackState, SandboxLimits};
 use super::{EPOCH_TICK, PackError};
 use crate::contract::{Alert, Batch, Pack, PackInfo, PackPre};
-
-/// What a pack declared about itself in describe(), shared with every alert.
-#[derive(Debug)]
-pub struct PackMeta {
-    pub info: PackInfo,
-    pub interest: PackInterest,
-    pub path: PathBuf,
-    /// SHA-256 of the file, to tell a changed file from a touched one.
-    pub content_hash: String,
-    /// Loaded precompiled from the module cache.
-    pub from_cache: bool,
-}
-
-impl PackMeta {
-    pub fn name(&self) -> &str {
-        &self.info.name
-    }
-
-    pub fn rule(&self, id: &str) -> Option<&crate::contract::RuleInfo> {
-        self.info.rules.iter().find(|r| r.id == id)
-    }
-}
 
 pub struct LoadedPack {
     pub meta: Arc<PackMeta>,

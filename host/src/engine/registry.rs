@@ -7,7 +7,8 @@
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
-use super::pack::{LoadedPack, PackMeta};
+use super::meta::PackMeta;
+use super::pack::LoadedPack;
 use super::{PackError, RuleEngine, content_hash, settings};
 
 impl RuleEngine {
