@@ -238,8 +238,10 @@ fn corpus(n: usize) -> Vec<DecodedDoc> {
     let start = chrono::DateTime::parse_from_rfc3339("2024-06-01T00:00:00Z").unwrap();
     let decoder = Decoder::default();
     let (mut c, mut x) = (0, 0);
+    // A batch document of the sample (an EventList, a CloudWatch
+    // envelope) gives each of its events.
     (0..n)
-        .map(|i| {
+        .flat_map(|i| {
             let mut doc = if i % 7 == 3 {
                 x += 1;
                 interesting[(x - 1) % interesting.len()].clone()
@@ -250,9 +252,11 @@ fn corpus(n: usize) -> Vec<DecodedDoc> {
             let t = (start + chrono::Duration::milliseconds(10 * i as i64))
                 .to_rfc3339_opts(chrono::SecondsFormat::Micros, true);
             retime(&mut doc, &t, i);
-            decoder
-                .decode_line(doc.to_string(), i as u64 + 1)
-                .expect("corpus lines decode")
+            let decoded = decoder
+                .decode(doc.to_string(), i as u64 + 1)
+                .expect("corpus lines decode");
+            assert!(decoded.failed.is_empty(), "{:?}", decoded.failed);
+            decoded.docs
         })
         .collect()
 }

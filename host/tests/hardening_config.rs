@@ -11,7 +11,7 @@ use std::process::Output;
 use clap::Parser;
 use common::*;
 use k8scop::cli::{Cli, Command};
-use k8scop_testkit::{TestCluster, rules_dir, workspace_file};
+use k8scop_testkit::{TestCluster, http_get, rules_dir, workspace_file};
 use serde_json::Value;
 
 fn stderr(out: &Output) -> String {
@@ -255,7 +255,7 @@ fn a_garbage_pack_is_refused_on_one_line_in_the_log_and_on_status() {
     assert!(
         eventually(30, || {
             let status: Value =
-                serde_json::from_str(&http_get(&addr, "/status")).unwrap_or_default();
+                serde_json::from_str(&http_get(&addr, "/status").1).unwrap_or_default();
             reason = status["refused"][0]["reason"]
                 .as_str()
                 .unwrap_or_default()
@@ -271,21 +271,4 @@ fn a_garbage_pack_is_refused_on_one_line_in_the_log_and_on_status() {
     );
     let (status, stderr) = terminate(child);
     assert!(status.success(), "{stderr}");
-}
-
-/// The body of `GET path` on the sidecar's ops address ("" on no answer).
-fn http_get(addr: &str, path: &str) -> String {
-    use std::io::{Read, Write};
-    let Ok(mut stream) = std::net::TcpStream::connect(addr) else {
-        return String::new();
-    };
-    let _ = write!(
-        stream,
-        "GET {path} HTTP/1.1\r\nhost: {addr}\r\nconnection: close\r\n\r\n"
-    );
-    let mut text = String::new();
-    let _ = stream.read_to_string(&mut text);
-    text.split_once("\r\n\r\n")
-        .map(|(_, body)| body.to_string())
-        .unwrap_or_default()
 }

@@ -168,24 +168,5 @@ pub fn alerts_on_stdout(output: &std::process::Output) -> Vec<serde_json::Value>
 /// Status and body of `GET path` on `addr` (a sidecar's ops address), over
 /// std so a test needs no async runtime; (0, "") when nothing answers.
 pub fn http_get(addr: &str, path: &str) -> (u16, String) {
-    use std::io::{Read, Write};
-    let Ok(mut stream) = std::net::TcpStream::connect(addr) else {
-        return (0, String::new());
-    };
-    let _ = write!(
-        stream,
-        "GET {path} HTTP/1.1\r\nhost: {addr}\r\nconnection: close\r\n\r\n"
-    );
-    let mut text = String::new();
-    let _ = stream.read_to_string(&mut text);
-    let status = text
-        .split_whitespace()
-        .nth(1)
-        .and_then(|s| s.parse().ok())
-        .unwrap_or(0);
-    let body = text
-        .split_once("\r\n\r\n")
-        .map(|(_, b)| b.to_string())
-        .unwrap_or_default();
-    (status, body)
+    http_get::get(&format!("http://{addr}{path}"))
 }

@@ -10,14 +10,7 @@ pub const MAX_VALUE_BYTES: usize = 256;
 
 /// `s` cut to at most `max` bytes, on a character boundary.
 pub fn clip(s: &str, max: usize) -> &str {
-    if s.len() <= max {
-        return s;
-    }
-    let mut end = max;
-    while !s.is_char_boundary(end) {
-        end -= 1;
-    }
-    &s[..end]
+    &s[..s.floor_char_boundary(max)]
 }
 
 /// The first [`SAMPLE`] of `items` joined by `sep`, then `(+N more)` when
