@@ -75,6 +75,24 @@ fn code(text: &str) -> String {
         .join("\n")
 }
 
+/// The names a path reaches after `crate::` or `super::`: one, or each of
+/// a `{a, b}` group.
+fn names_after(rest: &str) -> Vec<String> {
+    let names: Vec<&str> = match rest.strip_prefix('{') {
+        Some(group) => group.split('}').next().unwrap_or("").split(',').collect(),
+        None => vec![rest],
+    };
+    names
+        .into_iter()
+        .map(|name| {
+            name.trim()
+                .chars()
+                .take_while(|c| c.is_ascii_alphanumeric() || *c == '_')
+                .collect()
+        })
+        .collect()
+}
+
 /// Which other top-level modules each module names as `crate::<module>`
 /// (or `crate::{<module>, ...}`, or a name `lib.rs` re-exports from it),
 /// with a file that does.
@@ -88,17 +106,7 @@ fn uses<'a>(
         for file in files {
             let text = code(&std::fs::read_to_string(file).unwrap());
             for (at, _) in text.match_indices("crate::") {
-                let rest = &text[at + "crate::".len()..];
-                let names: Vec<&str> = match rest.strip_prefix('{') {
-                    Some(group) => group.split('}').next().unwrap_or("").split(',').collect(),
-                    None => vec![rest],
-                };
-                for name in names {
-                    let name: String = name
-                        .trim()
-                        .chars()
-                        .take_while(|c| c.is_ascii_alphanumeric() || *c == '_')
-                        .collect();
+                for name in names_after(&text[at + "crate::".len()..]) {
                     let target = modules
                         .get_key_value(&name)
                         .map(|(target, _)| target.as_str())
@@ -199,17 +207,7 @@ fn sibling_uses(src: &Path, dir: &Path) -> BTreeMap<String, BTreeMap<String, Pat
                     if head == "super::" && text[..at].ends_with("super::") {
                         continue;
                     }
-                    let rest = &text[at + head.len()..];
-                    let names: Vec<&str> = match rest.strip_prefix('{') {
-                        Some(group) => group.split('}').next().unwrap_or("").split(',').collect(),
-                        None => vec![rest],
-                    };
-                    for name in names {
-                        let name: String = name
-                            .trim()
-                            .chars()
-                            .take_while(|c| c.is_ascii_alphanumeric() || *c == '_')
-                            .collect();
+                    for name in names_after(&text[at + head.len()..]) {
                         if units.contains_key(&name) && &name != unit {
                             edges.entry(name).or_insert_with(|| file.clone());
                         }
