@@ -16,33 +16,26 @@ use serde_json::{Value, json};
 
 /// `k8scop run` against `es_url` (the proxy, or the cluster itself).
 fn run_args(es_url: &str, logs: &str, alerts: &str, rules: &str, start: &str) -> Vec<String> {
-    s(&[
-        "run",
-        "--es-url",
+    stream_args_at(
         es_url,
-        "--logs-prefix",
         logs,
-        "--alerts-prefix",
         alerts,
-        "--instance",
-        alerts,
-        "--rules",
         rules,
-        "--listen",
-        "127.0.0.1:0",
-        "--start",
-        start,
-        "--interval",
-        "0.2",
-        "--delay",
-        "0.3",
-        "--overlap",
-        "2",
-        "--aggregate-window",
-        "1",
-        "--shutdown-grace",
-        "3",
-    ])
+        &[
+            "--start",
+            start,
+            "--interval",
+            "0.2",
+            "--delay",
+            "0.3",
+            "--overlap",
+            "2",
+            "--aggregate-window",
+            "1",
+            "--shutdown-grace",
+            "3",
+        ],
+    )
 }
 
 /// The checkpoint of `instance`, as stored: `None` when there is none.

@@ -23,20 +23,7 @@ fn run_args(
     extra: &[&str],
 ) -> Vec<String> {
     let start = rfc3339(start);
-    let mut args = s(&[
-        "run",
-        "--es-url",
-        es_url,
-        "--logs-prefix",
-        logs,
-        "--alerts-prefix",
-        alerts,
-        "--instance",
-        alerts,
-        "--rules",
-        rules,
-        "--listen",
-        "127.0.0.1:0",
+    let flags = [
         "--start",
         start.as_str(),
         "--interval",
@@ -45,9 +32,8 @@ fn run_args(
         "0.3",
         "--shutdown-grace",
         "2",
-    ]);
-    args.extend(s(extra));
-    args
+    ];
+    stream_args_at(es_url, logs, alerts, rules, &[&flags[..], extra].concat())
 }
 
 fn checkpoint_cursor(cluster: &TestCluster, instance: &str) -> Option<DateTime<Utc>> {

@@ -227,9 +227,20 @@ pub fn stream_args(
     rules: &str,
     extra: &[&str],
 ) -> Vec<String> {
+    stream_args_at(cluster.url(), logs, alerts, rules, extra)
+}
+
+/// [`stream_args`] against `es_url` (a fault proxy in front of the cluster).
+pub fn stream_args_at(
+    es_url: &str,
+    logs: &str,
+    alerts: &str,
+    rules: &str,
+    extra: &[&str],
+) -> Vec<String> {
     [
         s(&["run"]),
-        es_args(cluster, logs, alerts, rules),
+        es_args_at(es_url, logs, alerts, rules),
         s(&["--listen", "127.0.0.1:0", "--instance", alerts]),
         s(extra),
     ]
@@ -239,9 +250,14 @@ pub fn stream_args(
 /// Where a run against the test cluster reads, writes and finds its packs:
 /// `--es-url`, `--logs-prefix`, `--alerts-prefix`, `--rules`.
 pub fn es_args(cluster: &TestCluster, logs: &str, alerts: &str, rules: &str) -> Vec<String> {
+    es_args_at(cluster.url(), logs, alerts, rules)
+}
+
+/// [`es_args`] against `es_url`.
+pub fn es_args_at(es_url: &str, logs: &str, alerts: &str, rules: &str) -> Vec<String> {
     s(&[
         "--es-url",
-        cluster.url(),
+        es_url,
         "--logs-prefix",
         logs,
         "--alerts-prefix",
