@@ -18,8 +18,8 @@ pub(super) fn fast_root_audit(
     // deeper; a text merely naming these keys (in a body) takes the full
     // parse too, which is slower, never wrong.
     if may_hold_surrogate_escape(text)
-        || text.contains("\"_source\"")
-        || text.contains("\"kubernetes\"")
+        || holds(text, "\"_source\"")
+        || holds(text, "\"kubernetes\"")
     {
         return None;
     }
@@ -35,7 +35,7 @@ pub(super) fn fast_root_audit(
     .all(|t| !t.is_empty());
     // The recognition rule of `is_audit_event`, with an empty text read as
     // absent; an empty `apiVersion` that is there names no audit version.
-    let absent_api = event.api_version.is_empty() && !text.contains("\"apiVersion\"");
+    let absent_api = event.api_version.is_empty() && !holds(text, "\"apiVersion\"");
     let recognised = match (event.kind.as_ref(), names_audit) {
         ("Event", true) => true,
         ("Event", false) => absent_api && (!event.verb.is_empty() || !event.audit_id.is_empty()),
@@ -56,7 +56,7 @@ pub(super) fn fast_root_audit(
     if super::event_time(times.iter().map(|t| Some(t.as_ref())))
         .1
         .is_none()
-        && text.contains("\"@timestamp\"")
+        && holds(text, "\"@timestamp\"")
     {
         return None;
     }
@@ -73,13 +73,18 @@ pub(super) fn fast_root_audit(
     )))
 }
 
+/// Whether `text` holds `key` (SIMD search: this runs on every line).
+fn holds(text: &str, key: &str) -> bool {
+    memchr::memmem::find(text.as_bytes(), key.as_bytes()).is_some()
+}
+
 /// Whether the text may escape a UTF-16 surrogate (`\uD800`-`\uDFFF`). The
 /// probe skips the strings it does not read without checking their escapes,
 /// and a lone surrogate is not text (serde_json refuses it): such a line
 /// takes the full parse, which accepts a pair and refuses a lone one, as
 /// for any other line. Rare in audit logs, so the fast path stays fast.
 pub(super) fn may_hold_surrogate_escape(text: &str) -> bool {
-    text.match_indices("\\u").any(|(at, _)| {
+    memchr::memmem::find_iter(text.as_bytes(), b"\\u").any(|at| {
         let hex = &text.as_bytes()[at + 2..];
         hex.len() >= 2
             && hex[0].eq_ignore_ascii_case(&b'd')
