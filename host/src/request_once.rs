@@ -24,6 +24,8 @@ use std::fmt;
 use std::str::FromStr;
 
 use chrono::{DateTime, Utc};
+use rule_sdk::bindings::k8scop::rules::types::TextField;
+use rule_sdk::wire::EventView;
 use serde::{Deserialize, Serialize};
 
 use crate::contract::EventKind;
@@ -227,26 +229,28 @@ impl RequestOnce {
         if let Some(t) = time {
             self.newest = Some(self.newest.map_or(t, |n| n.max(t)));
         }
-        let stage = doc.stage().parse::<Stage>().ok();
+        let view = doc.view();
+        let stage = view.text(TextField::Stage).parse::<Stage>().ok();
         if stage == Some(Stage::RequestReceived) && !self.policy.received_decides() {
             return Verdict::BeforeDecision;
         }
         // An event without an id, or without a stage (v1beta1 exports,
         // shippers that drop it), cannot be matched to its other stages:
         // it counts as it is.
-        if doc.audit_id().is_empty() || stage.is_none() {
+        let audit_id = view.text(TextField::AuditId);
+        if audit_id.is_empty() || stage.is_none() {
             return Verdict::Count;
         }
-        let long_running = is_long_running(doc);
-        if let Some(open) = self.open.get_mut(doc.audit_id()) {
+        let long_running = is_long_running(view);
+        if let Some(open) = self.open.get_mut(audit_id) {
             mark(open, stage);
             if is_done(open, &self.policy) {
-                self.open.remove(doc.audit_id());
+                self.open.remove(audit_id);
             }
             return Verdict::Repeated;
         }
         let mut open = OpenRequest {
-            audit_id: doc.audit_id().to_string(),
+            audit_id: audit_id.to_string(),
             time: time.or(self.newest).unwrap_or(DateTime::UNIX_EPOCH),
             started: false,
             completed: false,
@@ -254,7 +258,7 @@ impl RequestOnce {
         };
         mark(&mut open, stage);
         if !is_done(&open, &self.policy) {
-            self.open.insert(doc.audit_id().to_string(), open);
+            self.open.insert(audit_id.to_string(), open);
         }
         Verdict::Count
     }
@@ -308,13 +312,13 @@ fn is_done(open: &OpenRequest, policy: &StagePolicy) -> bool {
 /// The API server's long-running requests (its default
 /// `--long-running-request-regexp` and watches): the ones it logs at
 /// `ResponseStarted` before they end.
-fn is_long_running(doc: &DecodedDoc) -> bool {
-    doc.verb() == "watch"
+fn is_long_running(event: EventView<'_>) -> bool {
+    event.text(TextField::Verb) == "watch"
         || matches!(
-            doc.subresource(),
+            event.text(TextField::Subresource),
             "exec" | "attach" | "portforward" | "proxy" | "log"
         )
-        || doc.resource() == "proxy"
+        || event.text(TextField::Resource) == "proxy"
 }
 
 #[cfg(test)]

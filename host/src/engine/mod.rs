@@ -23,6 +23,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
+use rule_sdk::bindings::k8scop::rules::types::TextField;
 use wasmtime::component::{HasSelf, Linker};
 
 pub use admission::{admit_alerts, check_alert_limits};
@@ -323,11 +324,13 @@ impl Drop for RuleEngine {
 
 /// What the interest filter looks at in a document.
 pub fn facts(doc: &DecodedDoc) -> EventFacts<'_> {
+    // One view for the three texts: this runs for every document and pack.
+    let view = doc.view();
     EventFacts {
         kind: doc.kind,
-        verb: doc.verb(),
-        resource: doc.resource(),
-        subresource: doc.subresource(),
+        verb: view.text(TextField::Verb),
+        resource: view.text(TextField::Resource),
+        subresource: view.text(TextField::Subresource),
     }
 }
 
