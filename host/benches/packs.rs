@@ -111,7 +111,7 @@ fn compare<P: rule_sdk::Pack>(pack: &str, docs: &[DecodedDoc]) -> String {
             // The batch the host would write for the pack: the same copies.
             laid_out.clear();
             for &i in &selected {
-                laid_out.append(&batch[i].event);
+                laid_out.append_event(batch[i].event.page(), batch[i].event.index());
             }
             let raised = native.evaluate_batch(laid_out.reader());
             native_alerts.extend(

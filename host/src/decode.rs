@@ -21,6 +21,8 @@
 //! (`{"_index": .., "_id": .., "_source": {..}}`), as exported from
 //! Elasticsearch; its source is decoded and its index and id kept.
 
+use std::sync::Arc;
+
 use chrono::{DateTime, Utc};
 use rule_sdk::wire::BatchWriter;
 use serde_json::{Map, Value};
@@ -35,7 +37,7 @@ mod root;
 mod shape;
 mod shippers;
 
-pub use doc::{DecodeError, Decoded, DecodedDoc, DocRef};
+pub use doc::{DecodeError, Decoded, DecodedDoc, DocRef, Laid, Line, OnPage};
 pub use shape::{EventShape, Shape};
 
 use root::fast_root_audit;
@@ -68,13 +70,26 @@ impl Decoder {
     /// Decode one line of a JSON-lines file into its documents: one, or
     /// each event of a batch (with the item's position in its origin).
     pub fn decode(&self, line: String, line_number: u64) -> Result<Decoded, DecodeError> {
+        let mut page = BatchWriter::with_capacity(line.len(), 1);
+        let line = self.line_onto(&mut page, &line, line_number)?;
+        Ok(line.complete(&page_of(page)))
+    }
+
+    /// [`Decoder::decode`], a root audit event laid out on `page` (shared
+    /// by the lines of a read batch) and the rest decoded apart.
+    pub fn line_onto(
+        &self,
+        page: &mut BatchWriter,
+        line: &str,
+        line_number: u64,
+    ) -> Result<Line, DecodeError> {
         if matches!(self.shape, EventShape::Auto | EventShape::Root)
-            && let Some(doc) = fast_root_audit(&line, DocRef::line(line_number))
+            && let Some(doc) = fast_root_audit(line, DocRef::line(line_number), page)
         {
-            return doc.map(Decoded::one);
+            return doc.map(Line::OnPage);
         }
         let value: Value =
-            serde_json::from_str(&line).map_err(|e| DecodeError::Json(e.to_string()))?;
+            serde_json::from_str(line).map_err(|e| DecodeError::Json(e.to_string()))?;
         let Value::Object(mut object) = value else {
             return Err(DecodeError::NotAnObject(json_type(&value)));
         };
@@ -95,24 +110,36 @@ impl Decoder {
             }
             object = source;
         }
-        self.decode_object(object, origin)
+        self.decode_object(object, origin).map(Line::Apart)
     }
 
     /// Decode a document's source from its text (a search hit's
-    /// `_source`): an audit event at the root is probed, not parsed into a
-    /// tree, and reaches the packs as the text it is.
+    /// `_source`): an audit event at the root is parsed once, straight
+    /// into its layout, without building a tree.
     pub fn decode_text(&self, text: &str, origin: DocRef) -> Result<Decoded, DecodeError> {
+        let mut page = BatchWriter::with_capacity(text.len(), 1);
+        let line = self.source_onto(&mut page, text, origin)?;
+        Ok(line.complete(&page_of(page)))
+    }
+
+    /// [`Decoder::decode_text`] onto a read batch's `page`.
+    pub fn source_onto(
+        &self,
+        page: &mut BatchWriter,
+        text: &str,
+        origin: DocRef,
+    ) -> Result<Line, DecodeError> {
         if matches!(self.shape, EventShape::Auto | EventShape::Root)
-            && let Some(doc) = fast_root_audit(text, origin.clone())
+            && let Some(doc) = fast_root_audit(text, origin.clone(), page)
         {
-            return doc.map(Decoded::one);
+            return doc.map(Line::OnPage);
         }
         let value: Value =
             serde_json::from_str(text).map_err(|e| DecodeError::Json(e.to_string()))?;
         let Value::Object(object) = value else {
             return Err(DecodeError::NotAnObject(json_type(&value)));
         };
-        self.decode_object(object, origin)
+        self.decode_object(object, origin).map(Line::Apart)
     }
 
     /// Decode a document's source (as read from Elasticsearch).
@@ -301,24 +328,41 @@ fn event_doc(
     cluster: Option<String>,
     at_timestamp: Option<&str>,
 ) -> DecodedDoc {
+    let mut page = BatchWriter::with_capacity(text_bytes, 1);
+    let mut doc = place_event(&mut page, event, origin, at_timestamp).on(&page_of(page));
+    doc.shape = Some(shape);
+    doc.cluster = cluster;
+    doc
+}
+
+/// Lay a parsed audit event out on `page`, dated by the first of its
+/// times that parses.
+fn place_event(
+    page: &mut BatchWriter,
+    event: &rule_sdk::Event<'_>,
+    origin: DocRef,
+    at_timestamp: Option<&str>,
+) -> OnPage {
     let (time, timestamp, time_fallback) = event_time([
         Some(event.stage_timestamp.as_ref()),
         Some(event.request_received_timestamp.as_ref()),
         Some(event.timestamp.as_ref()),
         at_timestamp,
     ]);
-    let mut laid_out = BatchWriter::with_capacity(text_bytes, 1);
-    laid_out.push_audit(event);
-    DecodedDoc {
+    let index = page.len();
+    page.push_audit(event);
+    OnPage {
+        index,
         origin,
-        kind: EventKind::Audit,
-        event: laid_out,
         time,
         timestamp,
         time_fallback,
-        shape: Some(shape),
-        cluster,
     }
+}
+
+/// A page whose writing is done, to be shared by its documents.
+pub fn page_of(page: BatchWriter) -> Arc<BatchWriter> {
+    Arc::new(page)
 }
 
 fn other_doc(source: Map<String, Value>, origin: DocRef) -> DecodedDoc {
@@ -333,7 +377,7 @@ fn other_doc(source: Map<String, Value>, origin: DocRef) -> DecodedDoc {
     DecodedDoc {
         origin,
         kind: EventKind::Other,
-        event: laid_out,
+        event: Laid::alone(laid_out),
         timestamp: parse_time(&time),
         time,
         time_fallback: false,

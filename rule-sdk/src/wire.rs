@@ -238,34 +238,59 @@ impl BatchWriter {
         self.events[base + 2] = e.response_code().unwrap_or(0) as u32;
     }
 
-    /// Append every event of `other` (written apart, as the host writes
-    /// each document it decodes), its spans moved to where its texts land:
-    /// a copy, no parse.
-    pub fn append(&mut self, other: &BatchWriter) {
-        let text_base = self.text.len() as u32;
-        let string_base = (self.strings.len() / 2) as u32;
-        self.text.push_str(&other.text);
-        self.strings.extend(
-            other
-                .strings
-                .chunks_exact(2)
-                .flat_map(|s| [s[0] + text_base, s[1]]),
-        );
-        for block in other.events.chunks_exact(EVENT_WORDS) {
-            let base = self.events.len();
-            self.events.extend_from_slice(block);
-            // Absent texts and empty lists stay (0, 0).
-            for field in TEXT_LAYOUT {
-                let word = base + text_word(field);
-                if self.events[word + 1] != 0 {
-                    self.events[word] += text_base;
-                }
+    /// Append the `index`th event of `page`, a writer that holds others
+    /// too (the host lays out each read batch's events on one page). The
+    /// spans of text and of list entries the event points into are copied
+    /// whole and its words moved to where they land: an event is written
+    /// in one piece, so this copies its own texts and nothing else.
+    pub fn append_event(&mut self, page: &BatchWriter, index: usize) {
+        let block = page.block(index);
+        let present = |word: usize| (block[word + 1] != 0).then(|| (block[word], block[word + 1]));
+        let texts = TEXT_LAYOUT.iter().filter_map(|&f| present(text_word(f)));
+        let lists = LIST_LAYOUT.iter().filter_map(|&f| present(list_word(f)));
+        let (mut text_lo, mut text_hi) = (u32::MAX, 0);
+        for (start, len) in texts {
+            (text_lo, text_hi) = (text_lo.min(start), text_hi.max(start + len));
+        }
+        let (mut first, mut last) = (u32::MAX, 0);
+        for (start, count) in lists {
+            (first, last) = (first.min(start), last.max(start + count));
+        }
+        for pair in page
+            .strings
+            .get(first as usize * 2..last as usize * 2)
+            .unwrap_or(&[])
+            .chunks_exact(2)
+        {
+            (text_lo, text_hi) = (text_lo.min(pair[0]), text_hi.max(pair[0] + pair[1]));
+        }
+        let text_lo = text_lo.min(text_hi);
+        // Where the spans land: a word moves by the difference (which may be
+        // negative, hence the wrapping arithmetic; the results fit).
+        let text_shift = (self.text.len() as u32).wrapping_sub(text_lo);
+        let string_shift = ((self.strings.len() / 2) as u32).wrapping_sub(first.min(last));
+        self.text
+            .push_str(&page.text[text_lo as usize..text_hi as usize]);
+        if first < last {
+            let entries = &page.strings[first as usize * 2..last as usize * 2];
+            self.strings.extend(
+                entries
+                    .chunks_exact(2)
+                    .flat_map(|s| [s[0].wrapping_add(text_shift), s[1]]),
+            );
+        }
+        let base = self.events.len();
+        self.events.extend_from_slice(block);
+        for field in TEXT_LAYOUT {
+            let word = base + text_word(field);
+            if self.events[word + 1] != 0 {
+                self.events[word] = self.events[word].wrapping_add(text_shift);
             }
-            for field in LIST_LAYOUT {
-                let word = base + list_word(field);
-                if self.events[word + 1] != 0 {
-                    self.events[word] += string_base;
-                }
+        }
+        for field in LIST_LAYOUT {
+            let word = base + list_word(field);
+            if self.events[word + 1] != 0 {
+                self.events[word] = self.events[word].wrapping_add(string_shift);
             }
         }
     }
@@ -649,10 +674,10 @@ mod tests {
         }
     }
 
-    /// Events written apart and appended read as if written together, and
-    /// a pair added to a map is read with the map's other pairs.
+    /// An event copied off a page of several reads as it did on the page,
+    /// a labelled one and a non-audit document included.
     #[test]
-    fn appended_events_and_added_pairs_read_back() {
+    fn an_event_copied_off_a_page_reads_as_on_it() {
         let first = Event::from_json(
             r#"{"kind":"Event","verb":"get","user":{"username":"ann","groups":["a","b"]},
                 "objectRef":{"resource":"pods","subresource":"exec"},"responseStatus":{"code":101},
@@ -660,61 +685,31 @@ mod tests {
         )
         .unwrap();
         let second = Event::from_json(
-            r#"{"kind":"Event","verb":"list","sourceIPs":["10.1.1.1"],"annotations":{"x":"y"}}"#,
+            r#"{"kind":"Event","verb":"list","sourceIPs":["10.1.1.1"],"userAgent":"kubectl"}"#,
         )
         .unwrap();
-        let mut together = BatchWriter::default();
-        together.push_audit(&first);
-        together.push_other(r#"{"msg":"hi"}"#);
-        together.push_audit(&second);
-        let mut apart = BatchWriter::default();
-        for one in [&first, &second] {
-            let mut w = BatchWriter::default();
-            w.push_audit(one);
-            if std::ptr::eq(one, &second) {
-                w.add_pair(0, ListField::Annotations, "label", "yes");
-            }
-            apart.append(&w);
-            if std::ptr::eq(one, &first) {
-                let mut other = BatchWriter::default();
-                other.push_other(r#"{"msg":"hi"}"#);
-                apart.append(&other);
-            }
-        }
-        let debug = |w: &BatchWriter| {
-            let mut out = Vec::new();
-            w.reader().for_each(|_, e| {
-                out.push(match e {
-                    BatchEvent::Audit(e) => format!("{e:?}"),
-                    BatchEvent::Other(json) => json.to_string(),
-                    BatchEvent::Unknown(k) => format!("unknown {k}"),
-                })
-            });
-            out
+        let mut page = BatchWriter::default();
+        page.push_audit(&first);
+        page.push_other(r#"{"msg":"hi"}"#);
+        page.push_audit(&second);
+        page.add_pair(0, ListField::Annotations, "label", "yes");
+        let shown = |w: &BatchWriter, i: usize| match w.reader().view(i).unwrap() {
+            view if view.is_audit() => format!("{:?}", view.event()),
+            view => view.other_json().unwrap_or_default().to_string(),
         };
-        let (a, t) = (debug(&apart), debug(&together));
-        assert_eq!(a[..2], t[..2]);
-        assert_eq!(
-            a[2],
-            t[2].replace(r#"("x", "y")]"#, r#"("x", "y"), ("label", "yes")]"#)
-        );
-        let reader = apart.reader();
-        let view = reader.view(2).unwrap();
-        assert_eq!(view.value_of(ListField::Annotations, "label"), Some("yes"));
-        assert_eq!(view.value_of(ListField::Annotations, "x"), Some("y"));
-        assert_eq!(
-            view.list(ListField::SourceIps).collect::<Vec<_>>(),
-            ["10.1.1.1"]
-        );
-        let view = reader.view(0).unwrap();
-        assert_eq!(view.text(TextField::Subresource), "exec");
-        assert_eq!(view.response_code(), Some(101));
-        assert!(view.has(has::OBJECT_REF) && !view.has(has::IMPERSONATED_USER));
-        assert_eq!(
-            reader.view(1).unwrap().other_json(),
-            Some(r#"{"msg":"hi"}"#)
-        );
-        assert!(reader.view(3).is_none());
+        let mut copied = BatchWriter::default();
+        for i in [2, 0, 1] {
+            copied.append_event(&page, i);
+        }
+        assert_eq!(copied.len(), 3);
+        for (at, i) in [(0, 2), (1, 0), (2, 1)] {
+            assert_eq!(shown(&copied, at), shown(&page, i), "event {i}");
+        }
+        assert!(shown(&copied, 1).contains(r#"("label", "yes")"#));
+        // Only the event's own texts are copied.
+        let mut one = BatchWriter::default();
+        one.append_event(&page, 1);
+        assert_eq!(one.text, r#"{"msg":"hi"}"#);
     }
 
     /// Spans a faulty host might send read as empty texts, never a trap.

@@ -86,8 +86,7 @@ impl ChatterFilter {
                     let Some(rule) = self.classify(doc) else {
                         continue;
                     };
-                    doc.event
-                        .add_pair(0, ListField::Annotations, CHATTER_ANNOTATION, rule);
+                    doc.annotate(CHATTER_ANNOTATION, rule);
                     *reduced.by_rule.entry(rule.to_string()).or_default() += 1;
                 }
             }

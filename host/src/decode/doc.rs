@@ -1,8 +1,10 @@
 //! What decoding gives: each document with where it came from, its event
 //! laid out once for the packs, and the failures, counted by origin.
 
+use std::sync::Arc;
+
 use chrono::{DateTime, Utc};
-use rule_sdk::bindings::k8scop::rules::types::TextField;
+use rule_sdk::bindings::k8scop::rules::types::{ListField, TextField};
 use rule_sdk::wire::{BatchWriter, EventView};
 
 use super::Shape;
@@ -63,9 +65,10 @@ impl DocRef {
 pub struct DecodedDoc {
     pub origin: DocRef,
     pub kind: EventKind,
-    /// The event laid out as in a pack's batch (`rule_sdk::wire`), one
-    /// event long; a document that is not an audit event is its JSON.
-    pub event: BatchWriter,
+    /// The event laid out as in a pack's batch (`rule_sdk::wire`), on the
+    /// page of the documents decoded with it; a document that is not an
+    /// audit event is its JSON.
+    pub event: Laid,
     /// RFC 3339: the first of the event's times that parses (the stage's,
     /// when the request was received, v1beta1's, the document's
     /// `@timestamp`); "" when none does.
@@ -85,9 +88,19 @@ impl DecodedDoc {
     /// The event's fields, read from its layout.
     pub fn view(&self) -> EventView<'_> {
         self.event
+            .page
             .reader()
-            .view(0)
-            .expect("a decoded document holds one event")
+            .view(self.event.index)
+            .expect("a decoded document's event is on its page")
+    }
+
+    /// Add an annotation to the event as the packs see it. Its page is
+    /// shared, so the event moves to a page of its own first.
+    pub fn annotate(&mut self, key: &str, value: &str) {
+        let mut alone = BatchWriter::default();
+        alone.append_event(&self.event.page, self.event.index);
+        alone.add_pair(0, ListField::Annotations, key, value);
+        self.event = Laid::alone(alone);
     }
 
     /// The event as a pack reads it.
@@ -124,6 +137,73 @@ impl DecodedDoc {
     }
 }
 
+/// Where a decoded event's layout lives: its place on a page, the one
+/// writer that the events decoded together (a read batch) are laid out on.
+/// A page is one allocation for hundreds of events, not three per event,
+/// and is freed once, by whichever stage drops its last event.
+#[derive(Debug, Clone)]
+pub struct Laid {
+    page: Arc<BatchWriter>,
+    index: usize,
+}
+
+impl Laid {
+    /// The only event of `page`.
+    pub(super) fn alone(page: BatchWriter) -> Self {
+        Laid {
+            page: Arc::new(page),
+            index: 0,
+        }
+    }
+
+    pub fn page(&self) -> &BatchWriter {
+        &self.page
+    }
+
+    /// The event's position on its page.
+    pub fn index(&self) -> usize {
+        self.index
+    }
+}
+
+/// A root audit event laid out on a page still being written (the decode
+/// stage's read batch): a document once the page is complete.
+#[derive(Debug)]
+pub struct OnPage {
+    pub(super) index: usize,
+    pub(super) origin: DocRef,
+    pub(super) time: String,
+    pub(super) timestamp: Option<DateTime<Utc>>,
+    pub(super) time_fallback: bool,
+}
+
+impl OnPage {
+    /// The document, on its completed page.
+    pub fn on(self, page: &Arc<BatchWriter>) -> DecodedDoc {
+        DecodedDoc {
+            origin: self.origin,
+            kind: EventKind::Audit,
+            event: Laid {
+                page: Arc::clone(page),
+                index: self.index,
+            },
+            time: self.time,
+            timestamp: self.timestamp,
+            time_fallback: self.time_fallback,
+            shape: Some(Shape::Root),
+            cluster: None,
+        }
+    }
+}
+
+/// One line's (or search hit's) decoding: the common case, a root audit
+/// event, laid out on the page; any other document decoded apart.
+#[derive(Debug)]
+pub enum Line {
+    OnPage(OnPage),
+    Apart(Decoded),
+}
+
 /// What one document decoded into: usually one document, several for a
 /// batch (an EventList, a CloudWatch envelope), each with its own origin.
 #[derive(Debug, Default)]
@@ -131,6 +211,16 @@ pub struct Decoded {
     pub docs: Vec<DecodedDoc>,
     /// Events of a batch that do not decode (the others do), by origin.
     pub failed: Vec<(DocRef, DecodeError)>,
+}
+
+impl Line {
+    /// The documents, once the page they may be laid out on is complete.
+    pub fn complete(self, page: &Arc<BatchWriter>) -> Decoded {
+        match self {
+            Line::OnPage(doc) => Decoded::one(doc.on(page)),
+            Line::Apart(decoded) => decoded,
+        }
+    }
 }
 
 impl Decoded {

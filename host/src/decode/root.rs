@@ -4,16 +4,18 @@
 //! What the fast path cannot decide is left to the full parse.
 
 use rule_sdk::Event;
+use rule_sdk::wire::BatchWriter;
 
-use super::{DecodeError, DecodedDoc, DocRef, Shape};
+use super::{DecodeError, DocRef, OnPage};
 
-/// A root audit event, parsed once. `None`: not a plain root event (or one
+/// A root audit event, parsed once and laid out on `page`. `None`: not a plain root event (or one
 /// that does not parse), for the full parse to decide and, if it looks like
 /// audit data, to say why it does not decode.
 pub(super) fn fast_root_audit(
     text: &str,
     origin: DocRef,
-) -> Option<Result<DecodedDoc, DecodeError>> {
+    page: &mut BatchWriter,
+) -> Option<Result<OnPage, DecodeError>> {
     // A search hit's export and Elastic Agent's document hold the event
     // deeper; a text merely naming these keys (in a body) takes the full
     // parse too, which is slower, never wrong.
@@ -63,14 +65,7 @@ pub(super) fn fast_root_audit(
     if !names_audit {
         event.api_version = "audit.k8s.io/v1".into();
     }
-    Some(Ok(super::event_doc(
-        &event,
-        text.len(),
-        origin,
-        Shape::Root,
-        None,
-        None,
-    )))
+    Some(Ok(super::place_event(page, &event, origin, None)))
 }
 
 /// Whether `text` holds `key` (SIMD search: this runs on every line).

@@ -29,10 +29,11 @@ impl BatchText {
         self.writer.clear();
     }
 
-    /// Write one decoded document (a copy of its layout, no parse); its
+    /// Write one decoded document (a copy of its texts, no parse); its
     /// position among those written is its event's.
     pub fn push(&mut self, doc: &DecodedDoc) -> usize {
-        self.writer.append(&doc.event);
+        self.writer
+            .append_event(doc.event.page(), doc.event.index());
         self.writer.len() - 1
     }
 

@@ -2,12 +2,13 @@
 //! counted by shape; chatter and the stages folded into their request's
 //! counted stage leave here, counted.
 
+use rule_sdk::wire::BatchWriter;
 use tokio::sync::mpsc;
 
 use super::{Decoded, Raw, item_reason};
 use crate::chatter::{ChatterCounts, ChatterFilter, ChatterMode};
 use crate::contract::EventKind;
-use crate::decode::{DecodeError, DecodedDoc, Decoder, DocRef};
+use crate::decode::{DecodeError, DecodedDoc, Decoder, DocRef, page_of};
 use crate::ops::{DocumentKind, Metrics};
 use crate::request_once::RequestOnce;
 use crate::summary::DecodeReport;
@@ -35,30 +36,41 @@ pub(super) fn decode_stage(
                 Decoded::End(end)
             }
             Raw::Lines(lines) => {
-                let mut docs = Vec::with_capacity(lines.len());
+                // The batch's root audit events are laid out on one page.
+                let bytes = lines.iter().map(|l| l.text.as_ref().map_or(0, String::len));
+                let mut page = BatchWriter::with_capacity(bytes.sum(), lines.len());
+                let mut decoded_lines = Vec::with_capacity(lines.len());
                 for line in lines {
                     let decoded = line.text.map_err(|e| e.to_string()).and_then(|text| {
-                        decoder.decode(text, line.number).map_err(|e| e.to_string())
+                        decoder
+                            .line_onto(&mut page, &text, line.number)
+                            .map_err(|e| e.to_string())
                     });
                     match decoded {
-                        Ok(decoded) => {
-                            // A batch's items that did not decode, by position.
-                            for (origin, e) in take(decoded, &mut docs, &mut summary, metrics) {
-                                metrics.documents_failed(1);
-                                let at = format!("line {}", line.number);
-                                summary.failures.record_item(at, item_reason(&origin, &e));
-                            }
-                        }
+                        Ok(decoded) => decoded_lines.push((decoded, line.number)),
                         Err(reason) => {
                             metrics.documents_failed(1);
                             summary.failures.record_line(line.number, reason);
                         }
                     }
                 }
+                let page = page_of(page);
+                let mut docs = Vec::with_capacity(decoded_lines.len());
+                for (decoded, number) in decoded_lines {
+                    let decoded = decoded.complete(&page);
+                    // A batch's items that did not decode, by position.
+                    for (origin, e) in take(decoded, &mut docs, &mut summary, metrics) {
+                        metrics.documents_failed(1);
+                        let at = format!("line {number}");
+                        summary.failures.record_item(at, item_reason(&origin, &e));
+                    }
+                }
                 Decoded::Docs(docs)
             }
             Raw::Hits(hits) => {
-                let mut docs = Vec::with_capacity(hits.len());
+                let bytes = hits.iter().map(|h| h.source_text().len()).sum();
+                let mut page = BatchWriter::with_capacity(bytes, hits.len());
+                let mut decoded_hits = Vec::with_capacity(hits.len());
                 for hit in hits {
                     let text = hit.source_text();
                     let origin = DocRef {
@@ -66,18 +78,22 @@ pub(super) fn decode_stage(
                         id: Some(hit.id.clone()),
                         ..Default::default()
                     };
-                    match decoder.decode_text(text, origin.clone()) {
-                        Ok(decoded) => {
-                            for (origin, e) in take(decoded, &mut docs, &mut summary, metrics) {
-                                metrics.documents_failed(1);
-                                let at = format!("document {}", origin.key());
-                                summary.failures.record_item(at, e.to_string());
-                            }
-                        }
+                    match decoder.source_onto(&mut page, text, origin.clone()) {
+                        Ok(decoded) => decoded_hits.push(decoded),
                         Err(e) => {
                             metrics.documents_failed(1);
                             summary.failures.record_doc(&origin.key(), e.to_string());
                         }
+                    }
+                }
+                let page = page_of(page);
+                let mut docs = Vec::with_capacity(decoded_hits.len());
+                for decoded in decoded_hits {
+                    let decoded = decoded.complete(&page);
+                    for (origin, e) in take(decoded, &mut docs, &mut summary, metrics) {
+                        metrics.documents_failed(1);
+                        let at = format!("document {}", origin.key());
+                        summary.failures.record_item(at, e.to_string());
                     }
                 }
                 Decoded::Docs(docs)

@@ -90,6 +90,7 @@ mod lru;
 mod rbac_workload;
 mod secret_burst;
 mod text;
+mod windows;
 
 pub use first_seen::{AgentMatch, user_agent_family};
 

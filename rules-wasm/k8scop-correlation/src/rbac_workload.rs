@@ -7,8 +7,8 @@ use std::collections::VecDeque;
 use rule_sdk::time::format_rfc3339;
 use rule_sdk::{Alerts, Event};
 
-use crate::lru::Lru;
 use crate::text::{sample, seconds};
+use crate::windows::{IdentityWindows, Windowed};
 
 /// RBAC changes remembered per identity within the window (the latest ones).
 pub const MAX_RBAC_CHANGES: usize = 8;
@@ -34,8 +34,7 @@ pub const WORKLOADS: &[(&str, &str)] = &[
 const CHANGE_VERBS: &[&str] = &["create", "update", "patch"];
 
 pub struct RbacThenWorkload {
-    window_ms: i64,
-    by_user: Lru<String, VecDeque<RbacChange>>,
+    by_user: IdentityWindows<VecDeque<RbacChange>>,
 }
 
 struct RbacChange {
@@ -48,23 +47,27 @@ struct RbacChange {
     impersonated: String,
 }
 
+impl Windowed for VecDeque<RbacChange> {
+    fn newest(&self) -> Option<i64> {
+        self.back().map(|c| c.at)
+    }
+}
+
 impl RbacThenWorkload {
     pub fn new(window_ms: i64, max_identities: usize) -> Self {
         RbacThenWorkload {
-            window_ms,
-            by_user: Lru::new(max_identities),
+            by_user: IdentityWindows::new(window_ms, max_identities),
         }
     }
 
     #[cfg(test)]
     pub fn tracked(&self) -> usize {
-        self.by_user.len()
+        self.by_user.tracked()
     }
 
     pub fn observe(&mut self, e: &Event, at: i64, now: i64, out: &mut Alerts) {
-        let window = self.window_ms;
-        self.by_user
-            .expire(|c| c.back().is_none_or(|last| last.at < now - window));
+        let window = self.by_user.window_ms();
+        self.by_user.expire(now);
         if !is_change(e) {
             return;
         }

@@ -7,13 +7,12 @@ use std::collections::{BTreeSet, VecDeque};
 use rule_sdk::time::format_rfc3339;
 use rule_sdk::{Alerts, Event};
 
-use crate::lru::Lru;
 use crate::text::{SAMPLE, sample, seconds};
+use crate::windows::{IdentityWindows, Windowed};
 
 pub struct SecretBurst {
     threshold: usize,
-    window_ms: i64,
-    by_user: Lru<String, Reads>,
+    by_user: IdentityWindows<Reads>,
 }
 
 /// One identity's distinct secret reads within the window, oldest first.
@@ -32,27 +31,31 @@ struct Read {
     namespace: String,
 }
 
+impl Windowed for Reads {
+    fn newest(&self) -> Option<i64> {
+        self.reads.back().map(|r| r.at)
+    }
+}
+
 impl SecretBurst {
     pub fn new(threshold: usize, window_ms: i64, max_identities: usize) -> Self {
         SecretBurst {
             threshold,
-            window_ms,
-            by_user: Lru::new(max_identities),
+            by_user: IdentityWindows::new(window_ms, max_identities),
         }
     }
 
     /// Identities tracked now.
     #[cfg(test)]
     pub fn tracked(&self) -> usize {
-        self.by_user.len()
+        self.by_user.tracked()
     }
 
     /// Look at one final-stage event of a non-ignored identity at `at`;
     /// `now` is the latest event time seen.
     pub fn observe(&mut self, e: &Event, at: i64, now: i64, out: &mut Alerts) {
-        let window = self.window_ms;
-        self.by_user
-            .expire(|r| r.reads.back().is_none_or(|last| last.at < now - window));
+        let window = self.by_user.window_ms();
+        self.by_user.expire(now);
         if !is_secret_read(e) {
             return;
         }
