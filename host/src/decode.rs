@@ -37,7 +37,7 @@ mod root;
 mod shape;
 mod shippers;
 
-pub use doc::{DecodeError, Decoded, DecodedDoc, DocRef, Laid, Line, OnPage};
+pub use doc::{DecodeError, Decoded, DecodedDoc, DocFacts, DocRef, Laid, Line, OnPage};
 pub use shape::{EventShape, Shape};
 
 use root::fast_root_audit;

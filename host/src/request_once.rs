@@ -29,7 +29,7 @@ use rule_sdk::wire::EventView;
 use serde::{Deserialize, Serialize};
 
 use crate::contract::EventKind;
-use crate::decode::DecodedDoc;
+use crate::decode::{DecodedDoc, DocFacts};
 
 /// Requests remembered at most; past it the oldest are forgotten (counted).
 const MAX_OPEN_REQUESTS: usize = 500_000;
@@ -166,7 +166,7 @@ pub struct RequestOnce {
 
 /// What happens to one event.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Verdict {
+pub enum Verdict {
     Count,
     BeforeDecision,
     Repeated,
@@ -206,7 +206,7 @@ impl RequestOnce {
     /// that is not an audit event, and each request at its deciding stage.
     pub fn retain(&mut self, docs: &mut Vec<DecodedDoc>) -> StageCounts {
         let mut counts = StageCounts::default();
-        docs.retain(|doc| match self.verdict(doc) {
+        docs.retain(|doc| match self.verdict(doc.facts()) {
             Verdict::Count => true,
             Verdict::BeforeDecision => {
                 counts.before_decision += 1;
@@ -221,7 +221,9 @@ impl RequestOnce {
         counts
     }
 
-    fn verdict(&mut self, doc: &DecodedDoc) -> Verdict {
+    /// Whether the packs see this event, in the log's order; call
+    /// [`RequestOnce::forget_old`] after each batch.
+    pub fn verdict(&mut self, doc: DocFacts<'_>) -> Verdict {
         if doc.kind != EventKind::Audit {
             return Verdict::Count;
         }
@@ -229,7 +231,7 @@ impl RequestOnce {
         if let Some(t) = time {
             self.newest = Some(self.newest.map_or(t, |n| n.max(t)));
         }
-        let view = doc.view();
+        let view = doc.view;
         let stage = view.text(TextField::Stage).parse::<Stage>().ok();
         if stage == Some(Stage::RequestReceived) && !self.policy.received_decides() {
             return Verdict::BeforeDecision;
@@ -264,7 +266,7 @@ impl RequestOnce {
     }
 
     /// Forget requests older than the horizon, and the oldest past the cap.
-    fn forget_old(&mut self) -> u64 {
+    pub fn forget_old(&mut self) -> u64 {
         let before = self.open.len();
         if let Some(newest) = self.newest {
             let oldest_kept = newest - self.policy.horizon;

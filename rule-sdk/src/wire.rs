@@ -158,6 +158,14 @@ list_layout! {
     Annotations => Pairs event.annotations;
 }
 
+/// A place in a [`BatchWriter`], from [`BatchWriter::mark`].
+#[derive(Debug, Clone, Copy)]
+pub struct Mark {
+    text: usize,
+    strings: usize,
+    events: usize,
+}
+
 /// A batch being written (by the host).
 #[derive(Debug, Default, Clone)]
 pub struct BatchWriter {
@@ -182,6 +190,23 @@ impl BatchWriter {
         self.text.clear();
         self.strings.clear();
         self.events.clear();
+    }
+
+    /// How far the writer has written, to take back what follows.
+    pub fn mark(&self) -> Mark {
+        Mark {
+            text: self.text.len(),
+            strings: self.strings.len(),
+            events: self.events.len(),
+        }
+    }
+
+    /// Take back everything written since `mark` (the host drops an event
+    /// it decides against right after laying it out).
+    pub fn rewind(&mut self, mark: Mark) {
+        self.text.truncate(mark.text);
+        self.strings.truncate(mark.strings);
+        self.events.truncate(mark.events);
     }
 
     /// Events written so far.
@@ -672,6 +697,30 @@ mod tests {
         for (i, field) in LIST_LAYOUT.iter().enumerate() {
             assert_eq!(*field as usize, i, "{field:?} out of place");
         }
+    }
+
+    /// An event taken back leaves the page as if it had never been written.
+    #[test]
+    fn rewinding_takes_back_the_last_event() {
+        let event = |verb: &str| {
+            format!(
+                r#"{{"kind":"Event","verb":"{verb}","sourceIPs":["10.0.0.{}"]}}"#,
+                verb.len()
+            )
+        };
+        let (a, b, c) = (event("get"), event("delete"), event("watch"));
+        let mut page = BatchWriter::default();
+        page.push_audit(&Event::from_json(&a).unwrap());
+        let mark = page.mark();
+        page.push_audit(&Event::from_json(&b).unwrap());
+        page.rewind(mark);
+        page.push_audit(&Event::from_json(&c).unwrap());
+        let mut written = BatchWriter::default();
+        written.push_audit(&Event::from_json(&a).unwrap());
+        written.push_audit(&Event::from_json(&c).unwrap());
+        assert_eq!(page.text, written.text);
+        assert_eq!(page.strings, written.strings);
+        assert_eq!(page.events, written.events);
     }
 
     /// An event copied off a page of several reads as it did on the page,

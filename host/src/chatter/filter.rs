@@ -54,11 +54,11 @@ impl ChatterFilter {
 
     /// The rule an event matches, if it is chatter. Documents that are not
     /// audit events are never chatter.
-    pub fn classify(&self, doc: &DecodedDoc) -> Option<&str> {
+    pub fn classify(&self, doc: DocFacts<'_>) -> Option<&str> {
         if doc.kind != EventKind::Audit {
             return None;
         }
-        let event = Probe::of(doc.view());
+        let event = Probe::of(doc.view);
         if event.never_chatter() {
             return None;
         }
@@ -74,7 +74,7 @@ impl ChatterFilter {
         let mut reduced = Reduced::default();
         match self.mode {
             ChatterMode::Off => {}
-            ChatterMode::Drop => docs.retain(|doc| match self.classify(doc) {
+            ChatterMode::Drop => docs.retain(|doc| match self.classify(doc.facts()) {
                 Some(rule) => {
                     *reduced.by_rule.entry(rule.to_string()).or_default() += 1;
                     false
@@ -83,7 +83,7 @@ impl ChatterFilter {
             }),
             ChatterMode::Label => {
                 for doc in docs.iter_mut() {
-                    let Some(rule) = self.classify(doc) else {
+                    let Some(rule) = self.classify(doc.facts()) else {
                         continue;
                     };
                     doc.annotate(CHATTER_ANNOTATION, rule);

@@ -53,7 +53,7 @@ use rule_sdk::control_plane::{ControlPlane, Role};
 use rule_sdk::wire::{EventView, has};
 
 use crate::contract::EventKind;
-use crate::decode::DecodedDoc;
+use crate::decode::{DecodedDoc, DocFacts};
 
 mod builtin;
 mod counts;

@@ -22,7 +22,7 @@ fn builtin() -> ChatterFilter {
 }
 
 fn rule_of(filter: &ChatterFilter, e: &Value) -> Option<String> {
-    filter.classify(&doc(e)).map(String::from)
+    filter.classify(doc(e).facts()).map(String::from)
 }
 
 const KUBELET_AGENT: &str = "kubelet/v1.29.2 (linux/amd64) kubernetes/4b8e819";

@@ -84,7 +84,25 @@ pub struct DecodedDoc {
     pub cluster: Option<String>,
 }
 
+/// What the decode stage's filters (chatter, request folding) read of a
+/// document: the same for a document and for an event still on the page
+/// being written, so an event they drop is never completed.
+#[derive(Clone, Copy)]
+pub struct DocFacts<'a> {
+    pub kind: EventKind,
+    pub timestamp: Option<DateTime<Utc>>,
+    pub view: EventView<'a>,
+}
+
 impl DecodedDoc {
+    pub fn facts(&self) -> DocFacts<'_> {
+        DocFacts {
+            kind: self.kind,
+            timestamp: self.timestamp,
+            view: self.view(),
+        }
+    }
+
     /// The event's fields, read from its layout.
     pub fn view(&self) -> EventView<'_> {
         self.event
@@ -178,6 +196,27 @@ pub struct OnPage {
 }
 
 impl OnPage {
+    /// Its facts, read off the page it is being written on.
+    pub fn facts<'a>(&self, page: &'a BatchWriter) -> DocFacts<'a> {
+        DocFacts {
+            kind: EventKind::Audit,
+            timestamp: self.timestamp,
+            view: page
+                .reader()
+                .view(self.index)
+                .expect("an event laid out on the page"),
+        }
+    }
+
+    /// The event's position on its page.
+    pub fn index(&self) -> usize {
+        self.index
+    }
+
+    pub fn time_fallback(&self) -> bool {
+        self.time_fallback
+    }
+
     /// The document, on its completed page.
     pub fn on(self, page: &Arc<BatchWriter>) -> DecodedDoc {
         DecodedDoc {

@@ -1,14 +1,16 @@
 //! The decode stage: raw lines and hits become documents for the packs,
 //! counted by shape; chatter and the stages folded into their request's
-//! counted stage leave here, counted.
+//! counted stage leave here, counted, decided as each is decoded.
 
-use rule_sdk::wire::BatchWriter;
+use rule_sdk::bindings::k8scop::rules::types::ListField;
+use rule_sdk::wire::{BatchWriter, Mark};
 use tokio::sync::mpsc;
 
+use super::reduce::{Fate, Reducer};
 use super::{Decoded, Raw, item_reason};
-use crate::chatter::{ChatterCounts, ChatterFilter, ChatterMode};
+use crate::chatter::{CHATTER_ANNOTATION, ChatterCounts, ChatterFilter, ChatterMode};
 use crate::contract::EventKind;
-use crate::decode::{DecodeError, DecodedDoc, Decoder, DocRef, page_of};
+use crate::decode::{DecodeError, DecodedDoc, Decoder, DocRef, Line, Shape, page_of};
 use crate::ops::{DocumentKind, Metrics};
 use crate::request_once::RequestOnce;
 use crate::summary::DecodeReport;
@@ -36,86 +38,47 @@ pub(super) fn decode_stage(
                 Decoded::End(end)
             }
             Raw::Lines(lines) => {
-                // The batch's root audit events are laid out on one page.
-                let bytes = lines.iter().map(|l| l.text.as_ref().map_or(0, String::len));
-                let mut page = BatchWriter::with_capacity(bytes.sum(), lines.len());
-                let mut decoded_lines = Vec::with_capacity(lines.len());
+                let mut batch = PageBatch::new(chatter, &mut request_once);
+                batch.reserve(lines.iter().map(|l| l.text.as_ref().map_or(0, String::len)));
                 for line in lines {
+                    let at = || format!("line {}", line.number);
+                    let before = batch.page.mark();
                     let decoded = line.text.map_err(|e| e.to_string()).and_then(|text| {
                         decoder
-                            .line_onto(&mut page, &text, line.number)
+                            .line_onto(&mut batch.page, &text, line.number)
                             .map_err(|e| e.to_string())
                     });
                     match decoded {
-                        Ok(decoded) => decoded_lines.push((decoded, line.number)),
+                        Ok(decoded) => batch.take(decoded, before, at, &mut summary, metrics),
                         Err(reason) => {
                             metrics.documents_failed(1);
                             summary.failures.record_line(line.number, reason);
                         }
                     }
                 }
-                let page = page_of(page);
-                let mut docs = Vec::with_capacity(decoded_lines.len());
-                for (decoded, number) in decoded_lines {
-                    let decoded = decoded.complete(&page);
-                    // A batch's items that did not decode, by position.
-                    for (origin, e) in take(decoded, &mut docs, &mut summary, metrics) {
-                        metrics.documents_failed(1);
-                        let at = format!("line {number}");
-                        summary.failures.record_item(at, item_reason(&origin, &e));
-                    }
-                }
-                Decoded::Docs(docs)
+                Decoded::Docs(batch.finish(&mut summary, metrics))
             }
             Raw::Hits(hits) => {
-                let bytes = hits.iter().map(|h| h.source_text().len()).sum();
-                let mut page = BatchWriter::with_capacity(bytes, hits.len());
-                let mut decoded_hits = Vec::with_capacity(hits.len());
+                let mut batch = PageBatch::new(chatter, &mut request_once);
+                batch.reserve(hits.iter().map(|h| h.source_text().len()));
                 for hit in hits {
-                    let text = hit.source_text();
                     let origin = DocRef {
                         index: Some(hit.index.clone()),
                         id: Some(hit.id.clone()),
                         ..Default::default()
                     };
-                    match decoder.source_onto(&mut page, text, origin.clone()) {
-                        Ok(decoded) => decoded_hits.push(decoded),
+                    let at = || format!("document {}", origin.key());
+                    let before = batch.page.mark();
+                    match decoder.source_onto(&mut batch.page, hit.source_text(), origin.clone()) {
+                        Ok(decoded) => batch.take(decoded, before, at, &mut summary, metrics),
                         Err(e) => {
                             metrics.documents_failed(1);
                             summary.failures.record_doc(&origin.key(), e.to_string());
                         }
                     }
                 }
-                let page = page_of(page);
-                let mut docs = Vec::with_capacity(decoded_hits.len());
-                for decoded in decoded_hits {
-                    let decoded = decoded.complete(&page);
-                    for (origin, e) in take(decoded, &mut docs, &mut summary, metrics) {
-                        metrics.documents_failed(1);
-                        let at = format!("document {}", origin.key());
-                        summary.failures.record_item(at, e.to_string());
-                    }
-                }
-                Decoded::Docs(docs)
+                Decoded::Docs(batch.finish(&mut summary, metrics))
             }
-        };
-        // Chatter and the stages folded into their request's counted stage
-        // leave here, counted: dropped documents were read, so a
-        // checkpoint past them is right.
-        let out = match out {
-            Decoded::Docs(mut docs) => {
-                let reduced = chatter.apply(&mut docs);
-                if let Some(counts) = summary.chatter.as_mut() {
-                    metrics.chatter().record(chatter.mode(), &reduced);
-                    counts.add(&reduced);
-                }
-                let folded = request_once.retain(&mut docs);
-                summary.stages.add(folded);
-                metrics.stages_folded(&folded);
-                metrics.set_open_requests(request_once.open_count());
-                Decoded::Docs(docs)
-            }
-            end => end,
         };
         // A search page may be larger than a pack's batch: split it, so
         // packs always get batches of the configured size.
@@ -138,16 +101,111 @@ pub(super) fn decode_stage(
     summary
 }
 
-/// Take a document's decoded events into `docs`: the document counted
-/// once (by its first event's kind and shape, or for a batch whose every
-/// item failed, by theirs), a batch's events also on their own; what is
-/// left is the items of a batch that did not decode.
-fn take(
-    decoded: crate::decode::Decoded,
-    docs: &mut Vec<DecodedDoc>,
-    summary: &mut DecodeReport,
-    metrics: &Metrics,
-) -> Vec<(DocRef, DecodeError)> {
+/// One read batch on its way through the stage: its root audit events laid
+/// out on one page, each document decided as it comes (`reduce`), the kept
+/// in order.
+struct PageBatch<'a> {
+    page: BatchWriter,
+    reducer: Reducer<'a>,
+    kept: Vec<Line>,
+}
+
+impl<'a> PageBatch<'a> {
+    fn new(chatter: &'a ChatterFilter, requests: &'a mut RequestOnce) -> Self {
+        PageBatch {
+            page: BatchWriter::default(),
+            reducer: Reducer::new(chatter, requests),
+            kept: Vec::new(),
+        }
+    }
+
+    /// Room for documents of these sizes: their texts are at most that.
+    fn reserve(&mut self, sizes: impl ExactSizeIterator<Item = usize>) {
+        let count = sizes.len();
+        self.page = BatchWriter::with_capacity(sizes.sum(), count);
+        self.kept.reserve(count);
+    }
+
+    /// Count a decoded document, decide each of its events, and keep those
+    /// that go on; `before` is where the page stood before the document was
+    /// decoded, `at` names it for the failures of a batch's items.
+    fn take(
+        &mut self,
+        decoded: Line,
+        before: Mark,
+        at: impl Fn() -> String,
+        summary: &mut DecodeReport,
+        metrics: &Metrics,
+    ) {
+        match decoded {
+            Line::OnPage(doc) => {
+                summary.decoded_audit += 1;
+                *summary.audit_by_shape.entry(Shape::Root).or_default() += 1;
+                count_event(
+                    EventKind::Audit,
+                    Some(Shape::Root),
+                    doc.time_fallback(),
+                    false,
+                    summary,
+                    metrics,
+                );
+                // The event is the page's last: a dropped one is taken back.
+                match self.reducer.fate(doc.facts(&self.page)) {
+                    Fate::Drop => self.page.rewind(before),
+                    Fate::Label(rule) => {
+                        let index = doc.index();
+                        self.page
+                            .add_pair(index, ListField::Annotations, CHATTER_ANNOTATION, rule);
+                        self.kept.push(Line::OnPage(doc));
+                    }
+                    Fate::Keep => self.kept.push(Line::OnPage(doc)),
+                }
+            }
+            Line::Apart(mut decoded) => {
+                count_document(&decoded, summary, metrics);
+                for (origin, e) in std::mem::take(&mut decoded.failed) {
+                    metrics.documents_failed(1);
+                    summary.failures.record_item(at(), item_reason(&origin, &e));
+                }
+                decoded
+                    .docs
+                    .retain_mut(|doc| match self.reducer.fate(doc.facts()) {
+                        Fate::Drop => false,
+                        Fate::Label(rule) => {
+                            doc.annotate(CHATTER_ANNOTATION, rule);
+                            true
+                        }
+                        Fate::Keep => true,
+                    });
+                self.kept.push(Line::Apart(decoded));
+            }
+        }
+    }
+
+    /// The kept documents, on the completed page, with what the filters
+    /// took out counted.
+    fn finish(self, summary: &mut DecodeReport, metrics: &Metrics) -> Vec<DecodedDoc> {
+        let (reduced, folded, open) = self.reducer.finish();
+        if let Some(counts) = summary.chatter.as_mut() {
+            metrics.chatter().record(counts.mode, &reduced);
+            counts.add(&reduced);
+        }
+        summary.stages.add(folded);
+        metrics.stages_folded(&folded);
+        metrics.set_open_requests(open);
+        let page = page_of(self.page);
+        let mut docs = Vec::with_capacity(self.kept.len());
+        for line in self.kept {
+            docs.extend(line.complete(&page).docs);
+        }
+        docs
+    }
+}
+
+/// Count a document decoded apart: once (by its first event's kind and
+/// shape, or for a batch whose every item failed, by theirs), and each of
+/// its events on its own.
+fn count_document(decoded: &crate::decode::Decoded, summary: &mut DecodeReport, metrics: &Metrics) {
     let batch = decoded
         .docs
         .iter()
@@ -175,26 +233,43 @@ fn take(
             None => summary.decoded_other += 1,
         },
     }
-    summary.events_decoded += decoded.docs.len() as u64;
-    for doc in decoded.docs {
-        if doc.time_fallback {
-            summary.time_fallbacks += 1;
-            metrics.audit_time_fallback();
-        }
-        match doc.kind {
-            EventKind::Audit => {
-                metrics.documents_decoded(DocumentKind::Audit, 1);
-                if let Some(shape) = doc.shape {
-                    metrics.audit_event_decoded(shape);
-                }
-            }
-            EventKind::Other => metrics.documents_decoded(DocumentKind::Other, 1),
-        }
-        if batch {
-            let shape = doc.shape.unwrap_or(crate::decode::Shape::Root);
-            *summary.unpacked_by_shape.entry(shape).or_default() += 1;
-        }
-        docs.push(doc);
+    for doc in &decoded.docs {
+        count_event(
+            doc.kind,
+            doc.shape,
+            doc.time_fallback,
+            batch,
+            summary,
+            metrics,
+        );
     }
-    decoded.failed
+}
+
+/// Count one decoded event (of a batch document, when `batch`).
+fn count_event(
+    kind: EventKind,
+    shape: Option<Shape>,
+    time_fallback: bool,
+    batch: bool,
+    summary: &mut DecodeReport,
+    metrics: &Metrics,
+) {
+    summary.events_decoded += 1;
+    if time_fallback {
+        summary.time_fallbacks += 1;
+        metrics.audit_time_fallback();
+    }
+    match kind {
+        EventKind::Audit => {
+            metrics.documents_decoded(DocumentKind::Audit, 1);
+            if let Some(shape) = shape {
+                metrics.audit_event_decoded(shape);
+            }
+        }
+        EventKind::Other => metrics.documents_decoded(DocumentKind::Other, 1),
+    }
+    if batch {
+        let shape = shape.unwrap_or(Shape::Root);
+        *summary.unpacked_by_shape.entry(shape).or_default() += 1;
+    }
 }

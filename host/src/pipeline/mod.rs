@@ -11,6 +11,7 @@
 
 mod decode_stage;
 mod engine_stage;
+mod reduce;
 mod sink_stage;
 
 use std::path::PathBuf;
