@@ -34,10 +34,10 @@ pub const WORKLOADS: &[(&str, &str)] = &[
 const CHANGE_VERBS: &[&str] = &["create", "update", "patch"];
 
 pub struct RbacThenWorkload {
-    by_user: IdentityWindows<VecDeque<RbacChange>>,
+    pub(crate) by_user: IdentityWindows<VecDeque<RbacChange>>,
 }
 
-struct RbacChange {
+pub(crate) struct RbacChange {
     at: i64,
     verb: String,
     resource: String,
@@ -60,14 +60,8 @@ impl RbacThenWorkload {
         }
     }
 
-    #[cfg(test)]
-    pub fn tracked(&self) -> usize {
-        self.by_user.tracked()
-    }
-
     pub fn observe(&mut self, e: &Event, at: i64, now: i64, out: &mut Alerts) {
-        let window = self.by_user.window_ms();
-        self.by_user.expire(now);
+        let window = self.by_user.advance_to(now);
         if !is_change(e) {
             return;
         }

@@ -12,18 +12,18 @@ use crate::windows::{IdentityWindows, Windowed};
 
 pub struct SecretBurst {
     threshold: usize,
-    by_user: IdentityWindows<Reads>,
+    pub(crate) by_user: IdentityWindows<Reads>,
 }
 
 /// One identity's distinct secret reads within the window, oldest first.
 /// Never more than `threshold - 1` entries: reaching the threshold raises
 /// the alert and starts counting afresh.
 #[derive(Default)]
-struct Reads {
+pub(crate) struct Reads {
     reads: VecDeque<Read>,
 }
 
-struct Read {
+pub(crate) struct Read {
     at: i64,
     /// `namespace/name`, or `namespace/*` for a list or watch of a whole
     /// namespace (`*/*` across namespaces).
@@ -45,17 +45,10 @@ impl SecretBurst {
         }
     }
 
-    /// Identities tracked now.
-    #[cfg(test)]
-    pub fn tracked(&self) -> usize {
-        self.by_user.tracked()
-    }
-
     /// Look at one final-stage event of a non-ignored identity at `at`;
     /// `now` is the latest event time seen.
     pub fn observe(&mut self, e: &Event, at: i64, now: i64, out: &mut Alerts) {
-        let window = self.by_user.window_ms();
-        self.by_user.expire(now);
+        let window = self.by_user.advance_to(now);
         if !is_secret_read(e) {
             return;
         }

@@ -660,8 +660,8 @@ fn a_flood_of_identities_stays_within_max_identities() {
         run(&mut pack, &events);
     }
     let p = pack.pack();
-    assert!(p.secret_burst.tracked() <= 100);
-    assert!(p.rbac_workload.tracked() <= 100);
+    assert!(p.secret_burst.by_user.tracked() <= 100);
+    assert!(p.rbac_workload.by_user.tracked() <= 100);
     assert!(p.first_seen.tracked() <= 100);
     assert!(p.auth_failures.tracked() <= 100);
 }
@@ -690,13 +690,13 @@ fn state_expires_as_event_time_advances() {
         .map(|i| secret_get(&format!("u{i}"), "s", i as f64))
         .collect();
     run(&mut pack, &events);
-    assert_eq!(pack.pack().secret_burst.tracked(), 50);
+    assert_eq!(pack.pack().secret_burst.by_user.tracked(), 50);
     // Someone else's event two minutes later: every burst window has passed.
     run(
         &mut pack,
         &[Ev::new("zed", "get", "pods", "prod", "p", 200, 200.0)],
     );
-    assert_eq!(pack.pack().secret_burst.tracked(), 0);
+    assert_eq!(pack.pack().secret_burst.by_user.tracked(), 0);
 }
 
 #[test]

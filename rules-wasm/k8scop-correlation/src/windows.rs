@@ -25,22 +25,20 @@ impl<V: Windowed> IdentityWindows<V> {
         }
     }
 
-    pub fn window_ms(&self) -> i64 {
-        self.window_ms
-    }
-
     /// Identities tracked now.
     #[cfg(test)]
     pub fn tracked(&self) -> usize {
         self.by_user.len()
     }
 
-    /// Forget the identities with nothing left inside the window that ends
-    /// at `now` (the latest event time seen).
-    pub fn expire(&mut self, now: i64) {
+    /// Move the window's end to `now` (the latest event time seen),
+    /// forgetting the identities with nothing left inside it; returns the
+    /// window's length.
+    pub fn advance_to(&mut self, now: i64) -> i64 {
         let oldest_kept = now - self.window_ms;
         self.by_user
             .expire(|v| v.newest().is_none_or(|last| last < oldest_kept));
+        self.window_ms
     }
 
     /// The entries of `user`, created with `new` when missing.
