@@ -10,11 +10,13 @@ that must agree with each other, and `panelsJSON` is JSON inside a string;
 generated, they agree by construction and the two files show the same
 charts. Run it from the repository root after changing a chart; commit its
 output. `host/tests/dashboards.rs` checks the files (fields the alert
-template maps, references, versions) without a running Kibana.
+template maps, references, versions) without a running Kibana, and that
+they are this script's output (`--check`).
 """
 
 import json
 import pathlib
+import sys
 
 ROOT = pathlib.Path(__file__).resolve().parent.parent
 DATA_VIEW = "k8scop-alerts"
@@ -423,7 +425,9 @@ def opensearch_dashboards():
         "id": DATA_VIEW,
         "type": "index-pattern",
         "migrationVersion": {"index-pattern": OSD_TYPES["index-pattern"]},
-        "attributes": {"title": PATTERN, "timeFieldName": "@timestamp", "fields": "[]"},
+        # No `fields`: without them it reads the mapping when first opened
+        # (an empty list would be taken as the field list).
+        "attributes": {"title": PATTERN, "timeFieldName": "@timestamp"},
         "references": [],
     }
     charts = [visualization(c[0], c[1], c[2], vis_state(c), [index_ref()], True)
@@ -432,13 +436,28 @@ def opensearch_dashboards():
     return [data_view, osd_cluster_control()] + charts + [saved_search, osd_dashboard()]
 
 
-def write(path, objects):
-    path.parent.mkdir(parents=True, exist_ok=True)
+def ndjson(objects):
     lines = [json.dumps(o, ensure_ascii=False, separators=(",", ":")) for o in objects]
-    path.write_text("\n".join(lines) + "\n")
-    print(f"{path.relative_to(ROOT)}: {len(objects)} objects")
+    return "\n".join(lines) + "\n"
+
+
+def main(check):
+    """Write the exports, or with --check say which differ (a hand edit)."""
+    stale = []
+    for path, objects in [(ROOT / "deploy/kibana/k8scop.ndjson", kibana()),
+                          (ROOT / "deploy/opensearch-dashboards/k8scop.ndjson",
+                           opensearch_dashboards())]:
+        text, name = ndjson(objects), path.relative_to(ROOT)
+        if check:
+            if not path.exists() or path.read_text() != text:
+                stale.append(str(name))
+            continue
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(text)
+        print(f"{name}: {len(objects)} objects")
+    if stale:
+        sys.exit(f"not what scripts/dashboards.py writes: {', '.join(stale)}")
 
 
 if __name__ == "__main__":
-    write(ROOT / "deploy/kibana/k8scop.ndjson", kibana())
-    write(ROOT / "deploy/opensearch-dashboards/k8scop.ndjson", opensearch_dashboards())
+    main("--check" in sys.argv[1:])

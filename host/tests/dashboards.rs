@@ -14,7 +14,8 @@
 //! index template maps (and aggregatable where aggregated), every
 //! reference resolves to an object of the file with its type, and every
 //! dashboard panel, Lens layer, control and search source has its
-//! reference. The files are written by `scripts/dashboards.py`.
+//! reference. The files are `scripts/dashboards.py`'s output, byte for
+//! byte.
 
 use std::collections::{BTreeMap, BTreeSet};
 
@@ -688,5 +689,21 @@ fn the_dashboard_checks_catch_what_would_break_an_import() {
     caught(
         kibana_problems(&format!("{kibana}{{not json\n")),
         "not JSON",
+    );
+}
+
+/// The committed exports are the script's output: a hand edit of one
+/// file would drift from the other and be lost at the next run.
+#[test]
+fn the_exports_are_what_the_script_writes() {
+    let out = std::process::Command::new("python3")
+        .arg(workspace_root().join("scripts/dashboards.py"))
+        .arg("--check")
+        .output()
+        .expect("python3 runs scripts/dashboards.py");
+    assert!(
+        out.status.success(),
+        "{}\nrun `python3 scripts/dashboards.py` and commit its output",
+        String::from_utf8_lossy(&out.stderr)
     );
 }
