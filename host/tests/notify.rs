@@ -907,6 +907,24 @@ fn replay_feeds_falcosidekick_every_sample_alert() {
             .all(|e| e.output_fields.contains_key("ka.user.name")),
         "{events:?}"
     );
+    // alice's exec, as Falco's k8saudit rules would name its parts.
+    let exec = events
+        .iter()
+        .find(|e| e.rule == "Command executed in a pod" && e.output.contains("user=alice"))
+        .unwrap_or_else(|| panic!("{events:?}"));
+    for (key, want) in [
+        ("ka.target.resource", "pods"),
+        ("ka.target.subresource", "exec"),
+        ("ka.target.namespace", "payments"),
+        ("k8scop.threat.tactic.name", "Execution"),
+    ] {
+        assert_eq!(
+            exec.output_fields.get(key),
+            Some(&Scalar::Text(want.into())),
+            "{key} in {:?}",
+            exec.output_fields
+        );
+    }
     assert!(
         stderr
             .lines()

@@ -35,9 +35,11 @@ pub fn priority(severity: &str) -> &'static str {
 
 /// A field of an audit alert under its k8saudit plugin name: the rule's
 /// reported field (`k8scop.fields.<key>`), else the ECS field the alert
-/// document carries.
+/// document carries (a list joined by commas).
 const AUDIT_FIELDS: &[(&str, &str, &[&str])] = &[
     ("ka.user.name", "user", &["user", "name"]),
+    // No rule reports the groups: ECS only.
+    ("ka.user.groups", "", &["user", "group", "name"]),
     (
         "ka.impuser.name",
         "impersonated_user",
@@ -63,7 +65,7 @@ const AUDIT_FIELDS: &[(&str, &str, &[&str])] = &[
         "response_code",
         &["http", "response", "status_code"],
     ),
-    ("ka.auditid", "audit_id", &[]),
+    ("ka.auditid", "audit_id", &["event", "id"]),
     ("ka.uri", "uri", &["url", "original"]),
 ];
 
@@ -131,10 +133,8 @@ fn output_fields(n: &Notification, audit: bool) -> Map<String, Value> {
     let mut used: Vec<&str> = Vec::new();
     if audit {
         for (name, key, ecs) in AUDIT_FIELDS {
-            let value = n
-                .field(key)
-                .map(str::to_string)
-                .or_else(|| text_at(doc, ecs));
+            let reported = n.field(key).filter(|_| !key.is_empty());
+            let value = reported.map(str::to_string).or_else(|| text_at(doc, ecs));
             if let Some(value) = value {
                 out.insert((*name).into(), Value::String(value));
                 used.push(key);
@@ -168,6 +168,27 @@ fn output_fields(n: &Notification, audit: bool) -> Map<String, Value> {
         }
     }
     out.insert("k8scop.count".into(), json!(n.count()));
+    // ATT&CK, one entry per tactic in ECS: names and technique ids, joined.
+    for (name, part, key) in [
+        ("k8scop.threat.tactic.name", "tactic", "name"),
+        ("k8scop.threat.technique.id", "technique", "id"),
+    ] {
+        let mut values: Vec<&str> = Vec::new();
+        for threat in doc["threat"].as_array().into_iter().flatten() {
+            let found: Vec<&str> = match &threat[part] {
+                Value::Array(items) => items.iter().filter_map(|i| i[key].as_str()).collect(),
+                one => one[key].as_str().into_iter().collect(),
+            };
+            for v in found {
+                if !values.contains(&v) {
+                    values.push(v);
+                }
+            }
+        }
+        if !values.is_empty() {
+            out.insert(name.into(), json!(values.join(",")));
+        }
+    }
     // The rule's other reported fields, each under its own name.
     if let Some(fields) = doc["k8scop"]["fields"].as_object() {
         for (key, value) in fields {
@@ -234,6 +255,14 @@ mod tests {
             "rule": {"id": "k8scop-classic/pod-exec", "name": "Command executed in a pod", "ruleset": "k8scop-classic"},
             "tags": ["attack.execution", "attack.t1609"],
             "orchestrator": {"type": "kubernetes", "namespace": "payments"},
+            "user": {"name": "alice", "group": {"name": ["system:authenticated", "dev"]}},
+            "url": {"original": "/api/v1/namespaces/payments/pods/api-5c8d7/exec?command=sh"},
+            "threat": [
+                {"tactic": {"id": "TA0002", "name": "Execution"},
+                 "technique": [{"id": "T1609", "name": "Container Administration Command"}]},
+                {"tactic": {"id": "TA0004", "name": "Privilege Escalation"},
+                 "technique": [{"id": "T1609"}]},
+            ],
             "k8scop": {"severity": "high", "count": 3, "alert_id": "abc", "group_key": "alice|payments", "fields": {
                 "user": "alice", "source_ip": "203.0.113.7", "namespace": "payments",
                 "name": "api-5c8d7", "resource": "pods/exec", "verb": "create",
@@ -264,6 +293,8 @@ mod tests {
             *fields,
             json!({
                 "ka.user.name": "alice",
+                "ka.user.groups": "system:authenticated,dev",
+                "ka.uri": "/api/v1/namespaces/payments/pods/api-5c8d7/exec?command=sh",
                 "ka.verb": "create",
                 "ka.target.namespace": "payments",
                 "ka.target.name": "api-5c8d7",
@@ -278,6 +309,8 @@ mod tests {
                 "k8scop.alert_id": "abc",
                 "k8scop.group_key": "alice|payments",
                 "k8scop.count": 3,
+                "k8scop.threat.tactic.name": "Execution,Privilege Escalation",
+                "k8scop.threat.technique.id": "T1609",
                 "k8scop.fields.command": "sh -c id\n",
             })
         );
