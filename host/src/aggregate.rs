@@ -234,12 +234,20 @@ impl Aggregator {
 }
 
 /// The alert document of an aggregate: the latest alert's fields, dated by
-/// the first.
+/// the first. ECS's `event.start` and `event.end` are its first and last
+/// alert, as `k8scop.first_seen` and `last_seen`; `event.ingested` is now,
+/// as documents are rendered to be written.
 pub fn render(agg: &Aggregate) -> AlertDoc {
     let mut body = agg.latest.body();
     let first = agg.first_seen.to_rfc3339_opts(SecondsFormat::Millis, true);
     let last = agg.last_seen.to_rfc3339_opts(SecondsFormat::Millis, true);
     body["@timestamp"] = Value::String(first.clone());
+    if let Some(event) = body.get_mut("event").and_then(Value::as_object_mut) {
+        event.insert("start".into(), Value::String(first.clone()));
+        event.insert("end".into(), Value::String(last.clone()));
+        let now = Utc::now().to_rfc3339_opts(SecondsFormat::Millis, true);
+        event.insert("ingested".into(), Value::String(now));
+    }
     let k = &mut body["k8scop"];
     k["alert_id"] = Value::String(agg.id.clone());
     k["count"] = agg.count.into();

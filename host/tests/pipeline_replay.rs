@@ -78,10 +78,10 @@ fn replay_from_elasticsearch_equals_replay_from_a_file() {
         .unwrap()
         .lines()
         .map(|l| {
-            let mut v: Value = serde_json::from_str(l).unwrap();
-            let id = v["_id"].as_str().unwrap().to_string();
-            v.as_object_mut().unwrap().remove("_id");
-            (id, v)
+            let v: Value = serde_json::from_str(l).unwrap();
+            assert!(v.get("_id").is_none(), "{l}");
+            let id = v["k8scop"]["alert_id"].as_str().unwrap().to_string();
+            (id, k8scop_testkit::without_ingested(v))
         })
         .collect();
     let from_es = alerts_in(&cluster, &alerts);

@@ -165,6 +165,21 @@ pub fn alerts_on_stdout(output: &std::process::Output) -> Vec<serde_json::Value>
         .collect()
 }
 
+/// An alert document without `event.ingested`, the time it was written:
+/// two runs, or a file and an index, write the same alert at different
+/// times and must otherwise agree. A document rendered to be written has
+/// it (asserted here, so dropping it cannot pass unseen).
+pub fn without_ingested(mut doc: serde_json::Value) -> serde_json::Value {
+    if let Some(event) = doc.get_mut("event").and_then(|e| e.as_object_mut()) {
+        let ingested = event.remove("ingested");
+        assert!(
+            ingested.as_ref().is_some_and(|t| t.is_string()),
+            "an alert document without event.ingested: {doc}"
+        );
+    }
+    doc
+}
+
 /// Status and body of `GET path` on `addr` (a sidecar's ops address), over
 /// std so a test needs no async runtime; (0, "") when nothing answers.
 pub fn http_get(addr: &str, path: &str) -> (u16, String) {

@@ -147,6 +147,11 @@ pub struct PipelineArgs {
     /// open): a later stage after that counts again.
     #[arg(long, default_value = "86400", value_parser = parse_seconds, env = "K8SCOP_REQUEST_HORIZON")]
     pub request_horizon: Duration,
+    /// The cluster's name, for alert documents (orchestrator.cluster.name).
+    /// Unset, a document's managed-cloud envelope names it where it can
+    /// (EKS log group, GKE resource labels, AKS resourceId, Elastic Agent).
+    #[arg(long, env = "K8SCOP_CLUSTER_NAME")]
+    pub cluster_name: Option<String>,
 }
 
 /// The audit stages a Policy omits.

@@ -148,6 +148,7 @@ fn pipeline_config(
         status: StatusBoard::new(),
         chatter,
         notifier: Notifier::none(),
+        cluster_name: args.cluster_name.clone(),
     })
 }
 

@@ -10,15 +10,15 @@ use super::{EsClient, EsError};
 
 /// Bumped when the mappings change, so an operator can tell which template
 /// a cluster has (`_meta.k8scop_template_version`).
-pub const TEMPLATE_VERSION: u32 = 2;
+pub const TEMPLATE_VERSION: u32 = 3;
 
 pub fn template_name(alerts_prefix: &str) -> String {
     format!("{alerts_prefix}-template")
 }
 
 pub fn alert_template(alerts_prefix: &str) -> Value {
-    let keyword = || json!({"type": "keyword", "ignore_above": 1024});
-    let date = || json!({"type": "date"});
+    let mut properties = ecs_properties();
+    properties["k8scop"] = k8scop_properties();
     json!({
         "index_patterns": [format!("{alerts_prefix}-*")],
         "priority": 200,
@@ -31,47 +31,100 @@ pub fn alert_template(alerts_prefix: &str) -> Value {
                 "dynamic_templates": [
                     {"strings_as_keywords": {"match_mapping_type": "string", "mapping": keyword()}}
                 ],
-                "properties": {
-                    "@timestamp": date(),
-                    "message": {"type": "text", "fields": {"keyword": keyword()}},
-                    "tags": keyword(),
-                    "event": {"properties": {
-                        "kind": keyword(), "module": keyword(), "dataset": keyword(),
-                        "severity": {"type": "long"}, "action": keyword()
-                    }},
-                    "rule": {"properties": {
-                        "id": keyword(), "name": keyword(), "ruleset": keyword(), "version": keyword(),
-                        "description": {"type": "text"}
-                    }},
-                    "user": {"properties": {
-                        "name": keyword(),
-                        "effective": {"properties": {"name": keyword()}}
-                    }},
-                    "source": {"properties": {"ip": {"type": "ip"}}},
-                    "user_agent": {"properties": {"original": keyword()}},
-                    "orchestrator": {"properties": {
-                        "type": keyword(), "namespace": keyword(),
-                        "resource": {"properties": {"type": keyword(), "name": keyword()}}
-                    }},
-                    "host": {"properties": {"name": keyword()}},
-                    "container": {"properties": {"name": keyword()}},
-                    "process": {"properties": {"command_line": keyword()}},
-                    "k8scop": {"properties": {
-                        "alert_id": keyword(),
-                        "severity": keyword(),
-                        "group_key": keyword(),
-                        "count": {"type": "long"},
-                        "first_seen": date(),
-                        "last_seen": date(),
-                        "sources_total": {"type": "long"},
-                        // `item`: an event's position in a batch document (EventList, CloudWatch).
-                        "sources": {"properties": {"index": keyword(), "id": keyword(), "line": {"type": "long"}, "item": {"type": "long"}}},
-                        "fields": {"type": "object", "dynamic": true}
-                    }}
-                }
+                "properties": properties
             }
         }
     })
+}
+
+// ECS types where OpenSearch has them; ECS's `wildcard` and
+// `match_only_text` are Elasticsearch-only, so `keyword` and `text`.
+fn keyword() -> Value {
+    json!({"type": "keyword", "ignore_above": 1024})
+}
+
+fn date() -> Value {
+    json!({"type": "date"})
+}
+
+fn long() -> Value {
+    json!({"type": "long"})
+}
+
+/// An ATT&CK tactic, technique or sub-technique.
+fn named() -> Value {
+    json!({"properties": {"id": keyword(), "name": keyword(), "reference": keyword()}})
+}
+
+/// The ECS fields alert documents carry (split from the rest only to stay
+/// under `json!`'s recursion limit).
+fn ecs_properties() -> Value {
+    let event = json!({"properties": {
+        "kind": keyword(), "module": keyword(), "dataset": keyword(),
+        "action": keyword(), "category": keyword(), "type": keyword(),
+        "outcome": keyword(), "id": keyword(),
+        "severity": long(), "risk_score": {"type": "float"},
+        "start": date(), "end": date(), "ingested": date()
+    }});
+    // Arrays of objects in a document (one per tactic, per technique):
+    // plain objects here, as ECS maps them.
+    let threat = json!({"properties": {
+        "framework": keyword(),
+        "tactic": named(),
+        "technique": {"properties": {
+            "id": keyword(), "name": keyword(), "reference": keyword(),
+            "subtechnique": named()
+        }}
+    }});
+    let orchestrator = json!({"properties": {
+        "type": keyword(), "namespace": keyword(), "api_version": keyword(),
+        "cluster": {"properties": {"name": keyword()}},
+        "resource": {"properties": {"type": keyword(), "name": keyword()}}
+    }});
+    json!({
+        "@timestamp": date(),
+        "message": {"type": "text", "fields": {"keyword": keyword()}},
+        "tags": keyword(),
+        "ecs": {"properties": {"version": keyword()}},
+        "event": event,
+        "rule": {"properties": {
+            "id": keyword(), "name": keyword(), "ruleset": keyword(), "version": keyword(),
+            "description": {"type": "text"}
+        }},
+        "threat": threat,
+        "user": {"properties": {
+            "name": keyword(),
+            "group": {"properties": {"name": keyword()}},
+            "effective": {"properties": {"name": keyword()}}
+        }},
+        "related": {"properties": {"user": keyword(), "ip": {"type": "ip"}}},
+        "source": {"properties": {"ip": {"type": "ip"}}},
+        "user_agent": {"properties": {"original": keyword()}},
+        "url": {"properties": {"original": keyword()}},
+        "http": {"properties": {"response": {"properties": {"status_code": long()}}}},
+        "orchestrator": orchestrator,
+        "host": {"properties": {"name": keyword()}},
+        "container": {"properties": {"name": keyword()}},
+        "process": {"properties": {"command_line": keyword()}}
+    })
+}
+
+/// k8scop's own fields.
+fn k8scop_properties() -> Value {
+    json!({"properties": {
+        "alert_id": keyword(),
+        "severity": keyword(),
+        "group_key": keyword(),
+        // Kubernetes' subresource (`exec` of `pods/exec`): ECS has no field.
+        "subresource": keyword(),
+        "count": long(),
+        "first_seen": date(),
+        "last_seen": date(),
+        "sources_total": long(),
+        // `item`: an event's position in a batch document (EventList, CloudWatch).
+        "sources": {"properties": {"index": keyword(), "id": keyword(), "line": long(), "item": long()}},
+        "fields": {"type": "object", "dynamic": true}
+    }})
 }
 
 /// Install (or update) the alert index template.
@@ -136,6 +189,15 @@ mod tests {
             "source.ip",
             "k8scop.count",
             "k8scop.first_seen",
+            // What the dashboards read.
+            "event.severity",
+            "event.risk_score",
+            "k8scop.severity",
+            "orchestrator.namespace",
+            "orchestrator.cluster.name",
+            "threat.tactic.name",
+            "threat.technique.name",
+            "threat.technique.subtechnique.name",
         ] {
             assert!(fields.iter().any(|x| x == f), "{f} not mapped");
         }

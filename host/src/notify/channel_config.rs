@@ -8,6 +8,7 @@ use std::time::Duration;
 use reqwest::Url;
 use reqwest::header::HeaderMap;
 
+use super::falcosidekick::Sidekick;
 use super::filter::Filter;
 use super::splunk::Envelope;
 use super::{Notification, slack, webhook};
@@ -67,6 +68,7 @@ pub enum Format {
     Webhook,
     Slack,
     SplunkHec(Envelope),
+    Falcosidekick(Sidekick),
 }
 
 impl Format {
@@ -75,6 +77,7 @@ impl Format {
             Format::Webhook => "webhook",
             Format::Slack => "slack",
             Format::SplunkHec(_) => "splunk_hec",
+            Format::Falcosidekick(_) => "falcosidekick",
         }
     }
 
@@ -83,6 +86,7 @@ impl Format {
             Format::Webhook => webhook::body(n),
             Format::Slack => slack::body(n),
             Format::SplunkHec(envelope) => envelope.body(n),
+            Format::Falcosidekick(sidekick) => sidekick.body(n),
         }
     }
 }

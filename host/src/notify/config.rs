@@ -12,6 +12,10 @@
 //! min_severity = "medium"
 //! rules = ["k8scop-classic/*"]
 //! exclude_rules = ["*/pod-read"]
+//!
+//! [[notify]]
+//! type = "falcosidekick"
+//! url = "http://falcosidekick:2801/"
 //! ```
 
 use std::collections::{BTreeMap, BTreeSet};
@@ -23,6 +27,7 @@ use reqwest::header::{AUTHORIZATION, HeaderMap, HeaderValue};
 use serde::Deserialize;
 
 use super::channel_config::{ChannelConfig, Format};
+use super::falcosidekick::Sidekick;
 use super::filter::Filter;
 use super::secret::Env;
 use super::secret::{from_env, from_file, header_name, parse_url, sensitive};
@@ -126,12 +131,7 @@ fn channel(item: &toml::Table, env: Env) -> anyhow::Result<ChannelConfig> {
         "webhook" => Format::Webhook,
         "slack" => Format::Slack,
         "splunk_hec" => Format::SplunkHec(Envelope {
-            host: raw
-                .host
-                .clone()
-                .or_else(|| env("HOSTNAME"))
-                .or_else(kernel_hostname)
-                .unwrap_or_else(|| "k8scop".into()),
+            host: hostname(&raw, env),
             source: raw.source.clone().unwrap_or_else(|| "k8scop".into()),
             sourcetype: raw
                 .sourcetype
@@ -139,16 +139,24 @@ fn channel(item: &toml::Table, env: Env) -> anyhow::Result<ChannelConfig> {
                 .unwrap_or_else(|| "k8scop:alert".into()),
             index: raw.index.clone(),
         }),
+        "falcosidekick" => Format::Falcosidekick(Sidekick {
+            hostname: hostname(&raw, env),
+        }),
         other => {
-            bail!("unknown channel type {other:?}: use \"webhook\", \"slack\" or \"splunk_hec\"")
+            bail!(
+                "unknown channel type {other:?}: use \"webhook\", \"slack\", \"splunk_hec\" or \"falcosidekick\""
+            )
         }
     };
-    if !matches!(format, Format::SplunkHec(_))
+    let splunk = matches!(format, Format::SplunkHec(_));
+    let sidekick = matches!(format, Format::Falcosidekick(_));
+    if !splunk
         && let Some(key) = [
             ("index", raw.index.is_some()),
             ("source", raw.source.is_some()),
             ("sourcetype", raw.sourcetype.is_some()),
-            ("host", raw.host.is_some()),
+            // Falcosidekick's events name their host too.
+            ("host", raw.host.is_some() && !sidekick),
         ]
         .iter()
         .find_map(|(key, set)| set.then_some(key))
@@ -219,7 +227,9 @@ fn channel(item: &toml::Table, env: Env) -> anyhow::Result<ChannelConfig> {
         (Format::SplunkHec(_), None) => {
             bail!("a Splunk HEC channel needs its token: `token_env` or `token_file`")
         }
-        (Format::Webhook, Some(token)) => {
+        // Falcosidekick takes no credential itself; a token is for a proxy
+        // in front of it, sent as a webhook's.
+        (Format::Webhook | Format::Falcosidekick(_), Some(token)) => {
             if headers.contains_key(AUTHORIZATION) {
                 bail!("Authorization is set twice: by the token and by a header");
             }
@@ -279,7 +289,17 @@ fn channel(item: &toml::Table, env: Env) -> anyhow::Result<ChannelConfig> {
     })
 }
 
-/// The machine's name (a pod's name in Kubernetes) for Splunk's `host`.
+/// The `host` a Splunk HEC or Falcosidekick event names: the configured
+/// one, else the pod's name (`HOSTNAME`, else the kernel's).
+fn hostname(raw: &RawChannel, env: Env) -> String {
+    raw.host
+        .clone()
+        .or_else(|| env("HOSTNAME"))
+        .or_else(kernel_hostname)
+        .unwrap_or_else(|| "k8scop".into())
+}
+
+/// The machine's name (a pod's name in Kubernetes).
 fn kernel_hostname() -> Option<String> {
     let name = std::fs::read_to_string("/proc/sys/kernel/hostname").ok()?;
     let name = name.trim();
@@ -387,6 +407,31 @@ index = "k8s"
             "{debug}"
         );
         assert!(debug.contains("x-team: security"), "{debug}");
+    }
+
+    #[test]
+    fn falcosidekick_names_the_pod_and_may_carry_a_token() {
+        let c = parse(
+            "[[notify]]\ntype = \"falcosidekick\"\nurl = \"http://falcosidekick:2801/\"\n\n[[notify]]\ntype = \"falcosidekick\"\nname = \"behind-proxy\"\nurl = \"https://sidekick.example.com/\"\nhost = \"cluster-a\"\ntoken_env = \"HOOK_TOKEN\"\n",
+        )
+        .unwrap();
+        assert_eq!(c[0].name, "falcosidekick");
+        assert_eq!(c[0].format.kind(), "falcosidekick");
+        assert_eq!(c[0].url.as_str(), "http://falcosidekick:2801/");
+        let Format::Falcosidekick(sidekick) = &c[0].format else {
+            panic!("falcosidekick")
+        };
+        assert_eq!(sidekick.hostname, "pod-7", "HOSTNAME");
+        assert!(!c[0].headers.contains_key(AUTHORIZATION));
+        let Format::Falcosidekick(sidekick) = &c[1].format else {
+            panic!("falcosidekick")
+        };
+        assert_eq!(sidekick.hostname, "cluster-a");
+        assert_eq!(c[1].headers[AUTHORIZATION], "Bearer t0ken-from-env");
+        assert!(
+            error("[[notify]]\ntype = \"falcosidekick\"\nurl = \"http://x/\"\nindex = \"k8s\"")
+                .contains("Splunk HEC setting")
+        );
     }
 
     #[test]

@@ -1,5 +1,6 @@
 //! Notification channels beside the Elasticsearch sink: a generic webhook,
-//! a Slack incoming webhook and Splunk's HTTP Event Collector. Each alert
+//! a Slack incoming webhook, Splunk's HTTP Event Collector and
+//! Falcosidekick (as if k8scop were one more Falco). Each alert
 //! aggregate is offered to every channel once, when it first appears (not
 //! on each count update); each channel filters by severity and rule id and
 //! sends from its own bounded queue and task (`channel.rs`), so a slow or
@@ -11,6 +12,7 @@
 pub mod channel;
 pub mod channel_config;
 pub mod config;
+pub mod falcosidekick;
 pub mod filter;
 mod secret;
 pub mod slack;

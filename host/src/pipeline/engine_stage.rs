@@ -48,6 +48,8 @@ pub(super) struct EngineStage {
     pub shutdown: watch::Receiver<bool>,
     /// The rules folder rescanned on a change (streaming only).
     pub reload_dir: Option<PathBuf>,
+    /// `--cluster-name`, for alert documents.
+    pub cluster_name: Option<String>,
 }
 
 pub(super) fn engine_stage(
@@ -60,6 +62,7 @@ pub(super) fn engine_stage(
         metrics,
         status,
         reload_dir,
+        cluster_name,
         ..
     } = stage;
     let mut summary = EvaluateReport::default();
@@ -121,7 +124,10 @@ pub(super) fn engine_stage(
                             }
                         }
                         let doc = &docs[raised.doc_index];
-                        (PendingAlert::new(raised, doc), doc.origin.clone())
+                        (
+                            PendingAlert::new(raised, doc, cluster_name.as_deref()),
+                            doc.origin.clone(),
+                        )
                     })
                     .collect();
                 status.publish(engine.status_json());
@@ -154,6 +160,7 @@ fn wait_for_a_pack(engine: &mut RuleEngine, stage: &EngineStage) -> bool {
         health,
         shutdown,
         reload_dir,
+        ..
     } = stage;
     let Some(dir) = reload_dir else {
         return false;

@@ -65,6 +65,9 @@ pub struct PipelineConfig {
     pub chatter: ChatterFilter,
     /// Notification channels, offered each aggregate when it first appears.
     pub notifier: Notifier,
+    /// `--cluster-name`: alert documents' `orchestrator.cluster.name`
+    /// (else the cluster a managed-cloud envelope names).
+    pub cluster_name: Option<String>,
 }
 
 pub struct Reload {
@@ -175,6 +178,7 @@ pub async fn run(
         health: config.health.clone(),
         shutdown: shutdown.clone(),
         reload_dir,
+        cluster_name: config.cluster_name.clone(),
     };
     let evaluate =
         tokio::task::spawn_blocking(move || engine_stage(&mut engine, doc_rx, alert_tx, &stage));

@@ -1,19 +1,13 @@
 //! Alerts as JSON lines to a file or stdout: the file-out half of the
-//! offline pipeline. Each line is the alert document plus its `_id`.
+//! offline pipeline. Each line is the alert document as indexed, without
+//! `_id` (a document field Elasticsearch refuses), so the file bulk-loads
+//! as is; the id is the document's `k8scop.alert_id`.
 
 use std::fs::File;
 use std::io::{self, BufWriter, Write};
 use std::path::Path;
 
 use crate::alert::AlertDoc;
-
-#[derive(serde::Serialize)]
-struct Line<'a> {
-    #[serde(rename = "_id")]
-    id: &'a str,
-    #[serde(flatten)]
-    body: &'a serde_json::Value,
-}
 
 pub struct JsonlSink {
     out: Box<dyn Write + Send>,
@@ -35,13 +29,7 @@ impl JsonlSink {
     }
 
     pub fn write(&mut self, alert: &AlertDoc) -> io::Result<()> {
-        serde_json::to_writer(
-            &mut self.out,
-            &Line {
-                id: &alert.id,
-                body: &alert.body,
-            },
-        )?;
+        serde_json::to_writer(&mut self.out, &alert.body)?;
         self.out.write_all(b"\n")?;
         self.written += 1;
         Ok(())

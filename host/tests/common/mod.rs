@@ -158,7 +158,13 @@ pub fn alerts_in(cluster: &TestCluster, prefix: &str) -> BTreeMap<String, Value>
         .as_array()
         .unwrap()
         .iter()
-        .map(|h| (h["_id"].as_str().unwrap().to_string(), h["_source"].clone()))
+        .map(|h| {
+            let doc = h["_source"].clone();
+            (
+                h["_id"].as_str().unwrap().to_string(),
+                k8scop_testkit::without_ingested(doc),
+            )
+        })
         .collect()
 }
 
