@@ -161,6 +161,29 @@ fn a_replay_of_the_sample_with_a_cluster_name_is_ecs() {
     );
 }
 
+/// Without `--cluster-name`, the cluster a managed-cloud envelope names
+/// (the sample's GKE entry, AKS record, EKS CloudWatch envelope).
+#[test]
+fn without_a_cluster_name_the_envelopes_cluster_is_used() {
+    let rules = rules_dir(&["k8scop-classic"]);
+    let sample = workspace_file("samples/audit-sample.jsonl");
+    let docs = replay_to_file(&sample, rules.path(), &[]);
+    let clusters: BTreeSet<&str> = docs
+        .iter()
+        .filter_map(|d| d["orchestrator"]["cluster"]["name"].as_str())
+        .collect();
+    assert_eq!(
+        clusters,
+        BTreeSet::from(["AKS-PROD", "prod-eks", "prod-gke"])
+    );
+    // The others name none.
+    assert!(
+        docs.iter()
+            .any(|d| d["orchestrator"]["type"] == "kubernetes"
+                && d["orchestrator"].get("cluster").is_none())
+    );
+}
+
 #[test]
 fn every_attack_tag_of_the_shipped_rules_is_named() {
     let mut engine = k8scop::engine::RuleEngine::new(Default::default()).unwrap();
