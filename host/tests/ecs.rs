@@ -161,6 +161,86 @@ fn a_replay_of_the_sample_with_a_cluster_name_is_ecs() {
     );
 }
 
+/// The alerts file bulk-loads as is (no `_id` in a body) into an index
+/// under the alert template, which maps the new fields with ECS's types.
+#[test]
+fn the_alerts_file_bulk_loads_as_is_under_the_template() {
+    let packs = shipped_packs();
+    let packs: Vec<&str> = packs.iter().map(String::as_str).collect();
+    let rules = rules_dir(&packs);
+    let sample = workspace_file("samples/audit-sample.jsonl");
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("alerts.jsonl");
+    let run = Command::new(env!("CARGO_BIN_EXE_k8scop"))
+        .arg("replay")
+        .arg("--input")
+        .arg(&sample)
+        .arg("--rules")
+        .arg(rules.path())
+        .arg("-o")
+        .arg(&file)
+        .args(["--cluster-name", "prod-eu"])
+        .env("K8SCOP_LOG", "warn")
+        .output()
+        .unwrap();
+    assert!(
+        run.status.success(),
+        "{}",
+        String::from_utf8_lossy(&run.stderr)
+    );
+
+    let cluster = k8scop_testkit::TestCluster::start();
+    let prefix = cluster.unique_prefix("alerts");
+    let (status, answer) = cluster.request(
+        "PUT",
+        &format!("/_index_template/{prefix}-template"),
+        Some(&k8scop::es::template::alert_template(&prefix)),
+    );
+    assert_eq!(status, 200, "{answer}");
+    let index = format!("{prefix}-2024.03.01");
+    let mut bulk = String::new();
+    let lines = std::fs::read_to_string(&file).unwrap();
+    for line in lines.lines() {
+        bulk.push_str(&json!({"index": {"_index": index}}).to_string());
+        bulk.push('\n');
+        bulk.push_str(line);
+        bulk.push('\n');
+    }
+    let (status, answer) = cluster.request_ndjson("/_bulk", &bulk);
+    assert_eq!(status, 200, "{answer}");
+    assert_eq!(answer["errors"], false, "{answer}");
+    cluster.refresh(&index);
+    assert_eq!(cluster.count(&index), lines.lines().count() as u64);
+
+    let (status, mapping) = cluster.request("GET", &format!("/{index}/_mapping"), None);
+    assert_eq!(status, 200);
+    let props = &mapping[&index]["mappings"]["properties"];
+    let ty = |path: &str| {
+        let mut v = props;
+        for (i, part) in path.split('.').enumerate() {
+            v = if i == 0 {
+                &v[part]
+            } else {
+                &v["properties"][part]
+            };
+        }
+        v["type"].as_str().unwrap_or("?").to_string()
+    };
+    for (path, expected) in [
+        ("event.risk_score", "float"),
+        ("event.severity", "long"),
+        ("event.ingested", "date"),
+        ("http.response.status_code", "long"),
+        ("related.ip", "ip"),
+        ("threat.tactic.name", "keyword"),
+        ("threat.technique.subtechnique.id", "keyword"),
+        ("orchestrator.cluster.name", "keyword"),
+        ("user.group.name", "keyword"),
+    ] {
+        assert_eq!(ty(path), expected, "{path}");
+    }
+}
+
 /// Without `--cluster-name`, the cluster a managed-cloud envelope names
 /// (the sample's GKE entry, AKS record, EKS CloudWatch envelope).
 #[test]
