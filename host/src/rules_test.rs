@@ -35,6 +35,8 @@ use anyhow::{Context, bail};
 use serde::Deserialize;
 use serde_json::Value;
 
+use crate::aggregate::{AggregateConfig, Aggregator};
+use crate::alert::PendingAlert;
 use crate::contract::Severity;
 use crate::decode::Decoder;
 use crate::engine::{EngineConfig, RaisedAlert, RuleEngine, SandboxLimits};
@@ -88,6 +90,9 @@ pub struct CaseResult {
     pub diff: String,
     /// How many batches the case's events were fed in.
     pub batches: usize,
+    /// The alert documents the case's alerts make, aggregated as in a run
+    /// (`rules test --alerts-out`: what a rule's alerts will look like).
+    pub documents: Vec<serde_json::Value>,
 }
 
 #[derive(Debug)]
@@ -223,6 +228,7 @@ fn run_case(engine: &mut RuleEngine, case: &Case) -> CaseResult {
                     passed: false,
                     diff: format!("  event {i} does not decode: {e}\n"),
                     batches: 0,
+                    documents: Vec::new(),
                 };
             }
         }
@@ -237,6 +243,7 @@ fn run_case(engine: &mut RuleEngine, case: &Case) -> CaseResult {
                 passed: false,
                 diff: "  batch_size must be at least 1\n".to_string(),
                 batches: 0,
+                documents: Vec::new(),
             };
         }
         Some(n) => n,
@@ -245,6 +252,7 @@ fn run_case(engine: &mut RuleEngine, case: &Case) -> CaseResult {
     let mut diff = String::new();
     let mut alerts: Vec<RaisedAlert> = Vec::new();
     let mut batches = 0;
+    let mut aggregator = Aggregator::new(AggregateConfig::default());
     for (n, batch) in docs.chunks(batch_size).enumerate() {
         let outcome = engine.evaluate(batch);
         batches += 1;
@@ -257,6 +265,10 @@ fn run_case(engine: &mut RuleEngine, case: &Case) -> CaseResult {
         // Indices count from the case's first event, not the batch's; the
         // line a document was decoded from is its place in the case.
         let case_index = |i: usize| batch[i].origin.line.map_or(i, |line| line as usize - 1);
+        for a in &outcome.alerts {
+            let doc = &batch[a.doc_index];
+            aggregator.add(PendingAlert::new(a.clone(), doc, None), doc.origin.clone());
+        }
         alerts.extend(outcome.alerts.into_iter().map(|mut a| {
             a.doc_index = case_index(a.doc_index);
             a
@@ -287,6 +299,7 @@ fn run_case(engine: &mut RuleEngine, case: &Case) -> CaseResult {
         passed: diff.is_empty(),
         diff,
         batches,
+        documents: aggregator.close_all().into_iter().map(|d| d.body).collect(),
     }
 }
 
@@ -344,6 +357,16 @@ fn show_actual(a: &RaisedAlert) -> String {
 
 /// Print the report; an error when a case failed or, with
 /// `require_coverage`, a rule lacks a positive or negative case.
+/// Every case's alert documents, one a line, in the order of the cases.
+pub fn write_documents(report: &TestReport, path: &Path) -> anyhow::Result<()> {
+    let mut out = String::new();
+    for doc in report.results.iter().flat_map(|r| &r.documents) {
+        out.push_str(&doc.to_string());
+        out.push('\n');
+    }
+    std::fs::write(path, out).with_context(|| format!("cannot write {}", path.display()))
+}
+
 pub fn print_report(report: &TestReport, require_coverage: bool) -> anyhow::Result<()> {
     for r in &report.results {
         if r.passed {

@@ -65,6 +65,11 @@ pub enum RulesCommand {
         /// Fail unless every rule has a must-fire and a must-not-fire case.
         #[arg(long)]
         require_coverage: bool,
+        /// Also write the alert documents the cases' alerts make (JSON
+        /// lines, as `replay --output` writes them): what the rules' alerts
+        /// will look like in Elasticsearch.
+        #[arg(long)]
+        alerts_out: Option<PathBuf>,
     },
     /// Load every pack of the rules folder and list packs and rules, with
     /// the audit level each rule needs.

@@ -117,7 +117,7 @@ mod tests {
         let config = dir.path().join("k8scop.toml");
         std::fs::write(
             &config,
-            "batch-size = 7\nalerts_prefix = \"from-file\"\nno-module-cache = true\n",
+            "batch-size = 7\nalerts_prefix = \"from-file\"\nno-module-cache = true\ncluster-name = \"prod-eu\"\n",
         )
         .unwrap();
         let config = config.to_str().unwrap();
@@ -134,6 +134,10 @@ mod tests {
             .unwrap(),
         );
         assert_eq!(args.common.pipeline.batch_size, 7);
+        assert_eq!(
+            args.common.pipeline.cluster_name.as_deref(),
+            Some("prod-eu")
+        );
         assert!(args.common.rules.no_module_cache);
         assert_eq!(args.common.alerts.alerts_prefix, "from-flag");
         assert_eq!(args.common.logs.page_size, 5000, "the built-in default");

@@ -98,8 +98,12 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             pack,
             cases,
             require_coverage,
+            alerts_out,
         }) => {
             let report = crate::rules_test::run(&pack, &cases)?;
+            if let Some(path) = alerts_out {
+                crate::rules_test::write_documents(&report, &path)?;
+            }
             crate::rules_test::print_report(&report, require_coverage)?;
             Ok(ExitCode::SUCCESS)
         }
