@@ -106,29 +106,59 @@ fn run(cmd: &mut Command) -> String {
     try_run(cmd).unwrap_or_else(|e| panic!("{e}"))
 }
 
-/// A copy of `deploy/` as a fresh clone has it: the files git tracks (no
-/// pack built by `make deploy-rules`, nothing left by a local run), plus an
-/// overlay adding the ServiceMonitor component.
+/// The files of `deploy/` as a fresh clone has them: those git tracks (or
+/// would: new, not ignored), so no pack built by `make deploy-rules` and
+/// nothing left by a local run. Outside a git work tree (a source archive),
+/// every file but built packs.
+fn fresh_clone_files(root: &Path) -> Vec<PathBuf> {
+    let listed = Command::new("git")
+        .arg("-C")
+        .arg(root)
+        .args([
+            "ls-files",
+            "-z",
+            "--cached",
+            "--others",
+            "--exclude-standard",
+            "deploy",
+        ])
+        .output()
+        .map_err(|e| e.to_string())
+        .and_then(|o| {
+            if o.status.success() {
+                Ok(String::from_utf8_lossy(&o.stdout).into_owned())
+            } else {
+                Err(String::from_utf8_lossy(&o.stderr).into_owned())
+            }
+        });
+    match listed {
+        Ok(files) => files
+            .split('\0')
+            .filter(|f| !f.is_empty())
+            .map(PathBuf::from)
+            // A file deleted in the work tree but still in the index.
+            .filter(|f| root.join(f).is_file())
+            .collect(),
+        Err(e) => {
+            eprintln!("not a git work tree ({e}): every file of deploy/ but built packs");
+            walk_files(&root.join("deploy"))
+                .into_iter()
+                .filter(|f| f.extension().is_none_or(|x| x != "wasm"))
+                .map(|f| f.strip_prefix(root).unwrap().to_path_buf())
+                .collect()
+        }
+    }
+}
+
+/// A copy of `deploy/` as a fresh clone has it, plus an overlay adding the
+/// ServiceMonitor component.
 fn deploy_tree() -> tempfile::TempDir {
     let root = workspace_root();
-    let files = run(Command::new("git").arg("-C").arg(&root).args([
-        "ls-files",
-        "-z",
-        "--cached",
-        "--others",
-        "--exclude-standard",
-        "deploy",
-    ]));
     let tmp = tempfile::tempdir().unwrap();
-    for file in files.split('\0').filter(|f| !f.is_empty()) {
-        let from = root.join(file);
-        // A file deleted in the work tree but still in the index.
-        if !from.is_file() {
-            continue;
-        }
-        let to = tmp.path().join(file);
+    for file in fresh_clone_files(&root) {
+        let to = tmp.path().join(&file);
         std::fs::create_dir_all(to.parent().unwrap()).unwrap();
-        std::fs::copy(&from, &to).unwrap();
+        std::fs::copy(root.join(&file), &to).unwrap();
     }
     let deploy = tmp.path().join("deploy");
     assert!(
