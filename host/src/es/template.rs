@@ -3,6 +3,8 @@
 //! dates, identifiers as keywords, counts as numbers, ECS names where ECS
 //! has one. Kibana can then sort, filter and aggregate without work.
 
+use std::collections::BTreeMap;
+
 use reqwest::Method;
 use serde_json::{Value, json};
 
@@ -145,26 +147,30 @@ pub async fn install(client: &EsClient, alerts_prefix: &str) -> Result<(), EsErr
     Ok(())
 }
 
-/// Every field path the template maps, dotted (for checks elsewhere).
-pub fn mapped_fields(alerts_prefix: &str) -> Vec<String> {
-    fn walk(prefix: &str, properties: &Value, out: &mut Vec<String>) {
-        let Some(map) = properties.as_object() else {
-            return;
-        };
-        for (name, spec) in map {
+/// Every field the template maps, dotted, with its type; multi-fields
+/// (`message.keyword`) included. What the checks of everything that reads
+/// alerts (dashboards, the Elastic Security rule, ECS) compare against.
+pub fn mapped_field_types(alerts_prefix: &str) -> BTreeMap<String, String> {
+    fn walk(prefix: &str, properties: &Value, out: &mut BTreeMap<String, String>) {
+        for (name, spec) in properties.as_object().into_iter().flatten() {
             let path = if prefix.is_empty() {
                 name.clone()
             } else {
                 format!("{prefix}.{name}")
             };
-            match spec.get("properties") {
-                Some(children) => walk(&path, children, out),
-                None => out.push(path),
+            if let Some(children) = spec.get("properties") {
+                walk(&path, children, out);
+                continue;
+            }
+            let kind = spec["type"].as_str().unwrap_or("object").to_string();
+            out.insert(path.clone(), kind);
+            if let Some(multi) = spec.get("fields") {
+                walk(&path, multi, out);
             }
         }
     }
     let template = alert_template(alerts_prefix);
-    let mut out = Vec::new();
+    let mut out = BTreeMap::new();
     walk(
         "",
         &template["template"]["mappings"]["properties"],
@@ -179,7 +185,7 @@ mod tests {
 
     #[test]
     fn the_template_maps_what_alert_documents_carry() {
-        let fields = mapped_fields("k8scop-alerts");
+        let fields = mapped_field_types("k8scop-alerts");
         for f in [
             "@timestamp",
             "event.kind",
@@ -199,7 +205,7 @@ mod tests {
             "threat.technique.name",
             "threat.technique.subtechnique.name",
         ] {
-            assert!(fields.iter().any(|x| x == f), "{f} not mapped");
+            assert!(fields.contains_key(f), "{f} not mapped");
         }
         let t = alert_template("k8scop-alerts");
         assert_eq!(t["index_patterns"], json!(["k8scop-alerts-*"]));
