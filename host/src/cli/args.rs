@@ -157,6 +157,13 @@ pub struct PipelineArgs {
     /// (EKS log group, GKE resource labels, AKS resourceId, Elastic Agent).
     #[arg(long, env = "K8SCOP_CLUSTER_NAME")]
     pub cluster_name: Option<String>,
+    /// The document field that names each document's cluster, when a
+    /// fleet's audit logs share one index (e.g. orchestrator.cluster.name,
+    /// kubernetes.cluster.name; nested or dotted keys). Alerts, their
+    /// aggregation and the packs' per-identity state are then per cluster;
+    /// --cluster-name is the name of documents that carry none.
+    #[arg(long, env = "K8SCOP_CLUSTER_FIELD")]
+    pub cluster_field: Option<String>,
 }
 
 /// The audit stages a Policy omits.

@@ -133,7 +133,8 @@ fn pipeline_config(
 ) -> anyhow::Result<PipelineConfig> {
     let chatter = ChatterFilter::new(args.chatter_filter, args.chatter_rules.as_deref())?;
     Ok(PipelineConfig {
-        decoder: Decoder::new(args.event_shape.clone()),
+        decoder: Decoder::new(args.event_shape.clone())
+            .with_cluster_field(args.cluster_field.clone()),
         stages: crate::request_once::StagePolicy {
             omitted: args.audit_omit_stages.0.clone(),
             horizon: chrono::Duration::from_std(args.request_horizon)
@@ -153,6 +154,7 @@ fn pipeline_config(
         chatter,
         notifier: Notifier::none(),
         cluster_name: args.cluster_name.clone(),
+        clusters_per_document: args.cluster_field.is_some(),
     })
 }
 

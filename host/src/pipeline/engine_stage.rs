@@ -7,7 +7,7 @@ use std::time::Duration;
 use tokio::sync::{mpsc, watch};
 
 use super::{Decoded, Evaluated};
-use crate::alert::PendingAlert;
+use crate::alert::{PendingAlert, configured_cluster};
 use crate::engine::RuleEngine;
 use crate::ops::{Health, Metrics, StatusBoard};
 use crate::summary::EvaluateReport;
@@ -50,6 +50,8 @@ pub(super) struct EngineStage {
     pub reload_dir: Option<PathBuf>,
     /// `--cluster-name`, for alert documents.
     pub cluster_name: Option<String>,
+    /// `--cluster-field` is set: each document names its own cluster.
+    pub clusters_per_document: bool,
 }
 
 pub(super) fn engine_stage(
@@ -63,6 +65,7 @@ pub(super) fn engine_stage(
         status,
         reload_dir,
         cluster_name,
+        clusters_per_document,
         ..
     } = stage;
     let mut summary = EvaluateReport::default();
@@ -125,7 +128,15 @@ pub(super) fn engine_stage(
                         }
                         let doc = &docs[raised.doc_index];
                         (
-                            PendingAlert::new(raised, doc, cluster_name.as_deref()),
+                            PendingAlert::new(
+                                raised,
+                                doc,
+                                configured_cluster(
+                                    doc,
+                                    cluster_name.as_deref(),
+                                    *clusters_per_document,
+                                ),
+                            ),
                             doc.origin.clone(),
                         )
                     })

@@ -68,6 +68,8 @@ pub struct PipelineConfig {
     /// `--cluster-name`: alert documents' `orchestrator.cluster.name`
     /// (else the cluster a managed-cloud envelope names).
     pub cluster_name: Option<String>,
+    /// `--cluster-field` is set: each document names its own cluster.
+    pub clusters_per_document: bool,
 }
 
 pub struct Reload {
@@ -179,6 +181,7 @@ pub async fn run(
         shutdown: shutdown.clone(),
         reload_dir,
         cluster_name: config.cluster_name.clone(),
+        clusters_per_document: config.clusters_per_document,
     };
     let evaluate =
         tokio::task::spawn_blocking(move || engine_stage(&mut engine, doc_rx, alert_tx, &stage));
