@@ -81,9 +81,12 @@ pub enum RulesCommand {
 
 #[derive(Debug, Args)]
 pub struct RulesArgs {
-    /// Folder of rule packs (.wasm).
-    #[arg(long, default_value = "rules", env = "K8SCOP_RULES")]
-    pub rules: PathBuf,
+    /// Folder of rule packs (.wasm). Several, in order: repeat the flag,
+    /// or separate them with `:` (K8SCOP_RULES=/a:/b), or give a list in
+    /// the config file. A pack in a later folder replaces (shadows) the
+    /// pack of the same name of an earlier one.
+    #[arg(long, default_value = "rules", env = "K8SCOP_RULES", value_delimiter = ':', action = clap::ArgAction::Append)]
+    pub rules: Vec<PathBuf>,
     /// TOML file of per-pack configuration: a table per pack name.
     #[arg(long, env = "K8SCOP_PACK_CONFIG")]
     pub pack_config: Option<PathBuf>,

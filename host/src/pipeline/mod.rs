@@ -55,7 +55,7 @@ pub struct PipelineConfig {
     pub flush_interval: Duration,
     pub metrics: Metrics,
     pub health: Health,
-    /// Hot reload: rescan this rules folder between batches whenever the
+    /// Hot reload: rescan the rules folders between batches whenever the
     /// watcher signals a change.
     pub reload: Option<Reload>,
     /// Where the engine publishes the packs' status.
@@ -68,7 +68,8 @@ pub struct PipelineConfig {
 }
 
 pub struct Reload {
-    pub dir: PathBuf,
+    /// Every rules folder, in order (a later one shadows an earlier one).
+    pub dirs: Vec<PathBuf>,
     pub signals: std::sync::mpsc::Receiver<()>,
 }
 
@@ -151,9 +152,9 @@ pub async fn run(
 
     let decoder = config.decoder.clone();
     let chatter = config.chatter.clone();
-    let reload_dir = config.reload.map(|reload| {
+    let reload_dirs = config.reload.map(|reload| {
         forward_reloads(reload.signals, doc_tx.downgrade());
-        reload.dir
+        reload.dirs
     });
     let status = config.status.clone();
     let decode_metrics = metrics.clone();
@@ -174,7 +175,7 @@ pub async fn run(
         status,
         health: config.health.clone(),
         shutdown: shutdown.clone(),
-        reload_dir,
+        reload_dirs,
     };
     let evaluate =
         tokio::task::spawn_blocking(move || engine_stage(&mut engine, doc_rx, alert_tx, &stage));
