@@ -221,6 +221,11 @@ pub struct AlertsArgs {
     /// Alerts go to daily indices <prefix>-YYYY.MM.DD (K8sCop's -i).
     #[arg(long, default_value = "k8scop-alerts", env = "K8SCOP_ALERTS_PREFIX")]
     pub alerts_prefix: String,
+    /// How long alert indices are kept: an age (90d, 12h, ...) after which
+    /// a lifecycle policy installed at start (ILM on Elasticsearch, ISM on
+    /// OpenSearch) deletes each daily index; 0 or off installs none.
+    #[arg(long, default_value = crate::es::retention::DEFAULT_RETENTION, env = "K8SCOP_ALERTS_RETENTION")]
+    pub alerts_retention: crate::es::retention::Retention,
     /// Where alerts Elasticsearch refuses for good are kept (JSON lines).
     #[arg(long, env = "K8SCOP_DEAD_LETTER")]
     pub dead_letter: Option<PathBuf>,

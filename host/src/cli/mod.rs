@@ -277,6 +277,16 @@ fn follow(args: RunArgs, config_file: Option<&std::path::Path>) -> anyhow::Resul
         // Elasticsearch may come up after k8scop: wait for it, live but
         // not ready.
         let client = es_client(&args.common.es, &cancel)?;
+        // Refused before waiting for Elasticsearch: a configuration error.
+        let state = CheckpointStore::new(
+            client.clone(),
+            &args.common.alerts.alerts_prefix,
+            &args.instance,
+        );
+        crate::es::retention::refuse_state_in_alerts(
+            state.index(),
+            &args.common.alerts.alerts_prefix,
+        )?;
         if wait::until_up(&client, &mut shutdown.clone())
             .await?
             .is_none()
@@ -368,7 +378,16 @@ async fn es_input(es: &EsArgs, logs: &LogsArgs, cancel: &Cancel) -> anyhow::Resu
 
 async fn es_output(es: &EsArgs, alerts: &AlertsArgs, cancel: &Cancel) -> anyhow::Result<Output> {
     let client = es_client(es, cancel)?;
-    template::install(&client, &alerts.alerts_prefix).await?;
+    // Retention first: the template names the policy only once it exists.
+    let flavor = ServerInfo::detect(&client).await?.flavor;
+    let (_, lifecycle) = crate::es::retention::install(
+        &client,
+        &flavor,
+        &alerts.alerts_prefix,
+        &alerts.alerts_retention,
+    )
+    .await;
+    template::install_with_lifecycle(&client, &alerts.alerts_prefix, lifecycle.as_deref()).await?;
     let dead_letter = alerts
         .dead_letter
         .as_deref()
