@@ -14,15 +14,17 @@ use k8scop::engine::{EngineConfig, RuleEngine};
 use k8scop_testkit::{TestCluster, author_pack, http_get, rules_dir};
 
 /// The classic pack as an operator's override: the same pack name
-/// (`k8scop-classic`), its rules renamed `override-classic/...` so an alert
-/// or a listing says which copy is running.
-fn override_pack() -> PathBuf {
+/// (`k8scop-classic`), its rules renamed `<crate>/...` so an alert or a
+/// listing says which copy is running. One crate per test (`crate_name`):
+/// nextest runs each test in its own process, and an author's crate is
+/// rebuilt from scratch, so two tests must not share one.
+fn override_pack(crate_name: &str) -> PathBuf {
     static BUILT: OnceLock<PathBuf> = OnceLock::new();
     BUILT
         .get_or_init(|| {
-            author_pack("override-classic", |source| {
+            author_pack(crate_name, |source| {
                 source.replace(
-                    "const PACK: &str = \"override-classic\";",
+                    &format!("const PACK: &str = \"{crate_name}\";"),
                     "const PACK: &str = \"k8scop-classic\";",
                 )
             })
@@ -64,7 +66,7 @@ fn a_later_folder_replaces_a_pack_of_the_same_name_and_gives_it_back() {
     // The override arrives: it replaces the shipped pack, which is
     // shadowed by it, not refused.
     let over = local.path().join("classic.wasm");
-    put(&override_pack(), &over);
+    put(&override_pack("override-sync"), &over);
     let report = engine.sync_dirs(&dirs).unwrap();
     assert_eq!(report.replaced, ["k8scop-classic"], "{report:?}");
     assert_eq!(report.shadowed, ["k8scop-classic"], "{report:?}");
@@ -77,7 +79,7 @@ fn a_later_folder_replaces_a_pack_of_the_same_name_and_gives_it_back() {
         .find(|p| p.name() == "k8scop-classic")
         .unwrap();
     assert_eq!(classic.path, over);
-    assert!(classic.info.rules[0].id.starts_with("override-classic/"));
+    assert!(classic.info.rules[0].id.starts_with("override-sync/"));
     assert_eq!(engine.refused().count(), 0);
     let shadowed: Vec<_> = engine.shadowed().collect();
     assert_eq!(shadowed.len(), 1);
@@ -119,7 +121,7 @@ fn a_later_folder_replaces_a_pack_of_the_same_name_and_gives_it_back() {
 
     // The folders' order decides, not their paths: the other way round,
     // the shipped pack shadows the local one.
-    put(&override_pack(), &over);
+    put(&override_pack("override-sync"), &over);
     let mut engine = RuleEngine::new(EngineConfig::default()).unwrap();
     let reversed = [local.path().to_path_buf(), shipped.path().to_path_buf()];
     assert!(engine.load_dirs(&reversed).unwrap().is_empty());
@@ -137,8 +139,14 @@ fn a_later_folder_replaces_a_pack_of_the_same_name_and_gives_it_back() {
 fn two_packs_of_one_name_in_one_folder_are_still_refused() {
     let shipped = rules_dir(&["k8scop-classic"]);
     let local = tempfile::tempdir().unwrap();
-    put(&override_pack(), &local.path().join("a.wasm"));
-    put(&override_pack(), &local.path().join("b.wasm"));
+    put(
+        &override_pack("override-clash"),
+        &local.path().join("a.wasm"),
+    );
+    put(
+        &override_pack("override-clash"),
+        &local.path().join("b.wasm"),
+    );
     let mut engine = RuleEngine::new(EngineConfig::default()).unwrap();
     let refused = engine
         .load_dirs(&[shipped.path().into(), local.path().into()])
@@ -166,7 +174,10 @@ fn two_packs_of_one_name_in_one_folder_are_still_refused() {
 fn rules_list_takes_several_folders_every_way() {
     let shipped = rules_dir(&["k8scop-classic"]);
     let local = tempfile::tempdir().unwrap();
-    put(&override_pack(), &local.path().join("classic.wasm"));
+    put(
+        &override_pack("override-list"),
+        &local.path().join("classic.wasm"),
+    );
     let (s, l) = (
         shipped.path().to_str().unwrap().to_string(),
         local.path().to_str().unwrap().to_string(),
@@ -195,7 +206,7 @@ fn rules_list_takes_several_folders_every_way() {
         let out = cmd.output().unwrap();
         let stdout = String::from_utf8_lossy(&out.stdout);
         assert!(out.status.success(), "{flags:?} {env:?}: {stdout}");
-        assert!(stdout.contains("override-classic/pods-listed"), "{stdout}");
+        assert!(stdout.contains("override-list/pods-listed"), "{stdout}");
         assert!(
             stdout.contains(&format!(
                 "k8scop-classic ({s}/k8scop_classic.wasm) shadowed by {l}/classic.wasm"
@@ -249,7 +260,7 @@ fn the_override_swaps_in_and_out_while_running() {
     assert_eq!(classic_path().as_deref(), shipped_classic.to_str());
 
     let over = local.path().join("classic.wasm");
-    put(&override_pack(), &over);
+    put(&override_pack("override-live"), &over);
     assert!(
         eventually(30, || classic_path().as_deref() == over.to_str()),
         "the override is not running: {}",
