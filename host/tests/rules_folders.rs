@@ -167,6 +167,54 @@ fn two_packs_of_one_name_in_one_folder_are_still_refused() {
     );
 }
 
+/// An override refused for a rule id another pack declares leaves the
+/// earlier folder's pack of its name running (not shadowed), as a refused
+/// new version leaves the old one running in one folder.
+#[test]
+fn a_refused_override_leaves_the_earlier_pack_running() {
+    let shipped = rules_dir(&["k8scop-classic", "k8scop-falco"]);
+    let local = tempfile::tempdir().unwrap();
+    let dirs = [shipped.path().to_path_buf(), local.path().to_path_buf()];
+    let mut engine = RuleEngine::new(EngineConfig::default()).unwrap();
+    assert!(engine.load_dirs(&dirs).unwrap().is_empty());
+    let clashing = author_pack("override-idclash", |source| {
+        source
+            .replace(
+                "const PACK: &str = \"override-idclash\";",
+                "const PACK: &str = \"k8scop-classic\";",
+            )
+            .replace(
+                "id: \"override-idclash/pods-listed\",",
+                "id: \"k8scop-falco/secret-get\",",
+            )
+    });
+    let over = local.path().join("classic.wasm");
+    put(&clashing, &over);
+    let report = engine.sync_dirs(&dirs).unwrap();
+    assert_eq!(report.refused.len(), 1, "{report:?}");
+    assert_eq!(report.refused[0].0, over);
+    assert!(
+        report.refused[0]
+            .1
+            .to_string()
+            .contains("rule id k8scop-falco/secret-get is already declared"),
+        "{}",
+        report.refused[0].1
+    );
+    assert!(
+        report.loaded.is_empty() && report.replaced.is_empty() && report.unloaded == 0,
+        "the shipped pack ran on, untouched: {report:?}"
+    );
+    assert!(report.shadowed.is_empty(), "{report:?}");
+    let classic = engine
+        .packs()
+        .find(|p| p.name() == "k8scop-classic")
+        .unwrap();
+    assert_eq!(classic.path, shipped.path().join("k8scop_classic.wasm"));
+    assert_eq!(engine.shadowed().count(), 0);
+    assert_eq!(engine.packs().count(), 2);
+}
+
 /// `rules list` takes the folders from repeated flags, from `:` in
 /// K8SCOP_RULES and from a list in the config file, and shows the
 /// shadowed pack as shadowed, not refused (exit 0).

@@ -100,8 +100,50 @@ impl RuleEngine {
                 name,
             });
         }
-        let places = folders::resolve(&named);
-        self.apply(&places, &named, fresh, &present, &mut report);
+        let before: Vec<(PathBuf, String)> = self
+            .packs
+            .iter()
+            .map(|p| (p.meta.path.clone(), p.name().to_string()))
+            .collect();
+        let mut stash = HashMap::new();
+        let mut instantiated = Vec::new();
+        let places = loop {
+            let places = folders::resolve(&named);
+            let failed = self.apply(
+                &places,
+                &mut fresh,
+                &mut stash,
+                &mut instantiated,
+                &mut report,
+            );
+            if failed.is_empty() {
+                break places;
+            }
+            // A winning file refused (a rule id clash): its name falls
+            // back to the earlier folders, so what ran keeps running.
+            named.retain(|n| !failed.contains(&n.path));
+        };
+        self.note_shadowed(&places, &named, &present, &mut report);
+        for path in &instantiated {
+            let Some(pack) = self.packs.iter().find(|p| p.meta.path == *path) else {
+                continue;
+            };
+            let name = pack.name().to_string();
+            if before.iter().any(|(p, n)| p == path || *n == name) {
+                report.replaced.push(name);
+            } else {
+                report.loaded.push(name);
+            }
+        }
+        report.unloaded = before
+            .iter()
+            .filter(|(path, name)| {
+                !self
+                    .packs
+                    .iter()
+                    .any(|p| p.meta.path == *path || p.name() == name)
+            })
+            .count();
         if !report.is_empty() {
             tracing::info!(loaded = ?report.loaded, replaced = ?report.replaced, unloaded = report.unloaded, shadowed = ?report.shadowed, refused = report.refused.len(), "rules folders synced");
         }
@@ -109,21 +151,78 @@ impl RuleEngine {
     }
 
     /// Make the loaded packs the active files of `places`: shadowed and
-    /// vanished packs unloaded first (so an override never clashes with
-    /// the pack it replaces), then the active files not yet running loaded.
+    /// vanished packs set aside first (so an override never clashes with
+    /// the pack it replaces; kept in `stash` for a fallback within this
+    /// sync), then the active files not yet running loaded (`instantiated`
+    /// names them). Returns the active files left with no pack: refused.
     fn apply(
         &mut self,
         places: &[(PathBuf, Place)],
+        fresh: &mut HashMap<PathBuf, LoadedPack>,
+        stash: &mut HashMap<PathBuf, LoadedPack>,
+        instantiated: &mut Vec<PathBuf>,
+        report: &mut SyncReport,
+    ) -> Vec<PathBuf> {
+        let active = |path: &Path| {
+            places
+                .iter()
+                .any(|(p, place)| p == path && *place == Place::Active)
+        };
+        let (keep, aside): (Vec<_>, Vec<_>) = std::mem::take(&mut self.packs)
+            .into_iter()
+            .partition(|p| active(&p.meta.path));
+        self.packs = keep;
+        stash.extend(aside.into_iter().map(|p| (p.meta.path.clone(), p)));
+        let mut failed = Vec::new();
+        for (path, place) in places {
+            if *place != Place::Active {
+                continue;
+            }
+            let current = self.packs.iter().position(|p| p.meta.path == *path);
+            let (pack, new) = match fresh.remove(path) {
+                Some(pack) => (pack, true),
+                // Running already (unchanged, or its new content refused).
+                None if current.is_some() => continue,
+                None => match stash.remove(path) {
+                    // Set aside in an earlier pass of this sync: as it was.
+                    Some(pack) => (pack, false),
+                    // Shadowed until now: the file is loaded again.
+                    None => match self.load_pack(path) {
+                        Ok(pack) => (pack, true),
+                        Err(e) => {
+                            self.refuse(path, e, report);
+                            failed.push(path.clone());
+                            continue;
+                        }
+                    },
+                },
+            };
+            match self.insert_replacing(pack, current) {
+                Ok(meta) if new => {
+                    self.refused.remove(path);
+                    tracing::info!(pack = meta.name(), version = meta.info.version, rules = meta.info.rules.len(), path = %path.display(), "rule pack loaded");
+                    instantiated.push(path.clone());
+                }
+                Ok(_) => {}
+                Err(e) => {
+                    self.refuse(path, e, report);
+                    if current.is_none() {
+                        failed.push(path.clone());
+                    }
+                }
+            }
+        }
+        failed
+    }
+
+    /// Record the shadowed files of `places`, saying the newly shadowed.
+    fn note_shadowed(
+        &mut self,
+        places: &[(PathBuf, Place)],
         named: &[Named],
-        mut fresh: HashMap<PathBuf, LoadedPack>,
         present: &[(usize, PathBuf, String)],
         report: &mut SyncReport,
     ) {
-        let before: Vec<(PathBuf, String)> = self
-            .packs
-            .iter()
-            .map(|p| (p.meta.path.clone(), p.name().to_string()))
-            .collect();
         let hash_of = |path: &Path| {
             present
                 .iter()
@@ -147,53 +246,6 @@ impl RuleEngine {
             }
         }
         self.shadowed = shadowed;
-        let active = |path: &Path| {
-            places
-                .iter()
-                .any(|(p, place)| p == path && *place == Place::Active)
-        };
-        self.packs.retain(|p| active(&p.meta.path));
-        for (path, place) in places {
-            if *place != Place::Active {
-                continue;
-            }
-            let current = self.packs.iter().position(|p| p.meta.path == *path);
-            let pack = match fresh.remove(path) {
-                Some(pack) => pack,
-                // Running already (unchanged, or its new content refused).
-                None if current.is_some() => continue,
-                // Shadowed until now: the file is loaded again.
-                None => match self.load_pack(path) {
-                    Ok(pack) => pack,
-                    Err(e) => {
-                        self.refuse(path, e, report);
-                        continue;
-                    }
-                },
-            };
-            let name = pack.name().to_string();
-            match self.insert_replacing(pack, current) {
-                Ok(meta) => {
-                    self.refused.remove(path);
-                    tracing::info!(pack = meta.name(), version = meta.info.version, rules = meta.info.rules.len(), path = %path.display(), "rule pack loaded");
-                    if before.iter().any(|(p, n)| p == path || *n == name) {
-                        report.replaced.push(name);
-                    } else {
-                        report.loaded.push(name);
-                    }
-                }
-                Err(e) => self.refuse(path, e, report),
-            }
-        }
-        report.unloaded = before
-            .iter()
-            .filter(|(path, name)| {
-                !self
-                    .packs
-                    .iter()
-                    .any(|p| p.meta.path == *path || p.name() == name)
-            })
-            .count();
     }
 
     fn refuse(&mut self, path: &Path, e: PackError, report: &mut SyncReport) {
