@@ -174,6 +174,39 @@ mod tests {
         assert_eq!(args.common.alerts.alerts_prefix, "from-file");
     }
 
+    /// `rules` takes a list in the file (or one folder, or `a:b`); a flag
+    /// given replaces the whole list.
+    #[test]
+    fn the_rules_folders_may_be_a_list_in_the_file() {
+        let dir = tempfile::tempdir().unwrap();
+        let config = dir.path().join("k8scop.toml");
+        let config_arg = config.to_str().unwrap();
+        let rules = |text: &str, extra: &[&str]| {
+            std::fs::write(&config, text).unwrap();
+            let mut args = vec!["--config", config_arg, "replay", "--input", "x"];
+            args.extend(extra);
+            replay_args(try_parse(&argv(&args)).unwrap())
+                .common
+                .rules
+                .rules
+        };
+        let paths = |p: &[&str]| p.iter().map(std::path::PathBuf::from).collect::<Vec<_>>();
+        assert_eq!(
+            rules("rules = [\"/a\", \"/b\"]\n", &[]),
+            paths(&["/a", "/b"])
+        );
+        assert_eq!(rules("rules = \"/a:/b\"\n", &[]), paths(&["/a", "/b"]));
+        assert_eq!(rules("rules = \"/a\"\n", &[]), paths(&["/a"]));
+        assert_eq!(
+            rules(
+                "rules = [\"/a\", \"/b\"]\n",
+                &["--rules", "/c", "--rules", "/d"]
+            ),
+            paths(&["/c", "/d"])
+        );
+        assert_eq!(rules("", &[]), paths(&["rules"]), "the default");
+    }
+
     /// Loading a config file leaves the process environment as it was:
     /// its values reach the flags only.
     #[test]
