@@ -131,12 +131,27 @@ fn k8scop_properties() -> Value {
 
 /// Install (or update) the alert index template.
 pub async fn install(client: &EsClient, alerts_prefix: &str) -> Result<(), EsError> {
+    install_with_lifecycle(client, alerts_prefix, None).await
+}
+
+/// Install the alert index template, its indices under the ILM policy
+/// `lifecycle` if given (see `retention`). Set here, not in the template's
+/// JSON: it depends on the cluster and the configuration.
+pub async fn install_with_lifecycle(
+    client: &EsClient,
+    alerts_prefix: &str,
+    lifecycle: Option<&str>,
+) -> Result<(), EsError> {
     let name = template_name(alerts_prefix);
+    let mut template = alert_template(alerts_prefix);
+    if let Some(policy) = lifecycle {
+        template["template"]["settings"]["index"]["lifecycle"] = json!({ "name": policy });
+    }
     client
         .json(
             Method::PUT,
             &format!("/_index_template/{name}"),
-            Some(&alert_template(alerts_prefix)),
+            Some(&template),
         )
         .await?;
     tracing::info!(
