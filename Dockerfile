@@ -18,18 +18,14 @@ RUN rustup target add wasm32-wasip2
 WORKDIR /src
 COPY . .
 # One RUN, so the cached target folder never lands in a layer: the host, then
-# every pack, copied out to /out.
+# every pack (the same script as `make packs`), copied out to /out.
 RUN --mount=type=cache,target=/usr/local/cargo/registry \
     --mount=type=cache,target=/src/target \
     set -eu; \
     cargo build --release --locked -p k8scop; \
     mkdir -p /out/rules; \
     cp target/release/k8scop /out/k8scop; \
-    for dir in rules-wasm/*/; do \
-        pack="$(basename "$dir")"; \
-        cargo build --release --locked --target wasm32-wasip2 -p "$pack"; \
-        cp "target/wasm32-wasip2/release/$(echo "$pack" | tr - _).wasm" /out/rules/; \
-    done; \
+    CARGO_FLAGS=--locked scripts/build-packs.sh /out/rules; \
     ls -l /out/rules
 
 # glibc and libgcc, CA certificates, nothing else (no shell).

@@ -35,20 +35,16 @@ setup:
 	@$(VENV)/bin/kubernetes-validate --version 2>/dev/null | grep -q '$(KUBERNETES_VALIDATE_VERSION)' || $(VENV)/bin/pip install --quiet kubernetes-validate==$(KUBERNETES_VALIDATE_VERSION)
 	@test "$$(node -p 'require("./$(ECS_NODE_MODULES)/package.json").version' 2>/dev/null)" = "$$(node -p 'require("./tests/ecs/package.json").dependencies["@elastic/ecs"]')" || (cd tests/ecs && npm ci --no-audit --no-fund --silent)
 
-## Build every rule pack to a .wasm component in out/rules/. It reports on
-## stderr, keeping stdout for `make demo`'s alerts.
+## Build every rule pack to a .wasm component in out/rules/, with the one
+## pack-build script (the Dockerfile's too). It reports on stderr, keeping
+## stdout for `make demo`'s alerts.
 packs: setup
-	@$(CARGO) build --release --target $(WASM_TARGET) --target-dir $(PACKS_TARGET_DIR) $(addprefix -p ,$(PACKS))
-	@mkdir -p $(RULES_OUT)
-	@for p in $(PACKS); do cp $(PACKS_TARGET_DIR)/$(WASM_TARGET)/release/$${p//-/_}.wasm $(RULES_OUT)/; done
-	@ls -1 $(RULES_OUT) >&2
+	@CARGO=$(CARGO) PACKS_TARGET_DIR=$(PACKS_TARGET_DIR) scripts/build-packs.sh $(RULES_OUT)
 
 ## Build one pack: make pack PACK=my-pack  ->  out/rules/my_pack.wasm
 pack: setup
 	@test -n "$(PACK)" || { echo "usage: make pack PACK=<crate name under rules-wasm/>"; exit 2; }
-	$(CARGO) build --release --target $(WASM_TARGET) --target-dir $(PACKS_TARGET_DIR) -p $(PACK)
-	@mkdir -p $(RULES_OUT)
-	cp $(PACKS_TARGET_DIR)/$(WASM_TARGET)/release/$(subst -,_,$(PACK)).wasm $(RULES_OUT)/
+	@CARGO=$(CARGO) PACKS_TARGET_DIR=$(PACKS_TARGET_DIR) scripts/build-packs.sh $(RULES_OUT) $(PACK)
 	@echo "built $(RULES_OUT)/$(subst -,_,$(PACK)).wasm"
 
 ## Put every shipped pack into deploy/rules/, where the kustomizations read

@@ -58,7 +58,17 @@ pub enum Merge {
     Updated,
 }
 
-type Key = (String, String);
+/// Cluster, rule, group key: the same group in two clusters of a fleet is
+/// two aggregates.
+type Key = (String, String, String);
+
+fn key_of(alert: &PendingAlert) -> Key {
+    (
+        alert.cluster().to_string(),
+        alert.rule_id().to_string(),
+        alert.group_key().to_string(),
+    )
+}
 
 #[derive(Debug, Default)]
 pub struct Aggregator {
@@ -95,7 +105,7 @@ impl Aggregator {
     pub fn from_state(config: AggregateConfig, open: Vec<Aggregate>) -> Self {
         let mut a = Aggregator::new(config);
         for agg in open {
-            let key = (agg.rule_id.clone(), agg.group_key.clone());
+            let key = key_of(&agg.latest);
             a.expiry.push(Reverse((agg.last_seen, key.clone())));
             a.open.insert(key, agg);
         }
@@ -105,7 +115,7 @@ impl Aggregator {
     /// Merge one raised alert triggered by the document `source`.
     pub fn add(&mut self, alert: PendingAlert, source: DocRef) -> Merge {
         let time = alert.time();
-        let key = (alert.rule_id().to_string(), alert.group_key().to_string());
+        let key = key_of(&alert);
         let window = self.config.window;
         self.latest = Some(self.latest.map_or(time, |l| l.max(time)));
         if let Some(agg) = self.open.get_mut(&key)
@@ -126,8 +136,8 @@ impl Aggregator {
         }
         let fresh = Aggregate {
             id: alert.id(&source),
-            rule_id: key.0.clone(),
-            group_key: key.1.clone(),
+            rule_id: key.1.clone(),
+            group_key: key.2.clone(),
             first_seen: time,
             last_seen: time,
             count: 1,

@@ -12,7 +12,7 @@ mod facts;
 mod message;
 
 pub use ecs::ECS_VERSION;
-pub use facts::EventFacts;
+pub use facts::{EventFacts, configured_cluster};
 
 use crate::attack;
 use crate::decode::{DecodedDoc, DocRef};
@@ -263,6 +263,17 @@ impl PendingAlert {
         match &self.content {
             Content::Raised { raised, .. } => &raised.alert.rule_id,
             Content::Document(doc) => doc.body["rule"]["id"].as_str().unwrap_or_default(),
+        }
+    }
+
+    /// The cluster the alert is about ("" when unknown): aggregates are
+    /// per cluster.
+    pub fn cluster(&self) -> &str {
+        match &self.content {
+            Content::Raised { facts, .. } => facts.cluster.as_deref().unwrap_or_default(),
+            Content::Document(doc) => doc.body["orchestrator"]["cluster"]["name"]
+                .as_str()
+                .unwrap_or_default(),
         }
     }
 

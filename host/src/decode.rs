@@ -24,6 +24,7 @@
 use std::sync::Arc;
 
 use chrono::{DateTime, Utc};
+use rule_sdk::bindings::k8scop::rules::types::ListField;
 use rule_sdk::wire::BatchWriter;
 use serde_json::{Map, Value};
 
@@ -31,6 +32,7 @@ use crate::contract::EventKind;
 
 mod aks;
 mod batch;
+mod cluster_field;
 mod doc;
 mod gke;
 mod root;
@@ -48,19 +50,33 @@ mod shape_tests;
 mod tests;
 
 /// The annotation that carries the cluster's name where the document's
-/// envelope names it (GKE, AKS, EKS through CloudWatch).
-pub const CLUSTER_ANNOTATION: &str = "k8scop.io/cluster";
+/// envelope (GKE, AKS, EKS through CloudWatch) or `--cluster-field` names
+/// it; packs read it as `Event::cluster`.
+pub use rule_sdk::audit::CLUSTER_ANNOTATION;
 
 #[derive(Debug, Clone, Default)]
 pub struct Decoder {
     shape: EventShape,
+    /// `--cluster-field`: where a document names its cluster.
+    cluster_field: Option<String>,
 }
 
 const EMBEDDED_FIELDS: [&str; 3] = ["log", "message", "event.original"];
 
 impl Decoder {
     pub fn new(shape: EventShape) -> Self {
-        Decoder { shape }
+        Decoder {
+            shape,
+            cluster_field: None,
+        }
+    }
+
+    /// Read each document's cluster from `field` (a dotted path), for a
+    /// fleet whose audit logs share one index. A cluster the document's
+    /// envelope names comes first: it is the audit data's own.
+    pub fn with_cluster_field(mut self, field: Option<String>) -> Self {
+        self.cluster_field = field.filter(|f| !f.is_empty());
+        self
     }
 
     pub fn shape(&self) -> &EventShape {
@@ -78,6 +94,21 @@ impl Decoder {
     /// [`Decoder::decode`], a root audit event laid out on `page` (shared
     /// by the lines of a read batch) and the rest decoded apart.
     pub fn line_onto(
+        &self,
+        page: &mut BatchWriter,
+        line: &str,
+        line_number: u64,
+    ) -> Result<Line, DecodeError> {
+        let decoded = self.line_onto_page(page, line, line_number)?;
+        // A search hit's export holds the document under `_source`.
+        let name = self.cluster_in(line).or_else(|| {
+            let field = self.cluster_field.as_deref()?;
+            cluster_field::text_at(line, &format!("_source.{field}"))
+        });
+        Ok(name_cluster(page, name, decoded))
+    }
+
+    fn line_onto_page(
         &self,
         page: &mut BatchWriter,
         line: &str,
@@ -129,6 +160,16 @@ impl Decoder {
         text: &str,
         origin: DocRef,
     ) -> Result<Line, DecodeError> {
+        let decoded = self.source_onto_page(page, text, origin)?;
+        Ok(name_cluster(page, self.cluster_in(text), decoded))
+    }
+
+    fn source_onto_page(
+        &self,
+        page: &mut BatchWriter,
+        text: &str,
+        origin: DocRef,
+    ) -> Result<Line, DecodeError> {
         if matches!(self.shape, EventShape::Auto | EventShape::Root)
             && let Some(doc) = fast_root_audit(text, origin.clone(), page)
         {
@@ -140,6 +181,11 @@ impl Decoder {
             return Err(DecodeError::NotAnObject(json_type(&value)));
         };
         self.decode_object(object, origin).map(Line::Apart)
+    }
+
+    /// The cluster `--cluster-field` reads in a document's `text`.
+    fn cluster_in(&self, text: &str) -> Option<String> {
+        cluster_field::text_at(text, self.cluster_field.as_deref()?)
     }
 
     /// Decode a document's source (as read from Elasticsearch).
@@ -228,6 +274,35 @@ impl Decoder {
     ) -> Result<DecodedDoc, DecodeError> {
         self.decode_object(source, origin)?.single()
     }
+}
+
+/// Give the cluster `--cluster-field` read (`name`) to each audit event of
+/// a document that no envelope named one for: on the document, and as the
+/// annotation packs read (`Event::cluster`).
+fn name_cluster(page: &mut BatchWriter, name: Option<String>, mut line: Line) -> Line {
+    let Some(name) = name else {
+        return line;
+    };
+    match &mut line {
+        Line::OnPage(doc) => {
+            page.add_pair(
+                doc.index(),
+                ListField::Annotations,
+                CLUSTER_ANNOTATION,
+                &name,
+            );
+            doc.cluster = Some(name);
+        }
+        Line::Apart(decoded) => {
+            for doc in &mut decoded.docs {
+                if doc.kind == EventKind::Audit && doc.cluster.is_none() {
+                    doc.annotate(CLUSTER_ANNOTATION, &name);
+                    doc.cluster = Some(name.clone());
+                }
+            }
+        }
+    }
+    line
 }
 
 fn root_or_other(source: Map<String, Value>, origin: DocRef) -> Result<DecodedDoc, DecodeError> {
@@ -357,6 +432,7 @@ fn place_event(
         time,
         timestamp,
         time_fallback,
+        cluster: None,
     }
 }
 

@@ -1,11 +1,11 @@
-//! Watching the rules folder: deploying a rule is dropping a `.wasm` into
+//! Watching the rules folders (every one of `--rules`): deploying a rule is dropping a `.wasm` into
 //! it, undeploying is removing it. Events are debounced into one "look
 //! again" signal: a copy written in pieces, an atomic rename, or a
 //! Kubernetes ConfigMap update (which swaps the `..data` symlink) each end
 //! as one rescan, and the rescan itself only reloads files whose content
 //! changed.
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
@@ -20,6 +20,15 @@ impl RulesWatcher {
     /// Watch `dir`; every burst of changes, once quiet for `debounce`,
     /// sends one `()` on the returned channel.
     pub fn start(dir: &Path, debounce: Duration) -> notify::Result<(Self, mpsc::Receiver<()>)> {
+        Self::start_all(&[dir.to_path_buf()], debounce)
+    }
+
+    /// Watch every folder of `dirs`, one debounced signal for a burst of
+    /// changes in any of them (a rescan looks at all of them).
+    pub fn start_all(
+        dirs: &[PathBuf],
+        debounce: Duration,
+    ) -> notify::Result<(Self, mpsc::Receiver<()>)> {
         let (raw_tx, raw_rx) = mpsc::channel::<()>();
         let mut watcher =
             notify::recommended_watcher(move |event: notify::Result<notify::Event>| {
@@ -29,7 +38,9 @@ impl RulesWatcher {
             })?;
         // Not recursive: ConfigMap volumes put the files one level down,
         // behind `..data`, whose swap is an event in this folder.
-        watcher.watch(dir, RecursiveMode::NonRecursive)?;
+        for dir in dirs {
+            watcher.watch(dir, RecursiveMode::NonRecursive)?;
+        }
         let (tx, rx) = mpsc::channel();
         std::thread::Builder::new()
             .name("k8scop-rules-watch".into())

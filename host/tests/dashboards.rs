@@ -59,37 +59,6 @@ const OSD_VIS_TYPES: &[&str] = &[
 /// Lens' count of documents: no field.
 const RECORDS: &str = "___records___";
 
-/// Every field the alert template maps, with its type; multi-fields
-/// (`message.keyword`) included.
-fn mapped_field_types() -> BTreeMap<String, String> {
-    fn walk(prefix: &str, properties: &Value, out: &mut BTreeMap<String, String>) {
-        for (name, spec) in properties.as_object().into_iter().flatten() {
-            let path = if prefix.is_empty() {
-                name.clone()
-            } else {
-                format!("{prefix}.{name}")
-            };
-            if let Some(children) = spec.get("properties") {
-                walk(&path, children, out);
-                continue;
-            }
-            let kind = spec["type"].as_str().unwrap_or("object").to_string();
-            out.insert(path.clone(), kind);
-            if let Some(multi) = spec.get("fields") {
-                walk(&path, multi, out);
-            }
-        }
-    }
-    let mut out = BTreeMap::new();
-    let template = template::alert_template("k8scop-alerts");
-    walk(
-        "",
-        &template["template"]["mappings"]["properties"],
-        &mut out,
-    );
-    out
-}
-
 fn alert_pattern() -> String {
     template::alert_template("k8scop-alerts")["index_patterns"][0]
         .as_str()
@@ -228,7 +197,7 @@ fn reference_names(o: &Value) -> BTreeMap<String, (String, String)> {
 /// that tie a panel, layer, control or search source to its reference.
 /// `panel_ref` is how the dashboard names a panel's reference.
 fn common_problems(objects: &[Value], panel_ref: fn(&Value) -> String) -> Vec<String> {
-    let types = mapped_field_types();
+    let types = template::mapped_field_types("k8scop-alerts");
     let ids: BTreeSet<(String, String)> = objects
         .iter()
         .map(|o| {

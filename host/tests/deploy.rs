@@ -65,14 +65,6 @@ const LABELS: [&str; 6] = [
 /// k8scop or Fluent Bit log in as.
 const SUPERUSERS: &[&str] = &["elastic", "admin"];
 
-/// TEMPORARY, until branch `deploy-code` is merged: settings the manifests
-/// give k8scop that the binary of this branch does not know yet. That
-/// branch adds `--alerts-retention` and makes `--rules` repeatable
-/// (`K8SCOP_RULES` a `:`-separated list). Once merged, `Cli` knows both and
-/// this list changes nothing: delete it and its two uses in
-/// `assert_run_accepts`.
-const PENDING_FLAGS: &[&str] = &["alerts-retention", "rules"];
-
 // ------------------------------------------------------------- manifests --
 
 fn venv_tool(name: &str) -> PathBuf {
@@ -380,18 +372,9 @@ fn assert_run_accepts(settings: &Settings, at: &str) {
             .find(|a| a.get_long() == Some(key))
             .map(|a| (false, a.get_action().clone()))
     };
-    let unknown = |key: &str| {
-        // TEMPORARY (PENDING_FLAGS): a flag of branch deploy-code.
-        if PENDING_FLAGS.contains(&key) {
-            eprintln!("{at}: `{key}` is not a flag yet (branch deploy-code adds it): not checked");
-        } else {
-            panic!("{at}: `{key}` is not a flag of `k8scop run`");
-        }
-    };
     for (key, value) in &settings.file {
         let Some((in_run, _)) = known(&command, key) else {
-            unknown(key);
-            continue;
+            panic!("{at}: `{key}` is not a flag of `k8scop run`");
         };
         let (key, value) = (leak(key), leak(value));
         let set = |a: clap::Arg| a.default_value(value);
@@ -413,8 +396,7 @@ fn assert_run_accepts(settings: &Settings, at: &str) {
     let mut argv = vec!["k8scop".to_string(), "run".to_string()];
     for (key, value) in &settings.env {
         let Some((_, action)) = known(&command, key) else {
-            unknown(key);
-            continue;
+            panic!("{at}: `{key}` is not a flag of `k8scop run`");
         };
         if !action.takes_values() {
             if value == "true" {
@@ -424,21 +406,16 @@ fn assert_run_accepts(settings: &Settings, at: &str) {
         }
         // A list in the environment (`K8SCOP_RULES=a:b`) is the flag given
         // once per item.
-        let mut values: Vec<&str> = if key == "rules" {
+        let values: Vec<&str> = if key == "rules" {
             value.split(':').collect()
         } else {
             vec![value.as_str()]
         };
-        if values.len() > 1 && !matches!(action, ArgAction::Append) {
-            // TEMPORARY (PENDING_FLAGS): `--rules` is repeatable on branch
-            // deploy-code only; here the first folder is checked.
-            assert!(
-                PENDING_FLAGS.contains(&key.as_str()),
-                "{at}: {key} lists {} values but `--{key}` takes one",
-                values.len()
-            );
-            values.truncate(1);
-        }
+        assert!(
+            values.len() == 1 || matches!(action, ArgAction::Append),
+            "{at}: {key} lists {} values but `--{key}` takes one",
+            values.len()
+        );
         for v in values {
             argv.push(format!("--{key}={v}"));
         }

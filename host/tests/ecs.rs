@@ -4,6 +4,7 @@
 
 mod ecs_check;
 
+use k8scop_testkit::Succeeds;
 use std::collections::BTreeSet;
 use std::path::Path;
 use std::process::Command;
@@ -17,7 +18,7 @@ use serde_json::{Value, json};
 fn replay_to_file(input: &Path, rules: &Path, extra: &[&str]) -> Vec<Value> {
     let dir = tempfile::tempdir().unwrap();
     let out = dir.path().join("alerts.jsonl");
-    let run = Command::new(env!("CARGO_BIN_EXE_k8scop"))
+    Command::new(env!("CARGO_BIN_EXE_k8scop"))
         .arg("replay")
         .arg("--input")
         .arg(input)
@@ -27,13 +28,7 @@ fn replay_to_file(input: &Path, rules: &Path, extra: &[&str]) -> Vec<Value> {
         .arg(&out)
         .args(extra)
         .env("K8SCOP_LOG", "warn")
-        .output()
-        .unwrap();
-    assert!(
-        run.status.success(),
-        "{}",
-        String::from_utf8_lossy(&run.stderr)
-    );
+        .succeeds();
     std::fs::read_to_string(&out)
         .unwrap()
         .lines()
@@ -171,7 +166,7 @@ fn the_alerts_file_bulk_loads_as_is_under_the_template() {
     let sample = workspace_file("samples/audit-sample.jsonl");
     let dir = tempfile::tempdir().unwrap();
     let file = dir.path().join("alerts.jsonl");
-    let run = Command::new(env!("CARGO_BIN_EXE_k8scop"))
+    Command::new(env!("CARGO_BIN_EXE_k8scop"))
         .arg("replay")
         .arg("--input")
         .arg(&sample)
@@ -181,13 +176,7 @@ fn the_alerts_file_bulk_loads_as_is_under_the_template() {
         .arg(&file)
         .args(["--cluster-name", "prod-eu"])
         .env("K8SCOP_LOG", "warn")
-        .output()
-        .unwrap();
-    assert!(
-        run.status.success(),
-        "{}",
-        String::from_utf8_lossy(&run.stderr)
-    );
+        .succeeds();
 
     let cluster = k8scop_testkit::TestCluster::start();
     let prefix = cluster.unique_prefix("alerts");

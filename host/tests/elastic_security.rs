@@ -4,6 +4,7 @@
 //! values Elastic documents, reading only fields the alert template maps,
 //! matching the alerts k8scop writes, with the tactics of the shipped rules.
 
+use k8scop_testkit::Succeeds;
 use std::collections::BTreeSet;
 use std::process::Command;
 
@@ -19,29 +20,6 @@ fn the_rule() -> Value {
     let lines: Vec<&str> = text.lines().filter(|l| !l.trim().is_empty()).collect();
     assert_eq!(lines.len(), 1, "one rule, one line (ndjson)");
     serde_json::from_str(lines[0]).unwrap()
-}
-
-/// The alert template's fields with their types.
-fn mapped() -> std::collections::BTreeMap<String, String> {
-    fn walk(prefix: &str, props: &Value, out: &mut std::collections::BTreeMap<String, String>) {
-        for (name, spec) in props.as_object().unwrap() {
-            let path = if prefix.is_empty() {
-                name.clone()
-            } else {
-                format!("{prefix}.{name}")
-            };
-            match spec.get("properties") {
-                Some(children) => walk(&path, children, out),
-                None => {
-                    out.insert(path, spec["type"].as_str().unwrap_or("object").into());
-                }
-            }
-        }
-    }
-    let t = k8scop::es::template::alert_template(&default_alerts_prefix());
-    let mut out = Default::default();
-    walk("", &t["template"]["mappings"]["properties"], &mut out);
-    out
 }
 
 fn default_alerts_prefix() -> String {
@@ -69,7 +47,7 @@ fn band(score: f64) -> &'static str {
 /// What is wrong with `rule` as a detection rule to import.
 fn problems(rule: &Value) -> Vec<String> {
     let mut p = Vec::new();
-    let mapped = mapped();
+    let mapped = k8scop::es::template::mapped_field_types("k8scop-alerts");
     let text = |k: &str| rule[k].as_str().filter(|s| !s.is_empty());
     for k in [
         "rule_id",
@@ -298,13 +276,7 @@ fn the_rule_matches_real_alerts_and_names_the_shipped_tactics() {
         .arg("--rules")
         .arg(rules.path())
         .env("K8SCOP_LOG", "warn")
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+        .succeeds();
     let docs = k8scop_testkit::alerts_on_stdout(&out);
     assert!(!docs.is_empty());
     let query = rule["query"].as_str().unwrap();

@@ -7,6 +7,7 @@ mod common;
 
 use chrono::Duration;
 use common::*;
+use k8scop_testkit::Succeeds;
 use k8scop_testkit::{TestCluster, rules_dir};
 use serde_json::Value;
 
@@ -55,7 +56,7 @@ fn replay_from_elasticsearch_equals_replay_from_a_file() {
     let hits = dir.path().join("hits.jsonl");
     write_hits(&hits, &docs);
     let file_out = dir.path().join("alerts.jsonl");
-    let out = k8scop(&s(&[
+    k8scop(&s(&[
         "replay",
         "--input",
         hits.to_str().unwrap(),
@@ -66,13 +67,7 @@ fn replay_from_elasticsearch_equals_replay_from_a_file() {
         "--aggregate-window",
         "600",
     ]))
-    .output()
-    .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    .succeeds();
 
     let from_file: std::collections::BTreeMap<String, Value> = std::fs::read_to_string(&file_out)
         .unwrap()
@@ -159,12 +154,7 @@ fn a_replay_killed_midway_and_run_again_equals_an_uninterrupted_one() {
         ]
         .concat()
     };
-    let out = k8scop(&args(&clean)).output().unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    k8scop(&args(&clean)).succeeds();
 
     let seed = fastrand::u64(..);
     let mut rng = fastrand::Rng::with_seed(seed);
@@ -174,12 +164,7 @@ fn a_replay_killed_midway_and_run_again_equals_an_uninterrupted_one() {
         let _ = child.kill(); // SIGKILL
         let _ = child.wait();
     }
-    let out = k8scop(&args(&crashed)).output().unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    k8scop(&args(&crashed)).succeeds();
 
     let a = alerts_in(&cluster, &clean);
     let b = alerts_in(&cluster, &crashed);

@@ -18,6 +18,9 @@ use serde_json::value::RawValue;
 
 use crate::pod::PodSpec;
 
+/// The annotation by which the host tells a pack the event's cluster.
+pub const CLUSTER_ANNOTATION: &str = "k8scop.io/cluster";
+
 /// An audit event's text: borrowed from the batch (or the JSON it was
 /// parsed from) wherever it can be, owned only where JSON escapes had to be
 /// undone. Compares with `==` against a `&str`, and derefs to one.
@@ -371,6 +374,14 @@ impl<'a> Event<'a> {
     /// The same, from the response object (present at RequestResponse level).
     pub fn response_pod_spec(&self) -> Option<PodSpec> {
         crate::pod::pod_spec_of(self.response_object()?)
+    }
+
+    /// The cluster the event comes from, where the host knows it (a
+    /// managed cloud's envelope, or the operator's `--cluster-field`): a
+    /// fleet's logs may share one index, and the same user name in two
+    /// clusters is two identities. "" when unknown.
+    pub fn cluster(&self) -> &str {
+        self.annotation(CLUSTER_ANNOTATION).unwrap_or("")
     }
 
     /// The annotation's value. Accepts the dotted key also when the shipper

@@ -157,6 +157,26 @@ pub fn workspace_file(relative: &str) -> PathBuf {
     path
 }
 
+/// Running a command that must succeed: its output, or a failed test
+/// that shows what it wrote on stderr.
+pub trait Succeeds {
+    fn succeeds(&mut self) -> std::process::Output;
+}
+
+impl Succeeds for std::process::Command {
+    fn succeeds(&mut self) -> std::process::Output {
+        let output = self.output().expect("the command starts");
+        assert!(
+            output.status.success(),
+            "{:?} failed ({}): {}",
+            self.get_program(),
+            output.status,
+            String::from_utf8_lossy(&output.stderr)
+        );
+        output
+    }
+}
+
 /// The alerts a `k8scop replay` wrote on stdout, one JSON document a line.
 pub fn alerts_on_stdout(output: &std::process::Output) -> Vec<serde_json::Value> {
     String::from_utf8_lossy(&output.stdout)

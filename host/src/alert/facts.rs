@@ -33,6 +33,21 @@ pub struct EventFacts {
     pub cluster: Option<String>,
 }
 
+/// The name `--cluster-name` gives a document's alerts. Without
+/// `--cluster-field` it names the one cluster k8scop watches, over what an
+/// envelope says; with it, each document names its own cluster, and this is
+/// the name of those that do not.
+pub fn configured_cluster<'a>(
+    doc: &DecodedDoc,
+    name: Option<&'a str>,
+    clusters_per_document: bool,
+) -> Option<&'a str> {
+    match (clusters_per_document, &doc.cluster) {
+        (true, Some(_)) => None,
+        _ => name,
+    }
+}
+
 impl EventFacts {
     pub fn of(doc: &DecodedDoc) -> Self {
         let cluster = doc.cluster.clone();

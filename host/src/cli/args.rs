@@ -86,9 +86,12 @@ pub enum RulesCommand {
 
 #[derive(Debug, Args)]
 pub struct RulesArgs {
-    /// Folder of rule packs (.wasm).
-    #[arg(long, default_value = "rules", env = "K8SCOP_RULES")]
-    pub rules: PathBuf,
+    /// Folder of rule packs (.wasm). Several, in order: repeat the flag,
+    /// or separate them with `:` (K8SCOP_RULES=/a:/b), or give a list in
+    /// the config file. A pack in a later folder replaces (shadows) the
+    /// pack of the same name of an earlier one.
+    #[arg(long, default_value = "rules", env = "K8SCOP_RULES", value_delimiter = ':', action = clap::ArgAction::Append)]
+    pub rules: Vec<PathBuf>,
     /// TOML file of per-pack configuration: a table per pack name.
     #[arg(long, env = "K8SCOP_PACK_CONFIG")]
     pub pack_config: Option<PathBuf>,
@@ -157,6 +160,13 @@ pub struct PipelineArgs {
     /// (EKS log group, GKE resource labels, AKS resourceId, Elastic Agent).
     #[arg(long, env = "K8SCOP_CLUSTER_NAME")]
     pub cluster_name: Option<String>,
+    /// The document field that names each document's cluster, when a
+    /// fleet's audit logs share one index (e.g. orchestrator.cluster.name,
+    /// kubernetes.cluster.name; nested or dotted keys). Alerts, their
+    /// aggregation and the packs' per-identity state are then per cluster;
+    /// --cluster-name is the name of documents that carry none.
+    #[arg(long, env = "K8SCOP_CLUSTER_FIELD")]
+    pub cluster_field: Option<String>,
 }
 
 /// The audit stages a Policy omits.
@@ -228,6 +238,11 @@ pub struct AlertsArgs {
     /// Alerts go to daily indices <prefix>-YYYY.MM.DD (K8sCop's -i).
     #[arg(long, default_value = "k8scop-alerts", env = "K8SCOP_ALERTS_PREFIX")]
     pub alerts_prefix: String,
+    /// How long alert indices are kept: an age (90d, 12h, ...) after which
+    /// a lifecycle policy installed at start (ILM on Elasticsearch, ISM on
+    /// OpenSearch) deletes each daily index; 0 or off installs none.
+    #[arg(long, default_value = crate::es::retention::DEFAULT_RETENTION, env = "K8SCOP_ALERTS_RETENTION")]
+    pub alerts_retention: crate::es::retention::Retention,
     /// Where alerts Elasticsearch refuses for good are kept (JSON lines).
     #[arg(long, env = "K8SCOP_DEAD_LETTER")]
     pub dead_letter: Option<PathBuf>,

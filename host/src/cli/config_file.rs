@@ -24,10 +24,16 @@ use anyhow::Context;
 
 /// The flags' values the file sets, by long flag name (`es-url`).
 /// `known`: the flags a file may set (their long names).
-pub fn values_from_file(path: &Path, known: &[String]) -> anyhow::Result<BTreeMap<String, String>> {
+/// `lists`: the flags that take a list, with the delimiter their text
+/// joins it with (`rules`, `:`).
+pub fn values_from_file(
+    path: &Path,
+    known: &[String],
+    lists: &[(String, char)],
+) -> anyhow::Result<BTreeMap<String, String>> {
     let text = std::fs::read_to_string(path)
         .with_context(|| format!("cannot read the config file {}", path.display()))?;
-    let values = values_from_toml(&text)
+    let values = values_from_toml(&text, lists)
         .with_context(|| format!("in the config file {}", path.display()))?;
     check_keys(&text, known).with_context(|| format!("in the config file {}", path.display()))?;
     Ok(values)
@@ -55,16 +61,36 @@ fn check_keys(text: &str, known: &[String]) -> anyhow::Result<()> {
 
 /// The file's values as text, by long flag name (`aggregate_window` is
 /// `aggregate-window`). A value that is not a string, number or boolean is
-/// an error naming the key, never the value.
-pub fn values_from_toml(text: &str) -> anyhow::Result<BTreeMap<String, String>> {
+/// an error naming the key, never the value; except a list of texts for
+/// a flag of `lists` (`rules = ["/a", "/b"]`), joined with its delimiter.
+pub fn values_from_toml(
+    text: &str,
+    lists: &[(String, char)],
+) -> anyhow::Result<BTreeMap<String, String>> {
     let table = crate::config_toml::parse_secret_toml(text)?;
     table
         .into_iter()
         // Not a flag: read by `read_notify`.
         .filter(|(key, _)| key != "notify")
         .map(|(key, value)| {
+            let flag = key.replace('_', "-");
+            let delimiter = lists
+                .iter()
+                .find(|(name, _)| *name == flag)
+                .map(|(_, d)| *d);
             let text = match value {
                 toml::Value::String(s) => s,
+                toml::Value::Array(items) if delimiter.is_some() => items
+                    .into_iter()
+                    .map(|item| match item {
+                        toml::Value::String(s) => Ok(s),
+                        other => Err(anyhow::anyhow!(
+                            "`{key}` must be a list of texts, found {}",
+                            other.type_str()
+                        )),
+                    })
+                    .collect::<anyhow::Result<Vec<_>>>()?
+                    .join(&delimiter.unwrap_or(':').to_string()),
                 toml::Value::Integer(_) | toml::Value::Float(_) | toml::Value::Boolean(_) => {
                     value.to_string()
                 }
@@ -73,7 +99,7 @@ pub fn values_from_toml(text: &str) -> anyhow::Result<BTreeMap<String, String>> 
                     other.type_str()
                 ),
             };
-            Ok((key.replace('_', "-"), text))
+            Ok((flag, text))
         })
         .collect()
 }
@@ -142,6 +168,7 @@ mod tests {
     fn file_keys_become_flag_names() {
         let values = values_from_toml(
             "es-url = \"http://es:9200\"\naggregate_window = 600\nes-insecure-skip-verify = true\n",
+            &[],
         )
         .unwrap();
         let expected: BTreeMap<String, String> = [
@@ -153,9 +180,10 @@ mod tests {
         .map(|(k, v)| (k.to_string(), v.to_string()))
         .collect();
         assert_eq!(values, expected);
-        assert!(values_from_toml("x = [1]").is_err());
+        assert!(values_from_toml("x = [1]", &[]).is_err());
         // Channels are not flags.
-        let values = values_from_toml("interval = 5\n[[notify]]\ntype = \"webhook\"\n").unwrap();
+        let values =
+            values_from_toml("interval = 5\n[[notify]]\ntype = \"webhook\"\n", &[]).unwrap();
         assert_eq!(values.len(), 1);
         assert_eq!(values["interval"], "5");
     }
@@ -166,7 +194,7 @@ mod tests {
     fn a_syntax_error_shows_the_key_not_the_secret() {
         let text =
             "es-url = \"http://es:9200\"\nes-password = \"PwSecret987\nlogs-prefix = \"logs\"\n";
-        let err = format!("{:#}", values_from_toml(text).unwrap_err());
+        let err = format!("{:#}", values_from_toml(text, &[]).unwrap_err());
         assert!(!err.contains("PwSecret987"), "{err}");
         assert!(err.contains("line 2"), "{err}");
         assert!(err.contains("`es-password`"), "{err}");

@@ -17,7 +17,11 @@ use super::{Cli, config_file};
 pub fn try_parse(argv: &[String]) -> anyhow::Result<Cli> {
     let mut command = Cli::command();
     if let Some(path) = config_path(argv) {
-        let values = config_file::values_from_file(path.as_ref(), &flag_names(&command))?;
+        let values = config_file::values_from_file(
+            path.as_ref(),
+            &flag_names(&command),
+            &list_flags(&command),
+        )?;
         command = with_defaults(command, &values);
     }
     let matches = command.try_get_matches_from_mut(argv)?;
@@ -55,24 +59,51 @@ pub fn flag_names(command: &clap::Command) -> Vec<String> {
     names
 }
 
+/// The flags a config file may give as a list: those that take a list
+/// with a delimiter (`--rules`), the file's list joined with it.
+pub fn list_flags(command: &clap::Command) -> Vec<(String, char)> {
+    fn walk(command: &clap::Command, names: &mut Vec<(String, char)>) {
+        for arg in command.get_arguments() {
+            if let (Some(long), Some(_), Some(delimiter)) =
+                (arg.get_long(), arg.get_env(), arg.get_value_delimiter())
+            {
+                names.push((long.to_string(), delimiter));
+            }
+        }
+        for sub in command.get_subcommands() {
+            walk(sub, names);
+        }
+    }
+    let mut names = Vec::new();
+    walk(command, &mut names);
+    names.sort();
+    names.dedup();
+    names
+}
+
 /// `command` (and its subcommands) with the file's `values` as the
 /// defaults of the flags they name. A secret's value is never shown as a
 /// default in `--help`.
 fn with_defaults(mut command: clap::Command, values: &BTreeMap<String, String>) -> clap::Command {
-    let filled: Vec<(clap::Id, &'static str, bool)> = command
+    let filled: Vec<(clap::Id, Vec<&'static str>, bool)> = command
         .get_arguments()
         .filter(|arg| arg.get_env().is_some())
         .filter_map(|arg| {
             let value = values.get(arg.get_long()?)?;
             // Once per flag per process: clap keeps `&'static str` defaults.
             let value: &'static str = Box::leak(value.clone().into_boxed_str());
+            // A list flag's value is its items, as clap splits the flag's.
+            let value = match arg.get_value_delimiter() {
+                Some(delimiter) => value.split(delimiter).collect(),
+                None => vec![value],
+            };
             let secret = arg.is_hide_env_values_set() && arg.get_action().takes_values();
             Some((arg.get_id().clone(), value, secret))
         })
         .collect();
     for (id, value, secret) in filled {
         command = command.mut_arg(id, |arg| {
-            let arg = arg.default_value(value);
+            let arg = arg.default_values(value);
             if secret {
                 arg.hide_default_value(true)
             } else {
@@ -145,6 +176,39 @@ mod tests {
         let args =
             replay_args(try_parse(&argv(&["replay", "--input", "x", "--config", config])).unwrap());
         assert_eq!(args.common.alerts.alerts_prefix, "from-file");
+    }
+
+    /// `rules` takes a list in the file (or one folder, or `a:b`); a flag
+    /// given replaces the whole list.
+    #[test]
+    fn the_rules_folders_may_be_a_list_in_the_file() {
+        let dir = tempfile::tempdir().unwrap();
+        let config = dir.path().join("k8scop.toml");
+        let config_arg = config.to_str().unwrap();
+        let rules = |text: &str, extra: &[&str]| {
+            std::fs::write(&config, text).unwrap();
+            let mut args = vec!["--config", config_arg, "replay", "--input", "x"];
+            args.extend(extra);
+            replay_args(try_parse(&argv(&args)).unwrap())
+                .common
+                .rules
+                .rules
+        };
+        let paths = |p: &[&str]| p.iter().map(std::path::PathBuf::from).collect::<Vec<_>>();
+        assert_eq!(
+            rules("rules = [\"/a\", \"/b\"]\n", &[]),
+            paths(&["/a", "/b"])
+        );
+        assert_eq!(rules("rules = \"/a:/b\"\n", &[]), paths(&["/a", "/b"]));
+        assert_eq!(rules("rules = \"/a\"\n", &[]), paths(&["/a"]));
+        assert_eq!(
+            rules(
+                "rules = [\"/a\", \"/b\"]\n",
+                &["--rules", "/c", "--rules", "/d"]
+            ),
+            paths(&["/c", "/d"])
+        );
+        assert_eq!(rules("", &[]), paths(&["rules"]), "the default");
     }
 
     /// Loading a config file leaves the process environment as it was:

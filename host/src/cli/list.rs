@@ -33,6 +33,16 @@ pub(crate) fn list(args: RulesArgs, policy: Option<&std::path::Path>) -> anyhow:
             );
         }
     }
+    // Replaced by a later folder's pack of the same name: not loaded, and
+    // not an error.
+    for (path, shadowed) in engine.shadowed() {
+        println!(
+            "{} ({}) shadowed by {}",
+            shadowed.name,
+            path.display(),
+            shadowed.by.display()
+        );
+    }
     for (path, error) in &refused {
         println!("{} {error}", path.display());
     }

@@ -133,7 +133,8 @@ fn pipeline_config(
 ) -> anyhow::Result<PipelineConfig> {
     let chatter = ChatterFilter::new(args.chatter_filter, args.chatter_rules.as_deref())?;
     Ok(PipelineConfig {
-        decoder: Decoder::new(args.event_shape.clone()),
+        decoder: Decoder::new(args.event_shape.clone())
+            .with_cluster_field(args.cluster_field.clone()),
         stages: crate::request_once::StagePolicy {
             omitted: args.audit_omit_stages.0.clone(),
             horizon: chrono::Duration::from_std(args.request_horizon)
@@ -153,6 +154,7 @@ fn pipeline_config(
         chatter,
         notifier: Notifier::none(),
         cluster_name: args.cluster_name.clone(),
+        clusters_per_document: args.cluster_field.is_some(),
     })
 }
 
@@ -244,11 +246,11 @@ fn follow(args: RunArgs, config_file: Option<&std::path::Path>) -> anyhow::Resul
         // Deploying a rule is dropping it into the folder. Watch before
         // loading, so no change falls between the two.
         let (_watcher, signals) =
-            RulesWatcher::start(&args.common.rules.rules, Duration::from_millis(300))
+            RulesWatcher::start_all(&args.common.rules.rules, Duration::from_millis(300))
                 .with_context(|| {
                     format!(
-                        "cannot watch the rules folder {}",
-                        args.common.rules.rules.display()
+                        "cannot watch the rules folders {}",
+                        folders_text(&args.common.rules.rules)
                     )
                 })?;
         let engine = engine_with_rules(&args.common.rules)?;
@@ -262,7 +264,7 @@ fn follow(args: RunArgs, config_file: Option<&std::path::Path>) -> anyhow::Resul
         )?;
         let mut config = config;
         config.reload = Some(Reload {
-            dir: args.common.rules.rules.clone(),
+            dirs: args.common.rules.rules.clone(),
             signals,
         });
         config.notifier = Notifier::start(channels, &metrics)?;
@@ -282,6 +284,16 @@ fn follow(args: RunArgs, config_file: Option<&std::path::Path>) -> anyhow::Resul
         // Elasticsearch may come up after k8scop: wait for it, live but
         // not ready.
         let client = es_client(&args.common.es, &cancel)?;
+        // Refused before waiting for Elasticsearch: a configuration error.
+        let state = CheckpointStore::new(
+            client.clone(),
+            &args.common.alerts.alerts_prefix,
+            &args.instance,
+        );
+        crate::es::retention::refuse_state_in_alerts(
+            state.index(),
+            &args.common.alerts.alerts_prefix,
+        )?;
         if wait::until_up(&client, &mut shutdown.clone())
             .await?
             .is_none()
@@ -373,7 +385,16 @@ async fn es_input(es: &EsArgs, logs: &LogsArgs, cancel: &Cancel) -> anyhow::Resu
 
 async fn es_output(es: &EsArgs, alerts: &AlertsArgs, cancel: &Cancel) -> anyhow::Result<Output> {
     let client = es_client(es, cancel)?;
-    template::install(&client, &alerts.alerts_prefix).await?;
+    // Retention first: the template names the policy only once it exists.
+    let flavor = ServerInfo::detect(&client).await?.flavor;
+    let (_, lifecycle) = crate::es::retention::install(
+        &client,
+        &flavor,
+        &alerts.alerts_prefix,
+        &alerts.alerts_retention,
+    )
+    .await;
+    template::install_with_lifecycle(&client, &alerts.alerts_prefix, lifecycle.as_deref()).await?;
     let dead_letter = alerts
         .dead_letter
         .as_deref()
@@ -403,9 +424,17 @@ fn engine_and_refusals(args: &RulesArgs) -> anyhow::Result<(RuleEngine, Refused)
     anyhow::ensure!(
         engine.packs().next().is_some(),
         "no rule pack loaded from {}: build them with `make packs` or point --rules at a folder of .wasm packs",
-        args.rules.display()
+        folders_text(&args.rules)
     );
     Ok((engine, refused))
+}
+
+/// The rules folders as said in messages: `a, b`.
+fn folders_text(dirs: &[PathBuf]) -> String {
+    dirs.iter()
+        .map(|d| d.display().to_string())
+        .collect::<Vec<_>>()
+        .join(", ")
 }
 
 type Refused = Vec<(PathBuf, crate::engine::PackError)>;
@@ -426,7 +455,7 @@ pub(crate) fn load_engine(args: &RulesArgs) -> anyhow::Result<(RuleEngine, Refus
     };
     let tables: Vec<String> = config.pack_config.keys().cloned().collect();
     let mut engine = RuleEngine::new(config)?;
-    let refused = engine.load_dir(&args.rules)?;
+    let refused = engine.load_dirs(&args.rules)?;
     // A pack may arrive later (hot reload): its table is checked then.
     for table in tables {
         if !engine.packs().any(|p| p.name() == table) {

@@ -193,6 +193,8 @@ pub struct OnPage {
     pub(super) time: String,
     pub(super) timestamp: Option<DateTime<Utc>>,
     pub(super) time_fallback: bool,
+    /// What `--cluster-field` read (a root event has no envelope).
+    pub(super) cluster: Option<String>,
 }
 
 impl OnPage {
@@ -230,7 +232,7 @@ impl OnPage {
             timestamp: self.timestamp,
             time_fallback: self.time_fallback,
             shape: Some(Shape::Root),
-            cluster: None,
+            cluster: self.cluster,
         }
     }
 }

@@ -332,3 +332,38 @@ fn an_elastic_agent_event_always_names_itself_an_audit_event() {
         assert_eq!(canonical["apiVersion"], want);
     }
 }
+
+/// `--cluster-field` names the cluster of a root event (the fast path), of
+/// one found deeper (a search hit's export, decoded apart) and of a batch's
+/// events; an envelope's own cluster comes first.
+#[test]
+fn the_cluster_field_names_each_documents_cluster() {
+    let decoder =
+        Decoder::new(EventShape::Auto).with_cluster_field(Some("kubernetes.cluster.name".into()));
+    let cluster_of = |doc: &DecodedDoc| {
+        let annotation = rendered(doc)["annotations"][CLUSTER_ANNOTATION].clone();
+        (doc.cluster.clone(), annotation)
+    };
+    let want = (Some("prod-eu".to_string()), json!("prod-eu"));
+
+    let mut root = event();
+    root["kubernetes.cluster.name"] = json!("prod-eu");
+    let doc = decoder.decode_line(root.to_string(), 1).unwrap();
+    assert_eq!(cluster_of(&doc), want);
+
+    let hit = json!({"_index": "logs", "_id": "a",
+        "_source": {"kubernetes": {"cluster": {"name": "prod-eu"}}, "verb": "get",
+            "kind": "Event", "apiVersion": "audit.k8s.io/v1", "auditID": "y"}});
+    let doc = decoder.decode_line(hit.to_string(), 2).unwrap();
+    assert_eq!(cluster_of(&doc), want);
+
+    let list = json!({"kind": "EventList", "apiVersion": "audit.k8s.io/v1",
+        "kubernetes": {"cluster": {"name": "prod-eu"}}, "items": [event(), event()]});
+    let docs = decoder.decode(list.to_string(), 3).unwrap().docs;
+    assert_eq!(docs.len(), 2);
+    assert!(docs.iter().all(|d| cluster_of(d) == want));
+
+    // No field: no cluster, nothing added.
+    let doc = decoder.decode_line(event().to_string(), 4).unwrap();
+    assert_eq!(cluster_of(&doc), (None, Value::Null));
+}

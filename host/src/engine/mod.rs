@@ -9,6 +9,7 @@
 
 mod admission;
 mod batch;
+mod folders;
 mod interest;
 mod meta;
 mod module_cache;
@@ -32,7 +33,7 @@ pub use interest::{EventFacts, PackInterest};
 pub use meta::PackMeta;
 pub use module_cache::default_dir as default_module_cache;
 pub use pack::{LoadedPack, PackCounters};
-pub use registry::SyncReport;
+pub use registry::{Shadowed, SyncReport};
 use sandbox::PackState;
 pub use sandbox::{PackConfig, SandboxLimits};
 
@@ -133,6 +134,9 @@ pub struct BatchOutcome {
 pub struct RuleEngine {
     /// Files refused at the last load or sync, with the reason.
     refused: std::collections::BTreeMap<PathBuf, String>,
+    /// Files of an earlier rules folder replaced by a later folder's pack
+    /// of the same name.
+    shadowed: std::collections::BTreeMap<PathBuf, Shadowed>,
     /// The host's own "pack", naming the alerts the engine raises itself.
     host_meta: Arc<PackMeta>,
     wasm: wasmtime::Engine,
@@ -163,6 +167,7 @@ impl RuleEngine {
         spawn_epoch_ticker(wasm.clone(), ticker_stop.clone());
         Ok(RuleEngine {
             refused: Default::default(),
+            shadowed: Default::default(),
             host_meta: Arc::new(host_meta()),
             wasm,
             linker,
@@ -205,7 +210,12 @@ impl RuleEngine {
             .iter()
             .map(|(path, reason)| serde_json::json!({"path": path, "state": "refused", "reason": reason}))
             .collect();
-        serde_json::json!({"packs": packs, "refused": refused})
+        let shadowed: Vec<serde_json::Value> = self
+            .shadowed
+            .iter()
+            .map(|(path, s)| serde_json::json!({"path": path, "name": s.name, "state": "shadowed", "by": s.by}))
+            .collect();
+        serde_json::json!({"packs": packs, "refused": refused, "shadowed": shadowed})
     }
 
     /// Every loaded pack with its state and counters.

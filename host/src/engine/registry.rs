@@ -1,41 +1,58 @@
-//! The loaded packs as a registry: loading a rules folder or one file,
-//! syncing with the folder after a change (new, replaced, removed packs),
-//! refusing a file that is not a valid pack of this contract, and
-//! refusing rule ids that clash with a loaded pack's, while the version
-//! already loaded keeps running.
+//! The loaded packs as a registry: loading the rules folders or one file,
+//! syncing with the folders after a change (new, replaced, removed,
+//! shadowed packs), refusing a file that is not a valid pack of this
+//! contract, and refusing rule ids that clash with a loaded pack's, while
+//! the version already loaded keeps running. Which files are in effect
+//! across several folders is `folders.rs`'s; this applies it.
 
+use std::collections::{BTreeMap, HashMap};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
+use super::folders::{self, Named, Place};
 use super::meta::PackMeta;
 use super::pack::LoadedPack;
 use super::{PackError, RuleEngine, content_hash, settings};
+
+/// A pack file not loaded because a later folder has a pack of its name.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Shadowed {
+    pub name: String,
+    /// The file that replaces it.
+    pub by: PathBuf,
+    pub(super) content_hash: String,
+}
 
 impl RuleEngine {
     /// Load every `.wasm` file of `dir`, in name order. Files that are not
     /// valid packs are refused (returned with the reason); the rest load.
     pub fn load_dir(&mut self, dir: &Path) -> anyhow::Result<Vec<(PathBuf, PackError)>> {
-        let mut refused = Vec::new();
-        for path in wasm_files(dir)? {
-            if let Err(e) = self.load_file(&path) {
-                tracing::error!(path = %path.display(), error = %e, "rule pack refused");
-                self.refused.insert(path.clone(), e.to_string());
-                refused.push((path, e));
-            }
-        }
-        Ok(refused)
+        self.load_dirs(&[dir.to_path_buf()])
     }
 
-    /// Bring the loaded packs in line with the folder: load new files,
-    /// replace packs whose file content changed (a quarantined pack gets a
-    /// fresh start), unload packs whose file is gone. A file that is
-    /// refused leaves the version already loaded running.
+    /// Load the packs of several folders, a later folder's pack replacing
+    /// an earlier folder's of the same name. Refused files are returned.
+    pub fn load_dirs(&mut self, dirs: &[PathBuf]) -> anyhow::Result<Vec<(PathBuf, PackError)>> {
+        Ok(self.sync_dirs(dirs)?.refused)
+    }
+
+    /// [`Self::sync_dirs`] with one folder.
     pub fn sync_dir(&mut self, dir: &Path) -> anyhow::Result<SyncReport> {
+        self.sync_dirs(&[dir.to_path_buf()])
+    }
+
+    /// Bring the loaded packs in line with the folders: load new files,
+    /// replace packs whose file content changed (a quarantined pack gets a
+    /// fresh start), unload packs whose file is gone, and of packs of one
+    /// name in several folders keep the last folder's (the others are
+    /// shadowed; removing it brings the earlier one back). A file that is
+    /// refused leaves the version already loaded running.
+    pub fn sync_dirs(&mut self, dirs: &[PathBuf]) -> anyhow::Result<SyncReport> {
         let mut report = SyncReport::default();
-        let mut present: Vec<(PathBuf, String)> = Vec::new();
-        for path in wasm_files(dir)? {
+        let mut present: Vec<(usize, PathBuf, String)> = Vec::new();
+        for (rank, path) in folders::pack_files(dirs)? {
             match std::fs::read(&path) {
-                Ok(bytes) => present.push((path, content_hash(&bytes))),
+                Ok(bytes) => present.push((rank, path, content_hash(&bytes))),
                 // Mid-swap or unreadable: next time.
                 Err(e) => {
                     tracing::warn!(path = %path.display(), error = %e, "cannot read a rule pack file")
@@ -43,36 +60,203 @@ impl RuleEngine {
             }
         }
         self.refused
-            .retain(|path, _| present.iter().any(|(p, _)| p == path));
-        let before = self.packs.len();
-        self.packs
-            .retain(|p| present.iter().any(|(path, _)| *path == p.meta.path));
-        report.unloaded = before - self.packs.len();
-        for (path, hash) in present {
-            let current = self.packs.iter().position(|p| p.meta.path == path);
-            if current.is_some_and(|i| self.packs[i].meta.content_hash == hash) {
-                continue;
-            }
-            match self.load_replacing(&path, current) {
-                Ok(meta) => {
-                    self.refused.remove(&path);
-                    if current.is_some() {
-                        report.replaced.push(meta.name().to_string());
-                    } else {
-                        report.loaded.push(meta.name().to_string());
+            .retain(|path, _| present.iter().any(|(_, p, _)| p == path));
+        // Every file's pack name: known for a file already loaded or
+        // shadowed with this content; else the file is loaded to ask it.
+        let mut fresh: HashMap<PathBuf, LoadedPack> = HashMap::new();
+        let mut named = Vec::new();
+        for (rank, path, hash) in &present {
+            let loaded = self
+                .packs
+                .iter()
+                .find(|p| p.meta.path == *path)
+                .map(|p| (p.meta.content_hash.clone(), p.name().to_string()));
+            let known = match (&loaded, self.shadowed.get(path)) {
+                (Some((h, name)), _) if h == hash => Some(name.clone()),
+                (_, Some(s)) if s.content_hash == *hash => Some(s.name.clone()),
+                _ => None,
+            };
+            let name = match known {
+                Some(name) => name,
+                None => match self.load_pack(path) {
+                    Ok(pack) => {
+                        let name = pack.name().to_string();
+                        fresh.insert(path.clone(), pack);
+                        name
                     }
-                }
-                Err(e) => {
-                    tracing::error!(path = %path.display(), error = %e, "rule pack refused; the version loaded before (if any) keeps running");
-                    self.refused.insert(path.clone(), e.to_string());
-                    report.refused.push((path, e));
-                }
+                    Err(e) => {
+                        self.refuse(path, e, &mut report);
+                        // The version loaded before (if any) keeps its place.
+                        match loaded {
+                            Some((_, name)) => name,
+                            None => continue,
+                        }
+                    }
+                },
+            };
+            named.push(Named {
+                rank: *rank,
+                path: path.clone(),
+                name,
+            });
+        }
+        let before: Vec<(PathBuf, String)> = self
+            .packs
+            .iter()
+            .map(|p| (p.meta.path.clone(), p.name().to_string()))
+            .collect();
+        let mut stash = HashMap::new();
+        let mut instantiated = Vec::new();
+        let places = loop {
+            let places = folders::resolve(&named);
+            let failed = self.apply(
+                &places,
+                &mut fresh,
+                &mut stash,
+                &mut instantiated,
+                &mut report,
+            );
+            if failed.is_empty() {
+                break places;
+            }
+            // A winning file refused (a rule id clash): its name falls
+            // back to the earlier folders, so what ran keeps running.
+            named.retain(|n| !failed.contains(&n.path));
+        };
+        self.note_shadowed(&places, &named, &present, &mut report);
+        for path in &instantiated {
+            let Some(pack) = self.packs.iter().find(|p| p.meta.path == *path) else {
+                continue;
+            };
+            let name = pack.name().to_string();
+            if before.iter().any(|(p, n)| p == path || *n == name) {
+                report.replaced.push(name);
+            } else {
+                report.loaded.push(name);
             }
         }
+        report.unloaded = before
+            .iter()
+            .filter(|(path, name)| {
+                !self
+                    .packs
+                    .iter()
+                    .any(|p| p.meta.path == *path || p.name() == name)
+            })
+            .count();
         if !report.is_empty() {
-            tracing::info!(loaded = ?report.loaded, replaced = ?report.replaced, unloaded = report.unloaded, refused = report.refused.len(), "rules folder synced");
+            tracing::info!(loaded = ?report.loaded, replaced = ?report.replaced, unloaded = report.unloaded, shadowed = ?report.shadowed, refused = report.refused.len(), "rules folders synced");
         }
         Ok(report)
+    }
+
+    /// Make the loaded packs the active files of `places`: shadowed and
+    /// vanished packs set aside first (so an override never clashes with
+    /// the pack it replaces; kept in `stash` for a fallback within this
+    /// sync), then the active files not yet running loaded (`instantiated`
+    /// names them). Returns the active files left with no pack: refused.
+    fn apply(
+        &mut self,
+        places: &[(PathBuf, Place)],
+        fresh: &mut HashMap<PathBuf, LoadedPack>,
+        stash: &mut HashMap<PathBuf, LoadedPack>,
+        instantiated: &mut Vec<PathBuf>,
+        report: &mut SyncReport,
+    ) -> Vec<PathBuf> {
+        let active = |path: &Path| {
+            places
+                .iter()
+                .any(|(p, place)| p == path && *place == Place::Active)
+        };
+        let (keep, aside): (Vec<_>, Vec<_>) = std::mem::take(&mut self.packs)
+            .into_iter()
+            .partition(|p| active(&p.meta.path));
+        self.packs = keep;
+        stash.extend(aside.into_iter().map(|p| (p.meta.path.clone(), p)));
+        let mut failed = Vec::new();
+        for (path, place) in places {
+            if *place != Place::Active {
+                continue;
+            }
+            let current = self.packs.iter().position(|p| p.meta.path == *path);
+            let (pack, new) = match fresh.remove(path) {
+                Some(pack) => (pack, true),
+                // Running already (unchanged, or its new content refused).
+                None if current.is_some() => continue,
+                None => match stash.remove(path) {
+                    // Set aside in an earlier pass of this sync: as it was.
+                    Some(pack) => (pack, false),
+                    // Shadowed until now: the file is loaded again.
+                    None => match self.load_pack(path) {
+                        Ok(pack) => (pack, true),
+                        Err(e) => {
+                            self.refuse(path, e, report);
+                            failed.push(path.clone());
+                            continue;
+                        }
+                    },
+                },
+            };
+            match self.insert_replacing(pack, current) {
+                Ok(meta) if new => {
+                    self.refused.remove(path);
+                    tracing::info!(pack = meta.name(), version = meta.info.version, rules = meta.info.rules.len(), path = %path.display(), "rule pack loaded");
+                    instantiated.push(path.clone());
+                }
+                Ok(_) => {}
+                Err(e) => {
+                    self.refuse(path, e, report);
+                    if current.is_none() {
+                        failed.push(path.clone());
+                    }
+                }
+            }
+        }
+        failed
+    }
+
+    /// Record the shadowed files of `places`, saying the newly shadowed.
+    fn note_shadowed(
+        &mut self,
+        places: &[(PathBuf, Place)],
+        named: &[Named],
+        present: &[(usize, PathBuf, String)],
+        report: &mut SyncReport,
+    ) {
+        let hash_of = |path: &Path| {
+            present
+                .iter()
+                .find(|(_, p, _)| p == path)
+                .map(|(_, _, h)| h.clone())
+                .unwrap_or_default()
+        };
+        let mut shadowed = BTreeMap::new();
+        for ((path, place), file) in places.iter().zip(named) {
+            if let Place::Shadowed { by } = place {
+                let entry = Shadowed {
+                    name: file.name.clone(),
+                    by: by.clone(),
+                    content_hash: hash_of(path),
+                };
+                if self.shadowed.get(path).is_none_or(|s| s.by != entry.by) {
+                    tracing::info!(pack = %file.name, path = %path.display(), "rule pack shadowed by {}", by.display());
+                    report.shadowed.push(file.name.clone());
+                }
+                shadowed.insert(path.clone(), entry);
+            }
+        }
+        self.shadowed = shadowed;
+    }
+
+    fn refuse(&mut self, path: &Path, e: PackError, report: &mut SyncReport) {
+        tracing::error!(path = %path.display(), error = %e, "rule pack refused; the version loaded before (if any) keeps running");
+        self.refused.insert(path.to_path_buf(), e.to_string());
+        report.refused.push((path.to_path_buf(), e));
+    }
+
+    /// Files not loaded because a later folder has a pack of their name.
+    pub fn shadowed(&self) -> impl Iterator<Item = (&PathBuf, &Shadowed)> {
+        self.shadowed.iter()
     }
 
     /// Compile, instantiate and describe the pack in `path`.
@@ -94,13 +278,13 @@ impl RuleEngine {
         Ok(pack)
     }
 
-    /// Load `path`, in place of the pack at `replacing` if given.
-    fn load_replacing(
+    /// Put `pack` in place of the pack at `replacing` if given, unless its
+    /// rule ids clash (then the old one stays).
+    fn insert_replacing(
         &mut self,
-        path: &Path,
+        pack: LoadedPack,
         replacing: Option<usize>,
     ) -> Result<Arc<PackMeta>, PackError> {
-        let pack = self.load_pack(path)?;
         let old = replacing.map(|i| self.packs.remove(i));
         if let Err(e) = self.check_clashes(&pack) {
             if let (Some(i), Some(old)) = (replacing, old) {
@@ -162,6 +346,8 @@ pub struct SyncReport {
     pub loaded: Vec<String>,
     pub replaced: Vec<String>,
     pub unloaded: usize,
+    /// Packs newly shadowed by a later folder's pack of the same name.
+    pub shadowed: Vec<String>,
     pub refused: Vec<(PathBuf, PackError)>,
 }
 
@@ -170,65 +356,7 @@ impl SyncReport {
         self.loaded.is_empty()
             && self.replaced.is_empty()
             && self.unloaded == 0
+            && self.shadowed.is_empty()
             && self.refused.is_empty()
     }
-}
-
-/// The `.wasm` files of `dir` (symlinks followed, as ConfigMaps use them),
-/// in name order. A `.wasm` entry that is not a file to read (a folder, a
-/// dangling symlink, a symlink loop) is skipped, and said with the reason.
-fn wasm_files(dir: &Path) -> anyhow::Result<Vec<PathBuf>> {
-    let mut paths = Vec::new();
-    let entries = std::fs::read_dir(dir)
-        .map_err(|e| anyhow::anyhow!("cannot read the rules folder {}: {e}", dir.display()))?;
-    for path in entries.filter_map(|entry| entry.ok().map(|e| e.path())) {
-        if path.extension().is_none_or(|x| x != "wasm") {
-            continue;
-        }
-        match skip_reason(&path) {
-            None => paths.push(path),
-            Some(reason) => {
-                tracing::warn!(path = %path.display(), %reason, "rules folder entry skipped")
-            }
-        }
-    }
-    paths.sort();
-    Ok(paths)
-}
-
-/// Why `path` is not a pack file to read, if it is not.
-fn skip_reason(path: &Path) -> Option<String> {
-    let error = match std::fs::metadata(path) {
-        Ok(meta) if meta.is_file() => return None,
-        Ok(meta) if meta.is_dir() => return Some("a folder, not a file".into()),
-        Ok(_) => return Some("not a regular file (a socket, FIFO or device)".into()),
-        Err(e) => e,
-    };
-    let is_link = std::fs::symlink_metadata(path).is_ok_and(|m| m.file_type().is_symlink());
-    Some(if !is_link {
-        format!("cannot read it: {error}")
-    } else if error.kind() == std::io::ErrorKind::NotFound {
-        let target = std::fs::read_link(path).unwrap_or_default();
-        format!(
-            "a dangling symlink: its target {} does not exist",
-            target.display()
-        )
-    } else if symlink_loops(path) {
-        "a symlink loop".into()
-    } else {
-        format!("a symlink that cannot be followed: {error}")
-    })
-}
-
-/// Following the links from `path` comes back to one already followed.
-fn symlink_loops(path: &Path) -> bool {
-    let mut seen = std::collections::HashSet::new();
-    let mut at = path.to_path_buf();
-    while let Ok(target) = std::fs::read_link(&at) {
-        if !seen.insert(at.clone()) || seen.len() > 40 {
-            return true;
-        }
-        at = at.parent().unwrap_or(Path::new("")).join(target);
-    }
-    false
 }

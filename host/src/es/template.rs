@@ -3,6 +3,8 @@
 //! dates, identifiers as keywords, counts as numbers, ECS names where ECS
 //! has one. Kibana can then sort, filter and aggregate without work.
 
+use std::collections::BTreeMap;
+
 use reqwest::Method;
 use serde_json::{Value, json};
 
@@ -129,12 +131,27 @@ fn k8scop_properties() -> Value {
 
 /// Install (or update) the alert index template.
 pub async fn install(client: &EsClient, alerts_prefix: &str) -> Result<(), EsError> {
+    install_with_lifecycle(client, alerts_prefix, None).await
+}
+
+/// Install the alert index template, its indices under the ILM policy
+/// `lifecycle` if given (see `retention`). Set here, not in the template's
+/// JSON: it depends on the cluster and the configuration.
+pub async fn install_with_lifecycle(
+    client: &EsClient,
+    alerts_prefix: &str,
+    lifecycle: Option<&str>,
+) -> Result<(), EsError> {
     let name = template_name(alerts_prefix);
+    let mut template = alert_template(alerts_prefix);
+    if let Some(policy) = lifecycle {
+        template["template"]["settings"]["index"]["lifecycle"] = json!({ "name": policy });
+    }
     client
         .json(
             Method::PUT,
             &format!("/_index_template/{name}"),
-            Some(&alert_template(alerts_prefix)),
+            Some(&template),
         )
         .await?;
     tracing::info!(
@@ -145,26 +162,30 @@ pub async fn install(client: &EsClient, alerts_prefix: &str) -> Result<(), EsErr
     Ok(())
 }
 
-/// Every field path the template maps, dotted (for checks elsewhere).
-pub fn mapped_fields(alerts_prefix: &str) -> Vec<String> {
-    fn walk(prefix: &str, properties: &Value, out: &mut Vec<String>) {
-        let Some(map) = properties.as_object() else {
-            return;
-        };
-        for (name, spec) in map {
+/// Every field the template maps, dotted, with its type; multi-fields
+/// (`message.keyword`) included. What the checks of everything that reads
+/// alerts (dashboards, the Elastic Security rule, ECS) compare against.
+pub fn mapped_field_types(alerts_prefix: &str) -> BTreeMap<String, String> {
+    fn walk(prefix: &str, properties: &Value, out: &mut BTreeMap<String, String>) {
+        for (name, spec) in properties.as_object().into_iter().flatten() {
             let path = if prefix.is_empty() {
                 name.clone()
             } else {
                 format!("{prefix}.{name}")
             };
-            match spec.get("properties") {
-                Some(children) => walk(&path, children, out),
-                None => out.push(path),
+            if let Some(children) = spec.get("properties") {
+                walk(&path, children, out);
+                continue;
+            }
+            let kind = spec["type"].as_str().unwrap_or("object").to_string();
+            out.insert(path.clone(), kind);
+            if let Some(multi) = spec.get("fields") {
+                walk(&path, multi, out);
             }
         }
     }
     let template = alert_template(alerts_prefix);
-    let mut out = Vec::new();
+    let mut out = BTreeMap::new();
     walk(
         "",
         &template["template"]["mappings"]["properties"],
@@ -179,7 +200,7 @@ mod tests {
 
     #[test]
     fn the_template_maps_what_alert_documents_carry() {
-        let fields = mapped_fields("k8scop-alerts");
+        let fields = mapped_field_types("k8scop-alerts");
         for f in [
             "@timestamp",
             "event.kind",
@@ -199,7 +220,7 @@ mod tests {
             "threat.technique.name",
             "threat.technique.subtechnique.name",
         ] {
-            assert!(fields.iter().any(|x| x == f), "{f} not mapped");
+            assert!(fields.contains_key(f), "{f} not mapped");
         }
         let t = alert_template("k8scop-alerts");
         assert_eq!(t["index_patterns"], json!(["k8scop-alerts-*"]));

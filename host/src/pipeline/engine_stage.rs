@@ -7,7 +7,7 @@ use std::time::Duration;
 use tokio::sync::{mpsc, watch};
 
 use super::{Decoded, Evaluated};
-use crate::alert::PendingAlert;
+use crate::alert::{PendingAlert, configured_cluster};
 use crate::engine::RuleEngine;
 use crate::ops::{Health, Metrics, StatusBoard};
 use crate::summary::EvaluateReport;
@@ -46,10 +46,12 @@ pub(super) struct EngineStage {
     pub status: StatusBoard,
     pub health: Health,
     pub shutdown: watch::Receiver<bool>,
-    /// The rules folder rescanned on a change (streaming only).
-    pub reload_dir: Option<PathBuf>,
+    /// The rules folders rescanned on a change (streaming only).
+    pub reload_dirs: Option<Vec<PathBuf>>,
     /// `--cluster-name`, for alert documents.
     pub cluster_name: Option<String>,
+    /// `--cluster-field` is set: each document names its own cluster.
+    pub clusters_per_document: bool,
 }
 
 pub(super) fn engine_stage(
@@ -61,8 +63,9 @@ pub(super) fn engine_stage(
     let EngineStage {
         metrics,
         status,
-        reload_dir,
+        reload_dirs,
         cluster_name,
+        clusters_per_document,
         ..
     } = stage;
     let mut summary = EvaluateReport::default();
@@ -73,8 +76,8 @@ pub(super) fn engine_stage(
             // Packs are swapped between batches only: a batch is evaluated
             // by one set of packs, so no document is skipped or seen twice.
             Decoded::Reload => {
-                if let Some(dir) = &reload_dir {
-                    match engine.sync_dir(dir) {
+                if let Some(dirs) = &reload_dirs {
+                    match engine.sync_dirs(dirs) {
                         Ok(_) => {
                             metrics.set_packs_loaded(engine.packs().count());
                             metrics.set_packs_refused(engine.refused().count());
@@ -125,7 +128,15 @@ pub(super) fn engine_stage(
                         }
                         let doc = &docs[raised.doc_index];
                         (
-                            PendingAlert::new(raised, doc, cluster_name.as_deref()),
+                            PendingAlert::new(
+                                raised,
+                                doc,
+                                configured_cluster(
+                                    doc,
+                                    cluster_name.as_deref(),
+                                    *clusters_per_document,
+                                ),
+                            ),
                             doc.origin.clone(),
                         )
                     })
@@ -159,20 +170,20 @@ fn wait_for_a_pack(engine: &mut RuleEngine, stage: &EngineStage) -> bool {
         status,
         health,
         shutdown,
-        reload_dir,
+        reload_dirs,
         ..
     } = stage;
-    let Some(dir) = reload_dir else {
+    let Some(dirs) = reload_dirs else {
         return false;
     };
-    tracing::error!(dir = %dir.display(), "no rule pack loaded: evaluation and reading are held (not ready) until a pack is back in the rules folder");
+    tracing::error!(dirs = ?dirs, "no rule pack loaded: evaluation and reading are held (not ready) until a pack is back in the rules folder");
     health.set_ready(false);
     while engine.packs().next().is_none() {
         if *shutdown.borrow() {
             return false;
         }
         std::thread::sleep(NO_PACK_RESCAN);
-        match engine.sync_dir(dir) {
+        match engine.sync_dirs(dirs) {
             Ok(_) => {
                 metrics.set_packs_loaded(engine.packs().count());
                 metrics.set_packs_refused(engine.refused().count());

@@ -55,7 +55,7 @@ pub struct PipelineConfig {
     pub flush_interval: Duration,
     pub metrics: Metrics,
     pub health: Health,
-    /// Hot reload: rescan this rules folder between batches whenever the
+    /// Hot reload: rescan the rules folders between batches whenever the
     /// watcher signals a change.
     pub reload: Option<Reload>,
     /// Where the engine publishes the packs' status.
@@ -68,10 +68,13 @@ pub struct PipelineConfig {
     /// `--cluster-name`: alert documents' `orchestrator.cluster.name`
     /// (else the cluster a managed-cloud envelope names).
     pub cluster_name: Option<String>,
+    /// `--cluster-field` is set: each document names its own cluster.
+    pub clusters_per_document: bool,
 }
 
 pub struct Reload {
-    pub dir: PathBuf,
+    /// Every rules folder, in order (a later one shadows an earlier one).
+    pub dirs: Vec<PathBuf>,
     pub signals: std::sync::mpsc::Receiver<()>,
 }
 
@@ -154,9 +157,9 @@ pub async fn run(
 
     let decoder = config.decoder.clone();
     let chatter = config.chatter.clone();
-    let reload_dir = config.reload.map(|reload| {
+    let reload_dirs = config.reload.map(|reload| {
         forward_reloads(reload.signals, doc_tx.downgrade());
-        reload.dir
+        reload.dirs
     });
     let status = config.status.clone();
     let decode_metrics = metrics.clone();
@@ -177,8 +180,9 @@ pub async fn run(
         status,
         health: config.health.clone(),
         shutdown: shutdown.clone(),
-        reload_dir,
+        reload_dirs,
         cluster_name: config.cluster_name.clone(),
+        clusters_per_document: config.clusters_per_document,
     };
     let evaluate =
         tokio::task::spawn_blocking(move || engine_stage(&mut engine, doc_rx, alert_tx, &stage));

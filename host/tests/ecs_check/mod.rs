@@ -160,32 +160,9 @@ pub fn leaves(doc: &Value) -> Vec<(String, &Value)> {
     out
 }
 
-/// The alert template's fields with their types (`properties` walked).
+/// The alert template's fields with their types.
 pub fn template_types() -> BTreeMap<String, String> {
-    fn walk(prefix: &str, properties: &Value, out: &mut BTreeMap<String, String>) {
-        for (name, spec) in properties.as_object().unwrap() {
-            let path = if prefix.is_empty() {
-                name.clone()
-            } else {
-                format!("{prefix}.{name}")
-            };
-            match spec.get("properties") {
-                Some(children) => walk(&path, children, out),
-                None => {
-                    let ty = spec["type"].as_str().unwrap_or("object");
-                    out.insert(path, ty.to_string());
-                }
-            }
-        }
-    }
-    let template = k8scop::es::template::alert_template("k8scop-alerts");
-    let mut out = BTreeMap::new();
-    walk(
-        "",
-        &template["template"]["mappings"]["properties"],
-        &mut out,
-    );
-    out
+    k8scop::es::template::mapped_field_types("k8scop-alerts")
 }
 
 /// The template type that stands for an ECS type where OpenSearch lacks it.

@@ -27,7 +27,8 @@ enum Key {
 pub struct AuthFailures {
     threshold: usize,
     window_ms: i64,
-    keys: Lru<Key, Failures>,
+    /// By cluster (a fleet's logs may share an index) and key.
+    keys: Lru<(String, Key), Failures>,
 }
 
 #[derive(Default)]
@@ -107,6 +108,7 @@ impl AuthFailures {
 
     fn record(&mut self, key: Key, e: &Event, at: i64) {
         let window = self.window_ms;
+        let key = (e.cluster().to_string(), key);
         let failures = self.keys.entry(&key, Failures::default);
         // One request may be logged at two stages; count it once.
         if !e.audit_id.is_empty() && failures.recent.iter().any(|r| r.audit_id == e.audit_id) {
@@ -128,6 +130,7 @@ impl AuthFailures {
 
     fn check(&mut self, key: Key, e: &Event, at: i64, out: &mut Alerts) {
         let window = self.window_ms;
+        let key = (e.cluster().to_string(), key);
         let Some(failures) = self.keys.get_mut(&key) else {
             return;
         };
@@ -143,7 +146,7 @@ impl AuthFailures {
             "; ",
         );
         let user = e.username();
-        let (key_kind, key_value, title, severity) = match &key {
+        let (key_kind, key_value, title, severity) = match &key.1 {
             Key::SourceIp(ip) => (
                 "source_ip",
                 ip.as_str(),

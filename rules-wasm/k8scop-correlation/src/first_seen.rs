@@ -12,6 +12,7 @@ use std::collections::VecDeque;
 use rule_sdk::time::format_rfc3339;
 use rule_sdk::{Alerts, Event, Patterns};
 
+use crate::identity::in_cluster;
 use crate::lru::Lru;
 use crate::text::{MAX_VALUE_BYTES, clip, sample};
 
@@ -101,7 +102,7 @@ impl FirstSeen {
         if user == "system:anonymous" {
             return;
         }
-        let profile = self.profiles.entry(&user.to_string(), || Profile {
+        let profile = self.profiles.entry(&in_cluster(e, user), || Profile {
             first_at: at,
             last_at: at,
             events: 0,

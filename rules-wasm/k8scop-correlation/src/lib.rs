@@ -86,6 +86,7 @@
 
 mod auth_failures;
 mod first_seen;
+mod identity;
 mod lru;
 mod rbac_workload;
 mod secret_burst;

@@ -7,6 +7,7 @@ use std::collections::VecDeque;
 use rule_sdk::time::format_rfc3339;
 use rule_sdk::{Alerts, Event};
 
+use crate::identity::in_cluster;
 use crate::text::{sample, seconds};
 use crate::windows::{IdentityWindows, Windowed};
 
@@ -65,7 +66,7 @@ impl RbacThenWorkload {
         if !is_change(e) {
             return;
         }
-        let user = e.username().to_string();
+        let user = in_cluster(e, e.username());
         if e.api_group() == RBAC_GROUP && RBAC_RESOURCES.contains(&e.resource()) {
             if !e.subresource().is_empty() {
                 return;

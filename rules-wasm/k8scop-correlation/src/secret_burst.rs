@@ -7,6 +7,7 @@ use std::collections::{BTreeSet, VecDeque};
 use rule_sdk::time::format_rfc3339;
 use rule_sdk::{Alerts, Event};
 
+use crate::identity::in_cluster;
 use crate::text::{SAMPLE, sample, seconds};
 use crate::windows::{IdentityWindows, Windowed};
 
@@ -57,8 +58,9 @@ impl SecretBurst {
             (ns, "") => format!("{ns}/*"),
             (ns, name) => format!("{ns}/{name}"),
         };
-        let user = e.username().to_string();
-        let reads = self.by_user.entry(&user, Reads::default);
+        let reads = self
+            .by_user
+            .entry(&in_cluster(e, e.username()), Reads::default);
         while reads.reads.front().is_some_and(|r| r.at < at - window) {
             reads.reads.pop_front();
         }

@@ -120,6 +120,38 @@ fn ten_distinct_secrets_within_the_window_fire_once() {
     assert!(run(&mut pack, &more).is_empty());
 }
 
+/// A fleet's logs in one index: the same user name in two clusters is two
+/// identities, whose reads never add up to one burst.
+#[test]
+fn identities_are_counted_per_cluster() {
+    let in_cluster =
+        |e: Ev, cluster: &str| e.set("annotations", json!({"k8scop.io/cluster": cluster}));
+    let mut pack = NativePack::<Correlation>::new(&[]);
+    let split: Vec<Ev> = (0..10)
+        .map(|i| {
+            let cluster = if i % 2 == 0 { "prod-eu" } else { "prod-us" };
+            in_cluster(secret_get("eve", &format!("s{i}"), i as f64), cluster)
+        })
+        .collect();
+    assert!(
+        run(&mut pack, &split).is_empty(),
+        "five reads in each of two clusters"
+    );
+    let one: Vec<Ev> = (10..20)
+        .map(|i| {
+            in_cluster(
+                secret_get("eve", &format!("s{i}"), 20.0 + i as f64),
+                "prod-us",
+            )
+        })
+        .collect();
+    let alerts = run(&mut pack, &one);
+    let ids: Vec<&str> = alerts.iter().map(|a| a.rule_id.as_str()).collect();
+    // prod-us had five reads already: the tenth of its own comes sooner.
+    assert_eq!(ids, [SECRET_READ_BURST.id], "{alerts:?}");
+    assert_eq!(alerts[0].event_index, 4);
+}
+
 #[test]
 fn the_burst_is_seen_across_batches() {
     let mut pack = NativePack::<Correlation>::new(&[]);

@@ -1,0 +1,49 @@
+#!/usr/bin/env bash
+# Build rule packs (crates under rules-wasm/) for wasm32-wasip2 in release
+# and copy their .wasm files into OUT_DIR. The one place packs are built for
+# shipping: the Dockerfile and `make packs` / `make pack` call it, so the
+# image, the demo and CI build them the same way.
+#
+#   scripts/build-packs.sh OUT_DIR            # every pack
+#   scripts/build-packs.sh OUT_DIR my-pack    # only these
+#
+# Environment: CARGO (default cargo), PACKS_TARGET_DIR (default
+# target/packs, the testkit's too, so a test run reuses the build),
+# CARGO_FLAGS (extra flags for cargo build, e.g. --locked).
+set -euo pipefail
+
+if [ $# -lt 1 ]; then
+    echo "usage: $0 OUT_DIR [PACK...]" >&2
+    exit 2
+fi
+out="$1"
+shift
+case "$out" in /*) ;; *) out="$PWD/$out" ;; esac
+cd "$(dirname "$0")/.."
+
+target=wasm32-wasip2
+cargo="${CARGO:-cargo}"
+target_dir="${PACKS_TARGET_DIR:-target/packs}"
+
+# Idempotent: only added when missing, and only where rustup manages the
+# toolchain (a distro cargo must have the target already).
+if command -v rustup >/dev/null 2>&1; then
+    rustup target list --installed | grep -qx "$target" || rustup target add "$target"
+fi
+
+packs=("$@")
+if [ ${#packs[@]} -eq 0 ]; then
+    for dir in rules-wasm/*/; do
+        [ -f "$dir/Cargo.toml" ] && packs+=("$(basename "$dir")")
+    done
+fi
+
+# shellcheck disable=SC2086 # CARGO_FLAGS is a list of flags
+"$cargo" build --release ${CARGO_FLAGS:-} --target "$target" --target-dir "$target_dir" \
+    $(printf -- '-p %s ' "${packs[@]}")
+
+mkdir -p "$out"
+for pack in "${packs[@]}"; do
+    cp "$target_dir/$target/release/${pack//-/_}.wasm" "$out/"
+done
+ls -1 "$out" >&2
