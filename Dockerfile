@@ -8,8 +8,8 @@
 #
 # The packs sit in /usr/share/k8scop/rules, the image's working directory's
 # `rules` folder (k8scop's default --rules). The Kubernetes manifests in
-# deploy/ mount the packs from ConfigMaps instead, so they can change without
-# a new image.
+# deploy/ use them first and add a second rules folder from ConfigMaps, whose
+# packs add to (or, by name, replace) the image's without a new image.
 
 ARG RUST_VERSION=1.95
 

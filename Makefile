@@ -47,8 +47,9 @@ pack: setup
 	@CARGO=$(CARGO) PACKS_TARGET_DIR=$(PACKS_TARGET_DIR) scripts/build-packs.sh $(RULES_OUT) $(PACK)
 	@echo "built $(RULES_OUT)/$(subst -,_,$(PACK)).wasm"
 
-## Put every shipped pack into deploy/rules/, where the kustomizations read
-## them: make deploy-rules && kubectl apply --server-side -k deploy/base
+## Optional (the image ships every pack): put packs built here into
+## deploy/rules/, a component that adds them as ConfigMaps to an overlay of
+## your own (see deploy/rules/kustomization.yaml), replacing the image's by name.
 deploy-rules: packs
 	@for p in $(PACKS); do cp $(RULES_OUT)/$${p//-/_}.wasm deploy/rules/; done
 	@ls -1 deploy/rules/*.wasm
