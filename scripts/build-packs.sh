@@ -5,7 +5,11 @@
 # image, the demo and CI build them the same way.
 #
 #   scripts/build-packs.sh OUT_DIR            # every pack
-#   scripts/build-packs.sh OUT_DIR my-pack    # only these
+#   scripts/build-packs.sh OUT_DIR my-pack    # only these (workspace packages)
+#   scripts/build-packs.sh OUT_DIR ~/my-pack  # a crate folder of its own
+#
+# The tests build every pack they load through it too (the testkit), so CI
+# runs exactly what the image build runs.
 #
 # Environment: CARGO (default cargo), PACKS_TARGET_DIR (default
 # target/packs, the testkit's too, so a test run reuses the build),
@@ -16,9 +20,15 @@ if [ $# -lt 1 ]; then
     echo "usage: $0 OUT_DIR [PACK...]" >&2
     exit 2
 fi
-out="$1"
+absolute() { case "$1" in /*) echo "$1" ;; *) echo "$PWD/$1" ;; esac; }
+out="$(absolute "$1")"
 shift
-case "$out" in /*) ;; *) out="$PWD/$out" ;; esac
+# Crate folders are named from where the caller stands.
+args=()
+for arg in "$@"; do
+    if [ -f "$arg/Cargo.toml" ]; then args+=("$(absolute "$arg")"); else args+=("$arg"); fi
+done
+set -- ${args[@]+"${args[@]}"}
 cd "$(dirname "$0")/.."
 
 target=wasm32-wasip2
@@ -38,12 +48,25 @@ if [ ${#packs[@]} -eq 0 ]; then
     done
 fi
 
-# shellcheck disable=SC2086 # CARGO_FLAGS is a list of flags
-"$cargo" build --release ${CARGO_FLAGS:-} --target "$target" --target-dir "$target_dir" \
-    $(printf -- '-p %s ' "${packs[@]}")
+names=()
+dirs=()
+for pack in "${packs[@]}"; do
+    if [ -f "$pack/Cargo.toml" ]; then dirs+=("$pack"); else names+=("$pack"); fi
+done
+build() {
+    # shellcheck disable=SC2086 # CARGO_FLAGS is a list of flags
+    "$cargo" build --release ${CARGO_FLAGS:-} --target "$target" --target-dir "$target_dir" "$@"
+}
+if [ ${#names[@]} -gt 0 ]; then
+    build $(printf -- '-p %s ' "${names[@]}")
+fi
+for dir in ${dirs[@]+"${dirs[@]}"}; do
+    build --manifest-path "$dir/Cargo.toml"
+    names+=("$(sed -n 's/^name = "\(.*\)"$/\1/p' "$dir/Cargo.toml" | head -1)")
+done
 
 mkdir -p "$out"
-for pack in "${packs[@]}"; do
+for pack in "${names[@]}"; do
     cp "$target_dir/$target/release/${pack//-/_}.wasm" "$out/"
 done
 ls -1 "$out" >&2

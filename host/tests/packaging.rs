@@ -1,6 +1,7 @@
-//! One way to build the packs for shipping: `scripts/build-packs.sh`. The
-//! Dockerfile and the Makefile (and so CI, through `make test`) call it,
-//! and no second copy of the wasm32-wasip2 build line drifts beside it.
+//! One way to build the packs: `scripts/build-packs.sh`. The Dockerfile,
+//! the Makefile and the tests' own pack builds (the testkit, so CI runs the
+//! script on every `make test`) call it, and no second copy of the
+//! wasm32-wasip2 build line drifts beside it.
 
 use std::path::Path;
 
@@ -19,6 +20,7 @@ fn builds_packs(line: &str) -> bool {
             "--target wasm32-wasip2",
             "--target $(WASM_TARGET)",
             "--target \"$target\"",
+            "\"--target\", \"wasm32-wasip2\"",
         ]
         .iter()
         .any(|t| line.contains(t))
@@ -32,7 +34,7 @@ fn the_pack_build_line_lives_only_in_the_script() {
         1,
         "the script builds the packs with one cargo line"
     );
-    for file in ["Dockerfile", "Makefile", ".ci/run"] {
+    for file in ["Dockerfile", "Makefile", ".ci/run", "tests/src/lib.rs"] {
         let text = read(file);
         let copies: Vec<&str> = text.lines().filter(|l| builds_packs(l)).collect();
         assert!(
@@ -40,6 +42,16 @@ fn the_pack_build_line_lives_only_in_the_script() {
             "{file} builds packs itself instead of calling scripts/build-packs.sh: {copies:?}"
         );
     }
+}
+
+/// The tests build their packs with the script: CI runs it.
+#[test]
+fn the_tests_build_their_packs_with_the_script() {
+    let testkit = read("tests/src/lib.rs");
+    assert!(testkit.contains("scripts/build-packs.sh"));
+    let wasm =
+        k8scop_testkit::build_wasm(&k8scop_testkit::workspace_root(), &["-p", "k8scop-classic"]);
+    assert!(wasm.ends_with("wasm32-wasip2/release/k8scop_classic.wasm"));
 }
 
 #[test]

@@ -58,37 +58,44 @@ pub fn build_pack(package: &str) -> PathBuf {
     wasm
 }
 
-/// Run `cargo build --release --target wasm32-wasip2` in `crate_dir` with
-/// `extra` arguments, into the shared `target/packs`, and return the one
-/// `.wasm` it names: the package's (`-p NAME`) or the crate's own.
+/// Build a pack as the image and `make packs` do, through
+/// `scripts/build-packs.sh`, into the shared `target/packs`, and return the
+/// one `.wasm` it names: the workspace package's (`["-p", NAME]`) or, with
+/// no `extra`, the crate of `crate_dir`.
 pub fn build_wasm(crate_dir: &Path, extra: &[&str]) -> PathBuf {
-    let target_dir = workspace_root().join("target").join("packs");
-    let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
-    let output = Command::new(cargo)
-        .current_dir(crate_dir)
-        .args(["build", "--quiet", "--release", "--target", "wasm32-wasip2"])
-        .args(extra)
-        .arg("--target-dir")
-        .arg(&target_dir)
+    let root = workspace_root();
+    let target_dir = root.join("target").join("packs");
+    let package = match extra {
+        ["-p", name] => name.to_string(),
+        [] => crate_name(crate_dir),
+        other => panic!("build_wasm takes `-p NAME` or nothing, not {other:?}"),
+    };
+    let what = if extra.is_empty() {
+        crate_dir.as_os_str().to_owned()
+    } else {
+        package.clone().into()
+    };
+    // The script copies the pack here too; the tests read it in place.
+    let copies = tempfile::tempdir().expect("a temporary folder");
+    let output = Command::new(root.join("scripts/build-packs.sh"))
+        .arg(copies.path())
+        .arg(what)
+        .env("PACKS_TARGET_DIR", &target_dir)
+        .env("CARGO_FLAGS", "--quiet")
         .output()
-        .unwrap_or_else(|e| panic!("cannot run cargo in {}: {e}", crate_dir.display()));
+        .unwrap_or_else(|e| panic!("cannot run scripts/build-packs.sh: {e}"));
     assert!(
         output.status.success(),
-        "building {} {extra:?} for wasm32-wasip2 failed (is the target installed? `rustup target add wasm32-wasip2`):\n{}",
-        crate_dir.display(),
+        "building {package} for wasm32-wasip2 failed:\n{}",
         String::from_utf8_lossy(&output.stderr)
     );
-    let package = match extra.iter().position(|a| *a == "-p") {
-        Some(i) => extra[i + 1].to_string(),
-        None => crate_name(crate_dir),
-    };
     let wasm = target_dir
         .join("wasm32-wasip2")
         .join("release")
         .join(format!("{}.wasm", package.replace('-', "_")));
     assert!(
         wasm.is_file(),
-        "cargo built {package} but {} is missing",
+        "the script built {package} but {} is missing",
         wasm.display()
     );
     wasm
