@@ -42,43 +42,44 @@ fn config_path(argv: &[String]) -> Option<String> {
 
 /// Every flag a config file may set: those with an environment variable.
 pub fn flag_names(command: &clap::Command) -> Vec<String> {
-    fn walk(command: &clap::Command, names: &mut Vec<String>) {
-        for arg in command.get_arguments() {
-            if let (Some(long), Some(_)) = (arg.get_long(), arg.get_env()) {
-                names.push(long.to_string());
-            }
-        }
-        for sub in command.get_subcommands() {
-            walk(sub, names);
-        }
-    }
-    let mut names = Vec::new();
-    walk(command, &mut names);
-    names.sort();
-    names.dedup();
-    names
+    settable_flags(command, |_| Some(()))
+        .into_iter()
+        .map(|(name, ())| name)
+        .collect()
 }
 
 /// The flags a config file may give as a list: those that take a list
 /// with a delimiter (`--rules`), the file's list joined with it.
 pub fn list_flags(command: &clap::Command) -> Vec<(String, char)> {
-    fn walk(command: &clap::Command, names: &mut Vec<(String, char)>) {
+    settable_flags(command, clap::Arg::get_value_delimiter)
+}
+
+/// The flags of `command` and its subcommands that a config file may set
+/// (those with an environment variable) and that `pick` keeps, each once,
+/// sorted by name.
+fn settable_flags<T: Ord>(
+    command: &clap::Command,
+    pick: impl Fn(&clap::Arg) -> Option<T> + Copy,
+) -> Vec<(String, T)> {
+    fn walk<T>(
+        command: &clap::Command,
+        pick: impl Fn(&clap::Arg) -> Option<T> + Copy,
+        out: &mut Vec<(String, T)>,
+    ) {
         for arg in command.get_arguments() {
-            if let (Some(long), Some(_), Some(delimiter)) =
-                (arg.get_long(), arg.get_env(), arg.get_value_delimiter())
-            {
-                names.push((long.to_string(), delimiter));
+            if let (Some(long), Some(_), Some(value)) = (arg.get_long(), arg.get_env(), pick(arg)) {
+                out.push((long.to_string(), value));
             }
         }
         for sub in command.get_subcommands() {
-            walk(sub, names);
+            walk(sub, pick, out);
         }
     }
-    let mut names = Vec::new();
-    walk(command, &mut names);
-    names.sort();
-    names.dedup();
-    names
+    let mut out = Vec::new();
+    walk(command, pick, &mut out);
+    out.sort();
+    out.dedup();
+    out
 }
 
 /// `command` (and its subcommands) with the file's `values` as the
