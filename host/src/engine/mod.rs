@@ -243,13 +243,17 @@ impl RuleEngine {
     pub fn evaluate(&mut self, docs: &[DecodedDoc]) -> BatchOutcome {
         let mut outcome = BatchOutcome::default();
         let everything = self.config.evaluate_everything;
+        // What the interest filters read, read once per document, not once
+        // per document and pack.
+        let facts: Vec<EventFacts<'_>> = docs.iter().map(facts).collect();
         let selections: Vec<Vec<usize>> = self
             .packs
             .iter()
             .map(|pack| {
-                docs.iter()
+                facts
+                    .iter()
                     .enumerate()
-                    .filter(|(_, d)| everything || pack.meta.interest.matches(&facts(d)))
+                    .filter(|(_, f)| everything || pack.meta.interest.matches(f))
                     .map(|(i, _)| i)
                     .collect()
             })
