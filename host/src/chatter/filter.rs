@@ -21,6 +21,19 @@ impl Reduced {
     pub fn total(&self) -> u64 {
         self.by_rule.values().sum()
     }
+
+    /// One more event reduced by `rule`.
+    pub fn count(&mut self, rule: &str) {
+        *self.by_rule.entry(rule.to_string()).or_default() += 1;
+    }
+}
+
+/// What the chatter filter does to one document.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ChatterFate<'a> {
+    Pass,
+    Drop(&'a str),
+    Label(&'a str),
 }
 
 impl ChatterFilter {
@@ -68,29 +81,36 @@ impl ChatterFilter {
             .map(ChatterRule::name)
     }
 
-    /// Apply the mode to a batch: drop chatter, or label it. Off does
-    /// nothing and reads nothing.
+    /// What the mode does to one document: nothing, or drop it or label it
+    /// as chatter of a rule. Off reads nothing.
+    pub fn fate(&self, doc: DocFacts<'_>) -> ChatterFate<'_> {
+        if self.mode == ChatterMode::Off {
+            return ChatterFate::Pass;
+        }
+        match (self.classify(doc), self.mode) {
+            (None, _) => ChatterFate::Pass,
+            (Some(rule), ChatterMode::Drop) => ChatterFate::Drop(rule),
+            (Some(rule), _) => ChatterFate::Label(rule),
+        }
+    }
+
+    /// The mode applied to a batch, as the decode stage applies it to each
+    /// document (`pipeline/reduce.rs`): for the tests of the rules.
+    #[cfg(test)]
     pub fn apply(&self, docs: &mut Vec<DecodedDoc>) -> Reduced {
         let mut reduced = Reduced::default();
-        match self.mode {
-            ChatterMode::Off => {}
-            ChatterMode::Drop => docs.retain(|doc| match self.classify(doc.facts()) {
-                Some(rule) => {
-                    *reduced.by_rule.entry(rule.to_string()).or_default() += 1;
-                    false
-                }
-                None => true,
-            }),
-            ChatterMode::Label => {
-                for doc in docs.iter_mut() {
-                    let Some(rule) = self.classify(doc.facts()) else {
-                        continue;
-                    };
-                    doc.annotate(CHATTER_ANNOTATION, rule);
-                    *reduced.by_rule.entry(rule.to_string()).or_default() += 1;
-                }
+        docs.retain_mut(|doc| match self.fate(doc.facts()) {
+            ChatterFate::Pass => true,
+            ChatterFate::Drop(rule) => {
+                reduced.count(rule);
+                false
             }
-        }
+            ChatterFate::Label(rule) => {
+                reduced.count(rule);
+                doc.annotate(CHATTER_ANNOTATION, rule);
+                true
+            }
+        });
         reduced
     }
 }

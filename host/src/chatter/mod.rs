@@ -53,7 +53,9 @@ use rule_sdk::control_plane::{ControlPlane, Role};
 use rule_sdk::wire::{EventView, has};
 
 use crate::contract::EventKind;
-use crate::decode::{DecodedDoc, DocFacts};
+#[cfg(test)]
+use crate::decode::DecodedDoc;
+use crate::decode::DocFacts;
 
 mod builtin;
 mod counts;
@@ -67,7 +69,7 @@ use builtin::{ROLE_NAMES, role_named};
 pub use counts::ChatterCounts;
 use file::add_component;
 pub use file::{ChatterFile, ComponentRow, ComponentSpec, parse_file, parse_rules};
-pub use filter::{ChatterFilter, Reduced};
+pub use filter::{ChatterFate, ChatterFilter, Reduced};
 
 /// The annotation `label` mode adds to a chatter event, naming the rule.
 pub const CHATTER_ANNOTATION: &str = "k8scop.io/chatter";

@@ -4,7 +4,7 @@
 //! event dropped here is taken back off the page it was just laid out on,
 //! so nothing of it travels further than the decoder.
 
-use crate::chatter::{ChatterFilter, ChatterMode, Reduced};
+use crate::chatter::{ChatterFate, ChatterFilter, Reduced};
 use crate::decode::DocFacts;
 use crate::request_once::{RequestOnce, StageCounts, Verdict};
 
@@ -37,16 +37,17 @@ impl<'a> Reducer<'a> {
     /// Decide a document, in the log's order: chatter first (a chatter
     /// event never reaches the folding), then its request's stages.
     pub(super) fn fate(&mut self, doc: DocFacts<'_>) -> Fate<'a> {
-        let mut label = None;
-        if self.chatter.mode() != ChatterMode::Off
-            && let Some(rule) = self.chatter.classify(doc)
-        {
-            *self.reduced.by_rule.entry(rule.to_string()).or_default() += 1;
-            match self.chatter.mode() {
-                ChatterMode::Drop => return Fate::Drop,
-                _ => label = Some(rule),
+        let label = match self.chatter.fate(doc) {
+            ChatterFate::Pass => None,
+            ChatterFate::Drop(rule) => {
+                self.reduced.count(rule);
+                return Fate::Drop;
             }
-        }
+            ChatterFate::Label(rule) => {
+                self.reduced.count(rule);
+                Some(rule)
+            }
+        };
         match self.requests.verdict(doc) {
             Verdict::Count => label.map_or(Fate::Keep, Fate::Label),
             Verdict::BeforeDecision => {
