@@ -75,23 +75,8 @@ fn a_planted_entry_others_may_write_is_not_loaded() {
 
     // An entry anyone may write, in a private folder.
     let cache = tmp.path().join("entry-0666");
-    std::fs::create_dir(&cache).unwrap();
-    std::fs::set_permissions(&cache, std::fs::Permissions::from_mode(0o700)).unwrap();
-    let entry = cache.join(name);
-    std::fs::write(&entry, &planted).unwrap();
-    std::fs::set_permissions(&entry, std::fs::Permissions::from_mode(0o666)).unwrap();
-    let (stdout, stderr) = list(classic.path(), &cache);
-    assert!(
-        stdout.contains("k8scop-classic") && !stdout.contains("k8scop-correlation"),
-        "the planted module ran: {stdout}"
-    );
-    assert!(
-        stderr
-            .lines()
-            .any(|l| l.contains(&entry.display().to_string())
-                && l.contains("writable by group or others (mode 0666)")),
-        "{stderr}"
-    );
+    let entry = plant(&cache, 0o700, name, &planted, 0o666);
+    let stderr = refused(classic.path(), &cache, &entry, "(mode 0666)");
     assert_eq!(
         stderr.matches("writable by group or others").count(),
         1,
@@ -102,40 +87,49 @@ fn a_planted_entry_others_may_write_is_not_loaded() {
 
     // A private entry in a folder anyone may write.
     let cache = tmp.path().join("dir-0777");
-    std::fs::create_dir(&cache).unwrap();
-    let entry = cache.join(name);
-    std::fs::write(&entry, &planted).unwrap();
-    std::fs::set_permissions(&entry, std::fs::Permissions::from_mode(0o600)).unwrap();
-    std::fs::set_permissions(&cache, std::fs::Permissions::from_mode(0o777)).unwrap();
-    let (stdout, stderr) = list(classic.path(), &cache);
-    assert!(
-        stdout.contains("k8scop-classic") && !stdout.contains("k8scop-correlation"),
-        "the planted module ran: {stdout}"
-    );
-    assert!(
-        stderr
-            .lines()
-            .any(|l| l.contains(&cache.display().to_string())
-                && l.contains("writable by group or others (mode 0777)")),
-        "{stderr}"
-    );
+    let entry = plant(&cache, 0o777, name, &planted, 0o600);
+    refused(classic.path(), &cache, &cache, "(mode 0777)");
     // Nothing is written into a folder others may write.
     assert_eq!(std::fs::read(&entry).unwrap(), planted);
 
     // Garbage under the entry's name, 0666: refused the same way.
     let cache = tmp.path().join("garbage");
-    std::fs::create_dir(&cache).unwrap();
-    std::fs::set_permissions(&cache, std::fs::Permissions::from_mode(0o700)).unwrap();
+    let entry = plant(&cache, 0o700, name, b"garbage", 0o666);
+    refused(classic.path(), &cache, &entry, "");
+}
+
+/// A cache folder of `dir_mode` holding `bytes` under `name`, of
+/// `entry_mode`; the entry's path.
+fn plant(
+    cache: &Path,
+    dir_mode: u32,
+    name: &std::ffi::OsStr,
+    bytes: &[u8],
+    entry_mode: u32,
+) -> PathBuf {
+    std::fs::create_dir(cache).unwrap();
     let entry = cache.join(name);
-    std::fs::write(&entry, b"garbage").unwrap();
-    std::fs::set_permissions(&entry, std::fs::Permissions::from_mode(0o666)).unwrap();
-    let (stdout, stderr) = list(classic.path(), &cache);
-    assert!(stdout.contains("k8scop-classic"), "{stdout}");
+    std::fs::write(&entry, bytes).unwrap();
+    std::fs::set_permissions(&entry, std::fs::Permissions::from_mode(entry_mode)).unwrap();
+    std::fs::set_permissions(cache, std::fs::Permissions::from_mode(dir_mode)).unwrap();
+    entry
+}
+
+/// Listing the classic pack with `cache` runs the classic pack's own rules
+/// (not what was planted), and a warning names `path` as writable by
+/// others, with `detail`; its stderr.
+fn refused(classic: &Path, cache: &Path, path: &Path, detail: &str) -> String {
+    let (stdout, stderr) = list(classic, cache);
+    assert!(
+        stdout.contains("k8scop-classic") && !stdout.contains("k8scop-correlation"),
+        "the planted module ran: {stdout}"
+    );
+    let reason = format!("writable by group or others {detail}");
     assert!(
         stderr
             .lines()
-            .any(|l| l.contains(&entry.display().to_string())
-                && l.contains("writable by group or others")),
+            .any(|l| l.contains(&path.display().to_string()) && l.contains(reason.trim_end())),
         "{stderr}"
     );
+    stderr
 }
