@@ -547,22 +547,13 @@ async fn falcosidekick_server_errors_are_retried_then_counted() {
     ));
 
     // A Falcosidekick that keeps failing: retries end, the drop is counted.
-    let down = Receiver::scripted(&[], 502, Duration::ZERO);
-    let toml = sidekick_channel(&down.url, "max_retries = 2\nretry_backoff = 0.01\n");
-    let (report, metrics) = notify(
-        &toml,
-        &[],
-        vec![audit_alert("k8scop-classic/pod-exec", "high", "alice")],
+    retries_end_in_a_counted_drop(
+        502,
+        "sidekick",
+        |url| sidekick_channel(url, "max_retries = 2\nretry_backoff = 0.01\n"),
+        audit_alert("k8scop-classic/pod-exec", "high", "alice"),
     )
     .await;
-    assert_eq!(down.requests().len(), 3, "first try and two retries");
-    let c = report.channel("sidekick").unwrap();
-    assert_eq!(c.retries, 2);
-    assert_eq!(c.dropped(DropReason::RetriesExhausted), 1);
-    assert!(has_line(
-        &metrics,
-        "k8scop_notifications_dropped_total{channel=\"sidekick\",reason=\"retries_exhausted\"} 1"
-    ));
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -681,25 +672,38 @@ async fn a_client_error_is_dropped_and_counted_not_retried() {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn retries_end_and_the_alert_is_counted_as_dropped() {
-    let receiver = Receiver::scripted(&[], 503, Duration::ZERO);
-    let toml = format!(
-        "[[notify]]\ntype = \"webhook\"\nname = \"hook\"\nurl = \"{}/r\"\nmax_retries = 2\nretry_backoff = 0.01\n",
-        receiver.url
-    );
-    let (report, metrics) = notify(
-        &toml,
-        &[],
-        vec![alert("k8scop-classic/pod-exec", "high", "alice")],
+    retries_end_in_a_counted_drop(
+        503,
+        "hook",
+        |url| {
+            format!(
+                "[[notify]]\ntype = \"webhook\"\nname = \"hook\"\nurl = \"{url}/r\"\nmax_retries = 2\nretry_backoff = 0.01\n"
+            )
+        },
+        alert("k8scop-classic/pod-exec", "high", "alice"),
     )
     .await;
+}
+
+/// A receiver that keeps answering `status` to `channel` (made by `toml`
+/// from its URL, with two retries): the first try and two retries, then
+/// the alert is dropped, counted in the report and the metrics.
+async fn retries_end_in_a_counted_drop(
+    status: u16,
+    channel: &str,
+    toml: impl Fn(&str) -> String,
+    sent: Value,
+) {
+    let receiver = Receiver::scripted(&[], status, Duration::ZERO);
+    let (report, metrics) = notify(&toml(&receiver.url), &[], vec![sent]).await;
     assert_eq!(receiver.requests().len(), 3, "first try and two retries");
-    let hook = report.channel("hook").unwrap();
-    assert_eq!(hook.retries, 2);
-    assert_eq!(hook.dropped(DropReason::RetriesExhausted), 1);
-    assert!(has_line(
-        &metrics,
-        "k8scop_notifications_dropped_total{channel=\"hook\",reason=\"retries_exhausted\"} 1"
-    ));
+    let c = report.channel(channel).unwrap();
+    assert_eq!(c.retries, 2);
+    assert_eq!(c.dropped(DropReason::RetriesExhausted), 1);
+    let dropped = format!(
+        "k8scop_notifications_dropped_total{{channel=\"{channel}\",reason=\"retries_exhausted\"}} 1"
+    );
+    assert!(has_line(&metrics, &dropped), "{metrics}");
 }
 
 #[tokio::test(flavor = "multi_thread")]
