@@ -29,7 +29,7 @@
 
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 use anyhow::{Context, bail};
 use serde::Deserialize;
@@ -109,8 +109,57 @@ impl TestReport {
     }
 }
 
-/// Load `pack` alone and run every case of `cases` against it.
-pub fn run(pack: &Path, cases: &Path) -> anyhow::Result<TestReport> {
+/// What `rules test` runs the cases on.
+#[derive(Debug, Clone)]
+pub enum UnderTest {
+    /// A compiled pack.
+    Pack(PathBuf),
+    /// Sigma files, run by the pack that takes Sigma rules.
+    Sigma { files: Vec<PathBuf>, pack: PathBuf },
+}
+
+impl UnderTest {
+    /// `path` as given on the command line: a `.wasm` pack, a Sigma file,
+    /// or a folder of Sigma files (then `sigma_pack`, or the
+    /// k8scop-sigma.wasm found next to them or in `rules/`, runs them).
+    pub fn of(path: &Path, sigma_pack: Option<PathBuf>) -> anyhow::Result<Self> {
+        let is_sigma = |p: &Path| p.extension().is_some_and(|x| x == "yml" || x == "yaml");
+        let (files, folder) = if path.is_dir() {
+            let files = crate::engine::sigma_files_of(path)?;
+            if files.is_empty() {
+                bail!("{} holds no Sigma file (.yml, .yaml)", path.display());
+            }
+            (files, path.to_path_buf())
+        } else if is_sigma(path) {
+            let folder = path.parent().unwrap_or(Path::new(".")).to_path_buf();
+            (vec![path.to_path_buf()], folder)
+        } else {
+            return Ok(UnderTest::Pack(path.to_path_buf()));
+        };
+        let pack = match sigma_pack {
+            Some(pack) => pack,
+            None => [folder.join(SIGMA_PACK_FILE), PathBuf::from("rules").join(SIGMA_PACK_FILE)]
+                .into_iter()
+                .find(|p| p.is_file())
+                .with_context(|| {
+                    format!("no {SIGMA_PACK_FILE} next to the Sigma rules nor in rules/: give the pack with --sigma-pack")
+                })?,
+        };
+        Ok(UnderTest::Sigma { files, pack })
+    }
+
+    fn pack(&self) -> &Path {
+        match self {
+            UnderTest::Pack(pack) | UnderTest::Sigma { pack, .. } => pack,
+        }
+    }
+}
+
+/// The file name the k8scop-sigma pack ships as.
+const SIGMA_PACK_FILE: &str = "k8scop-sigma.wasm";
+
+/// Load the pack under test alone and run every case of `cases` against it.
+pub fn run(under_test: &UnderTest, cases: &Path) -> anyhow::Result<TestReport> {
     let text = std::fs::read_to_string(cases)
         .with_context(|| format!("cannot read {}", cases.display()))?;
     let file: CaseFile = serde_json::from_str(&text)
@@ -123,7 +172,7 @@ pub fn run(pack: &Path, cases: &Path) -> anyhow::Result<TestReport> {
     for case in &file.cases {
         // One engine per distinct configuration, reset between cases.
         if !engines.contains_key(&case.config) {
-            engines.insert(case.config.clone(), load_alone(pack, &case.config)?);
+            engines.insert(case.config.clone(), load_alone(under_test, &case.config)?);
         }
         let engine = engines.get_mut(&case.config).expect("inserted above");
         engine.reset_all().map_err(|e| anyhow::anyhow!("{e}"))?;
@@ -183,10 +232,21 @@ pub fn run(pack: &Path, cases: &Path) -> anyhow::Result<TestReport> {
     })
 }
 
-fn load_alone(pack: &Path, config: &BTreeMap<String, String>) -> anyhow::Result<RuleEngine> {
+fn load_alone(
+    under_test: &UnderTest,
+    config: &BTreeMap<String, String>,
+) -> anyhow::Result<RuleEngine> {
+    let pack = under_test.pack();
+    let engine = |config: EngineConfig| -> anyhow::Result<RuleEngine> {
+        let mut engine = RuleEngine::new(config)?;
+        if let UnderTest::Sigma { files, .. } = under_test {
+            engine.use_sigma_files(files)?;
+        }
+        Ok(engine)
+    };
     // The config applies to whichever name the pack gives itself; load once
     // to learn the name, then with the config under that name.
-    let mut probe = RuleEngine::new(EngineConfig::default())?;
+    let mut probe = engine(EngineConfig::default())?;
     let name = probe
         .load_file(pack)
         .map_err(|e| anyhow::anyhow!("{}: {e}", pack.display()))?
@@ -195,7 +255,7 @@ fn load_alone(pack: &Path, config: &BTreeMap<String, String>) -> anyhow::Result<
     if config.is_empty() {
         return Ok(probe);
     }
-    let mut engine = RuleEngine::new(EngineConfig {
+    let mut engine = engine(EngineConfig {
         limits: SandboxLimits::default(),
         pack_config: BTreeMap::from([(name, config.clone())]),
         cache_dir: None,

@@ -10,7 +10,7 @@ use std::path::Path;
 use std::process::Command;
 
 use ecs_check::{Ecs, leaves, template_types, unmapped};
-use k8scop_testkit::{build_pack, rules_dir, shipped_packs, workspace_file};
+use k8scop_testkit::{rules_dir, rules_test_args, shipped_packs, workspace_file};
 use serde_json::{Value, json};
 
 /// `k8scop replay` of `input` through `rules`, the alerts written to a
@@ -70,7 +70,7 @@ fn the_alerts_of_every_shipped_rules_cases_are_ecs() {
         let out = dir.path().join("alerts.jsonl");
         let run = Command::new(env!("CARGO_BIN_EXE_k8scop"))
             .args(["rules", "test"])
-            .arg(build_pack(&pack))
+            .args(rules_test_args(&pack))
             .arg(&cases)
             .arg("--alerts-out")
             .arg(&out)

@@ -5,12 +5,12 @@
 use std::path::Path;
 use std::process::{Command, Output};
 
-use k8scop_testkit::{build_pack, shipped_packs, workspace_file};
+use k8scop_testkit::{rules_test_args, shipped_packs, workspace_file};
 
 fn rules_test(pack: &str, cases: &Path, extra: &[&str]) -> Output {
     Command::new(env!("CARGO_BIN_EXE_k8scop"))
         .args(["rules", "test"])
-        .arg(build_pack(pack))
+        .args(rules_test_args(pack))
         .arg(cases)
         .args(extra)
         .output()

@@ -46,7 +46,7 @@ fn a_cases_events_reach_the_pack_in_batches_and_state_crosses_them() {
     let cases = dir.path().join("cases.json");
     std::fs::write(&cases, file.to_string()).unwrap();
 
-    let report = rules_test::run(&pack, &cases).unwrap();
+    let report = rules_test::run(&rules_test::UnderTest::Pack(pack.clone()), &cases).unwrap();
     let got: Vec<(&str, bool, usize)> = report
         .results
         .iter()
@@ -89,7 +89,7 @@ fn a_case_about_a_rule_the_pack_does_not_have_fails() {
     let dir = tempfile::tempdir().unwrap();
     let cases = dir.path().join("cases.json");
     std::fs::write(&cases, file.to_string()).unwrap();
-    let report = rules_test::run(&pack, &cases).unwrap();
+    let report = rules_test::run(&rules_test::UnderTest::Pack(pack.clone()), &cases).unwrap();
     let verdicts: Vec<(bool, bool)> = report
         .results
         .iter()

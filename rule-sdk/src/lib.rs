@@ -70,6 +70,8 @@ pub mod patch;
 pub mod patterns;
 pub mod pod;
 pub mod rbac;
+#[cfg(feature = "sigma")]
+pub mod sigma;
 pub mod time;
 pub mod uri;
 #[doc(hidden)]
@@ -82,7 +84,9 @@ pub use audit::{Body, Event, ObjectReference, ResponseStatus, Text, UserInfo};
 pub use config::Config;
 pub use control_plane::{ControlPlane, IgnoreList, Verdict};
 pub use doc::Doc;
-pub use pack::{Alerts, AuditLevel, AuditStage, Interest, Needs, Pack, RaisedAlert, Rule};
+pub use pack::{
+    Alerts, AuditLevel, AuditStage, Interest, Needs, Pack, RaisedAlert, Rule, RuleInfo,
+};
 pub use patterns::Patterns;
 pub use pod::{Container, ContainerKind, PodSpec};
 pub use rbac::{Binding, PolicyRule, Role, RoleRef, Subject};

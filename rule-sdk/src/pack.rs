@@ -56,7 +56,7 @@ impl Needs {
         }
     }
 
-    pub(crate) fn to_wit(self) -> wit::AuditNeeds {
+    pub fn to_wit(self) -> wit::AuditNeeds {
         wit::AuditNeeds {
             level: self.level,
             stages: self.stages.to_vec(),
@@ -94,7 +94,7 @@ impl Interest {
         resources: &[],
     };
 
-    pub(crate) fn to_wit(self) -> wit::Interest {
+    pub fn to_wit(self) -> wit::Interest {
         let strings = |xs: &[&str]| xs.iter().map(|s| s.to_string()).collect();
         wit::Interest {
             kinds: self.kinds.to_vec(),
@@ -132,7 +132,20 @@ pub trait Pack: Sized + 'static {
     /// Look at one event, raising alerts into `out`. Events come in time
     /// order within a batch and batches in time order.
     fn on_event(&mut self, doc: &Doc<'_>, out: &mut Alerts);
+
+    /// The rules this instance holds, as `describe` declares them: by
+    /// default [`Self::RULES`]. A pack whose rules come from its
+    /// configuration (k8scop-sigma reads Sigma files so) declares them
+    /// here; the host describes such a pack again once its configuration
+    /// is set.
+    fn rules(&self) -> Vec<RuleInfo> {
+        Self::RULES.iter().map(|r| r.to_wit()).collect()
+    }
 }
+
+/// A rule as `describe` declares it, built at run time (see
+/// [`Pack::rules`]); a [`Rule`] constant is the static form.
+pub use crate::bindings::k8scop::rules::types::RuleInfo;
 
 /// The alerts raised during one batch.
 pub struct Alerts {
@@ -163,6 +176,21 @@ impl Alerts {
             fields: Vec::new(),
         });
         RaisedAlert(self.raised.last_mut().expect("just pushed"))
+    }
+
+    /// Raise an alert of a rule declared at run time ([`Pack::rules`]).
+    pub fn raise_as(&mut self, id: &str, title: &str, severity: Severity) -> RaisedAlert<'_> {
+        self.raise(&Rule {
+            id: "",
+            title: "",
+            description: "",
+            severity,
+            tags: &[],
+            interest: Interest::ANY_AUDIT,
+            needs: Needs::METADATA,
+        })
+        .id(id)
+        .title(title)
     }
 
     pub fn len(&self) -> usize {
@@ -213,6 +241,11 @@ impl RaisedAlert<'_> {
                 e.response_code().map(|c| c.to_string()).unwrap_or_default(),
             )
             .field("audit_id", e.audit_id.as_ref())
+    }
+
+    fn id(self, id: &str) -> Self {
+        self.0.rule_id = id.to_string();
+        self
     }
 
     /// A title for this alert instead of the rule's (e.g. naming the user).

@@ -40,18 +40,16 @@ pub fn evaluate_laid_out<P: Pack>(pack: &mut P, batch: BatchReader<'_>) -> Vec<w
 }
 
 /// The pack's name, version, rules, and the configuration keys it reads
-/// while it is built (a throwaway instance: the host describes a pack
-/// before it knows the pack's name, so before it can give its values).
+/// while it is built (a throwaway instance). The host describes a pack
+/// before it knows the pack's name, so before it can give its values; it
+/// describes it again once they are set, for the packs whose rules come
+/// from them ([`Pack::rules`]).
 pub fn describe<P: Pack>() -> wit::PackInfo {
-    let (_, settings) = crate::config::recording(|| P::new(&Config::new()));
-    info::<P>(settings)
-}
-
-fn info<P: Pack>(settings: Vec<wit::SettingInfo>) -> wit::PackInfo {
+    let (pack, settings) = crate::config::recording(|| P::new(&Config::new()));
     wit::PackInfo {
         name: P::NAME.to_string(),
         version: P::VERSION.to_string(),
-        rules: P::RULES.iter().map(|r| r.to_wit()).collect(),
+        rules: pack.rules(),
         settings,
     }
 }

@@ -58,6 +58,24 @@ pub fn build_pack(package: &str) -> PathBuf {
     wasm
 }
 
+/// The Sigma rules a pack crate ships with (`rules-wasm/<pack>/rules`,
+/// `.yml` files its cases test), if it runs Sigma rules.
+pub fn sigma_rules_of(pack: &str) -> Option<PathBuf> {
+    let dir = workspace_root().join("rules-wasm").join(pack).join("rules");
+    dir.is_dir().then_some(dir)
+}
+
+/// The arguments `k8scop rules test` takes before the cases file for a
+/// shipped pack: its `.wasm`; for a pack that runs Sigma rules, its rules
+/// folder and the pack as `--sigma-pack`.
+pub fn rules_test_args(pack: &str) -> Vec<std::ffi::OsString> {
+    let wasm = build_pack(pack);
+    match sigma_rules_of(pack) {
+        Some(rules) => vec![rules.into(), "--sigma-pack".into(), wasm.into()],
+        None => vec![wasm.into()],
+    }
+}
+
 /// Build a pack as the image and `make packs` do, through
 /// `scripts/build-packs.sh`, into the shared `target/packs`, and return the
 /// one `.wasm` it names: the workspace package's (`["-p", NAME]`) or, with

@@ -58,7 +58,8 @@ pub enum Command {
 pub enum RulesCommand {
     /// Run a pack on test cases offline, reporting pass/fail per case.
     Test {
-        /// The pack (.wasm component).
+        /// The pack (.wasm component); or Sigma rules: a .yml/.yaml file,
+        /// or a folder of them, run by the k8scop-sigma pack.
         pack: PathBuf,
         /// The cases file (JSON).
         cases: PathBuf,
@@ -70,6 +71,10 @@ pub enum RulesCommand {
         /// will look like in Elasticsearch.
         #[arg(long)]
         alerts_out: Option<PathBuf>,
+        /// The pack that runs Sigma rules (when PACK is Sigma): by
+        /// default k8scop-sigma.wasm next to the rules, else in `rules/`.
+        #[arg(long, env = "K8SCOP_SIGMA_PACK")]
+        sigma_pack: Option<PathBuf>,
     },
     /// Load every pack of the rules folder and list packs and rules, with
     /// the audit level each rule needs.

@@ -99,8 +99,10 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             cases,
             require_coverage,
             alerts_out,
+            sigma_pack,
         }) => {
-            let report = crate::rules_test::run(&pack, &cases)?;
+            let under_test = crate::rules_test::UnderTest::of(&pack, sigma_pack)?;
+            let report = crate::rules_test::run(&under_test, &cases)?;
             if let Some(path) = alerts_out {
                 crate::rules_test::write_documents(&report, &path)?;
             }
@@ -422,8 +424,8 @@ fn engine_with_rules(args: &RulesArgs) -> anyhow::Result<RuleEngine> {
 fn engine_and_refusals(args: &RulesArgs) -> anyhow::Result<(RuleEngine, Refused)> {
     let (engine, refused) = load_engine(args)?;
     anyhow::ensure!(
-        engine.packs().next().is_some(),
-        "no rule pack loaded from {}: build them with `make packs` or point --rules at a folder of .wasm packs",
+        engine.has_rules(),
+        "no rule loaded from {}: build the packs with `make packs` and point --rules at a folder of .wasm packs (k8scop-sigma.wasm needs Sigma .yml files beside it)",
         folders_text(&args.rules)
     );
     Ok((engine, refused))

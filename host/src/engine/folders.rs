@@ -59,20 +59,39 @@ pub fn resolve(files: &[Named]) -> Vec<(PathBuf, Place)> {
 pub fn pack_files(dirs: &[PathBuf]) -> anyhow::Result<Vec<(usize, PathBuf)>> {
     let mut files = Vec::new();
     for (rank, dir) in dirs.iter().enumerate() {
-        files.extend(wasm_files(dir)?.into_iter().map(|p| (rank, p)));
+        files.extend(files_of(dir, &["wasm"])?.into_iter().map(|p| (rank, p)));
     }
     Ok(files)
 }
 
-/// The `.wasm` files of `dir` (symlinks followed, as ConfigMaps use them),
-/// in name order. A `.wasm` entry that is not a file to read (a folder, a
-/// dangling symlink, a symlink loop) is skipped, and said with the reason.
-fn wasm_files(dir: &Path) -> anyhow::Result<Vec<PathBuf>> {
+/// The Sigma rule files (`.yml`, `.yaml`) of every folder, in folder order
+/// then name order.
+pub fn sigma_files(dirs: &[PathBuf]) -> anyhow::Result<Vec<PathBuf>> {
+    let mut files = Vec::new();
+    for dir in dirs {
+        files.extend(files_of(dir, &["yml", "yaml"])?);
+    }
+    Ok(files)
+}
+
+/// The files of `dir` with one of `extensions` (symlinks followed, as
+/// ConfigMaps use them; hidden entries, such as a ConfigMap's `..data`,
+/// skipped), in name order. An entry that is not a file to read (a
+/// folder, a dangling symlink, a symlink loop) is skipped, and said with
+/// the reason.
+fn files_of(dir: &Path, extensions: &[&str]) -> anyhow::Result<Vec<PathBuf>> {
     let mut paths = Vec::new();
     let entries = std::fs::read_dir(dir)
         .map_err(|e| anyhow::anyhow!("cannot read the rules folder {}: {e}", dir.display()))?;
     for path in entries.filter_map(|entry| entry.ok().map(|e| e.path())) {
-        if path.extension().is_none_or(|x| x != "wasm") {
+        let hidden = path
+            .file_name()
+            .is_some_and(|n| n.to_string_lossy().starts_with('.'));
+        if hidden
+            || path
+                .extension()
+                .is_none_or(|x| !extensions.iter().any(|e| x == *e))
+        {
             continue;
         }
         match skip_reason(&path) {

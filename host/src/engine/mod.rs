@@ -17,6 +17,7 @@ mod pack;
 mod registry;
 mod sandbox;
 mod settings;
+mod sigma_files;
 
 use std::collections::BTreeMap;
 use std::path::PathBuf;
@@ -36,6 +37,11 @@ pub use pack::{LoadedPack, PackCounters};
 pub use registry::{Shadowed, SyncReport};
 use sandbox::PackState;
 pub use sandbox::{PackConfig, SandboxLimits};
+
+/// The Sigma files (`.yml`, `.yaml`) of one folder, in name order.
+pub fn sigma_files_of(dir: &std::path::Path) -> anyhow::Result<Vec<PathBuf>> {
+    folders::sigma_files(&[dir.to_path_buf()])
+}
 
 use crate::contract::{Alert, Pack, PackInfo, RuleInfo, Severity};
 use crate::decode::DecodedDoc;
@@ -137,6 +143,8 @@ pub struct RuleEngine {
     /// Files of an earlier rules folder replaced by a later folder's pack
     /// of the same name.
     shadowed: std::collections::BTreeMap<PathBuf, Shadowed>,
+    /// The Sigma files of the rules folders, for the packs that take them.
+    sigma: sigma_files::SigmaFiles,
     /// The host's own "pack", naming the alerts the engine raises itself.
     host_meta: Arc<PackMeta>,
     wasm: wasmtime::Engine,
@@ -168,6 +176,7 @@ impl RuleEngine {
         Ok(RuleEngine {
             refused: Default::default(),
             shadowed: Default::default(),
+            sigma: Default::default(),
             host_meta: Arc::new(host_meta()),
             wasm,
             linker,
@@ -180,6 +189,12 @@ impl RuleEngine {
 
     pub fn packs(&self) -> impl Iterator<Item = &Arc<PackMeta>> {
         self.packs.iter().map(|p| &p.meta)
+    }
+
+    /// Whether any loaded pack declares a rule (a Sigma pack with no Sigma
+    /// files declares none): without one, nothing would be evaluated.
+    pub fn has_rules(&self) -> bool {
+        self.packs.iter().any(|p| !p.meta.info.rules.is_empty())
     }
 
     /// Files refused (at the last load or sync), with the reason.
@@ -215,7 +230,7 @@ impl RuleEngine {
             .iter()
             .map(|(path, s)| serde_json::json!({"path": path, "name": s.name, "state": "shadowed", "by": s.by}))
             .collect();
-        serde_json::json!({"packs": packs, "refused": refused, "shadowed": shadowed})
+        serde_json::json!({"packs": packs, "refused": refused, "shadowed": shadowed, "sigma_files": self.sigma.status_json()})
     }
 
     /// Every loaded pack with its state and counters.

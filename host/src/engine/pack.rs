@@ -11,6 +11,7 @@ use super::admission::check_alert_limits;
 use super::interest::PackInterest;
 use super::meta::PackMeta;
 use super::sandbox::{PackConfig, PackState, SandboxLimits};
+use super::sigma_files::takes_sigma_rules;
 use super::{EPOCH_TICK, PackError};
 use crate::contract::{Alert, Batch, Pack, PackInfo, PackPre};
 
@@ -49,7 +50,7 @@ impl LoadedPack {
         engine: &WasmEngine,
         linker: &Linker<PackState>,
         path: &Path,
-        config_for: impl Fn(&str) -> PackConfig,
+        config_for: impl Fn(&PackInfo) -> PackConfig,
         limits: &SandboxLimits,
         cache_dir: Option<&Path>,
     ) -> Result<Self, PackError> {
@@ -63,7 +64,7 @@ impl LoadedPack {
         linker: &Linker<PackState>,
         path: &Path,
         bytes: &[u8],
-        config_for: impl Fn(&str) -> PackConfig,
+        config_for: impl Fn(&PackInfo) -> PackConfig,
         limits: &SandboxLimits,
         cache_dir: Option<&Path>,
     ) -> Result<Self, PackError> {
@@ -97,13 +98,15 @@ impl LoadedPack {
         let instance = pre
             .instantiate(&mut store)
             .map_err(|e| PackError::Load(format!("instantiation failed: {e:#}")))?;
-        let info = instance
-            .k8scop_rules_rule_pack()
-            .call_describe(&mut store)
-            .map_err(|e| PackError::Load(format!("describe() failed: {e:#}")))?;
-        validate_info(&info)?;
-        let config = config_for(&info.name);
+        let info = describe(&instance, &mut store)?;
+        let config = config_for(&info);
         store.data_mut().identify(&info.name, config.clone());
+        // A pack whose rules come from its configuration (Sigma files)
+        // declares them once it can read it.
+        let info = match takes_sigma_rules(&info) {
+            true => same_name(&info.name, describe(&instance, &mut store)?)?,
+            false => info,
+        };
         let interest = PackInterest::new(&info.rules);
         Ok(LoadedPack {
             meta: Arc::new(PackMeta {
@@ -119,6 +122,36 @@ impl LoadedPack {
             instance,
             config,
             limits: limits.clone(),
+            counters: PackCounters::default(),
+            failures_in_a_row: 0,
+            quarantined: None,
+        })
+    }
+
+    /// The same pack on a fresh instance with new configuration values,
+    /// described again (its Sigma files changed): no recompilation.
+    pub fn reconfigure(&self, config: PackConfig) -> Result<LoadedPack, PackError> {
+        let mut store = new_store(&self.engine, self.name(), config.clone(), &self.limits);
+        let instance = self
+            .pre
+            .instantiate(&mut store)
+            .map_err(|e| PackError::Load(format!("instantiation failed: {e:#}")))?;
+        let info = same_name(self.name(), describe(&instance, &mut store)?)?;
+        let meta = PackMeta {
+            interest: PackInterest::new(&info.rules),
+            info,
+            path: self.meta.path.clone(),
+            content_hash: self.meta.content_hash.clone(),
+            from_cache: self.meta.from_cache,
+        };
+        Ok(LoadedPack {
+            meta: Arc::new(meta),
+            pre: self.pre.clone(),
+            engine: self.engine.clone(),
+            store,
+            instance,
+            config,
+            limits: self.limits.clone(),
             counters: PackCounters::default(),
             failures_in_a_row: 0,
             quarantined: None,
@@ -259,13 +292,34 @@ fn wasmparser_is_core_module(bytes: &[u8]) -> bool {
     bytes.len() >= 8 && bytes[..4] == *b"\0asm" && bytes[4..8] == [1, 0, 0, 0]
 }
 
+fn describe(instance: &Pack, store: &mut Store<PackState>) -> Result<PackInfo, PackError> {
+    let info = instance
+        .k8scop_rules_rule_pack()
+        .call_describe(store)
+        .map_err(|e| PackError::Load(format!("describe() failed: {e:#}")))?;
+    validate_info(&info)?;
+    Ok(info)
+}
+
+/// The second description of a pack must be of the same pack.
+fn same_name(name: &str, info: PackInfo) -> Result<PackInfo, PackError> {
+    match info.name == name {
+        true => Ok(info),
+        false => Err(PackError::Load(format!(
+            "describe() named the pack {name} and then {}",
+            info.name
+        ))),
+    }
+}
+
 fn validate_info(info: &PackInfo) -> Result<(), PackError> {
     if info.name.trim().is_empty() {
         return Err(PackError::Load(
             "describe() returned an empty pack name".into(),
         ));
     }
-    if info.rules.is_empty() {
+    // A Sigma pack with no Sigma files yet has no rules, and is not called.
+    if info.rules.is_empty() && !takes_sigma_rules(info) {
         return Err(PackError::Load(format!(
             "pack {} declares no rules",
             info.name

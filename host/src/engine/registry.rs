@@ -12,6 +12,7 @@ use std::sync::Arc;
 use super::folders::{self, Named, Place};
 use super::meta::PackMeta;
 use super::pack::LoadedPack;
+use super::sigma_files::takes_sigma_rules;
 use super::{PackError, RuleEngine, content_hash, settings};
 
 /// A pack file not loaded because a later folder has a pack of its name.
@@ -61,6 +62,18 @@ impl RuleEngine {
         }
         self.refused
             .retain(|path, _| present.iter().any(|(_, p, _)| p == path));
+        // Sigma files first: a pack loaded below gets the files as they are now.
+        let sigma = self.sigma.sync(dirs)?;
+        for (path, refusal) in sigma.newly_refused {
+            report.refused.push((
+                path,
+                PackError::Load(format!("not a valid Sigma file: {refusal}")),
+            ));
+        }
+        for (path, refusal) in self.sigma.refused() {
+            self.refused
+                .insert(path.clone(), format!("not a valid Sigma file: {refusal}"));
+        }
         // Every file's pack name: known for a file already loaded or
         // shadowed with this content; else the file is loaded to ask it.
         let mut fresh: HashMap<PathBuf, LoadedPack> = HashMap::new();
@@ -71,6 +84,7 @@ impl RuleEngine {
                 .iter()
                 .find(|p| p.meta.path == *path)
                 .map(|p| (p.meta.content_hash.clone(), p.name().to_string()));
+            // Running, but its Sigma files changed: reconfigured below.
             let known = match (&loaded, self.shadowed.get(path)) {
                 (Some((h, name)), _) if h == hash => Some(name.clone()),
                 (_, Some(s)) if s.content_hash == *hash => Some(s.name.clone()),
@@ -124,6 +138,9 @@ impl RuleEngine {
             named.retain(|n| !failed.contains(&n.path));
         };
         self.note_shadowed(&places, &named, &present, &mut report);
+        if sigma.changed {
+            self.hand_over_sigma_files(&instantiated, &mut report);
+        }
         for path in &instantiated {
             let Some(pack) = self.packs.iter().find(|p| p.meta.path == *path) else {
                 continue;
@@ -215,6 +232,62 @@ impl RuleEngine {
         failed
     }
 
+    /// Give the packs that take Sigma rules, but were not just loaded
+    /// with them, the Sigma files as they are now: each is described again
+    /// on a fresh instance. One that fails keeps its earlier rules.
+    fn hand_over_sigma_files(&mut self, instantiated: &[PathBuf], report: &mut SyncReport) {
+        let takers: Vec<usize> = (0..self.packs.len())
+            .filter(|&i| {
+                let meta = &self.packs[i].meta;
+                takes_sigma_rules(&meta.info) && !instantiated.contains(&meta.path)
+            })
+            .collect();
+        if takers.is_empty() && self.sigma.running_count() > 0 && instantiated.is_empty() {
+            tracing::warn!(
+                files = self.sigma.running_count(),
+                "Sigma files in the rules folders, but no loaded pack takes Sigma rules: add k8scop-sigma.wasm to a rules folder"
+            );
+        }
+        for i in takers {
+            let pack = &self.packs[i];
+            let path = pack.meta.path.clone();
+            let config = self.config_for(&pack.meta.info);
+            let result = pack
+                .reconfigure(config)
+                .map_err(PackError::one_line)
+                .and_then(|fresh| self.insert_replacing(fresh, Some(i)));
+            match result {
+                Ok(meta) => {
+                    tracing::info!(
+                        pack = meta.name(),
+                        rules = meta.info.rules.len(),
+                        "Sigma rules reloaded"
+                    );
+                    report.replaced.push(meta.name().to_string());
+                }
+                Err(e) => self.refuse(&path, e, report),
+            }
+        }
+    }
+
+    /// The configuration a pack gets: the operator's values for its name,
+    /// and the Sigma files if it takes them.
+    fn config_for(&self, info: &crate::contract::PackInfo) -> super::PackConfig {
+        let mut values = self
+            .config
+            .pack_config
+            .get(&info.name)
+            .cloned()
+            .unwrap_or_default();
+        if takes_sigma_rules(info) {
+            values.insert(
+                rule_sdk::sigma::SETTING.to_string(),
+                self.sigma.bundle().to_string(),
+            );
+        }
+        Arc::new(values)
+    }
+
     /// Record the shadowed files of `places`, saying the newly shadowed.
     fn note_shadowed(
         &mut self,
@@ -266,7 +339,7 @@ impl RuleEngine {
             &self.wasm,
             &self.linker,
             path,
-            |name| Arc::new(pack_config.get(name).cloned().unwrap_or_default()),
+            |info| self.config_for(info),
             &self.config.limits,
             self.config.cache_dir.as_deref(),
         )
@@ -298,6 +371,21 @@ impl RuleEngine {
             None => self.packs.push(pack),
         }
         Ok(meta)
+    }
+
+    /// Hand these Sigma files to the packs loaded from now on (`rules
+    /// test` on `.yml` files): a file that does not load is an error that
+    /// names it and its line.
+    pub fn use_sigma_files(&mut self, paths: &[PathBuf]) -> anyhow::Result<()> {
+        let mut files = Vec::new();
+        for path in paths {
+            let text = std::fs::read_to_string(path)
+                .map_err(|e| anyhow::anyhow!("cannot read {}: {e}", path.display()))?;
+            files.push((path.clone(), text));
+        }
+        self.sigma.set(files).map_err(|(path, refusal)| {
+            anyhow::anyhow!("{} is not a valid Sigma file: {refusal}", path.display())
+        })
     }
 
     /// Load one pack. Refused if invalid or if a rule id clashes with a pack

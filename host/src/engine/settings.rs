@@ -13,6 +13,12 @@ use crate::spelling::closest;
 pub fn check(info: &PackInfo, values: &BTreeMap<String, String>) -> Result<(), String> {
     let mut problems = Vec::new();
     for (key, value) in values {
+        if key == rule_sdk::sigma::SETTING {
+            problems.push(format!(
+                "setting {key:?} is set by k8scop from the Sigma files (.yml, .yaml) in the rules folders: put Sigma rules there"
+            ));
+            continue;
+        }
         let Some(setting) = info.settings.iter().find(|s| &s.key == key) else {
             let known: Vec<&str> = info.settings.iter().map(|s| s.key.as_str()).collect();
             problems.push(match closest(key, &known) {

@@ -92,7 +92,7 @@ pub(super) fn engine_stage(
             }
             Decoded::End(end) => Evaluated::End(end),
             Decoded::Docs(docs) => {
-                if engine.packs().next().is_none() && !wait_for_a_pack(engine, stage) {
+                if !engine.has_rules() && !wait_for_a_pack(engine, stage) {
                     tracing::warn!(
                         documents = docs.len(),
                         "stopping with no pack loaded: these documents and the rest of the window are not evaluated, and the checkpoint stays before them (they are read again at the next start)"
@@ -178,7 +178,7 @@ fn wait_for_a_pack(engine: &mut RuleEngine, stage: &EngineStage) -> bool {
     };
     tracing::error!(dirs = ?dirs, "no rule pack loaded: evaluation and reading are held (not ready) until a pack is back in the rules folder");
     health.set_ready(false);
-    while engine.packs().next().is_none() {
+    while !engine.has_rules() {
         if *shutdown.borrow() {
             return false;
         }
