@@ -50,22 +50,78 @@ fn main() {
         "{:<24} {:>9} {:>13} {:>13} {:>8} {:>8}",
         "pack", "selected", "native ev/s", "WASM ev/s", "ratio", "alerts"
     );
+    let sigma_files = sigma_files();
+    let mut wasm_rates = std::collections::BTreeMap::new();
     for pack in &packs {
-        let line = match pack.as_str() {
-            "k8scop-classic" => compare::<k8scop_classic::Classic>(pack, &docs),
-            "k8scop-falco" => compare::<k8scop_falco::Falco>(pack, &docs),
-            "k8scop-sigma-elastic" => compare::<k8scop_sigma_elastic::SigmaElastic>(pack, &docs),
-            "k8scop-correlation" => compare::<k8scop_correlation::Correlation>(pack, &docs),
+        let sigma = match pack.as_str() {
+            "k8scop-sigma" => &sigma_files[..],
+            _ => &[],
+        };
+        let (line, wasm_rate) = match pack.as_str() {
+            "k8scop-classic" => compare::<k8scop_classic::Classic>(pack, &docs, sigma),
+            "k8scop-falco" => compare::<k8scop_falco::Falco>(pack, &docs, sigma),
+            "k8scop-sigma-elastic" => {
+                compare::<k8scop_sigma_elastic::SigmaElastic>(pack, &docs, sigma)
+            }
+            "k8scop-correlation" => compare::<k8scop_correlation::Correlation>(pack, &docs, sigma),
+            "k8scop-sigma" => compare::<k8scop_sigma::SigmaPack>(pack, &docs, sigma),
             other => panic!("pack {other} has no native twin in this benchmark: add it"),
         };
         println!("{line}");
+        wasm_rates.insert(pack.clone(), wasm_rate);
     }
-    all_packs(&packs, &docs);
+    if let (Some(yaml), Some(compiled)) = (
+        wasm_rates.get("k8scop-sigma"),
+        wasm_rates.get("k8scop-sigma-elastic"),
+    ) {
+        println!(
+            "Sigma as YAML ({} files in k8scop-sigma) vs compiled (k8scop-sigma-elastic): {yaml:.0} vs {compiled:.0} events/s, {:.2}x",
+            sigma_files.len(),
+            yaml / compiled
+        );
+    }
+    // The compiled packs, as the figures before Sigma files measured them
+    // (k8scop-sigma with no files has no rule and is never called).
+    let compiled: Vec<String> = packs.into_iter().filter(|p| p != "k8scop-sigma").collect();
+    all_packs(&compiled, &docs);
 }
 
-/// One pack: WASM in the engine vs native, interleaved run by run.
-fn compare<P: rule_sdk::Pack>(pack: &str, docs: &[DecodedDoc]) -> String {
+/// The Sigma files k8scop-sigma runs here: its test set (the logic of
+/// Sigma's 16 public Kubernetes audit rules, and a correlation), or the
+/// `.yml` files of `K8SCOP_BENCH_SIGMA_RULES` (e.g. SigmaHQ's own).
+fn sigma_files() -> Vec<PathBuf> {
+    let dir = std::env::var_os("K8SCOP_BENCH_SIGMA_RULES")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| workspace_file("rules-wasm/k8scop-sigma/rules"));
+    let mut files: Vec<PathBuf> = std::fs::read_dir(&dir)
+        .unwrap_or_else(|e| panic!("{}: {e}", dir.display()))
+        .map(|e| e.unwrap().path())
+        .filter(|p| p.extension().is_some_and(|x| x == "yml" || x == "yaml"))
+        .collect();
+    files.sort();
+    files
+}
+
+/// One pack: WASM in the engine vs native, interleaved run by run; the
+/// line to print and the WASM rate. A Sigma pack runs `sigma` (the same
+/// files on both paths).
+fn compare<P: rule_sdk::Pack>(pack: &str, docs: &[DecodedDoc], sigma: &[PathBuf]) -> (String, f64) {
     let wasm_file = pack_file(pack);
+    let sigma_setting = rule_sdk::sigma::encode(
+        &sigma
+            .iter()
+            .map(|p| {
+                rule_sdk::sigma::RuleFile::new(
+                    p.file_name().unwrap().to_string_lossy(),
+                    std::fs::read_to_string(p).unwrap(),
+                )
+            })
+            .collect::<Vec<_>>(),
+    );
+    let native_config: Vec<(&str, &str)> = match sigma.is_empty() {
+        true => vec![],
+        false => vec![(rule_sdk::sigma::SETTING, sigma_setting.as_str())],
+    };
     let mut wasm_times = Vec::new();
     let mut native_times = Vec::new();
     let mut selected_count = 0;
@@ -74,9 +130,12 @@ fn compare<P: rule_sdk::Pack>(pack: &str, docs: &[DecodedDoc]) -> String {
         // Fresh instances each run: a stateful pack starts from nothing, and
         // both paths see exactly the same history.
         let mut engine = RuleEngine::new(engine_config(false)).unwrap();
+        if !sigma.is_empty() {
+            engine.use_sigma_files(sigma).unwrap();
+        }
         engine.load_file(&wasm_file).unwrap();
         let interest = engine.packs().next().unwrap().interest.clone();
-        let mut native = NativePack::<P>::new(&[]);
+        let mut native = NativePack::<P>::new(&native_config);
 
         let started = Instant::now();
         let mut wasm_alerts = Vec::new();
@@ -130,12 +189,13 @@ fn compare<P: rule_sdk::Pack>(pack: &str, docs: &[DecodedDoc]) -> String {
         }
     }
     let (wasm, native) = (median(&mut wasm_times), median(&mut native_times));
-    format!(
+    let line = format!(
         "{pack:<24} {selected_count:>9} {:>13.0} {:>13.0} {:>7.2}x {alerts:>8}",
         rate(docs.len(), native),
         rate(docs.len(), wasm),
         native.as_secs_f64() / wasm.as_secs_f64()
-    )
+    );
+    (line, rate(docs.len(), wasm))
 }
 
 /// Every pack loaded together, as a deployment runs them, with the

@@ -138,11 +138,12 @@ impl UnderTest {
         };
         let pack = match sigma_pack {
             Some(pack) => pack,
-            None => [folder.join(SIGMA_PACK_FILE), PathBuf::from("rules").join(SIGMA_PACK_FILE)]
+            None => [folder.as_path(), Path::new("rules")]
                 .into_iter()
+                .flat_map(|dir| SIGMA_PACK_FILES.map(|name| dir.join(name)))
                 .find(|p| p.is_file())
                 .with_context(|| {
-                    format!("no {SIGMA_PACK_FILE} next to the Sigma rules nor in rules/: give the pack with --sigma-pack")
+                    format!("no {} next to the Sigma rules nor in rules/: give the pack with --sigma-pack", SIGMA_PACK_FILES[0])
                 })?,
         };
         Ok(UnderTest::Sigma { files, pack })
@@ -155,8 +156,9 @@ impl UnderTest {
     }
 }
 
-/// The file name the k8scop-sigma pack ships as.
-const SIGMA_PACK_FILE: &str = "k8scop-sigma.wasm";
+/// The file names the k8scop-sigma pack goes by (`make packs` and the
+/// image write the second).
+const SIGMA_PACK_FILES: [&str; 2] = ["k8scop-sigma.wasm", "k8scop_sigma.wasm"];
 
 /// Load the pack under test alone and run every case of `cases` against it.
 pub fn run(under_test: &UnderTest, cases: &Path) -> anyhow::Result<TestReport> {

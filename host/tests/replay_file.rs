@@ -211,7 +211,16 @@ fn an_empty_rules_folder_is_an_error_not_a_silent_run() {
     let sample = workspace_file("samples/audit-sample.jsonl");
     let out = replay(&["--input", sample.to_str().unwrap()], empty.path());
     assert!(!out.status.success());
-    assert!(String::from_utf8_lossy(&out.stderr).contains("no rule pack loaded"));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("no rule loaded"));
+    // The Sigma pack with no Sigma file beside it has no rule either.
+    let idle = rules_dir(&["k8scop-sigma"]);
+    let out = replay(&["--input", sample.to_str().unwrap()], idle.path());
+    assert!(!out.status.success());
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains("no rule loaded") && stderr.contains("needs Sigma .yml files"),
+        "{stderr}"
+    );
 }
 
 /// An audit event whose fields have the wrong types (a string where the
