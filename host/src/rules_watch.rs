@@ -1,5 +1,6 @@
-//! Watching the rules folders (every one of `--rules`): deploying a rule is dropping a `.wasm` into
-//! it, undeploying is removing it. Events are debounced into one "look
+//! Watching the rules folders (every one of `--rules`): deploying a rule is
+//! dropping a `.wasm` pack or a `.yml` Sigma file into one, undeploying is
+//! removing it. Events are debounced into one "look
 //! again" signal: a copy written in pieces, an atomic rename, or a
 //! Kubernetes ConfigMap update (which swaps the `..data` symlink) each end
 //! as one rescan, and the rescan itself only reloads files whose content

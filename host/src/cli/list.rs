@@ -25,6 +25,12 @@ pub(crate) fn list(args: RulesArgs, policy: Option<&std::path::Path>) -> anyhow:
             );
         }
         for setting in &meta.info.settings {
+            if setting.key == rule_sdk::sigma::SETTING {
+                println!(
+                    "  Sigma files: the .yml/.yaml files of the rules folders (set by k8scop)"
+                );
+                continue;
+            }
             println!(
                 "  setting {} ({}, default {:?})",
                 setting.key,

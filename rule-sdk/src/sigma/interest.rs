@@ -171,3 +171,67 @@ fn glob(pattern: &str, name: &str) -> bool {
         }),
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The (verbs, resources) of a rule with this detection.
+    fn interest(detection: &str) -> (Vec<String>, Vec<String>) {
+        let yaml = format!(
+            "title: t\nlogsource:\n    product: kubernetes\n    service: audit\ndetection:\n{detection}"
+        );
+        let collection = rsigma_parser::parse_sigma_yaml(&yaml).unwrap();
+        assert!(collection.errors.is_empty(), "{:?}", collection.errors);
+        pinned(&collection.rules[0].detection).lists()
+    }
+
+    fn strings(xs: &[&str]) -> Vec<String> {
+        xs.iter().map(|s| s.to_string()).collect()
+    }
+
+    #[test]
+    fn plain_values_pin_verbs_and_resources() {
+        let (verbs, resources) = interest(
+            "    sel:\n        verb: [Create, update]\n        objectRef.resource: pods\n        objectRef.subresource: exec\n    condition: sel\n",
+        );
+        assert_eq!(verbs, strings(&["create", "update"]));
+        assert_eq!(resources, strings(&["pods/exec"]));
+        // No subresource named: the resource with or without one.
+        let (_, resources) =
+            interest("    sel:\n        objectRef.resource: secrets\n    condition: sel\n");
+        assert_eq!(resources, strings(&["secrets/*"]));
+    }
+
+    #[test]
+    fn or_widens_and_narrows_not_and_modifiers_open() {
+        // `or`: both sides pin verbs, so verbs stay pinned (to both).
+        let (verbs, resources) = interest(
+            "    a:\n        verb: delete\n        objectRef.resource: pods\n    b:\n        verb: create\n    condition: a or b\n",
+        );
+        assert_eq!(verbs, strings(&["create", "delete"]));
+        assert!(resources.is_empty(), "b leaves resources open");
+        // `and`: the narrower pin wins.
+        let (verbs, _) = interest(
+            "    a:\n        verb: [get, list]\n    b:\n        verb: list\n    condition: a and b\n",
+        );
+        assert_eq!(verbs, strings(&["list"]));
+        // `not`, a modifier, a wildcard: open.
+        for detection in [
+            "    a:\n        verb: delete\n    condition: not a\n",
+            "    a:\n        verb|startswith: del\n    condition: a\n",
+            "    a:\n        verb: 'del*'\n    condition: a\n",
+        ] {
+            assert_eq!(interest(detection), (vec![], vec![]), "{detection}");
+        }
+        // `1 of a*` is an `or` of the matching selections; `all of` an `and`.
+        let (verbs, _) = interest(
+            "    a1:\n        verb: get\n    a2:\n        verb: list\n    b:\n        verb: watch\n    condition: 1 of a*\n",
+        );
+        assert_eq!(verbs, strings(&["get", "list"]));
+        let (verbs, _) = interest(
+            "    a1:\n        verb: [get, list]\n    a2:\n        verb: list\n    condition: all of a*\n",
+        );
+        assert_eq!(verbs, strings(&["list"]));
+    }
+}
