@@ -26,6 +26,7 @@ pub use bundle::{RuleFile, decode, encode};
 pub use event::AuditFields;
 pub use fields::{ALIASES, reachable};
 pub use load::{Checked, Refusal, check_file, rule_keys};
+pub use locate::line_of;
 pub use rules::SigmaRules;
 
 /// The configuration key by which the host hands a pack the Sigma files:

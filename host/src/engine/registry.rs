@@ -242,7 +242,8 @@ impl RuleEngine {
                 takes_sigma_rules(&meta.info) && !instantiated.contains(&meta.path)
             })
             .collect();
-        if takers.is_empty() && self.sigma.running_count() > 0 && instantiated.is_empty() {
+        let any_taker = self.packs.iter().any(|p| takes_sigma_rules(&p.meta.info));
+        if !any_taker && self.sigma.running_count() > 0 {
             tracing::warn!(
                 files = self.sigma.running_count(),
                 "Sigma files in the rules folders, but no loaded pack takes Sigma rules: add k8scop-sigma.wasm to a rules folder"

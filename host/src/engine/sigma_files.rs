@@ -154,7 +154,7 @@ impl SigmaFiles {
             };
             let sigma_id = id.trim_start_matches(&format!("{SIGMA_PACK}/")).to_string();
             let refusal = Refusal {
-                line: line_of(&file.text, &sigma_id),
+                line: sigma::line_of(&file.text, &sigma_id),
                 reason: format!("rule id {id} is already declared by {}", owner.display()),
             };
             tracing::error!(path = %path.display(), %refusal, "Sigma file refused");
@@ -243,10 +243,4 @@ fn file_name(path: &Path) -> String {
     path.file_name()
         .map(|n| n.to_string_lossy().into_owned())
         .unwrap_or_default()
-}
-
-fn line_of(text: &str, needle: &str) -> u32 {
-    text.lines()
-        .position(|l| l.contains(needle))
-        .map_or(1, |i| i as u32 + 1)
 }

@@ -34,7 +34,7 @@ pub(super) fn rule_refusal(text: &str, needle: &str, message: &str) -> Refusal {
 }
 
 /// The first line of `text` containing `needle` (1 when none does).
-pub(super) fn line_of(text: &str, needle: &str) -> u32 {
+pub fn line_of(text: &str, needle: &str) -> u32 {
     text.lines()
         .position(|l| !needle.is_empty() && l.contains(needle))
         .map_or(1, |i| i as u32 + 1)
