@@ -1,0 +1,87 @@
+//! What a partition's pipeline asks before it writes its checkpoint: is
+//! the lease surely still ours? Measured on this process's monotonic clock
+//! from the moment the last successful renewal was *sent*, and only for
+//! two thirds of the TTL: a replica that stalled (paused, cut off from
+//! Elasticsearch) stops writing before any other replica can take the
+//! partition over, whatever the wall clocks say, within a third of a TTL.
+
+use std::sync::Arc;
+use std::sync::Mutex;
+use std::time::{Duration, Instant};
+
+#[derive(Debug, Clone)]
+pub struct Fence {
+    inner: Arc<Mutex<State>>,
+}
+
+#[derive(Debug)]
+struct State {
+    valid_until: Instant,
+    lost: bool,
+}
+
+impl Fence {
+    /// A lease written at `sent`, lasting `ttl`.
+    pub fn new(sent: Instant, ttl: Duration) -> Self {
+        Fence {
+            inner: Arc::new(Mutex::new(State {
+                valid_until: sent + safe_part(ttl),
+                lost: false,
+            })),
+        }
+    }
+
+    /// A renewal sent at `sent` succeeded.
+    pub fn renewed(&self, sent: Instant, ttl: Duration) {
+        let mut state = self.inner.lock().unwrap_or_else(|p| p.into_inner());
+        if !state.lost {
+            state.valid_until = state.valid_until.max(sent + safe_part(ttl));
+        }
+    }
+
+    /// The lease is gone: nothing more may be written under it.
+    pub fn lose(&self) {
+        self.inner.lock().unwrap_or_else(|p| p.into_inner()).lost = true;
+    }
+
+    /// The lease is surely still ours.
+    pub fn holds(&self) -> bool {
+        let state = self.inner.lock().unwrap_or_else(|p| p.into_inner());
+        !state.lost && Instant::now() < state.valid_until
+    }
+}
+
+fn safe_part(ttl: Duration) -> Duration {
+    ttl * 2 / 3
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_fence_holds_for_two_thirds_of_the_ttl_after_the_last_renewal_sent() {
+        let ttl = Duration::from_secs(30);
+        let now = Instant::now();
+        let fence = Fence::new(now, ttl);
+        assert!(fence.holds());
+        let stale = Fence::new(now - Duration::from_secs(21), ttl);
+        assert!(!stale.holds(), "20 s of 30 have passed");
+        stale.renewed(Instant::now(), ttl);
+        assert!(stale.holds(), "renewed");
+        // A renewal that answers late never shortens what a later one gave.
+        stale.renewed(now - Duration::from_secs(25), ttl);
+        assert!(stale.holds());
+    }
+
+    #[test]
+    fn a_lost_fence_stays_lost_whatever_renewal_answers_late() {
+        let ttl = Duration::from_secs(30);
+        let fence = Fence::new(Instant::now(), ttl);
+        let clone = fence.clone();
+        fence.lose();
+        assert!(!clone.holds());
+        clone.renewed(Instant::now(), ttl);
+        assert!(!fence.holds());
+    }
+}
