@@ -1,0 +1,222 @@
+//! Three replicas of `k8scop run` share a fleet's log through leases in
+//! the test server; one is killed (-9) mid-stream; the others take its
+//! partition over from its checkpoint; the alert index ends document for
+//! document as a single run's. Timing and each process's peak memory are
+//! printed (`--no-capture`) for BENCHMARKS.md.
+
+mod common;
+
+use std::collections::BTreeMap;
+use std::process::Child;
+use std::time::Instant;
+
+use chrono::{DateTime, Duration, Utc};
+use common::*;
+use k8scop_testkit::{TestCluster, rules_dir};
+use serde_json::{Value, json};
+
+const CLUSTERS: [&str; 3] = ["east", "west", "north"];
+
+/// The generated log, each block of 30 documents from one cluster in turn
+/// (so every cluster has listings, execs and pod creations).
+fn fleet_log(logs: &str, t0: DateTime<Utc>, n: usize) -> Vec<LogDoc> {
+    let mut docs = audit_log(logs, t0, Duration::milliseconds(20), n);
+    for (i, doc) in docs.iter_mut().enumerate() {
+        doc.source["cluster"] = json!(CLUSTERS[(i / 30) % 3]);
+    }
+    with_exec_sessions(docs, Duration::milliseconds(1500))
+}
+
+/// A document of the state index (leases, checkpoints): `Null` if none.
+fn state_doc(cluster: &TestCluster, alerts: &str, id: &str) -> Value {
+    let (status, doc) = cluster.request("GET", &format!("/k8scop-state-{alerts}/_doc/{id}"), None);
+    match status {
+        200 => doc["_source"].clone(),
+        _ => Value::Null,
+    }
+}
+
+/// The holder (its pid) of each partition's unexpired lease.
+fn lease_pids(cluster: &TestCluster, alerts: &str) -> BTreeMap<String, u32> {
+    CLUSTERS
+        .iter()
+        .filter_map(|partition| {
+            let doc = state_doc(cluster, alerts, &format!("{alerts}-lease-{partition}"));
+            let expires: DateTime<Utc> = doc["expires_at"].as_str()?.parse().ok()?;
+            // holder = host-pid-random
+            let pid = doc["holder"].as_str()?.rsplit('-').nth(1)?.parse().ok()?;
+            (expires > Utc::now()).then_some((partition.to_string(), pid))
+        })
+        .collect()
+}
+
+fn cursor_of(doc: &Value, field: &str) -> Option<DateTime<Utc>> {
+    doc[field].as_str()?.parse().ok()
+}
+
+/// Peak resident memory of a running process, in MiB (Linux `VmHWM`).
+fn peak_rss_mib(child: &Child) -> f64 {
+    let status =
+        std::fs::read_to_string(format!("/proc/{}/status", child.id())).unwrap_or_default();
+    status
+        .lines()
+        .find_map(|l| l.strip_prefix("VmHWM:"))
+        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse::<f64>().ok())
+        .map_or(f64::NAN, |kb| kb / 1024.0)
+}
+
+#[test]
+fn three_replicas_one_killed_mid_stream_end_with_the_alert_index_of_a_single_run() {
+    let cluster = TestCluster::start();
+    let logs = cluster.unique_prefix("logs");
+    let single = cluster.unique_prefix("single");
+    let fleet = cluster.unique_prefix("fleet");
+    let rules = rules_dir(&["k8scop-classic"]);
+    let rules_arg = rules.path().to_str().unwrap().to_string();
+    // Documents from a few seconds ahead, over 24 s, all indexed up front:
+    // the runs meet them window by window as time passes.
+    let t0 = Utc::now() + Duration::seconds(3);
+    let n = 1200;
+    let docs = fleet_log(&logs, t0, n);
+    index_docs(&cluster, &docs);
+    let end = t0 + Duration::milliseconds(20 * n as i64 + 1500);
+    let start = rfc3339(t0 - Duration::seconds(1));
+    let common = [
+        "--start",
+        &start,
+        "--interval",
+        "0.2",
+        "--delay",
+        "0.3",
+        "--overlap",
+        "2",
+        "--aggregate-window",
+        "1",
+        "--cluster-field",
+        "cluster",
+    ];
+    let partitions = [
+        "--partition",
+        "east=cluster:east",
+        "--partition",
+        "west=cluster:west",
+        "--partition",
+        "north={\"term\": {\"cluster\": \"north\"}}",
+        "--lease-ttl",
+        "3",
+    ];
+    let started = Instant::now();
+    let single_run = spawn(&stream_args(&cluster, &logs, &single, &rules_arg, &common));
+    let replica_args = stream_args(
+        &cluster,
+        &logs,
+        &fleet,
+        &rules_arg,
+        &[&common[..], &partitions[..]].concat(),
+    );
+    let mut replicas: Vec<Child> = (0..3).map(|_| spawn(&replica_args)).collect();
+
+    // Each replica works one partition, then the one holding `west` dies
+    // while the log is still being read.
+    let pids: Vec<u32> = replicas.iter().map(Child::id).collect();
+    assert!(
+        eventually(120, || {
+            let held = lease_pids(&cluster, &fleet);
+            held.len() == 3
+                && pids
+                    .iter()
+                    .all(|p| held.values().filter(|h| *h == p).count() == 1)
+        }),
+        "the replicas never split the partitions one each: {:?}",
+        lease_pids(&cluster, &fleet)
+    );
+    let west_checkpoint = format!("{fleet}-partition-west");
+    assert!(
+        eventually(120, || cursor_of(
+            &state_doc(&cluster, &fleet, &west_checkpoint),
+            "cursor"
+        )
+        .is_some_and(|c| c > t0 + Duration::seconds(2))),
+        "west never checkpointed"
+    );
+    let victim_pid = lease_pids(&cluster, &fleet)["west"];
+    let victim = replicas.iter().position(|c| c.id() == victim_pid).unwrap();
+    let mut victim = replicas.remove(victim);
+    let victim_rss = peak_rss_mib(&victim);
+    let killed_at = Utc::now();
+    let _ = victim.kill(); // SIGKILL: no drain, no flush, no release
+    let _ = victim.wait();
+
+    // A survivor takes `west` over once its lease expires.
+    assert!(
+        eventually(120, || lease_pids(&cluster, &fleet)
+            .get("west")
+            .is_some_and(|pid| *pid != victim_pid)),
+        "nobody took west over: {:?}",
+        lease_pids(&cluster, &fleet)
+    );
+    // Everything is read: every checkpoint past the last document, the
+    // partitions' written after the kill.
+    let caught_up = |alerts: &str, id: &str, after: DateTime<Utc>| {
+        let c = state_doc(&cluster, alerts, id);
+        cursor_of(&c, "cursor").is_some_and(|t| t > end + Duration::seconds(1))
+            && cursor_of(&c, "updated").is_some_and(|u| u > after)
+    };
+    assert!(
+        eventually(180, || caught_up(&single, &single, t0)
+            && CLUSTERS.iter().all(|p| caught_up(
+                &fleet,
+                &format!("{fleet}-partition-{p}"),
+                killed_at
+            ))),
+        "the runs never caught up"
+    );
+    let took = started.elapsed();
+    let rss: Vec<f64> = replicas.iter().map(peak_rss_mib).collect();
+    let single_rss = peak_rss_mib(&single_run);
+    eprintln!(
+        "replicas: {} documents, 3 partitions, caught up {:.1} s after start (the log's last document {:.1} s after start); \
+         peak RSS per replica: {:.1} MiB, {:.1} MiB (survivors, 2 partitions and 1 at the end), {:.1} MiB (killed, 1 partition); single run {:.1} MiB",
+        docs.len(),
+        took.as_secs_f64(),
+        (end - Utc::now()).num_milliseconds() as f64 / 1000.0 + took.as_secs_f64(),
+        rss[0],
+        rss[1],
+        victim_rss,
+        single_rss,
+    );
+
+    for child in replicas {
+        let (status, stderr) = terminate(child);
+        assert!(status.success(), "{stderr}");
+        assert!(stderr.contains("partition "), "{stderr}");
+    }
+    let (status, stderr) = terminate(single_run);
+    assert!(status.success(), "{stderr}");
+
+    let one = alerts_in(&cluster, &single);
+    let shared = alerts_in(&cluster, &fleet);
+    assert!(one.len() > 30, "{}", one.len());
+    for cluster_name in CLUSTERS {
+        assert!(
+            one.values()
+                .any(|a| a["orchestrator"]["cluster"]["name"] == cluster_name),
+            "no alert of {cluster_name}"
+        );
+    }
+    let only_one: Vec<&String> = one.keys().filter(|k| !shared.contains_key(*k)).collect();
+    let only_shared: Vec<&String> = shared.keys().filter(|k| !one.contains_key(*k)).collect();
+    assert!(
+        only_one.is_empty() && only_shared.is_empty(),
+        "ids only in the single run {only_one:?}, only in the replicas' {only_shared:?}"
+    );
+    for (id, doc) in &one {
+        assert_eq!(Some(doc), shared.get(id), "alert {id} differs");
+    }
+    // Stopped cleanly, the survivors released their leases and left.
+    assert!(
+        lease_pids(&cluster, &fleet).is_empty(),
+        "{:?}",
+        lease_pids(&cluster, &fleet)
+    );
+}
