@@ -12,7 +12,7 @@ use std::time::Instant;
 
 use chrono::{DateTime, Duration, Utc};
 use common::*;
-use k8scop_testkit::{TestCluster, rules_dir};
+use k8scop_testkit::{TestCluster, http_get, rules_dir};
 use serde_json::{Value, json};
 
 const CLUSTERS: [&str; 3] = ["east", "west", "north"];
@@ -219,4 +219,87 @@ fn three_replicas_one_killed_mid_stream_end_with_the_alert_index_of_a_single_run
         "{:?}",
         lease_pids(&cluster, &fleet)
     );
+}
+
+/// A lease taken from under a live replica (its renewal finds another
+/// version): the replica stops reading that partition at once, writes no
+/// more of its checkpoint and does not take it back while the other
+/// holder's lease runs; once the lease is free again, it resumes.
+#[test]
+fn a_replica_whose_lease_is_taken_stops_the_partition_and_resumes_when_it_is_free() {
+    let cluster = TestCluster::start();
+    let logs = cluster.unique_prefix("logs");
+    let fleet = cluster.unique_prefix("fleet");
+    let rules = rules_dir(&["k8scop-classic"]);
+    let rules_arg = rules.path().to_str().unwrap().to_string();
+    let t0 = Utc::now();
+    index_docs(&cluster, &fleet_log(&logs, t0, 30));
+    let start = rfc3339(t0 - Duration::seconds(1));
+    let run = LoggedRun::start(&stream_args(
+        &cluster,
+        &logs,
+        &fleet,
+        &rules_arg,
+        &[
+            "--start",
+            &start,
+            "--interval",
+            "0.2",
+            "--delay",
+            "0.3",
+            "--partition",
+            "east=cluster:east",
+            "--lease-ttl",
+            "3",
+        ],
+    ));
+    let metrics =
+        |name: &str| k8scop_testkit::http_get::metric(&http_get(&run.addr, "/metrics").1, name);
+    let checkpoint = format!("{fleet}-partition-east");
+    let updated = || cursor_of(&state_doc(&cluster, &fleet, &checkpoint), "updated");
+    assert!(
+        eventually(120, || updated().is_some()),
+        "east never checkpointed"
+    );
+    assert_eq!(metrics("k8scop_leases_held"), Some(1.0));
+
+    // Another holder writes the lease (as a replica that took it over would).
+    let lease = format!("/k8scop-state-{fleet}/_doc/{fleet}-lease-east");
+    let thief = json!({"partition": "east", "holder": "thief-1-0",
+        "expires_at": rfc3339(Utc::now() + Duration::minutes(10))});
+    let (status, answer) = cluster.request("PUT", &lease, Some(&thief));
+    assert!(status == 200 || status == 201, "{answer}");
+    assert!(
+        eventually(60, || metrics("k8scop_leases_lost_total") == Some(1.0)),
+        "the replica never noticed"
+    );
+    assert_eq!(metrics("k8scop_leases_held"), Some(0.0));
+    // Stopped: the checkpoint no longer moves, though windows keep coming
+    // (a tick is 0.2 s), and the lease stays the other holder's.
+    let last = updated();
+    std::thread::sleep(std::time::Duration::from_secs(3));
+    assert_eq!(
+        updated(),
+        last,
+        "the checkpoint was written after the lease was lost"
+    );
+    assert_eq!(
+        state_doc(&cluster, &fleet, &format!("{fleet}-lease-east"))["holder"],
+        "thief-1-0"
+    );
+
+    // The other holder releases it: the replica takes it back and resumes.
+    let (status, answer) = cluster.request("DELETE", &lease, None);
+    assert_eq!(status, 200, "{answer}");
+    assert!(
+        eventually(60, || updated() > last
+            && metrics("k8scop_leases_held") == Some(1.0)),
+        "the replica never resumed"
+    );
+    assert_eq!(
+        metrics("k8scop_leases_acquired_total{how=\"fresh\"}"),
+        Some(2.0)
+    );
+    let (status, stderr) = terminate(run.child);
+    assert!(status.success(), "{stderr}");
 }
