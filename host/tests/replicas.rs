@@ -250,7 +250,7 @@ fn a_replica_whose_lease_is_taken_stops_the_partition_and_resumes_when_it_is_fre
             "--partition",
             "east=cluster:east",
             "--lease-ttl",
-            "3",
+            "6",
         ],
     ));
     let metrics =

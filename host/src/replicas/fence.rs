@@ -46,8 +46,33 @@ impl Fence {
 
     /// The lease is surely still ours.
     pub fn holds(&self) -> bool {
+        !self.remaining().is_zero()
+    }
+
+    /// How long the lease is surely still ours without another renewal.
+    pub fn remaining(&self) -> Duration {
         let state = self.inner.lock().unwrap_or_else(|p| p.into_inner());
-        !state.lost && Instant::now() < state.valid_until
+        match state.lost {
+            true => Duration::ZERO,
+            false => state.valid_until.saturating_duration_since(Instant::now()),
+        }
+    }
+
+    /// Cancel `cancel` the moment the fence lapses: every request of the
+    /// partition (reads, alert writes, the checkpoint) stops before another
+    /// replica may take it over, not at the next turn of the lease loop.
+    pub async fn watch(self, cancel: crate::es::Cancel) {
+        loop {
+            let left = self.remaining();
+            if left.is_zero() {
+                cancel.cancel();
+                return;
+            }
+            tokio::select! {
+                _ = tokio::time::sleep(left) => {}
+                _ = cancel.cancelled() => return,
+            }
+        }
     }
 }
 
@@ -82,6 +107,20 @@ mod tests {
         fence.lose();
         assert!(!clone.holds());
         clone.renewed(Instant::now(), ttl);
+        assert!(!fence.holds());
+    }
+
+    #[tokio::test]
+    async fn a_lapsing_fence_cancels_the_partitions_requests() {
+        let fence = Fence::new(Instant::now(), Duration::from_millis(150));
+        let cancel = crate::es::Cancel::new();
+        let watching = tokio::spawn(fence.clone().watch(cancel.clone()));
+        // Renewed once: the cancellation waits for the new end.
+        tokio::time::sleep(Duration::from_millis(50)).await;
+        fence.renewed(Instant::now(), Duration::from_millis(150));
+        assert!(!cancel.is_cancelled());
+        watching.await.unwrap();
+        assert!(cancel.is_cancelled());
         assert!(!fence.holds());
     }
 }

@@ -252,6 +252,7 @@ impl<W: PartitionWork> Fleet<W> {
                     let fence = Fence::new(sent, self.leases.ttl());
                     let (stop, stop_rx) = watch::channel(false);
                     let cancel = Cancel::new();
+                    tokio::spawn(fence.clone().watch(cancel.clone()));
                     let task = self
                         .work
                         .start(partition, fence.clone(), stop_rx, cancel.clone());
