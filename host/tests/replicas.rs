@@ -172,18 +172,25 @@ fn three_replicas_one_killed_mid_stream_end_with_the_alert_index_of_a_single_run
         "the runs never caught up"
     );
     let took = started.elapsed();
-    let rss: Vec<f64> = replicas.iter().map(peak_rss_mib).collect();
-    let single_rss = peak_rss_mib(&single_run);
+    let held = lease_pids(&cluster, &fleet);
+    let survivors: Vec<String> = replicas
+        .iter()
+        .map(|c| {
+            let partitions = held.values().filter(|pid| **pid == c.id()).count();
+            format!(
+                "{:.1} MiB ({partitions} partitions at the end)",
+                peak_rss_mib(c)
+            )
+        })
+        .collect();
     eprintln!(
-        "replicas: {} documents, 3 partitions, caught up {:.1} s after start (the log's last document {:.1} s after start); \
-         peak RSS per replica: {:.1} MiB, {:.1} MiB (survivors, 2 partitions and 1 at the end), {:.1} MiB (killed, 1 partition); single run {:.1} MiB",
+        "replicas: {} documents in 3 partitions over {:.1} s of log time; all read {:.1} s after the start; \
+         peak RSS: survivors {}, killed {victim_rss:.1} MiB (1 partition); the single run {:.1} MiB",
         docs.len(),
+        (end - t0).num_milliseconds() as f64 / 1000.0,
         took.as_secs_f64(),
-        (end - Utc::now()).num_milliseconds() as f64 / 1000.0 + took.as_secs_f64(),
-        rss[0],
-        rss[1],
-        victim_rss,
-        single_rss,
+        survivors.join(", "),
+        peak_rss_mib(&single_run),
     );
 
     for child in replicas {
