@@ -83,13 +83,22 @@ impl<W: PartitionWork> Fleet<W> {
         // together then see one another before any takes a share.
         let mut announced = false;
         let mut live = 1;
+        let mut last_turn: Option<Instant> = None;
         loop {
-            match self.roster.beat().await {
-                Ok(n) => live = n,
-                Err(e) => tracing::warn!(error = %e, "could not renew this replica's heartbeat"),
+            // Heartbeat and leases are renewed once a tick; in between (a
+            // drain at shutdown) only finished pipelines are looked at.
+            let turn = last_turn.is_none_or(|t| t.elapsed() >= tick);
+            if turn {
+                last_turn = Some(Instant::now());
+                match self.roster.beat().await {
+                    Ok(n) => live = n,
+                    Err(e) => {
+                        tracing::warn!(error = %e, "could not renew this replica's heartbeat")
+                    }
+                }
+                self.metrics.leases().set_live_replicas(live);
             }
-            self.metrics.leases().set_live_replicas(live);
-            if let Err(e) = self.keep(&mut held, &mut done).await {
+            if let Err(e) = self.keep(&mut held, &mut done, turn).await {
                 failure.get_or_insert(e);
             }
             if (failure.is_some() || *shutdown.borrow()) && !stopping {
@@ -99,7 +108,7 @@ impl<W: PartitionWork> Fleet<W> {
             if stopping && held.is_empty() {
                 break;
             }
-            if !stopping && announced {
+            if !stopping && announced && turn {
                 self.balance(&mut held, live).await;
             }
             announced = true;
@@ -107,8 +116,13 @@ impl<W: PartitionWork> Fleet<W> {
             if held.is_empty() {
                 self.health.record_progress();
             }
+            // Draining, a finished pipeline is released within 100 ms.
+            let wait = match stopping {
+                true => tick.min(Duration::from_millis(100)),
+                false => tick,
+            };
             tokio::select! {
-                _ = tokio::time::sleep(tick) => {}
+                _ = tokio::time::sleep(wait) => {}
                 _ = shutdown.changed(), if !stopping => {}
             }
         }
@@ -122,13 +136,14 @@ impl<W: PartitionWork> Fleet<W> {
         }
     }
 
-    /// Renew every lease; stop at once the partitions whose lease is lost;
-    /// release those drained. A pipeline that ended by itself failed: its
-    /// error is returned.
+    /// Release the partitions whose pipeline ended (drained, or failed:
+    /// its error is returned); with `renew`, renew every other lease and
+    /// stop at once the partitions whose lease is lost.
     async fn keep(
         &self,
         held: &mut BTreeMap<String, Worker>,
         done: &mut PartitionSummaries,
+        renew: bool,
     ) -> anyhow::Result<()> {
         let mut failure = None;
         let names: Vec<String> = held.keys().cloned().collect();
@@ -155,6 +170,9 @@ impl<W: PartitionWork> Fleet<W> {
                         failure.get_or_insert(e.context(format!("partition {name}")));
                     }
                 }
+                continue;
+            }
+            if !renew {
                 continue;
             }
             let sent = Instant::now();
