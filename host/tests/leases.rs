@@ -205,3 +205,133 @@ async fn a_checkpoint_is_not_written_once_the_fence_no_longer_holds() {
         "the fenced save left it"
     );
 }
+
+/// Stands in for the pipelines: records when each replica worked which
+/// partition, until told to stop or cancelled.
+#[derive(Clone, Default)]
+struct Recorder {
+    spans: std::sync::Arc<std::sync::Mutex<Vec<Span>>>,
+    name: String,
+}
+
+#[derive(Debug, Clone)]
+struct Span {
+    replica: String,
+    partition: String,
+    from: Instant,
+    to: Option<Instant>,
+}
+
+impl k8scop::replicas::PartitionWork for Recorder {
+    fn start(
+        &self,
+        partition: &k8scop::replicas::Partition,
+        _fence: Fence,
+        mut stop: tokio::sync::watch::Receiver<bool>,
+        cancel: k8scop::es::Cancel,
+    ) -> tokio::task::JoinHandle<anyhow::Result<k8scop::summary::Summary>> {
+        let spans = self.spans.clone();
+        let at = {
+            let mut spans = spans.lock().unwrap();
+            spans.push(Span {
+                replica: self.name.clone(),
+                partition: partition.name.clone(),
+                from: Instant::now(),
+                to: None,
+            });
+            spans.len() - 1
+        };
+        tokio::spawn(async move {
+            tokio::select! {
+                _ = stop.wait_for(|s| *s) => {}
+                _ = cancel.cancelled() => {}
+            }
+            spans.lock().unwrap()[at].to = Some(Instant::now());
+            Ok(k8scop::summary::Summary::default())
+        })
+    }
+}
+
+fn fleet(
+    cluster: &TestCluster,
+    index: &str,
+    name: &str,
+    spans: &Recorder,
+) -> k8scop::replicas::Fleet<Recorder> {
+    let ttl = Duration::from_millis(900);
+    let partitions =
+        ["p0=c:a", "p1=c:b", "p2=*"].map(|p| p.parse::<k8scop::replicas::PartitionSpec>().unwrap());
+    k8scop::replicas::Fleet {
+        partitions: k8scop::replicas::resolve(&partitions).unwrap(),
+        leases: LeaseStore::new(client(cluster), index, "fleet", name, ttl),
+        roster: Roster::new(client(cluster), index, "fleet", name, ttl),
+        work: Recorder {
+            spans: spans.spans.clone(),
+            name: name.to_string(),
+        },
+        metrics: k8scop::ops::Metrics::new(),
+        health: k8scop::ops::Health::new(),
+    }
+}
+
+/// Two replicas split three partitions; one dies (its loop stops, its
+/// pipelines keep going until its fence cancels them); the other takes
+/// everything over. At no moment do two replicas work one partition.
+#[tokio::test(flavor = "multi_thread")]
+async fn replicas_split_the_partitions_and_never_work_one_at_the_same_time() {
+    let cluster = TestCluster::start();
+    let index = cluster.unique_prefix("state");
+    let spans = Recorder::default();
+    let (stop_a, shutdown_a) = tokio::sync::watch::channel(false);
+    let (stop_b, shutdown_b) = tokio::sync::watch::channel(false);
+    let a = fleet(&cluster, &index, "a", &spans);
+    let b = fleet(&cluster, &index, "b", &spans);
+    let a_run = tokio::spawn(async move { a.run(shutdown_a).await });
+    let b_run = tokio::spawn(async move { b.run(shutdown_b).await });
+    let working = |replica: &str| {
+        spans
+            .spans
+            .lock()
+            .unwrap()
+            .iter()
+            .filter(|s| s.replica == replica && s.to.is_none())
+            .count()
+    };
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while !(working("a") + working("b") == 3 && working("a") >= 1 && working("b") >= 1) {
+        assert!(
+            Instant::now() < deadline,
+            "never split: {:?}",
+            spans.spans.lock().unwrap()
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+
+    // `a` dies: its loop is gone, nothing renews or releases its leases.
+    a_run.abort();
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while working("b") != 3 || working("a") != 0 {
+        assert!(
+            Instant::now() < deadline,
+            "never taken over: {:?}",
+            spans.spans.lock().unwrap()
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    stop_b.send(true).unwrap();
+    b_run.await.unwrap().unwrap();
+    drop(stop_a);
+
+    let spans = spans.spans.lock().unwrap().clone();
+    assert!(spans.iter().all(|s| s.to.is_some()), "{spans:?}");
+    for x in &spans {
+        for y in &spans {
+            let overlap = x.partition == y.partition
+                && x.replica != y.replica
+                && x.from < y.to.unwrap()
+                && y.from < x.to.unwrap();
+            assert!(!overlap, "{x:?} and {y:?} worked one partition at once");
+        }
+    }
+    assert!(spans.iter().any(|s| s.replica == "a"));
+}
