@@ -307,7 +307,8 @@ pub struct RunArgs {
     #[arg(long, value_parser = parse_time, env = "K8SCOP_START")]
     pub start: Option<DateTime<Utc>>,
     /// Name of this sidecar's checkpoint (one per sidecar watching the
-    /// same alert prefix).
+    /// same alert prefix). With --partition, the name replicas sharing the
+    /// partitions have in common.
     #[arg(long, default_value = "default", env = "K8SCOP_INSTANCE")]
     pub instance: String,
     /// Serve /metrics, /healthz, /readyz and /status here. Loopback by

@@ -31,9 +31,15 @@ impl Fence {
         }
     }
 
-    /// A renewal sent at `sent` succeeded.
+    /// A renewal sent at `sent` succeeded. Too late if the fence lapsed
+    /// meanwhile: its watch has cancelled the partition's requests, so the
+    /// fence stays down (as lost) rather than come back under a pipeline
+    /// that is already stopping.
     pub fn renewed(&self, sent: Instant, ttl: Duration) {
         let mut state = self.inner.lock().unwrap_or_else(|p| p.into_inner());
+        if Instant::now() >= state.valid_until {
+            state.lost = true;
+        }
         if !state.lost {
             state.valid_until = state.valid_until.max(sent + safe_part(ttl));
         }
@@ -90,13 +96,22 @@ mod tests {
         let now = Instant::now();
         let fence = Fence::new(now, ttl);
         assert!(fence.holds());
-        let stale = Fence::new(now - Duration::from_secs(21), ttl);
-        assert!(!stale.holds(), "20 s of 30 have passed");
-        stale.renewed(Instant::now(), ttl);
-        assert!(stale.holds(), "renewed");
+        let aging = Fence::new(now - Duration::from_secs(19), ttl);
+        assert!(aging.holds(), "19 s of 20 have passed");
+        aging.renewed(Instant::now(), ttl);
+        assert!(aging.remaining() > Duration::from_secs(19), "renewed");
         // A renewal that answers late never shortens what a later one gave.
-        stale.renewed(now - Duration::from_secs(25), ttl);
-        assert!(stale.holds());
+        aging.renewed(now - Duration::from_secs(25), ttl);
+        assert!(aging.remaining() > Duration::from_secs(19));
+    }
+
+    #[test]
+    fn a_renewal_answering_after_the_fence_lapsed_does_not_revive_it() {
+        let ttl = Duration::from_secs(30);
+        let lapsed = Fence::new(Instant::now() - Duration::from_secs(21), ttl);
+        assert!(!lapsed.holds(), "20 s of 30 have passed");
+        lapsed.renewed(Instant::now(), ttl);
+        assert!(!lapsed.holds());
     }
 
     #[test]
