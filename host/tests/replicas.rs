@@ -315,3 +315,26 @@ fn a_replica_whose_lease_is_taken_stops_the_partition_and_resumes_when_it_is_fre
     let lease = state_doc(&cluster, &fleet, &format!("{fleet}-lease-east"));
     assert_eq!(lease, Value::Null, "released on the way out");
 }
+
+/// A wrong set of partitions is a configuration error, said at once, not
+/// after waiting for an Elasticsearch that is not there.
+#[test]
+fn wrong_partitions_are_refused_before_waiting_for_elasticsearch() {
+    let rules = rules_dir(&["k8scop-classic"]);
+    let rules = rules.path().to_str().unwrap();
+    for (partitions, says) in [
+        (&["a=*", "b=*"][..], "only one partition may be *"),
+        (&["a=c:x", "a=c:y"][..], "named twice"),
+        (&["nameless"][..], "NAME=QUERY"),
+    ] {
+        let mut args = s(&["run", "--es-url", "http://127.0.0.1:9", "--rules", rules]);
+        args.extend(s(&["--listen", "127.0.0.1:0"]));
+        for p in partitions {
+            args.extend(s(&["--partition", p]));
+        }
+        let out = k8scop(&args).output().unwrap();
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert!(!out.status.success(), "{partitions:?}");
+        assert!(stderr.contains(says), "{partitions:?}: {stderr}");
+    }
+}

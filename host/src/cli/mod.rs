@@ -295,6 +295,7 @@ fn follow(args: RunArgs, config_file: Option<&std::path::Path>) -> anyhow::Resul
             state.index(),
             &args.common.alerts.alerts_prefix,
         )?;
+        crate::replicas::resolve(&args.partitions)?;
         if wait::until_up(&client, &mut shutdown.clone())
             .await?
             .is_none()
