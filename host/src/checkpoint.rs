@@ -11,6 +11,7 @@ use serde_json::json;
 
 use crate::aggregate::Aggregate;
 use crate::es::{EsClient, EsError};
+use crate::replicas::Fence;
 use crate::request_once::OpenRequest;
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -34,14 +35,24 @@ pub struct SeenDoc {
     pub time: DateTime<Utc>,
 }
 
-/// Where checkpoints live: one document per sidecar instance in a small
-/// index outside the alert pattern (so the alert template does not apply).
+/// Where checkpoints live: one document per sidecar instance (or, with
+/// replicas, per partition) in a small index outside the alert pattern (so
+/// the alert template does not apply).
 #[derive(Debug, Clone)]
 pub struct CheckpointStore {
     client: EsClient,
     index: String,
     instance: String,
+    /// With replicas: the partition's lease, which must surely still be
+    /// this replica's for a checkpoint to be written.
+    fence: Option<Fence>,
 }
+
+/// A checkpoint not written: the partition's lease may have passed to
+/// another replica, whose checkpoint this one must not overwrite.
+#[derive(Debug, thiserror::Error)]
+#[error("checkpoint {0} not written: this replica's lease on it may have lapsed")]
+pub struct Fenced(pub String);
 
 impl CheckpointStore {
     pub fn new(client: EsClient, alerts_prefix: &str, instance: &str) -> Self {
@@ -49,7 +60,14 @@ impl CheckpointStore {
             client,
             index: format!("k8scop-state-{alerts_prefix}"),
             instance: instance.to_string(),
+            fence: None,
         }
+    }
+
+    /// Checkpoints written only while `fence` holds.
+    pub fn fenced_by(mut self, fence: Fence) -> Self {
+        self.fence = Some(fence);
+        self
     }
 
     pub fn index(&self) -> &str {
@@ -92,7 +110,10 @@ impl CheckpointStore {
         }
     }
 
-    pub async fn save(&self, checkpoint: &Checkpoint) -> Result<(), EsError> {
+    pub async fn save(&self, checkpoint: &Checkpoint) -> anyhow::Result<()> {
+        if self.fence.as_ref().is_some_and(|f| !f.holds()) {
+            return Err(Fenced(self.instance.clone()).into());
+        }
         let mut body = serde_json::to_value(checkpoint).expect("a checkpoint serializes");
         body["updated"] = json!(Utc::now());
         let path = format!("/{}/_doc/{}", self.index, self.instance);

@@ -17,6 +17,7 @@ pub mod es;
 pub mod notify;
 pub mod ops;
 pub mod pipeline;
+pub mod replicas;
 pub mod request_once;
 pub mod rules_test;
 pub mod rules_watch;

@@ -312,7 +312,8 @@ pub struct RunArgs {
     #[arg(long, value_parser = parse_time, env = "K8SCOP_START")]
     pub start: Option<DateTime<Utc>>,
     /// Name of this sidecar's checkpoint (one per sidecar watching the
-    /// same alert prefix).
+    /// same alert prefix). With --partition, the name replicas sharing the
+    /// partitions have in common.
     #[arg(long, default_value = "default", env = "K8SCOP_INSTANCE")]
     pub instance: String,
     /// Serve /metrics, /healthz, /readyz and /status here. Loopback by
@@ -326,6 +327,19 @@ pub struct RunArgs {
     /// exits. Keep it under the pod's terminationGracePeriodSeconds.
     #[arg(long, default_value = "10", value_parser = parse_seconds, env = "K8SCOP_SHUTDOWN_GRACE")]
     pub shutdown_grace: Duration,
+    /// A partition of the logs, NAME=QUERY; repeat it for each. Replicas
+    /// sharing an --instance split the partitions, each read (with its own
+    /// checkpoint) by the replica holding its lease. QUERY is
+    /// field:value1,value2, query DSL (JSON), or * for every document no
+    /// other partition matches. Several in the environment: `;` between.
+    /// None: this process reads everything, alone.
+    #[arg(long = "partition", env = "K8SCOP_PARTITION", value_delimiter = ';', action = clap::ArgAction::Append)]
+    pub partitions: Vec<crate::replicas::PartitionSpec>,
+    /// With --partition: how long (seconds) a replica's lease on a
+    /// partition lasts unrenewed. Renewed every third of it; a replica
+    /// that dies loses its partitions this long after its last renewal.
+    #[arg(long, default_value = "30", value_parser = parse_seconds, env = "K8SCOP_LEASE_TTL")]
+    pub lease_ttl: Duration,
     #[command(flatten)]
     pub common: CommonArgs,
 }

@@ -212,6 +212,42 @@ mod tests {
         assert_eq!(rules("", &[]), paths(&["rules"]), "the default");
     }
 
+    /// `partition` is a list in the file (a table of queries would be
+    /// one more syntax to learn); flags repeat. Each entry is parsed.
+    #[test]
+    fn partitions_may_be_a_list_in_the_file_or_repeated_flags() {
+        let dir = tempfile::tempdir().unwrap();
+        let config = dir.path().join("k8scop.toml");
+        std::fs::write(
+            &config,
+            "partition = [\"east=orchestrator.cluster.name:east-1,east-2\", 'prod={\"term\": {\"ns\": \"prod\"}}', \"rest=*\"]\n",
+        )
+        .unwrap();
+        let config_arg = config.to_str().unwrap();
+        let partitions = |args: &[&str]| match try_parse(&argv(args)).unwrap().command {
+            Command::Run(run) => run.partitions,
+            other => panic!("not a run: {other:?}"),
+        };
+        let names = |specs: Vec<crate::replicas::PartitionSpec>| {
+            specs.into_iter().map(|p| p.name).collect::<Vec<_>>()
+        };
+        assert_eq!(
+            names(partitions(&["--config", config_arg, "run"])),
+            ["east", "prod", "rest"]
+        );
+        assert_eq!(
+            names(partitions(&[
+                "run",
+                "--partition",
+                "a=c:x",
+                "--partition",
+                "b=c:y"
+            ])),
+            ["a", "b"]
+        );
+        assert!(try_parse(&argv(&["run", "--partition", "nameless"])).is_err());
+    }
+
     /// Loading a config file leaves the process environment as it was:
     /// its values reach the flags only.
     #[test]

@@ -7,6 +7,7 @@ pub mod config_file;
 mod layered;
 mod list;
 mod progress;
+mod replicas;
 pub mod time;
 
 use std::collections::BTreeMap;
@@ -241,7 +242,7 @@ fn refuse_output_over_input(input: &Path, output: &Path) -> anyhow::Result<()> {
 fn follow(args: RunArgs, config_file: Option<&std::path::Path>) -> anyhow::Result<ExitCode> {
     let channels = config_file::read_notify(config_file)?;
     let runtime = tokio::runtime::Runtime::new()?;
-    let summary = runtime.block_on(async {
+    runtime.block_on(async move {
         let (stop, shutdown) = watch::channel(false);
         let cancel = Cancel::new();
         crate::shutdown::on_termination(stop, cancel.clone(), args.shutdown_grace)?;
@@ -296,15 +297,29 @@ fn follow(args: RunArgs, config_file: Option<&std::path::Path>) -> anyhow::Resul
             state.index(),
             &args.common.alerts.alerts_prefix,
         )?;
+        crate::replicas::resolve(&args.partitions)?;
         if wait::until_up(&client, &mut shutdown.clone())
             .await?
             .is_none()
         {
             tracing::info!("termination requested while waiting for Elasticsearch");
-            return Ok(Summary::default());
+            return Ok(finish(&Summary::default()));
         }
         // Alive as long as windows keep completing.
         health.set_stall_timeout((args.interval * 10).max(Duration::from_secs(120)));
+        if !args.partitions.is_empty() {
+            // Each partition gets its own engine and pipeline.
+            drop(engine);
+            state.prepare().await?;
+            let setup = replicas::Setup {
+                metrics,
+                health,
+                status: config.status.clone(),
+                cancel,
+                config_file: config_file.map(Path::to_path_buf),
+            };
+            return replicas::follow_partitions(args, setup, client, shutdown).await;
+        }
         let es = es_input(&args.common.es, &args.common.logs, &cancel).await?;
         let checkpoints = CheckpointStore::new(
             es.client.clone(),
@@ -312,22 +327,26 @@ fn follow(args: RunArgs, config_file: Option<&std::path::Path>) -> anyhow::Resul
             &args.instance,
         );
         let output = es_output(&args.common.es, &args.common.alerts, &cancel).await?;
-        let schedule = Schedule {
-            interval: args.interval.max(Duration::from_millis(10)),
-            delay: chrono::Duration::from_std(args.delay)?,
-            overlap: chrono::Duration::from_std(args.overlap)?,
-        };
         let input = Input::Stream {
             es,
             start: args.start,
-            schedule,
+            schedule: schedule(&args)?,
             checkpoints,
         };
         // Rules loaded and Elasticsearch answered.
         health.set_ready(true);
-        pipeline::run(config, input, output, engine, shutdown).await
-    })?;
-    Ok(finish(&summary))
+        let summary = pipeline::run(config, input, output, engine, shutdown).await?;
+        Ok(finish(&summary))
+    })
+}
+
+/// Streaming's windows: every interval, `[cursor - overlap, now - delay)`.
+fn schedule(args: &RunArgs) -> anyhow::Result<Schedule> {
+    Ok(Schedule {
+        interval: args.interval.max(Duration::from_millis(10)),
+        delay: chrono::Duration::from_std(args.delay)?,
+        overlap: chrono::Duration::from_std(args.overlap)?,
+    })
 }
 
 fn es_client(args: &EsArgs, cancel: &Cancel) -> anyhow::Result<EsClient> {

@@ -7,6 +7,7 @@
 
 mod chatter_metrics;
 mod health;
+mod lease_metrics;
 mod metrics;
 mod notify_metrics;
 mod server;
@@ -14,6 +15,7 @@ mod status;
 
 pub use chatter_metrics::ChatterMetrics;
 pub use health::{Health, Liveness};
+pub use lease_metrics::LeaseMetrics;
 pub use metrics::{DocumentKind, Metrics, RetryKind};
 pub use notify_metrics::NotifyMetrics;
 pub use server::{METRICS_CONTENT_TYPE, serve, serve_with_status};

@@ -178,9 +178,12 @@ pub fn alert_count(cluster: &TestCluster, prefix: &str, rule: &str) -> u64 {
         .sum()
 }
 
-/// The k8scop binary with these arguments, logs quiet, stderr captured.
+/// The k8scop binary with these arguments, logs quiet, stderr captured;
+/// `K8SCOP_TEST_BIN` names another build (a release one, to measure it).
 pub fn k8scop(args: &[String]) -> Command {
-    let mut cmd = Command::new(env!("CARGO_BIN_EXE_k8scop"));
+    let bin =
+        std::env::var_os("K8SCOP_TEST_BIN").unwrap_or_else(|| env!("CARGO_BIN_EXE_k8scop").into());
+    let mut cmd = Command::new(bin);
     cmd.args(args).env("K8SCOP_LOG", "warn");
     cmd
 }

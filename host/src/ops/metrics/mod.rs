@@ -87,6 +87,7 @@ struct Inner {
     chatter: super::chatter_metrics::ChatterMetrics,
 
     notify: super::notify_metrics::NotifyMetrics,
+    leases: super::lease_metrics::LeaseMetrics,
 }
 
 impl Default for Metrics {
@@ -131,6 +132,7 @@ impl Metrics {
             open_requests: Gauge::default(),
             chatter: Default::default(),
             notify: Default::default(),
+            leases: Default::default(),
         };
 
         // Closed label sets start at zero so rate() and absence alerts work
@@ -292,6 +294,7 @@ impl Metrics {
         inner.notify.register(r);
 
         inner.chatter.register(r);
+        inner.leases.register(r);
 
         Metrics {
             inner: Arc::new(inner),

@@ -191,6 +191,11 @@ impl Metrics {
     pub fn notify(&self) -> &crate::ops::notify_metrics::NotifyMetrics {
         &self.inner.notify
     }
+
+    /// The replicas' lease counters.
+    pub fn leases(&self) -> &crate::ops::lease_metrics::LeaseMetrics {
+        &self.inner.leases
+    }
 }
 
 fn saturating_i64(n: usize) -> i64 {
