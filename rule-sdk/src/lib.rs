@@ -82,7 +82,9 @@ pub use audit::{Body, Event, ObjectReference, ResponseStatus, Text, UserInfo};
 pub use config::Config;
 pub use control_plane::{ControlPlane, IgnoreList, Verdict};
 pub use doc::Doc;
-pub use pack::{Alerts, AuditLevel, AuditStage, Interest, Needs, Pack, RaisedAlert, Rule};
+pub use pack::{
+    Alerts, AuditLevel, AuditStage, Interest, Needs, Pack, RaisedAlert, Rule, STATELESS_TAG,
+};
 pub use patterns::Patterns;
 pub use pod::{Container, ContainerKind, PodSpec};
 pub use rbac::{Binding, PolicyRule, Role, RoleRef, Subject};

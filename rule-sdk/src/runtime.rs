@@ -51,7 +51,16 @@ fn info<P: Pack>(settings: Vec<wit::SettingInfo>) -> wit::PackInfo {
     wit::PackInfo {
         name: P::NAME.to_string(),
         version: P::VERSION.to_string(),
-        rules: P::RULES.iter().map(|r| r.to_wit()).collect(),
+        rules: P::RULES
+            .iter()
+            .map(|r| {
+                let mut rule = r.to_wit();
+                if P::STATELESS && !rule.tags.iter().any(|t| t == crate::STATELESS_TAG) {
+                    rule.tags.push(crate::STATELESS_TAG.to_string());
+                }
+                rule
+            })
+            .collect(),
         settings,
     }
 }
