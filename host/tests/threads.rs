@@ -184,8 +184,11 @@ fn a_stateful_pack_sees_every_event_in_order_on_several_threads() {
     assert_eq!(seen, (1..=audit).collect::<Vec<_>>());
 }
 
-/// The whole binary: the sample's alert documents at 1 and 3 threads are
-/// the same documents, in the same order.
+/// The whole binary, decoding in parts too: the chatter and the sample
+/// (every shape) give the same alert documents, in the same order, and the
+/// same summary at 1 and 3 threads, with the chatter filter off, dropping
+/// and labelling (a labelled event is annotated after it is copied off its
+/// part's page).
 #[test]
 fn a_replay_on_three_threads_writes_what_one_thread_writes() {
     let rules = k8scop_testkit::rules_dir(
@@ -197,25 +200,43 @@ fn a_replay_on_three_threads_writes_what_one_thread_writes() {
     let input = tempfile::NamedTempFile::new().unwrap();
     let mut text =
         std::fs::read_to_string(workspace_file("samples/control-plane-chatter.jsonl")).unwrap();
-    text.push_str(&std::fs::read_to_string(workspace_file("samples/audit-sample.jsonl")).unwrap());
+    let sample = std::fs::read_to_string(workspace_file("samples/audit-sample.jsonl")).unwrap();
+    // The sample twice: once among the chatter, once at the end.
+    let middle = text.len() / 2;
+    let middle = middle + text[middle..].find('\n').unwrap() + 1;
+    text.insert_str(middle, &sample);
+    text.push_str(&sample);
     std::fs::write(input.path(), text).unwrap();
-    let replay = |threads: &str| {
+    let replay = |threads: &str, chatter: &str| {
         let out = Command::new(env!("CARGO_BIN_EXE_k8scop"))
             .args(["replay", "--input"])
             .arg(input.path())
             .arg("--rules")
             .arg(rules.path())
             .args(["--threads", threads, "--batch-size", "300"])
+            .args(["--chatter-filter", chatter])
             .env("K8SCOP_LOG", "warn")
             .succeeds();
-        alerts_on_stdout(&out)
+        let alerts: Vec<Value> = alerts_on_stdout(&out)
             .into_iter()
             .map(without_ingested)
-            .collect::<Vec<_>>()
+            .collect();
+        // The summary, but how fast it went.
+        let summary: Vec<String> = String::from_utf8_lossy(&out.stderr)
+            .lines()
+            .skip_while(|l| *l != "k8scop summary")
+            .filter(|l| !l.contains("cores used"))
+            .map(String::from)
+            .collect();
+        (alerts, summary)
     };
-    let one = replay("1");
-    assert!(one.len() > 20, "{} alerts", one.len());
-    assert_eq!(one, replay("3"));
+    for chatter in ["off", "drop", "label"] {
+        let (one, one_summary) = replay("1", chatter);
+        assert!(one.len() > 20, "{chatter}: {} alerts", one.len());
+        let (three, three_summary) = replay("3", chatter);
+        assert_eq!(one, three, "chatter filter {chatter}");
+        assert_eq!(one_summary, three_summary, "chatter filter {chatter}");
+    }
 }
 
 #[test]

@@ -9,6 +9,7 @@
 //! aggregate once, final) or Elasticsearch (aggregates rewritten by id as
 //! they grow, flushed every `flush_interval`).
 
+mod decode_parts;
 mod decode_stage;
 mod engine_stage;
 mod reduce;
@@ -36,7 +37,7 @@ use crate::source::jsonl::{self, RawLine};
 pub use crate::source::{EsInput, Schedule};
 use crate::source::{HitSink, WindowEnd, follow, read_window};
 use crate::summary::{ReadReport, Summary};
-use decode_stage::decode_stage;
+use decode_stage::{Parsing, decode_stage};
 use engine_stage::{EngineStage, engine_stage, forward_reloads};
 use sink_stage::{Observe, sink_stage};
 
@@ -163,9 +164,13 @@ pub async fn run(
     });
     let status = config.status.clone();
     let decode_metrics = metrics.clone();
+    let parsing = Parsing {
+        decoder,
+        workers: engine.workers().clone(),
+    };
     let decode = tokio::task::spawn_blocking(move || {
         decode_stage(
-            decoder,
+            parsing,
             request_once,
             &chatter,
             batch_size,
