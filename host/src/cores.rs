@@ -3,9 +3,11 @@
 //! limited to 2 cores on a 64-core node sees 64 CPUs in
 //! `available_parallelism` (Rust reads the cgroup quota too, but only on
 //! some paths); threads beyond the quota only get throttled, so the quota
-//! is read here, explicitly, and tested on fake cgroup trees.
+//! is read here, explicitly, and tested on fake cgroup trees. And how
+//! many cores a run did keep busy: its CPU time over its wall time.
 
 use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
 
 /// The default thread count: the cgroup CPU limit rounded up, capped by
 /// `std::thread::available_parallelism`, at least 1.
@@ -16,6 +18,80 @@ pub fn available() -> usize {
     let cores = limit.map_or(cpus, |limit| limit.min(cpus));
     tracing::debug!(cpus, ?limit, cores, "cores available");
     cores.max(1)
+}
+
+/// The CPU time (user and system) this process has used so far, all its
+/// threads together (`getrusage(RUSAGE_SELF)`).
+pub fn process_cpu_time() -> Duration {
+    // SAFETY: getrusage fills the struct it is given and reads nothing else.
+    let usage = unsafe {
+        let mut usage = std::mem::zeroed::<libc::rusage>();
+        if libc::getrusage(libc::RUSAGE_SELF, &mut usage) != 0 {
+            return Duration::ZERO;
+        }
+        usage
+    };
+    let time = |t: libc::timeval| {
+        Duration::from_secs(t.tv_sec.max(0) as u64) + Duration::from_micros(t.tv_usec.max(0) as u64)
+    };
+    time(usage.ru_utime) + time(usage.ru_stime)
+}
+
+/// A span of the process's life, to say how many cores it kept busy.
+#[derive(Debug, Clone, Copy)]
+pub struct Usage {
+    started: Instant,
+    cpu: Duration,
+}
+
+impl Usage {
+    pub fn start() -> Self {
+        Usage {
+            started: Instant::now(),
+            cpu: process_cpu_time(),
+        }
+    }
+
+    /// What the process used since `start`, with the threads it was given.
+    pub fn finish(&self, threads: usize) -> CoresUsed {
+        CoresUsed {
+            cpu: process_cpu_time().saturating_sub(self.cpu),
+            wall: self.started.elapsed(),
+            threads,
+        }
+    }
+}
+
+/// CPU time over wall time: 1.0 is one core busy all along.
+#[derive(Debug, Clone, Copy, Default, PartialEq)]
+pub struct CoresUsed {
+    pub cpu: Duration,
+    pub wall: Duration,
+    /// The `--threads` the run was given.
+    pub threads: usize,
+}
+
+impl CoresUsed {
+    pub fn cores(&self) -> f64 {
+        if self.wall.is_zero() {
+            return 0.0;
+        }
+        self.cpu.as_secs_f64() / self.wall.as_secs_f64()
+    }
+}
+
+impl std::fmt::Display for CoresUsed {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "{:.2} ({:.2} s CPU over {:.2} s; {} thread{})",
+            self.cores(),
+            self.cpu.as_secs_f64(),
+            self.wall.as_secs_f64(),
+            self.threads,
+            if self.threads == 1 { "" } else { "s" }
+        )
+    }
 }
 
 /// The CPU limit of the cgroup `own` (the text of `/proc/self/cgroup`)
@@ -192,6 +268,29 @@ mod tests {
             ("cpu/cpu.cfs_period_us", "100000\n"),
         ];
         assert_eq!(cgroup_limit(tree(&files).path(), "1:cpu:/\n"), None);
+    }
+
+    #[test]
+    fn cores_used_is_cpu_time_over_wall_time() {
+        let used = CoresUsed {
+            cpu: Duration::from_millis(3000),
+            wall: Duration::from_millis(2000),
+            threads: 2,
+        };
+        assert_eq!(used.cores(), 1.5);
+        assert_eq!(used.to_string(), "1.50 (3.00 s CPU over 2.00 s; 2 threads)");
+        assert_eq!(CoresUsed::default().cores(), 0.0);
+        // Work done on this thread shows in the process's CPU time (the
+        // clock ticks coarsely: spin until it moves, giving up after 10 s).
+        let before = process_cpu_time();
+        let started = Instant::now();
+        let mut x = 0u64;
+        while process_cpu_time() <= before && started.elapsed() < Duration::from_secs(10) {
+            for i in 0..100_000u64 {
+                x = std::hint::black_box(x.wrapping_mul(31).wrapping_add(i));
+            }
+        }
+        assert!(process_cpu_time() > before, "CPU time did not move");
     }
 
     #[test]

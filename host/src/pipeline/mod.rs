@@ -122,6 +122,8 @@ pub async fn run(
     mut engine: RuleEngine,
     shutdown: watch::Receiver<bool>,
 ) -> anyhow::Result<Summary> {
+    let usage = crate::cores::Usage::start();
+    let threads = engine.workers().threads();
     let (raw_tx, raw_rx) = mpsc::channel::<Raw>(CHANNEL_BATCHES);
     let (doc_tx, doc_rx) = mpsc::channel::<Decoded>(CHANNEL_BATCHES);
     let (alert_tx, alert_rx) = mpsc::channel::<Evaluated>(CHANNEL_BATCHES);
@@ -212,7 +214,9 @@ pub async fn run(
     let evaluated = evaluate.await?;
     let decoded = decode.await?;
     let read = source.await??;
-    Ok(Summary::of(read, decoded, evaluated, sunk))
+    let mut summary = Summary::of(read, decoded, evaluated, sunk);
+    summary.cores = Some(usage.finish(threads));
+    Ok(summary)
 }
 
 async fn source_stage(
