@@ -196,6 +196,7 @@ fn all_packs(packs: &[String], docs: &[DecodedDoc]) {
 fn on_threads(packs: &[String], docs: &[DecodedDoc], threads: usize) {
     let files: Vec<_> = packs.iter().map(|p| pack_file(p)).collect();
     let mut times = [Vec::new(), Vec::new()];
+    let mut cores = [Vec::new(), Vec::new()];
     let mut alerts = [0, 0];
     for _ in 0..RUNS {
         for (i, n) in [1, threads].into_iter().enumerate() {
@@ -205,6 +206,7 @@ fn on_threads(packs: &[String], docs: &[DecodedDoc], threads: usize) {
                 engine.load_file(file).unwrap();
             }
             let started = Instant::now();
+            let usage = k8scop::cores::Usage::start();
             let mut raised = 0;
             for batch in docs.chunks(BATCH) {
                 let outcome = engine.evaluate(batch);
@@ -212,6 +214,7 @@ fn on_threads(packs: &[String], docs: &[DecodedDoc], threads: usize) {
                 raised += outcome.alerts.len();
             }
             times[i].push(started.elapsed());
+            cores[i].push(usage.finish(n).cores());
             alerts[i] = raised;
         }
     }
@@ -219,19 +222,26 @@ fn on_threads(packs: &[String], docs: &[DecodedDoc], threads: usize) {
         alerts[0], alerts[1],
         "{threads} threads raised other alerts"
     );
+    // How many cores the machine gave each run (it is shared): the median.
+    let cores = cores.map(|mut c| {
+        c.sort_by(f64::total_cmp);
+        c[c.len() / 2]
+    });
     let one = median(&mut times[0]);
     let many = median(&mut times[1]);
     println!(
-        "all {} packs, 1 thread:                  {:>10.0} events/s ({} alerts)",
+        "all {} packs, 1 thread:                  {:>10.0} events/s ({} alerts; {:.2} cores used)",
         packs.len(),
         rate(docs.len(), one),
-        alerts[0]
+        alerts[0],
+        cores[0]
     );
     println!(
-        "all {} packs, {threads} threads:                 {:>10.0} events/s ({:.2}x)",
+        "all {} packs, {threads} threads:                 {:>10.0} events/s ({:.2}x; {:.2} cores used)",
         packs.len(),
         rate(docs.len(), many),
-        one.as_secs_f64() / many.as_secs_f64()
+        one.as_secs_f64() / many.as_secs_f64(),
+        cores[1]
     );
 }
 
