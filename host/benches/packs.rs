@@ -1,9 +1,10 @@
 //! Every shipped pack as a WebAssembly component in the real engine vs the
 //! same rule code linked natively, over the same events, in one run so the
 //! ratios are fair on a noisy machine; then all packs loaded together, with
-//! and without the interest filter.
+//! and without the interest filter; then all packs on one thread and on
+//! N (the cores the cgroup allows, or `--threads N`), interleaved.
 //!
-//!   cargo bench -p k8scop --bench packs [-- --events N] [--only PACK]
+//!   cargo bench -p k8scop --bench packs [-- --events N] [--only PACK] [--threads N]
 //!
 //! The events are a realistic mix: the synthesized control-plane chatter of
 //! `samples/control-plane-chatter.jsonl` (most of a real log), with every
@@ -84,6 +85,12 @@ fn main() {
     // (k8scop-sigma with no files has no rule and is never called).
     let compiled: Vec<String> = packs.into_iter().filter(|p| p != "k8scop-sigma").collect();
     all_packs(&compiled, &docs);
+    let threads = std::env::args()
+        .skip_while(|a| a != "--threads")
+        .nth(1)
+        .and_then(|n| n.parse().ok())
+        .unwrap_or_else(k8scop::cores::available);
+    on_threads(&compiled, &docs, threads);
 }
 
 /// The Sigma files k8scop-sigma runs here: its test set (the logic of
@@ -241,6 +248,60 @@ fn all_packs(packs: &[String], docs: &[DecodedDoc]) {
     println!(
         "interest filter speed-up:                {:>10.2}x",
         everything.as_secs_f64() / filtered.as_secs_f64()
+    );
+}
+
+/// Every pack loaded together on one thread and on `threads`, run after
+/// run alternately: the same alerts, and how much faster.
+fn on_threads(packs: &[String], docs: &[DecodedDoc], threads: usize) {
+    let files: Vec<_> = packs.iter().map(|p| pack_file(p)).collect();
+    let mut times = [Vec::new(), Vec::new()];
+    let mut cores = [Vec::new(), Vec::new()];
+    let mut alerts = [0, 0];
+    for _ in 0..RUNS {
+        for (i, n) in [1, threads].into_iter().enumerate() {
+            let mut engine = RuleEngine::new(engine_config(false)).unwrap();
+            engine.set_threads(n).unwrap();
+            for file in &files {
+                engine.load_file(file).unwrap();
+            }
+            let started = Instant::now();
+            let usage = k8scop::cores::Usage::start();
+            let mut raised = 0;
+            for batch in docs.chunks(BATCH) {
+                let outcome = engine.evaluate(batch);
+                assert!(outcome.failures.is_empty(), "{:?}", outcome.failures);
+                raised += outcome.alerts.len();
+            }
+            times[i].push(started.elapsed());
+            cores[i].push(usage.finish(n).cores());
+            alerts[i] = raised;
+        }
+    }
+    assert_eq!(
+        alerts[0], alerts[1],
+        "{threads} threads raised other alerts"
+    );
+    // How many cores the machine gave each run (it is shared): the median.
+    let cores = cores.map(|mut c| {
+        c.sort_by(f64::total_cmp);
+        c[c.len() / 2]
+    });
+    let one = median(&mut times[0]);
+    let many = median(&mut times[1]);
+    println!(
+        "all {} packs, 1 thread:                  {:>10.0} events/s ({} alerts; {:.2} cores used)",
+        packs.len(),
+        rate(docs.len(), one),
+        alerts[0],
+        cores[0]
+    );
+    println!(
+        "all {} packs, {threads} threads:                 {:>10.0} events/s ({:.2}x; {:.2} cores used)",
+        packs.len(),
+        rate(docs.len(), many),
+        one.as_secs_f64() / many.as_secs_f64(),
+        cores[1]
     );
 }
 

@@ -1,7 +1,7 @@
 //! Replay from an Elasticsearch-compatible server, measured against the
 //! floor under it, in one run:
 //!
-//!   cargo bench -p k8scop --bench replay_es [-- --sizes 20000,200000,1000000]
+//!   cargo bench -p k8scop --bench replay_es [-- --sizes 20000,200000,1000000] [--threads N]
 //!
 //! For each size N (20 000, 200 000 and 1 000 000 documents by default) it
 //! loads N generated audit documents into a fresh osmem-server, then times
@@ -13,7 +13,10 @@
 //! and reports replay throughput as a ratio of read + parse (goal: at least
 //! 0.5x), the replay process's peak RSS (VmHWM; goal: under 200 MiB at 1M
 //! documents, and flat in N: the ratio between the largest and the smallest
-//! size is printed), and osmem-server's own memory.
+//! size is printed), and osmem-server's own memory; and how many cores
+//! each kept busy (CPU time over wall time: read + parse in this process,
+//! the replay's from its summary). `--threads N` is handed to the replay
+//! (default: its own, the cores the cgroup allows).
 //!
 //! `K8SCOP_BENCH_LOG=warn,k8scop=trace` gives the replay that log filter and
 //! prints its log: every Elasticsearch request with its time, which shows
@@ -49,6 +52,11 @@ fn main() {
         .nth(1)
         .map(|s| s.split(',').filter_map(|n| n.parse().ok()).collect())
         .unwrap_or_else(|| vec![20_000, 200_000, 1_000_000]);
+    let threads: Vec<String> = std::env::args()
+        .skip_while(|a| a != "--threads")
+        .nth(1)
+        .map(|n| vec!["--threads".to_string(), n])
+        .unwrap_or_default();
     let packs = shipped_packs();
     let names: Vec<&str> = packs.iter().map(String::as_str).collect();
     let rules = rules_dir(&names);
@@ -72,6 +80,7 @@ fn main() {
         // Read + parse: the floor.
         let client = EsClient::new(&EsConfig::new(cluster.url())).unwrap();
         let started = Instant::now();
+        let usage = k8scop::cores::Usage::start();
         let parsed = runtime.block_on(async {
             let flavor = ServerInfo::detect(&client).await.unwrap().flavor;
             let query = LogQuery {
@@ -103,6 +112,7 @@ fn main() {
             parsed
         });
         let floor = started.elapsed();
+        let floor_cores = usage.finish(1).cores();
         assert_eq!(parsed, n);
 
         // The replay, as an operator runs it.
@@ -121,6 +131,7 @@ fn main() {
             .args(["--logs-prefix", &logs, "--alerts-prefix", &alerts])
             .args(["--page-size", &PAGE_SIZE.to_string(), "--rules"])
             .arg(rules.path())
+            .args(&threads)
             .env(
                 "K8SCOP_LOG",
                 std::env::var("K8SCOP_BENCH_LOG").unwrap_or("warn".into()),
@@ -166,6 +177,12 @@ fn main() {
             "    ratio replay / read+parse: {:.2}x",
             floor.as_secs_f64() / replay.as_secs_f64()
         );
+        let cores_used = summary
+            .lines()
+            .find_map(|l| l.trim().strip_prefix("cores used"))
+            .map_or("not in the summary", str::trim);
+        println!("    replay cores used: {cores_used}");
+        println!("    read + parse cores used: {floor_cores:.2}");
         println!("    replay peak RSS: {:.1} MiB", mib(peak_kib));
         if let Some(pid) = osmem {
             let now = proc_status_kib(pid, "VmRSS:").unwrap_or(0);

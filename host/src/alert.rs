@@ -134,7 +134,10 @@ fn document_body(raised: &RaisedAlert, facts: &EventFacts) -> Value {
             "ruleset": meta.name(),
             "version": meta.info.version,
         },
-        "tags": rule.map(|r| r.tags.clone()).unwrap_or_default(),
+        // The stateless tag is for the engine, not the analyst.
+        "tags": rule.map_or(Vec::new(), |r| {
+            r.tags.iter().filter(|t| *t != rule_sdk::STATELESS_TAG).cloned().collect()
+        }),
         "k8scop": {
             "alert_id": "",
             "severity": a.severity.as_str(),

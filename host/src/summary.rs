@@ -15,6 +15,8 @@ pub struct Summary {
     pub decoded: DecodeReport,
     pub evaluated: EvaluateReport,
     pub sunk: SinkReport,
+    /// How many cores the run kept busy (CPU time over wall time).
+    pub cores: Option<crate::cores::CoresUsed>,
 }
 
 /// What the source read.
@@ -132,6 +134,7 @@ impl Summary {
             decoded,
             evaluated,
             sunk,
+            cores: None,
         }
     }
 
@@ -286,6 +289,9 @@ impl fmt::Display for Summary {
             )?;
         }
         write!(f, "{}", self.sunk.notifications)?;
+        if let Some(cores) = &self.cores {
+            writeln!(f, "  cores used   {cores}")?;
+        }
         Ok(())
     }
 }

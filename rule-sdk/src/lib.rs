@@ -86,6 +86,7 @@ pub use control_plane::{ControlPlane, IgnoreList, Verdict};
 pub use doc::Doc;
 pub use pack::{
     Alerts, AuditLevel, AuditStage, Interest, Needs, Pack, RaisedAlert, Rule, RuleInfo,
+    STATELESS_TAG,
 };
 pub use patterns::Patterns;
 pub use pod::{Container, ContainerKind, PodSpec};

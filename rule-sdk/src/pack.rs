@@ -118,12 +118,25 @@ impl Rule {
     }
 }
 
+/// The tag by which a rule says its alerts for an event depend on that
+/// event alone (and the configuration), never on events before it. A pack
+/// whose rules all carry it may be run as several instances, each given a
+/// part of a batch; [`Pack::STATELESS`] adds it to every rule. A tag, not a
+/// new field of the WIT contract, so packs built before it load unchanged
+/// (and stay stateful).
+pub const STATELESS_TAG: &str = "k8scop.stateless";
+
 /// A rule pack. One instance lives across batches, so `&mut self` may keep
 /// state: counts over a window, identities seen before.
 pub trait Pack: Sized + 'static {
     const NAME: &'static str;
     const VERSION: &'static str;
     const RULES: &'static [&'static Rule];
+    /// True when `on_event` keeps nothing from one event to the next (only
+    /// the configuration): the host may then run several instances of the
+    /// pack, each on a part of a batch, on several cores. A pack that
+    /// counts, remembers or correlates must leave it false.
+    const STATELESS: bool = false;
 
     /// Build the pack from the operator's configuration (allow-lists,
     /// thresholds). Called once, before the first batch.

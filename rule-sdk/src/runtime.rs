@@ -49,7 +49,16 @@ pub fn describe<P: Pack>() -> wit::PackInfo {
     wit::PackInfo {
         name: P::NAME.to_string(),
         version: P::VERSION.to_string(),
-        rules: pack.rules(),
+        rules: pack
+            .rules()
+            .into_iter()
+            .map(|mut rule| {
+                if P::STATELESS && !rule.tags.iter().any(|t| t == crate::STATELESS_TAG) {
+                    rule.tags.push(crate::STATELESS_TAG.to_string());
+                }
+                rule
+            })
+            .collect(),
         settings,
     }
 }

@@ -117,6 +117,22 @@ pub struct RulesArgs {
     /// Compile packs at every load instead.
     #[arg(long, env = "K8SCOP_NO_MODULE_CACHE")]
     pub no_module_cache: bool,
+    /// Threads that evaluate packs and decode documents. Default: the
+    /// cores of the container's CPU limit (cgroup cpu.max, or v1's
+    /// cpu.cfs_quota_us), at most the CPUs available. The alerts are the
+    /// same, in the same order, whatever the number.
+    #[arg(long, value_parser = parse_threads, env = "K8SCOP_THREADS")]
+    pub threads: Option<usize>,
+}
+
+fn parse_threads(text: &str) -> Result<usize, String> {
+    match text.trim().parse::<usize>() {
+        Ok(0) => {
+            Err("must be at least 1 (leave it unset for the cores the container may use)".into())
+        }
+        Ok(n) => Ok(n),
+        Err(e) => Err(format!("not a number of threads: {e}")),
+    }
 }
 
 #[derive(Debug, Args)]

@@ -331,4 +331,34 @@ mod tests {
             assert!(err.contains("k8scop.toml") && err.contains(says), "{err}");
         }
     }
+
+    /// `--threads`: the file's value under the flag's, unset by default
+    /// (the cgroup's cores then), and 0 refused saying why, from the flag
+    /// and from the file alike.
+    #[test]
+    fn threads_are_layered_and_zero_is_refused() {
+        let dir = tempfile::tempdir().unwrap();
+        let config = dir.path().join("k8scop.toml");
+        let config_arg = config.to_str().unwrap();
+        let threads = |text: &str, extra: &[&str]| {
+            std::fs::write(&config, text).unwrap();
+            let mut args = vec!["--config", config_arg, "replay", "--input", "x"];
+            args.extend(extra);
+            try_parse(&argv(&args)).map(|cli| replay_args(cli).common.rules.threads)
+        };
+        assert_eq!(threads("", &[]).unwrap(), None, "the default: the cgroup's");
+        assert_eq!(threads("threads = 3\n", &[]).unwrap(), Some(3));
+        assert_eq!(
+            threads("threads = 3\n", &["--threads", "5"]).unwrap(),
+            Some(5)
+        );
+        for (text, extra) in [("", &["--threads", "0"][..]), ("threads = 0\n", &[][..])] {
+            let err = threads(text, extra).unwrap_err();
+            let err = err.downcast_ref::<clap::Error>().unwrap().to_string();
+            assert!(
+                err.contains("--threads") && err.contains("must be at least 1"),
+                "{err}"
+            );
+        }
+    }
 }

@@ -476,6 +476,9 @@ pub(crate) fn load_engine(args: &RulesArgs) -> anyhow::Result<(RuleEngine, Refus
     };
     let tables: Vec<String> = config.pack_config.keys().cloned().collect();
     let mut engine = RuleEngine::new(config)?;
+    let threads = args.threads.unwrap_or_else(crate::cores::available);
+    tracing::info!(threads, "threads for evaluating and decoding");
+    engine.set_threads(threads)?;
     let refused = engine.load_dirs(&args.rules)?;
     // A pack may arrive later (hot reload): its table is checked then.
     for table in tables {

@@ -215,6 +215,12 @@ impl OnPage {
         self.index
     }
 
+    /// The same document, its event copied to position `index` of another
+    /// page (`BatchWriter::append_event`).
+    pub fn moved_to(self, index: usize) -> Self {
+        OnPage { index, ..self }
+    }
+
     pub fn time_fallback(&self) -> bool {
         self.time_fallback
     }

@@ -9,7 +9,9 @@
 
 mod admission;
 mod batch;
+mod evaluate;
 mod folders;
+mod instance;
 mod interest;
 mod meta;
 mod module_cache;
@@ -45,6 +47,7 @@ pub fn sigma_files_of(dir: &std::path::Path) -> anyhow::Result<Vec<PathBuf>> {
 
 use crate::contract::{Alert, Pack, PackInfo, RuleInfo, Severity};
 use crate::decode::DecodedDoc;
+use crate::workers::Workers;
 
 /// Granularity of the per-batch time budget.
 pub(crate) const EPOCH_TICK: Duration = Duration::from_millis(10);
@@ -154,6 +157,8 @@ pub struct RuleEngine {
     /// reused rather than allocated (and page-faulted in) per batch.
     batch: BatchText,
     config: EngineConfig,
+    /// The threads packs are evaluated on.
+    workers: Workers,
     ticker_stop: Arc<AtomicBool>,
 }
 
@@ -182,9 +187,23 @@ impl RuleEngine {
             linker,
             packs: Vec::new(),
             batch: BatchText::default(),
+            workers: Workers::single(),
             config,
             ticker_stop,
         })
+    }
+
+    /// Evaluate on `threads` threads (`--threads`; 1, the default: on the
+    /// caller's). The alerts, their order and the counters are the same
+    /// whatever the number.
+    pub fn set_threads(&mut self, threads: usize) -> anyhow::Result<()> {
+        self.workers = Workers::new(threads)?;
+        Ok(())
+    }
+
+    /// The engine's threads, for the stages that share them (decoding).
+    pub fn workers(&self) -> &Workers {
+        &self.workers
     }
 
     pub fn packs(&self) -> impl Iterator<Item = &Arc<PackMeta>> {
@@ -217,6 +236,7 @@ impl RuleEngine {
                     "batches": p.counters.batches,
                     "batches_failed": p.counters.batches_failed,
                     "alerts": p.counters.alerts,
+                    "instances": p.instances,
                 })
             })
             .collect();
@@ -244,6 +264,7 @@ impl RuleEngine {
                 rules: p.meta.info.rules.len(),
                 quarantined: p.quarantined.clone(),
                 counters: p.counters.clone(),
+                instances: p.instance_count(),
             })
             .collect()
     }
@@ -252,96 +273,6 @@ impl RuleEngine {
     /// independent cases of `rules test`).
     pub fn reset_all(&mut self) -> Result<(), PackError> {
         self.packs.iter_mut().try_for_each(LoadedPack::reset)
-    }
-
-    /// Evaluate a batch of documents with every pack interested in them.
-    pub fn evaluate(&mut self, docs: &[DecodedDoc]) -> BatchOutcome {
-        let mut outcome = BatchOutcome::default();
-        let everything = self.config.evaluate_everything;
-        // What the interest filters read, read once per document, not once
-        // per document and pack.
-        let facts: Vec<EventFacts<'_>> = docs.iter().map(facts).collect();
-        let selections: Vec<Vec<usize>> = self
-            .packs
-            .iter()
-            .map(|pack| {
-                facts
-                    .iter()
-                    .enumerate()
-                    .filter(|(_, f)| everything || pack.meta.interest.matches(f))
-                    .map(|(i, _)| i)
-                    .collect()
-            })
-            .collect();
-        // Each document some pack wants is copied into the batch once, for
-        // all of them (decoded once before: no parse here).
-        let mut wanted = vec![false; docs.len()];
-        selections.iter().flatten().for_each(|&i| wanted[i] = true);
-        let text = &mut self.batch;
-        text.clear();
-        // The position of each written document among the batch's events.
-        let written: Vec<Option<usize>> = docs
-            .iter()
-            .zip(&wanted)
-            .map(|(doc, &wanted)| wanted.then(|| text.push(doc)))
-            .collect();
-        for (pack, mut selected) in self.packs.iter_mut().zip(selections) {
-            selected.retain(|&i| written[i].is_some());
-            if selected.is_empty() {
-                continue;
-            }
-            // A pack that wants every written event gets the blocks as they
-            // are; any other gets a copy of its blocks.
-            let own_blocks;
-            let batch = if selected.len() == text.len() {
-                text.all()
-            } else {
-                let events: Vec<usize> = selected.iter().filter_map(|&i| written[i]).collect();
-                own_blocks = text.blocks(&events);
-                text.batch(&own_blocks)
-            };
-            if let Some(reason) = &pack.quarantined {
-                // Not called any more, but what it would have seen is
-                // counted and reported, never silently skipped.
-                let error = PackError::Quarantined(reason.clone());
-                pack.record(selected.len(), Err(&error));
-                outcome.failures.push(PackFailure {
-                    pack: pack.name().to_string(),
-                    error,
-                    documents: selected.len(),
-                });
-                continue;
-            }
-            let started = std::time::Instant::now();
-            let result = pack.evaluate(batch);
-            outcome
-                .evaluations
-                .push((pack.name().to_string(), selected.len(), started.elapsed()));
-            let quarantined_now = pack.record(selected.len(), result.as_ref().map(Vec::len));
-            if quarantined_now {
-                let reason = pack.quarantined.clone().unwrap_or_default();
-                tracing::error!(pack = pack.name(), %reason, "rule pack QUARANTINED until its file changes");
-                outcome.alerts.push(quarantine_alert(
-                    &self.host_meta,
-                    pack,
-                    &reason,
-                    &docs[selected[0]],
-                    selected[0],
-                ));
-            }
-            match result {
-                Ok(alerts) => admit_alerts(&pack.meta, alerts, &selected, docs, &mut outcome),
-                Err(error) => {
-                    tracing::error!(pack = pack.name(), %error, documents = selected.len(), "pack failed on a batch");
-                    outcome.failures.push(PackFailure {
-                        pack: pack.name().to_string(),
-                        error,
-                        documents: selected.len(),
-                    });
-                }
-            }
-        }
-        outcome
     }
 }
 
@@ -381,6 +312,9 @@ pub struct PackStatus {
     /// `Some(reason)` once quarantined.
     pub quarantined: Option<String>,
     pub counters: pack::PackCounters,
+    /// Live instances: 1, or for a stateless pack evaluated on several
+    /// threads, up to one per thread.
+    pub instances: usize,
 }
 
 /// The rules the host raises alerts for itself.

@@ -7,27 +7,28 @@ use std::sync::Arc;
 use wasmtime::component::Linker;
 use wasmtime::{Engine as WasmEngine, Store};
 
-use super::admission::check_alert_limits;
+use super::PackError;
+use super::instance::{Instance, Recipe, new_store};
 use super::interest::PackInterest;
 use super::meta::PackMeta;
 use super::sandbox::{PackConfig, PackState, SandboxLimits};
 use super::sigma_files::takes_sigma_rules;
-use super::{EPOCH_TICK, PackError};
 use crate::contract::{Alert, Batch, Pack, PackInfo, PackPre};
 
 pub struct LoadedPack {
     pub meta: Arc<PackMeta>,
-    pre: PackPre<PackState>,
-    engine: WasmEngine,
-    store: Store<PackState>,
-    instance: Pack,
-    config: PackConfig,
-    limits: SandboxLimits,
+    recipe: Recipe,
+    /// The first is the pack's one instance, or a stateless pack's first
+    /// of several (one per part of a batch, made when first needed).
+    instances: Vec<Instance>,
     pub counters: PackCounters,
     /// Batches failed in a row (after their retry on a fresh instance).
     failures_in_a_row: u32,
     /// Set once the pack keeps failing: it is not called any more.
     pub quarantined: Option<String>,
+    /// Measured cost per event (nanoseconds, smoothed): which packs to
+    /// start first when batches are evaluated on several threads.
+    pub(super) nanos_per_event: f64,
 }
 
 /// What a pack did, for status and metrics.
@@ -108,6 +109,13 @@ impl LoadedPack {
             false => info,
         };
         let interest = PackInterest::new(&info.rules);
+        let recipe = Recipe {
+            pre,
+            engine: engine.clone(),
+            name: info.name.clone(),
+            config,
+            limits: limits.clone(),
+        };
         Ok(LoadedPack {
             meta: Arc::new(PackMeta {
                 info,
@@ -116,27 +124,28 @@ impl LoadedPack {
                 content_hash: hash,
                 from_cache,
             }),
-            pre,
-            engine: engine.clone(),
-            store,
-            instance,
-            config,
-            limits: limits.clone(),
+            recipe,
+            instances: vec![Instance::from_parts(store, instance)],
             counters: PackCounters::default(),
             failures_in_a_row: 0,
             quarantined: None,
+            nanos_per_event: 0.0,
         })
     }
 
     /// The same pack on a fresh instance with new configuration values,
     /// described again (its Sigma files changed): no recompilation.
     pub fn reconfigure(&self, config: PackConfig) -> Result<LoadedPack, PackError> {
-        let mut store = new_store(&self.engine, self.name(), config.clone(), &self.limits);
-        let instance = self
-            .pre
-            .instantiate(&mut store)
-            .map_err(|e| PackError::Load(format!("instantiation failed: {e:#}")))?;
-        let info = same_name(self.name(), describe(&instance, &mut store)?)?;
+        let recipe = Recipe {
+            pre: self.recipe.pre.clone(),
+            engine: self.recipe.engine.clone(),
+            name: self.recipe.name.clone(),
+            config,
+            limits: self.recipe.limits.clone(),
+        };
+        let mut instance = recipe.instantiate()?;
+        let (pack, store) = instance.parts();
+        let info = same_name(self.name(), describe(pack, store)?)?;
         let meta = PackMeta {
             interest: PackInterest::new(&info.rules),
             info,
@@ -146,143 +155,108 @@ impl LoadedPack {
         };
         Ok(LoadedPack {
             meta: Arc::new(meta),
-            pre: self.pre.clone(),
-            engine: self.engine.clone(),
-            store,
-            instance,
-            config,
-            limits: self.limits.clone(),
+            recipe,
+            instances: vec![instance],
             counters: PackCounters::default(),
             failures_in_a_row: 0,
             quarantined: None,
+            nanos_per_event: 0.0,
         })
     }
 
     /// Count a batch's outcome; true when this failure quarantines the pack.
     pub fn record(&mut self, documents: usize, result: Result<usize, &PackError>) -> bool {
-        self.counters.batches += 1;
         match result {
-            Ok(alerts) => {
-                self.counters.documents_evaluated += documents as u64;
-                self.counters.alerts += alerts as u64;
-                self.failures_in_a_row = 0;
-                false
-            }
-            Err(error) => {
-                self.counters.batches_failed += 1;
-                self.counters.documents_unevaluated += documents as u64;
-                self.failures_in_a_row += 1;
-                if self.failures_in_a_row >= QUARANTINE_AFTER && self.quarantined.is_none() {
-                    self.quarantined = Some(format!(
-                        "failed {QUARANTINE_AFTER} batches in a row, each also on a fresh instance; last: {error}"
-                    ));
-                    return true;
-                }
-                false
-            }
+            Ok(alerts) => self.record_parts(documents, alerts, None),
+            Err(error) => self.record_parts(0, 0, Some((documents, error))),
         }
+    }
+
+    /// Count a batch evaluated in parts: the documents and alerts of the
+    /// parts that succeeded, and the documents of those that failed with
+    /// the first failure. One batch, whatever the number of parts, so the
+    /// counters do not depend on the threads. True when this failure
+    /// quarantines the pack.
+    pub fn record_parts(
+        &mut self,
+        evaluated: usize,
+        alerts: usize,
+        failed: Option<(usize, &PackError)>,
+    ) -> bool {
+        self.counters.batches += 1;
+        self.counters.documents_evaluated += evaluated as u64;
+        self.counters.alerts += alerts as u64;
+        let Some((unevaluated, error)) = failed else {
+            self.failures_in_a_row = 0;
+            return false;
+        };
+        self.counters.batches_failed += 1;
+        self.counters.documents_unevaluated += unevaluated as u64;
+        self.failures_in_a_row += 1;
+        if self.failures_in_a_row >= QUARANTINE_AFTER && self.quarantined.is_none() {
+            self.quarantined = Some(format!(
+                "failed {QUARANTINE_AFTER} batches in a row, each also on a fresh instance; last: {error}"
+            ));
+            return true;
+        }
+        false
     }
 
     pub fn name(&self) -> &str {
         self.meta.name()
     }
 
-    /// Evaluate one batch. A trap or an exceeded limit leaves the instance
-    /// in an unknown state, so it is replaced by a fresh one and the batch is
-    /// tried once more; a second failure is the caller's to report.
+    /// Fold a batch's measured time into the cost per event.
+    pub(super) fn observe_cost(&mut self, events: usize, elapsed: std::time::Duration) {
+        if events == 0 {
+            return;
+        }
+        let now = elapsed.as_nanos() as f64 / events as f64;
+        self.nanos_per_event = if self.nanos_per_event == 0.0 {
+            now
+        } else {
+            0.8 * self.nanos_per_event + 0.2 * now
+        };
+    }
+
+    /// Evaluate one batch on the pack's first instance.
     pub fn evaluate(&mut self, batch: Batch<'_>) -> Result<Vec<Alert>, PackError> {
-        match self.call_evaluate(batch.clone()) {
-            Ok(alerts) => Ok(alerts),
-            Err(first) => {
-                tracing::warn!(pack = self.name(), error = %first, "batch failed; retrying once on a fresh instance");
-                self.reset()?;
-                self.call_evaluate(batch).inspect_err(|_| {
-                    // Leave a usable instance for the next batch.
-                    let _ = self.reset();
-                })
-            }
-        }
+        self.instances[0].evaluate(&self.recipe, batch)
     }
 
-    fn call_evaluate(&mut self, batch: Batch<'_>) -> Result<Vec<Alert>, PackError> {
-        self.store.data_mut().reset_call_budget();
-        self.store.set_epoch_deadline(deadline_ticks(&self.limits));
-        let result = self
-            .instance
-            .k8scop_rules_rule_pack()
-            .call_evaluate(&mut self.store, batch);
-        let suppressed = std::mem::take(&mut self.store.data_mut().log_lines_suppressed);
-        if suppressed > 0 {
-            tracing::warn!(
-                pack = self.name(),
-                suppressed,
-                "pack log lines over the per-call limit were dropped"
-            );
-        }
-        match result {
-            Err(trap) => Err(PackError::Trap(describe_trap(&trap, &self.limits))),
-            Ok(Err(message)) => Err(PackError::Failed(
-                super::sandbox::truncate(&message, 2048).to_string(),
-            )),
-            Ok(Ok(alerts)) => check_alert_limits(alerts, &self.limits),
-        }
-    }
-
-    /// Replace the instance by a fresh one (state lost, like a restart).
+    /// Replace every instance by one fresh instance (state lost, like a
+    /// restart).
     pub fn reset(&mut self) -> Result<(), PackError> {
-        let mut store = new_store(
-            &self.engine,
-            self.meta.name(),
-            self.config.clone(),
-            &self.limits,
-        );
-        let instance = self
-            .pre
-            .instantiate(&mut store)
-            .map_err(|e| PackError::Load(format!("re-instantiation failed: {e:#}")))?;
-        self.store = store;
-        self.instance = instance;
+        let fresh = self.recipe.instantiate()?;
+        self.instances.clear();
+        self.instances.push(fresh);
         Ok(())
     }
-}
 
-fn new_store(
-    engine: &WasmEngine,
-    name: &str,
-    config: PackConfig,
-    limits: &SandboxLimits,
-) -> Store<PackState> {
-    let mut store = Store::new(engine, PackState::new(name, config, limits));
-    store.limiter(|state| &mut state.limits);
-    // Instantiation runs guest code too (constructors), under the same budget.
-    store.set_epoch_deadline(deadline_ticks(limits));
-    store
-}
+    pub fn instance_count(&self) -> usize {
+        self.instances.len()
+    }
 
-fn deadline_ticks(limits: &SandboxLimits) -> u64 {
-    (limits.batch_time.as_millis() / EPOCH_TICK.as_millis()).max(1) as u64
-}
-
-fn describe_trap(trap: &wasmtime::Error, limits: &SandboxLimits) -> String {
-    match trap.downcast_ref::<wasmtime::Trap>() {
-        Some(wasmtime::Trap::Interrupt) => format!(
-            "exceeded its time budget of {:?} per batch",
-            limits.batch_time
-        ),
-        Some(wasmtime::Trap::UnreachableCodeReached) => {
-            "trapped (unreachable: a Rust panic, or an allocation over the memory cap)".to_string()
-        }
-        _ => {
-            let text = format!("{trap:#}");
-            if text.contains("forcing trap when growing memory") {
-                format!(
-                    "exceeded its memory cap of {} MiB",
-                    limits.memory_bytes >> 20
-                )
-            } else {
-                format!("trapped: {}", super::sandbox::truncate(&text, 2000))
+    /// At least `count` instances; false (and fewer) when one could not be
+    /// made, which only costs parallelism.
+    pub(super) fn ensure_instances(&mut self, count: usize) -> bool {
+        while self.instances.len() < count {
+            match self.recipe.instantiate() {
+                Ok(instance) => self.instances.push(instance),
+                Err(error) => {
+                    tracing::warn!(pack = self.name(), %error, "cannot make another instance of a stateless pack: its batches stay on fewer threads");
+                    return false;
+                }
             }
         }
+        true
+    }
+
+    /// The recipe and the first `count` instances, to evaluate parts of a
+    /// batch side by side.
+    pub(super) fn instances_mut(&mut self, count: usize) -> (&Recipe, &mut [Instance]) {
+        let count = count.min(self.instances.len());
+        (&self.recipe, &mut self.instances[..count])
     }
 }
 

@@ -1,11 +1,14 @@
 //! The decode stage: raw lines and hits become documents for the packs,
 //! counted by shape; chatter and the stages folded into their request's
-//! counted stage leave here, counted, decided as each is decoded.
+//! counted stage leave here, counted, decided as each is decoded. With
+//! several threads, a read batch is parsed in parts side by side
+//! (`decode_parts`) and decided after, in the same order.
 
 use rule_sdk::bindings::k8scop::rules::types::ListField;
 use rule_sdk::wire::{BatchWriter, Mark};
 use tokio::sync::mpsc;
 
+use super::decode_parts::{DecodedPart, decode_in_parts, worth_parts};
 use super::reduce::{Fate, Reducer};
 use super::{Decoded, Raw, item_reason};
 use crate::chatter::{CHATTER_ANNOTATION, ChatterCounts, ChatterFilter, ChatterMode};
@@ -14,9 +17,16 @@ use crate::decode::{DecodeError, DecodedDoc, Decoder, DocRef, Line, Shape, page_
 use crate::ops::{DocumentKind, Metrics};
 use crate::request_once::RequestOnce;
 use crate::summary::DecodeReport;
+use crate::workers::Workers;
+
+/// How the stage parses: the decoder, and the threads it may parse on.
+pub(super) struct Parsing {
+    pub decoder: Decoder,
+    pub workers: Workers,
+}
 
 pub(super) fn decode_stage(
-    decoder: Decoder,
+    parsing: Parsing,
     mut request_once: RequestOnce,
     chatter: &ChatterFilter,
     batch_size: usize,
@@ -24,6 +34,8 @@ pub(super) fn decode_stage(
     tx: mpsc::Sender<Decoded>,
     metrics: &Metrics,
 ) -> DecodeReport {
+    let Parsing { decoder, workers } = parsing;
+    let workers = &workers;
     let mut summary = DecodeReport::default();
     if chatter.mode() != ChatterMode::Off {
         summary.chatter = Some(ChatterCounts {
@@ -36,6 +48,35 @@ pub(super) fn decode_stage(
             Raw::End(mut end) => {
                 end.requests = request_once.open_requests();
                 Decoded::End(end)
+            }
+            Raw::Lines(lines) if worth_parts(workers, lines.len()) => {
+                let text_len =
+                    |l: &crate::source::jsonl::RawLine| l.text.as_ref().map_or(0, String::len);
+                let parts = decode_in_parts(workers, lines, text_len, |page, line| {
+                    let decoded = line.text.map_err(|e| e.to_string()).and_then(|text| {
+                        decoder
+                            .line_onto(page, &text, line.number)
+                            .map_err(|e| e.to_string())
+                    });
+                    (line.number, decoded)
+                });
+                let mut batch = PageBatch::new(chatter, &mut request_once);
+                batch.reserve_parts(&parts);
+                for part in parts {
+                    for (number, decoded) in part.docs {
+                        match decoded {
+                            Ok(decoded) => {
+                                let at = || format!("line {number}");
+                                batch.take_from(&part.page, decoded, at, &mut summary, metrics);
+                            }
+                            Err(reason) => {
+                                metrics.documents_failed(1);
+                                summary.failures.record_line(number, reason);
+                            }
+                        }
+                    }
+                }
+                Decoded::Docs(batch.finish(&mut summary, metrics))
             }
             Raw::Lines(lines) => {
                 let mut batch = PageBatch::new(chatter, &mut request_once);
@@ -53,6 +94,37 @@ pub(super) fn decode_stage(
                         Err(reason) => {
                             metrics.documents_failed(1);
                             summary.failures.record_line(line.number, reason);
+                        }
+                    }
+                }
+                Decoded::Docs(batch.finish(&mut summary, metrics))
+            }
+            Raw::Hits(hits) if worth_parts(workers, hits.len()) => {
+                let source_len = |h: &crate::source::elasticsearch::Hit| h.source_text().len();
+                let parts = decode_in_parts(workers, hits, source_len, |page, hit| {
+                    let origin = DocRef {
+                        index: Some(hit.index.clone()),
+                        id: Some(hit.id.clone()),
+                        ..Default::default()
+                    };
+                    let decoded = decoder
+                        .source_onto(page, hit.source_text(), origin.clone())
+                        .map_err(|e| e.to_string());
+                    (origin, decoded)
+                });
+                let mut batch = PageBatch::new(chatter, &mut request_once);
+                batch.reserve_parts(&parts);
+                for part in parts {
+                    for (origin, decoded) in part.docs {
+                        match decoded {
+                            Ok(decoded) => {
+                                let at = || format!("document {}", origin.key());
+                                batch.take_from(&part.page, decoded, at, &mut summary, metrics);
+                            }
+                            Err(reason) => {
+                                metrics.documents_failed(1);
+                                summary.failures.record_doc(&origin.key(), reason);
+                            }
                         }
                     }
                 }
@@ -124,6 +196,36 @@ impl<'a> PageBatch<'a> {
         let count = sizes.len();
         self.page = BatchWriter::with_capacity(sizes.sum(), count);
         self.kept.reserve(count);
+    }
+
+    /// Room for the documents of decoded parts, to be copied off their pages.
+    fn reserve_parts<K>(&mut self, parts: &[DecodedPart<K>]) {
+        let bytes = parts.iter().map(|p| p.page.text.len()).sum();
+        let count = parts.iter().map(|p| p.docs.len()).sum();
+        self.page = BatchWriter::with_capacity(bytes, count);
+        self.kept.reserve(count);
+    }
+
+    /// [`take`](Self::take) a document decoded onto another page (a part's):
+    /// its event is copied onto this batch's page in one piece first, so it
+    /// is decided, labelled or taken back as if it had been decoded here.
+    fn take_from(
+        &mut self,
+        page: &BatchWriter,
+        decoded: Line,
+        at: impl Fn() -> String,
+        summary: &mut DecodeReport,
+        metrics: &Metrics,
+    ) {
+        let before = self.page.mark();
+        let decoded = match decoded {
+            Line::OnPage(doc) => {
+                self.page.append_event(page, doc.index());
+                Line::OnPage(doc.moved_to(self.page.len() - 1))
+            }
+            apart => apart,
+        };
+        self.take(decoded, before, at, summary, metrics);
     }
 
     /// Count a decoded document, decide each of its events, and keep those

@@ -71,6 +71,7 @@ pub(super) fn engine_stage(
     let mut summary = EvaluateReport::default();
     status.publish(engine.status_json());
     metrics.set_packs_refused(engine.refused().count());
+    metrics.set_threads(engine.workers().threads());
     while let Some(decoded) = rx.blocking_recv() {
         let out = match decoded {
             // Packs are swapped between batches only: a batch is evaluated
@@ -142,6 +143,7 @@ pub(super) fn engine_stage(
                     })
                     .collect();
                 status.publish(engine.status_json());
+                metrics.set_process_cpu(crate::cores::process_cpu_time());
                 metrics.set_packs_quarantined(
                     engine
                         .status()

@@ -9,6 +9,7 @@
 //! aggregate once, final) or Elasticsearch (aggregates rewritten by id as
 //! they grow, flushed every `flush_interval`).
 
+mod decode_parts;
 mod decode_stage;
 mod engine_stage;
 mod reduce;
@@ -36,7 +37,7 @@ use crate::source::jsonl::{self, RawLine};
 pub use crate::source::{EsInput, Schedule};
 use crate::source::{HitSink, WindowEnd, follow, read_window};
 use crate::summary::{ReadReport, Summary};
-use decode_stage::decode_stage;
+use decode_stage::{Parsing, decode_stage};
 use engine_stage::{EngineStage, engine_stage, forward_reloads};
 use sink_stage::{Observe, sink_stage};
 
@@ -121,6 +122,8 @@ pub async fn run(
     mut engine: RuleEngine,
     shutdown: watch::Receiver<bool>,
 ) -> anyhow::Result<Summary> {
+    let usage = crate::cores::Usage::start();
+    let threads = engine.workers().threads();
     let (raw_tx, raw_rx) = mpsc::channel::<Raw>(CHANNEL_BATCHES);
     let (doc_tx, doc_rx) = mpsc::channel::<Decoded>(CHANNEL_BATCHES);
     let (alert_tx, alert_rx) = mpsc::channel::<Evaluated>(CHANNEL_BATCHES);
@@ -163,9 +166,13 @@ pub async fn run(
     });
     let status = config.status.clone();
     let decode_metrics = metrics.clone();
+    let parsing = Parsing {
+        decoder,
+        workers: engine.workers().clone(),
+    };
     let decode = tokio::task::spawn_blocking(move || {
         decode_stage(
-            decoder,
+            parsing,
             request_once,
             &chatter,
             batch_size,
@@ -207,7 +214,9 @@ pub async fn run(
     let evaluated = evaluate.await?;
     let decoded = decode.await?;
     let read = source.await??;
-    Ok(Summary::of(read, decoded, evaluated, sunk))
+    let mut summary = Summary::of(read, decoded, evaluated, sunk);
+    summary.cores = Some(usage.finish(threads));
+    Ok(summary)
 }
 
 async fn source_stage(

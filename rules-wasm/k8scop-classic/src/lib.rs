@@ -163,6 +163,9 @@ impl Pack for Classic {
         &ROOT_ACTIVITY,
         &USER_SUDOED,
     ];
+    // Each alert depends on its event alone: the host may run several
+    // instances side by side.
+    const STATELESS: bool = true;
 
     fn new(config: &Config) -> Self {
         Classic {

@@ -103,6 +103,9 @@ impl Pack for Falco {
     const NAME: &'static str = PACK;
     const VERSION: &'static str = env!("CARGO_PKG_VERSION");
     const RULES: &'static [&'static Rule] = rules::ALL;
+    // Each alert depends on its event alone: the host may run several
+    // instances side by side.
+    const STATELESS: bool = true;
 
     fn new(config: &Config) -> Self {
         Falco {

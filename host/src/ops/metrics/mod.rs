@@ -77,6 +77,8 @@ struct Inner {
     checkpoint_timestamp_seconds: FloatGauge,
     last_checkpoint_write_timestamp_seconds: FloatGauge,
     packs_loaded: Gauge,
+    threads: Gauge,
+    cpu_seconds: FloatGauge,
     packs_refused: Gauge,
     packs_quarantined: Gauge,
     open_aggregates: Gauge,
@@ -123,6 +125,8 @@ impl Metrics {
             checkpoint_timestamp_seconds: FloatGauge::default(),
             last_checkpoint_write_timestamp_seconds: FloatGauge::default(),
             packs_loaded: Gauge::default(),
+            threads: Gauge::default(),
+            cpu_seconds: FloatGauge::default(),
             packs_refused: Gauge::default(),
             packs_quarantined: Gauge::default(),
             open_aggregates: Gauge::default(),
@@ -275,6 +279,17 @@ impl Metrics {
             "packs_loaded",
             "Rule packs loaded",
             inner.packs_loaded.clone(),
+        );
+        r.register(
+            "threads",
+            "Threads that evaluate packs and decode (--threads)",
+            inner.threads.clone(),
+        );
+        r.register_with_unit(
+            "process_cpu",
+            "CPU time the process has used, all threads (rate() of it: the cores kept busy)",
+            Unit::Seconds,
+            inner.cpu_seconds.clone(),
         );
         r.register(
             "packs_refused",

@@ -168,6 +168,15 @@ impl Metrics {
     }
 
     /// `n` rule packs are loaded.
+    pub fn set_threads(&self, n: usize) {
+        self.inner.threads.set(saturating_i64(n));
+    }
+
+    /// The process's CPU time so far (`cores::process_cpu_time`).
+    pub fn set_process_cpu(&self, cpu: Duration) {
+        self.inner.cpu_seconds.set(cpu.as_secs_f64());
+    }
+
     pub fn set_packs_loaded(&self, n: usize) {
         self.inner.packs_loaded.set(saturating_i64(n));
     }

@@ -78,10 +78,14 @@ fn gauges_hold_the_last_value() {
     m.set_packs_loaded(3);
     m.set_open_aggregates(17);
     m.checkpoint_written(1_700_000_000.5);
+    m.set_threads(2);
+    m.set_process_cpu(std::time::Duration::from_millis(2500));
 
     let text = m.encode();
     for line in [
         "k8scop_packs_loaded 3",
+        "k8scop_threads 2",
+        "k8scop_process_cpu_seconds 2.5",
         "k8scop_open_aggregates 17",
         "k8scop_checkpoint_timestamp_seconds 1700000000.5",
         "# UNIT k8scop_lag_seconds seconds",
