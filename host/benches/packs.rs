@@ -213,18 +213,9 @@ fn all_packs(packs: &[String], docs: &[DecodedDoc]) {
     let mut alerts = [0, 0];
     for _ in 0..RUNS {
         for (i, evaluate_everything) in [false, true].into_iter().enumerate() {
-            let mut engine = RuleEngine::new(engine_config(evaluate_everything)).unwrap();
-            for file in &files {
-                engine.load_file(file).unwrap();
-            }
-            let started = Instant::now();
-            let mut raised = 0;
-            for batch in docs.chunks(BATCH) {
-                let outcome = engine.evaluate(batch);
-                assert!(outcome.failures.is_empty(), "{:?}", outcome.failures);
-                raised += outcome.alerts.len();
-            }
-            times[i].push(started.elapsed());
+            let (time, _, raised) =
+                timed_pass(engine_config(evaluate_everything), None, &files, docs);
+            times[i].push(time);
             alerts[i] = raised;
         }
     }
@@ -260,21 +251,9 @@ fn on_threads(packs: &[String], docs: &[DecodedDoc], threads: usize) {
     let mut alerts = [0, 0];
     for _ in 0..RUNS {
         for (i, n) in [1, threads].into_iter().enumerate() {
-            let mut engine = RuleEngine::new(engine_config(false)).unwrap();
-            engine.set_threads(n).unwrap();
-            for file in &files {
-                engine.load_file(file).unwrap();
-            }
-            let started = Instant::now();
-            let usage = k8scop::cores::Usage::start();
-            let mut raised = 0;
-            for batch in docs.chunks(BATCH) {
-                let outcome = engine.evaluate(batch);
-                assert!(outcome.failures.is_empty(), "{:?}", outcome.failures);
-                raised += outcome.alerts.len();
-            }
-            times[i].push(started.elapsed());
-            cores[i].push(usage.finish(n).cores());
+            let (time, used, raised) = timed_pass(engine_config(false), Some(n), &files, docs);
+            times[i].push(time);
+            cores[i].push(used);
             alerts[i] = raised;
         }
     }
@@ -303,6 +282,34 @@ fn on_threads(packs: &[String], docs: &[DecodedDoc], threads: usize) {
         one.as_secs_f64() / many.as_secs_f64(),
         cores[1]
     );
+}
+
+/// One pass of `docs` through a fresh engine holding `files`, on
+/// `threads` (none: the engine's default): its time, the cores it kept
+/// busy, and the alerts raised.
+fn timed_pass(
+    config: EngineConfig,
+    threads: Option<usize>,
+    files: &[PathBuf],
+    docs: &[DecodedDoc],
+) -> (Duration, f64, usize) {
+    let mut engine = RuleEngine::new(config).unwrap();
+    if let Some(n) = threads {
+        engine.set_threads(n).unwrap();
+    }
+    for file in files {
+        engine.load_file(file).unwrap();
+    }
+    let started = Instant::now();
+    let usage = k8scop::cores::Usage::start();
+    let mut raised = 0;
+    for batch in docs.chunks(BATCH) {
+        let outcome = engine.evaluate(batch);
+        assert!(outcome.failures.is_empty(), "{:?}", outcome.failures);
+        raised += outcome.alerts.len();
+    }
+    let time = started.elapsed();
+    (time, usage.finish(threads.unwrap_or(1)).cores(), raised)
 }
 
 /// The shipped pack built from source, or, to compare builds of it, the
