@@ -5,6 +5,7 @@
 //! N (the cores the cgroup allows, or `--threads N`), interleaved.
 //!
 //!   cargo bench -p k8scop --bench packs [-- --events N] [--only PACK] [--threads N]
+//!   cargo bench -p k8scop --bench packs -- --profile RUNS   # under `perf record`
 //!
 //! The events are a realistic mix: the synthesized control-plane chatter of
 //! `samples/control-plane-chatter.jsonl` (most of a real log), with every
@@ -43,6 +44,29 @@ fn main() {
         .into_iter()
         .filter(|p| only.as_ref().is_none_or(|o| o == p))
         .collect();
+    // `--profile RUNS`: only the compiled packs together on one thread,
+    // RUNS times, so a profile holds the deployment's work and nothing of
+    // the native twins or the compiler.
+    if let Some(runs) = std::env::args()
+        .skip_while(|a| a != "--profile")
+        .nth(1)
+        .and_then(|n| n.parse::<usize>().ok())
+    {
+        let files: Vec<_> = packs
+            .iter()
+            .filter(|p| *p != "k8scop-sigma")
+            .map(|p| pack_file(p))
+            .collect();
+        for _ in 0..runs {
+            let (time, _, raised) = timed_pass(engine_config(false), Some(1), &files, &docs);
+            println!(
+                "{} packs, one thread: {:.0} events/s ({raised} alerts)",
+                files.len(),
+                rate(docs.len(), time)
+            );
+        }
+        return;
+    }
     println!(
         "{} events (control-plane chatter with every pack's cases spread through it), batches of {BATCH}, median of {RUNS} runs",
         docs.len()

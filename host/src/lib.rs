@@ -28,3 +28,10 @@ pub mod source;
 pub mod spelling;
 pub mod summary;
 pub mod workers;
+
+/// mimalloc for the binary, its tests and its benches: every batch lifts
+/// each alert's strings out of the sandbox and frees them together, and
+/// glibc's malloc spent a sixth of the evaluation time on that pattern
+/// (BENCHMARKS.md, "Where the time goes").
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
