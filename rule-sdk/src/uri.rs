@@ -11,9 +11,18 @@ pub fn query_values(uri: &str, key: &str) -> Vec<String> {
     query
         .split('&')
         .filter_map(|pair| pair.split_once('=').or(Some((pair, ""))))
-        .filter(|(k, _)| percent_decode(k) == key)
+        .filter(|(k, _)| key_is(k, key))
         .map(|(_, v)| percent_decode(v))
         .collect()
+}
+
+/// A raw query key, decoded, is `key`: decoded only when it has an escape,
+/// since every event's URI is asked for `dryRun` by several rules.
+fn key_is(raw: &str, key: &str) -> bool {
+    match raw.bytes().any(|b| b == b'%' || b == b'+') {
+        true => percent_decode(raw) == key,
+        false => raw == key,
+    }
 }
 
 /// The path of `uri`, without its query.
@@ -68,6 +77,14 @@ mod tests {
         assert!(query_values(uri, "missing").is_empty());
         assert!(query_values("/api/v1/pods", "command").is_empty());
         assert_eq!(path(uri), "/api/v1/namespaces/ns/pods/p/exec");
+    }
+
+    #[test]
+    fn an_escaped_key_is_its_decoded_name() {
+        let uri = "/api/v1/pods?dry%52un=All&field+sel=a";
+        assert_eq!(query_values(uri, "dryRun"), ["All"]);
+        assert_eq!(query_values(uri, "field sel"), ["a"]);
+        assert!(query_values(uri, "dry%52un").is_empty());
     }
 
     #[test]

@@ -71,11 +71,7 @@ pub(crate) fn forbidden(s: &Settings, e: &Event, out: &mut Alerts) {
 }
 
 pub(crate) fn user_agent(s: &Settings, e: &Event, out: &mut Alerts) {
-    let Some(matched) = s
-        .suspicious_user_agents
-        .iter()
-        .find(|s| contains_ignore_case(&e.user_agent, s))
-    else {
+    let Some(matched) = s.suspicious_user_agents.find(&e.user_agent) else {
         return;
     };
     // Load balancers and uptime checks probe health endpoints with curl.
@@ -87,7 +83,7 @@ pub(crate) fn user_agent(s: &Settings, e: &Event, out: &mut Alerts) {
         .title(format!("API request from {}", e.user_agent))
         .group(&[e.username(), &e.user_agent, e.source_ip()])
         .context(e)
-        .field("matched", matched.as_str())
+        .field("matched", matched)
         .field("request_uri", e.request_uri.as_ref());
 }
 
@@ -217,13 +213,4 @@ pub(crate) fn node_proxy(s: &Settings, e: &Event, out: &mut Alerts) {
     if runs_code {
         alert.severity(Severity::High);
     }
-}
-
-/// `needle` (lower case) occurs in `haystack`, ASCII case ignored, without
-/// allocating for every event.
-fn contains_ignore_case(haystack: &str, needle: &str) -> bool {
-    let (h, n) = (haystack.as_bytes(), needle.as_bytes());
-    n.is_empty()
-        || h.windows(n.len())
-            .any(|w| w.iter().zip(n).all(|(a, b)| a.to_ascii_lowercase() == *b))
 }

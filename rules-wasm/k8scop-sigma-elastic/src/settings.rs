@@ -152,6 +152,54 @@ pub const DEFAULT_CRITICAL_CONFIGMAPS: &[&str] = &[
     "argocd-rbac-cm",
 ];
 
+/// Substrings looked for with ASCII case ignored. Every event's user
+/// agent is checked against all of them, so one pass over the text finds
+/// the places where some substring could start (by its first byte) and
+/// only there compares; a search per substring was this pack's largest
+/// cost.
+pub(crate) struct Substrings {
+    needles: Vec<String>,
+    /// Which bytes (both cases) start some needle.
+    starts: [bool; 256],
+}
+
+impl Substrings {
+    pub(crate) fn new(needles: &[String]) -> Self {
+        let needles: Vec<String> = needles
+            .iter()
+            .filter(|n| !n.is_empty())
+            .map(|n| n.to_ascii_lowercase())
+            .collect();
+        let mut starts = [false; 256];
+        for n in &needles {
+            let b = n.as_bytes()[0];
+            starts[b as usize] = true;
+            starts[b.to_ascii_uppercase() as usize] = true;
+        }
+        Substrings { needles, starts }
+    }
+
+    /// The substring (lower case) that occurs in `haystack` and comes first
+    /// in the list.
+    pub(crate) fn find(&self, haystack: &str) -> Option<&str> {
+        let h = haystack.as_bytes();
+        let mut first: Option<usize> = None;
+        for (at, &b) in h.iter().enumerate() {
+            if !self.starts[b as usize] {
+                continue;
+            }
+            let rest = &h[at..];
+            let limit = first.unwrap_or(self.needles.len());
+            if let Some(i) = self.needles[..limit].iter().position(|n| {
+                rest.len() >= n.len() && rest[..n.len()].eq_ignore_ascii_case(n.as_bytes())
+            }) {
+                first = Some(i);
+            }
+        }
+        first.map(|i| self.needles[i].as_str())
+    }
+}
+
 /// The operator's settings, read once.
 pub(crate) struct Settings {
     pub(crate) ignored_users: IgnoreList,
@@ -160,7 +208,7 @@ pub(crate) struct Settings {
     pub(crate) csr_privileged_subjects: Patterns,
     pub(crate) dangerous_capabilities: Vec<String>,
     pub(crate) trusted_images: Patterns,
-    pub(crate) suspicious_user_agents: Vec<String>,
+    pub(crate) suspicious_user_agents: Substrings,
     pub(crate) node_proxy_ignore_paths: Patterns,
     pub(crate) system_namespaces: Patterns,
     pub(crate) system_pod_prefixes: Patterns,
@@ -183,11 +231,9 @@ impl Settings {
                 .map(|c| normalize_capability(c))
                 .collect(),
             trusted_images: config.patterns("trusted_images", DEFAULT_TRUSTED_IMAGES),
-            suspicious_user_agents: config
-                .list("suspicious_user_agents", DEFAULT_SUSPICIOUS_USER_AGENTS)
-                .iter()
-                .map(|s| s.to_ascii_lowercase())
-                .collect(),
+            suspicious_user_agents: Substrings::new(
+                &config.list("suspicious_user_agents", DEFAULT_SUSPICIOUS_USER_AGENTS),
+            ),
             node_proxy_ignore_paths: config
                 .patterns("node_proxy_ignore_paths", DEFAULT_NODE_PROXY_IGNORE_PATHS),
             system_namespaces: config.patterns("system_namespaces", &["kube-system"]),
@@ -207,4 +253,25 @@ fn normalize_capability(cap: &str) -> String {
         .to_ascii_uppercase()
         .trim_start_matches("CAP_")
         .to_string()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::Substrings;
+
+    #[test]
+    fn substrings_ignore_ascii_case_on_both_sides_and_name_the_match() {
+        let agents = Substrings::new(&[
+            "curl/".to_string(),
+            "Kube-Hunter".to_string(),
+            String::new(),
+        ]);
+        assert_eq!(agents.find("CURL/8.5.0"), Some("curl/"));
+        assert_eq!(agents.find("python kube-hunter 0.6"), Some("kube-hunter"));
+        assert_eq!(agents.find("kubectl/v1.29.0 (linux/amd64)"), None);
+        assert_eq!(agents.find("curl"), None);
+        // The list's order decides, not the place in the text.
+        assert_eq!(agents.find("kube-hunter via curl/8"), Some("curl/"));
+        assert_eq!(agents.find(""), None);
+    }
 }
