@@ -347,11 +347,19 @@ fn pack_file(pack: &str) -> PathBuf {
 
 /// Fresh engines for every run, sharing one module cache so a pack is
 /// compiled once, not once per run.
+/// `K8SCOP_BENCH_CACHE` keeps the compiled packs across runs (e.g. under
+/// valgrind, where compiling them would take minutes).
 fn engine_config(evaluate_everything: bool) -> EngineConfig {
     static CACHE: std::sync::OnceLock<tempfile::TempDir> = std::sync::OnceLock::new();
-    let cache = CACHE.get_or_init(|| tempfile::tempdir().unwrap());
+    let cache = match std::env::var_os("K8SCOP_BENCH_CACHE") {
+        Some(dir) => PathBuf::from(dir),
+        None => CACHE
+            .get_or_init(|| tempfile::tempdir().unwrap())
+            .path()
+            .to_path_buf(),
+    };
     EngineConfig {
-        cache_dir: Some(cache.path().to_path_buf()),
+        cache_dir: Some(cache),
         evaluate_everything,
         ..Default::default()
     }

@@ -39,7 +39,7 @@ fn list_word(field: ListField) -> usize {
 /// where an event keeps it: `event.<path>`, or `(<part>).<path>` inside an
 /// optional part (present or not as a whole, by its `event-has` flag), or
 /// `(body <part>)` for a request or response body. The writer reads a
-/// field through `text_of`, the reader fills it through `text_slot`; both
+/// field through `text_of`, the reader fills it through `fill_texts`; both
 /// are made here, and their `match`es name every field (no wildcard), so a
 /// field the WIT adds is a compile error until it has a place.
 macro_rules! text_layout {
@@ -49,7 +49,7 @@ macro_rules! text_layout {
         $e.$part.as_ref().map(|p| p $(. $path)+ .as_ref())
     };
     (@slot $e:ident event $(. $path:ident)+) => { Some(&mut $e $(. $path)+) };
-    (@slot $e:ident (body $part:ident)) => { None };
+    (@slot $e:ident (body $part:ident)) => { None::<&mut Text<'_>> };
     (@slot $e:ident ($part:ident) $(. $path:ident)+) => {
         $e.$part.as_mut().map(|p| &mut p $(. $path)+)
     };
@@ -64,12 +64,17 @@ macro_rules! text_layout {
             }
         }
 
-        /// Where `e` keeps `field`'s text; `None` when its part is absent
-        /// (bodies are filled whole, by their flags).
-        fn text_slot<'e, 'a>(e: &'e mut Event<'a>, field: TextField) -> Option<&'e mut Text<'a>> {
-            match field {
-                $(TextField::$field => text_layout!(@slot e $place $(. $path)*),)*
-            }
+        /// Fill every text of `e` that has a place (its part present;
+        /// bodies are filled whole, by their flags) from block `b`: one
+        /// assignment per field, written out, since every pack does this
+        /// for every event.
+        #[inline]
+        fn fill_texts<'a>(r: &BatchReader<'a>, b: &[u32], e: &mut Event<'a>) {
+            $(
+                if let Some(slot) = text_layout!(@slot e $place $(. $path)*) {
+                    *slot = r.cow(b, TextField::$field);
+                }
+            )*
         }
     };
 }
@@ -141,10 +146,17 @@ macro_rules! list_layout {
             }
         }
 
-        fn list_slot<'e, 'a>(e: &'e mut Event<'a>, field: ListField) -> Option<ListSlot<'e, 'a>> {
-            match field {
-                $(ListField::$field => list_layout!(@slot e $kind $place $(. $path)+),)*
-            }
+        /// Fill every list of `e` that has a place from block `b`, as
+        /// `fill_texts` its texts.
+        #[inline]
+        fn fill_lists<'a>(r: &BatchReader<'a>, b: &[u32], e: &mut Event<'a>) {
+            $(
+                match list_layout!(@slot e $kind $place $(. $path)+) {
+                    Some(ListSlot::Texts(into)) => r.fill_list(b, ListField::$field, into),
+                    Some(ListSlot::Pairs(into)) => r.fill_pairs(b, ListField::$field, into),
+                    None => {}
+                }
+            )*
         }
     };
 }
@@ -449,18 +461,24 @@ impl<'a> BatchReader<'a> {
 
     /// The text at (start, len); empty if out of range or not on character
     /// boundaries (a host bug, never a reason to trap).
+    #[inline]
     fn span(&self, start: u32, len: u32) -> &'a str {
+        if len == 0 {
+            return "";
+        }
         let start = start as usize;
         self.text
             .get(start..start.saturating_add(len as usize))
             .unwrap_or("")
     }
 
+    #[inline]
     fn text(&self, block: &[u32], field: TextField) -> &'a str {
         let word = text_word(field);
         self.span(block[word], block[word + 1])
     }
 
+    #[inline]
     fn cow(&self, block: &[u32], field: TextField) -> Text<'a> {
         Cow::Borrowed(self.text(block, field))
     }
@@ -510,18 +528,8 @@ impl<'a> BatchReader<'a> {
         let body = |flag, field| present(flag).then(|| Body::from_json(self.text(b, field)));
         e.request_body = body(has::REQUEST_OBJECT, TextField::RequestObject);
         e.response_body = body(has::RESPONSE_OBJECT, TextField::ResponseObject);
-        for field in TEXT_LAYOUT {
-            if let Some(slot) = text_slot(e, field) {
-                *slot = self.cow(b, field);
-            }
-        }
-        for field in LIST_LAYOUT {
-            match list_slot(e, field) {
-                Some(ListSlot::Texts(into)) => self.fill_list(b, field, into),
-                Some(ListSlot::Pairs(into)) => self.fill_pairs(b, field, into),
-                None => {}
-            }
-        }
+        fill_texts(self, b, e);
+        fill_lists(self, b, e);
     }
 }
 

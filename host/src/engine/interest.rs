@@ -22,25 +22,39 @@ struct RuleInterest {
 #[derive(Debug, Clone)]
 pub struct PackInterest {
     rules: Vec<RuleInterest>,
+    /// The kinds some rule takes whole (no verb or resource named): most
+    /// packs have such a rule, and then every event of the kind is the
+    /// pack's without comparing it to each rule's lists.
+    whole_kinds: Vec<EventKind>,
 }
 
 impl PackInterest {
     pub fn new(rules: &[RuleInfo]) -> Self {
-        PackInterest {
-            rules: rules
-                .iter()
-                .map(|r| RuleInterest {
-                    kinds: r.interest.kinds.clone(),
-                    verbs: r.interest.verbs.clone(),
-                    resources: r.interest.resources.clone(),
+        let rules: Vec<RuleInterest> = rules
+            .iter()
+            .map(|r| RuleInterest {
+                kinds: r.interest.kinds.clone(),
+                verbs: r.interest.verbs.clone(),
+                resources: r.interest.resources.clone(),
+            })
+            .collect();
+        let whole_kinds = [EventKind::Audit, EventKind::Other]
+            .into_iter()
+            .filter(|&kind| {
+                rules.iter().any(|r| {
+                    (r.kinds.is_empty() || r.kinds.contains(&kind))
+                        && (kind == EventKind::Other
+                            || r.verbs.iter().all(|v| v == "*")
+                                && r.resources.iter().all(|p| p == "*"))
                 })
-                .collect(),
-        }
+            })
+            .collect();
+        PackInterest { rules, whole_kinds }
     }
 
     /// True when at least one rule of the pack could match the event.
     pub fn matches(&self, e: &EventFacts<'_>) -> bool {
-        self.rules.iter().any(|r| r.matches(e))
+        self.whole_kinds.contains(&e.kind) || self.rules.iter().any(|r| r.matches(e))
     }
 }
 
@@ -138,5 +152,26 @@ mod tests {
         };
         assert!(syslog.matches(&other));
         assert!(!syslog.matches(&audit("get", "pods", "")));
+    }
+
+    #[test]
+    fn a_rule_taking_every_audit_event_takes_them_all_but_not_other_kinds() {
+        let p = PackInterest::new(&[
+            rule(vec![EventKind::Audit], &["*"], &[]),
+            rule(vec![EventKind::Audit], &["create"], &["pods/exec"]),
+        ]);
+        assert_eq!(p.whole_kinds, [EventKind::Audit]);
+        assert!(p.matches(&audit("watch", "leases", "")));
+        let other = EventFacts {
+            kind: EventKind::Other,
+            verb: "",
+            resource: "",
+            subresource: "",
+        };
+        assert!(!p.matches(&other));
+        let narrow = PackInterest::new(&[rule(vec![], &["get", "*"], &["pods"])]);
+        assert_eq!(narrow.whole_kinds, [EventKind::Other]);
+        assert!(narrow.matches(&audit("delete", "pods", "")));
+        assert!(!narrow.matches(&audit("delete", "nodes", "")));
     }
 }

@@ -1,6 +1,10 @@
 //! The operator's lists, with their defaults. Lists are comma-separated,
 //! `*` at the end of an entry matches by prefix.
 
+use std::cell::RefCell;
+use std::collections::HashMap;
+use std::hash::{BuildHasherDefault, Hasher};
+
 use rule_sdk::{Config, IgnoreList, Patterns};
 
 /// Identities ignored besides the control plane's of
@@ -159,8 +163,42 @@ pub const DEFAULT_CRITICAL_CONFIGMAPS: &[&str] = &[
 /// cost.
 pub(crate) struct Substrings {
     needles: Vec<String>,
-    /// Which bytes (both cases) start some needle.
-    starts: [bool; 256],
+    /// For each byte (both cases), the needles that start with it, in the
+    /// list's order.
+    by_first: Vec<Vec<usize>>,
+    /// The answers for texts already searched: a cluster's clients send a
+    /// few dozen user agents, over and over.
+    seen: RefCell<HashMap<Box<str>, Option<usize>, BuildHasherDefault<Fnv>>>,
+}
+
+/// Texts remembered before the memory of answers starts over, and the
+/// longest remembered (so the memory stays under 300 KiB whatever clients
+/// send).
+const SEEN_CAPACITY: usize = 1024;
+const SEEN_LONGEST: usize = 256;
+
+/// FNV-1a: a short text hashed in a few instructions a byte (the standard
+/// hasher is several times dearer, and these keys are not chosen to
+/// collide: a collision costs a comparison, never a wrong answer).
+#[derive(Default)]
+pub(crate) struct Fnv(u64);
+
+impl Hasher for Fnv {
+    fn finish(&self) -> u64 {
+        self.0
+    }
+
+    fn write(&mut self, bytes: &[u8]) {
+        let mut h = if self.0 == 0 {
+            0xcbf2_9ce4_8422_2325
+        } else {
+            self.0
+        };
+        for &b in bytes {
+            h = (h ^ b as u64).wrapping_mul(0x100_0000_01b3);
+        }
+        self.0 = h;
+    }
 }
 
 impl Substrings {
@@ -170,33 +208,59 @@ impl Substrings {
             .filter(|n| !n.is_empty())
             .map(|n| n.to_ascii_lowercase())
             .collect();
-        let mut starts = [false; 256];
-        for n in &needles {
+        let mut by_first = vec![Vec::new(); 256];
+        for (i, n) in needles.iter().enumerate() {
             let b = n.as_bytes()[0];
-            starts[b as usize] = true;
-            starts[b.to_ascii_uppercase() as usize] = true;
+            by_first[b as usize].push(i);
+            if b.is_ascii_lowercase() {
+                by_first[b.to_ascii_uppercase() as usize].push(i);
+            }
         }
-        Substrings { needles, starts }
+        Substrings {
+            needles,
+            by_first,
+            seen: RefCell::default(),
+        }
     }
 
     /// The substring (lower case) that occurs in `haystack` and comes first
     /// in the list.
     pub(crate) fn find(&self, haystack: &str) -> Option<&str> {
+        if haystack.len() > SEEN_LONGEST {
+            return self.search(haystack).map(|i| self.needles[i].as_str());
+        }
+        let mut seen = self.seen.borrow_mut();
+        let found = match seen.get(haystack) {
+            Some(&found) => found,
+            None => {
+                let found = self.search(haystack);
+                if seen.len() >= SEEN_CAPACITY {
+                    seen.clear();
+                }
+                seen.insert(haystack.into(), found);
+                found
+            }
+        };
+        found.map(|i| self.needles[i].as_str())
+    }
+
+    fn search(&self, haystack: &str) -> Option<usize> {
         let h = haystack.as_bytes();
         let mut first: Option<usize> = None;
         for (at, &b) in h.iter().enumerate() {
-            if !self.starts[b as usize] {
-                continue;
-            }
             let rest = &h[at..];
-            let limit = first.unwrap_or(self.needles.len());
-            if let Some(i) = self.needles[..limit].iter().position(|n| {
-                rest.len() >= n.len() && rest[..n.len()].eq_ignore_ascii_case(n.as_bytes())
-            }) {
-                first = Some(i);
+            for &i in &self.by_first[b as usize] {
+                let n = self.needles[i].as_bytes();
+                if first.is_some_and(|f| f <= i) {
+                    break;
+                }
+                if rest.len() >= n.len() && rest[..n.len()].eq_ignore_ascii_case(n) {
+                    first = Some(i);
+                    break;
+                }
             }
         }
-        first.map(|i| self.needles[i].as_str())
+        first
     }
 }
 
@@ -273,5 +337,16 @@ mod tests {
         // The list's order decides, not the place in the text.
         assert_eq!(agents.find("kube-hunter via curl/8"), Some("curl/"));
         assert_eq!(agents.find(""), None);
+        // Asked again, from the memory of answers: the same.
+        assert_eq!(agents.find("CURL/8.5.0"), Some("curl/"));
+        assert_eq!(agents.find("kubectl/v1.29.0 (linux/amd64)"), None);
+        for i in 0..super::SEEN_CAPACITY + 5 {
+            assert_eq!(agents.find(&format!("agent {i}")), None);
+        }
+        assert!(agents.seen.borrow().len() <= super::SEEN_CAPACITY);
+        assert_eq!(agents.find("x curl/1"), Some("curl/"));
+        let long = format!("{}curl/", "a".repeat(super::SEEN_LONGEST));
+        assert_eq!(agents.find(&long), Some("curl/"));
+        assert!(!agents.seen.borrow().contains_key(long.as_str()));
     }
 }
