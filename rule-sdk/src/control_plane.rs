@@ -61,6 +61,9 @@
 
 use crate::{Config, Event, Patterns};
 
+mod user_index;
+use user_index::UserIndex;
+
 /// What a component does, which the chatter filter's rules key on.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Role {
@@ -420,11 +423,10 @@ pub const COMPONENTS: &[Component] = &[
     ),
 ];
 
-/// One compiled row.
+/// One compiled row (its users are in the table's `UserIndex`).
 #[derive(Debug, Clone)]
 struct Row {
     component: String,
-    users: Patterns,
     agents: Patterns,
     sources: Vec<String>,
 }
@@ -433,7 +435,6 @@ impl Row {
     fn of(c: &Component) -> Row {
         Row {
             component: format!("{} {}", c.distribution, c.name),
-            users: Patterns::new(c.users),
             agents: Patterns::new(c.agents),
             sources: c.sources.iter().map(|s| s.to_string()).collect(),
         }
@@ -462,6 +463,7 @@ pub enum Verdict<'t> {
 #[derive(Debug, Clone)]
 pub struct ControlPlane {
     rows: Vec<Row>,
+    users: UserIndex,
 }
 
 impl Default for ControlPlane {
@@ -483,7 +485,18 @@ impl ControlPlane {
             .filter(|c| distributions.iter().any(|d| d.as_ref() == c.distribution))
             .map(Row::of)
             .collect();
-        ControlPlane { rows }
+        let mut table = ControlPlane {
+            rows,
+            users: UserIndex::default(),
+        };
+        for (i, c) in COMPONENTS
+            .iter()
+            .filter(|c| distributions.iter().any(|d| d.as_ref() == c.distribution))
+            .enumerate()
+        {
+            table.users.add(i, c.users);
+        }
+        table
     }
 
     /// The pack's `control_plane_distributions` and `control_plane_agents`
@@ -528,9 +541,9 @@ impl ControlPlane {
     /// Add a row: `user` (a pattern) is a control-plane identity whose
     /// expected agent is `agent` (a pattern), from `sources` (any if empty).
     pub fn add<S: AsRef<str>>(&mut self, user: &str, agent: &str, sources: &[S]) {
+        self.users.add(self.rows.len(), &[user]);
         self.rows.push(Row {
             component: format!("operator {user}"),
-            users: Patterns::new(&[user]),
             agents: Patterns::new(&[agent]),
             sources: sources
                 .iter()
@@ -542,13 +555,13 @@ impl ControlPlane {
 
     /// True when `user` belongs to some component of the table.
     pub fn is_control_plane(&self, user: &str) -> bool {
-        self.rows.iter().any(|r| r.users.matches(user))
+        self.users.rows(user).next().is_some()
     }
 
     /// Who `user` sending `agent` from `source_ip` is.
     pub fn verdict(&self, user: &str, agent: &str, source_ip: &str) -> Verdict<'_> {
         let mut owners: Vec<&str> = Vec::new();
-        for row in self.rows.iter().filter(|r| r.users.matches(user)) {
+        for row in self.users.rows(user).map(|i| &self.rows[i]) {
             if row.agents.matches(agent) && row.source_ok(source_ip) {
                 return Verdict::Expected(&row.component);
             }

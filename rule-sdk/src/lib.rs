@@ -59,6 +59,7 @@ pub mod audit;
 pub mod config;
 pub mod control_plane;
 pub mod doc;
+pub mod fnv;
 mod host;
 pub mod image;
 pub mod log;

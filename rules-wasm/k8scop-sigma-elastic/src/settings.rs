@@ -3,7 +3,6 @@
 
 use std::cell::RefCell;
 use std::collections::HashMap;
-use std::hash::{BuildHasherDefault, Hasher};
 
 use rule_sdk::{Config, IgnoreList, Patterns};
 
@@ -167,8 +166,10 @@ pub(crate) struct Substrings {
     /// list's order.
     by_first: Vec<Vec<usize>>,
     /// The answers for texts already searched: a cluster's clients send a
-    /// few dozen user agents, over and over.
-    seen: RefCell<HashMap<Box<str>, Option<usize>, BuildHasherDefault<Fnv>>>,
+    /// few dozen user agents, over and over. The standard (keyed) hasher,
+    /// since clients choose these texts and could otherwise make them
+    /// collide.
+    seen: RefCell<HashMap<Box<str>, Option<usize>>>,
 }
 
 /// Texts remembered before the memory of answers starts over, and the
@@ -176,30 +177,6 @@ pub(crate) struct Substrings {
 /// send).
 const SEEN_CAPACITY: usize = 1024;
 const SEEN_LONGEST: usize = 256;
-
-/// FNV-1a: a short text hashed in a few instructions a byte (the standard
-/// hasher is several times dearer, and these keys are not chosen to
-/// collide: a collision costs a comparison, never a wrong answer).
-#[derive(Default)]
-pub(crate) struct Fnv(u64);
-
-impl Hasher for Fnv {
-    fn finish(&self) -> u64 {
-        self.0
-    }
-
-    fn write(&mut self, bytes: &[u8]) {
-        let mut h = if self.0 == 0 {
-            0xcbf2_9ce4_8422_2325
-        } else {
-            self.0
-        };
-        for &b in bytes {
-            h = (h ^ b as u64).wrapping_mul(0x100_0000_01b3);
-        }
-        self.0 = h;
-    }
-}
 
 impl Substrings {
     pub(crate) fn new(needles: &[String]) -> Self {
