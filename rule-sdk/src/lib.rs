@@ -117,6 +117,18 @@ pub mod bindings {
 #[doc(hidden)]
 pub use wit_bindgen as __wit_bindgen;
 
+/// Talc instead of the standard library's dlmalloc inside the sandbox: a
+/// pack allocates for every alert and every parsed body, and dlmalloc's
+/// malloc and free were a sixth of the Falco pack's time (BENCHMARKS.md).
+/// A pack that brings its own allocator turns off the `talc` feature.
+#[cfg(all(
+    feature = "talc",
+    target_family = "wasm",
+    not(target_feature = "atomics")
+))]
+#[global_allocator]
+static ALLOCATOR: talc::wasm::WasmDynamicTalc = talc::wasm::new_wasm_dynamic_allocator();
+
 /// Export a type implementing [`Pack`] as this component's rule pack.
 /// Call it once, at the root of the pack's crate.
 #[macro_export]
