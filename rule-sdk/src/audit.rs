@@ -364,6 +364,12 @@ impl<'a> Event<'a> {
         (!values.is_empty()).then(|| values.join(" "))
     }
 
+    /// The request URI's query has `key` (`dryRun`), with or without a
+    /// value: `query_param(key).is_some()` without decoding or allocating.
+    pub fn has_query_param(&self, key: &str) -> bool {
+        crate::uri::has_query_key(&self.request_uri, key)
+    }
+
     /// The pod spec carried by the request: a Pod, or the pod template of a
     /// workload (Deployment, DaemonSet, StatefulSet, ReplicaSet, Job, CronJob),
     /// or the ephemeral containers a `pods/ephemeralcontainers` update adds.

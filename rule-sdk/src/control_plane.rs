@@ -445,6 +445,13 @@ impl Row {
     }
 }
 
+/// [`Verdict`] by row, before the owners are named.
+enum Judged {
+    NotControlPlane,
+    Expected(usize),
+    Unexpected,
+}
+
 /// What the table says of a request's identity, agent and source.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Verdict<'t> {
@@ -560,18 +567,37 @@ impl ControlPlane {
 
     /// Who `user` sending `agent` from `source_ip` is.
     pub fn verdict(&self, user: &str, agent: &str, source_ip: &str) -> Verdict<'_> {
-        let mut owners: Vec<&str> = Vec::new();
-        for row in self.users.rows(user).map(|i| &self.rows[i]) {
+        match self.judge(user, agent, source_ip) {
+            Judged::NotControlPlane => Verdict::NotControlPlane,
+            Judged::Expected(row) => Verdict::Expected(&self.rows[row].component),
+            Judged::Unexpected => Verdict::Unexpected(
+                self.rows_of(user)
+                    .map(|row| row.component.as_str())
+                    .collect::<Vec<_>>()
+                    .join(", "),
+            ),
+        }
+    }
+
+    /// The verdict without naming the owners of an unexpected request: the
+    /// ignore-list asks this of every event and needs no names.
+    fn judge(&self, user: &str, agent: &str, source_ip: &str) -> Judged {
+        let mut named = false;
+        for i in self.users.rows(user) {
+            let row = &self.rows[i];
             if row.agents.matches(agent) && row.source_ok(source_ip) {
-                return Verdict::Expected(&row.component);
+                return Judged::Expected(i);
             }
-            owners.push(&row.component);
+            named = true;
         }
-        if owners.is_empty() {
-            Verdict::NotControlPlane
-        } else {
-            Verdict::Unexpected(owners.join(", "))
+        match named {
+            true => Judged::Unexpected,
+            false => Judged::NotControlPlane,
         }
+    }
+
+    fn rows_of<'t>(&'t self, user: &'t str) -> impl Iterator<Item = &'t Row> {
+        self.users.rows(user).map(|i| &self.rows[i])
     }
 
     /// [`verdict`](Self::verdict) of an audit event's user, agent and first
@@ -659,8 +685,8 @@ impl IgnoreList {
             return false;
         }
         !matches!(
-            self.control_plane.verdict(user, agent, source_ip),
-            Verdict::Unexpected(_)
+            self.control_plane.judge(user, agent, source_ip),
+            Judged::Unexpected
         )
     }
 }

@@ -5,15 +5,25 @@
 
 /// Every value of `key` in the query of `uri`, in order, percent-decoded.
 pub fn query_values(uri: &str, key: &str) -> Vec<String> {
-    let Some((_, query)) = uri.split_once('?') else {
-        return Vec::new();
-    };
+    raw_values(uri, key).map(percent_decode).collect()
+}
+
+/// `key` is in the query of `uri` (with or without a value), found
+/// without decoding or allocating: several rules ask it of every event
+/// (`dryRun`).
+pub fn has_query_key(uri: &str, key: &str) -> bool {
+    raw_values(uri, key).next().is_some()
+}
+
+/// Every value of `key` in the query of `uri`, in order, as sent.
+fn raw_values<'u>(uri: &'u str, key: &'u str) -> impl Iterator<Item = &'u str> {
+    let query = uri.split_once('?').map_or("", |(_, q)| q);
     query
         .split('&')
-        .filter_map(|pair| pair.split_once('=').or(Some((pair, ""))))
-        .filter(|(k, _)| key_is(k, key))
-        .map(|(_, v)| percent_decode(v))
-        .collect()
+        .filter(|pair| !pair.is_empty())
+        .map(|pair| pair.split_once('=').unwrap_or((pair, "")))
+        .filter(move |(k, _)| key_is(k, key))
+        .map(|(_, v)| v)
 }
 
 /// A raw query key, decoded, is `key`: decoded only when it has an escape,
@@ -77,6 +87,19 @@ mod tests {
         assert!(query_values(uri, "missing").is_empty());
         assert!(query_values("/api/v1/pods", "command").is_empty());
         assert_eq!(path(uri), "/api/v1/namespaces/ns/pods/p/exec");
+    }
+
+    #[test]
+    fn a_key_is_there_with_or_without_a_value() {
+        assert!(has_query_key("/api/v1/pods?dryRun=All", "dryRun"));
+        assert!(has_query_key("/api/v1/pods?watch=1&dryRun", "dryRun"));
+        assert!(has_query_key("/api/v1/pods?dry%52un=All", "dryRun"));
+        assert!(!has_query_key(
+            "/api/v1/pods?dryRunX=All&x=dryRun",
+            "dryRun"
+        ));
+        assert!(!has_query_key("/api/v1/pods", "dryRun"));
+        assert!(!has_query_key("/api/v1/pods?", ""));
     }
 
     #[test]

@@ -194,7 +194,7 @@ impl Classic {
         }
         // Only the core API group's pods and secrets (metrics.k8s.io also
         // has "pods"), and only requests that were not dry runs.
-        if !e.api_group().is_empty() || e.query_param("dryRun").is_some() {
+        if !e.api_group().is_empty() || e.has_query_param("dryRun") {
             return;
         }
         let all_namespaces = e.namespace().is_empty();

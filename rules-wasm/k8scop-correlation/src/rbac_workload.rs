@@ -156,7 +156,7 @@ impl RbacThenWorkload {
 /// A create, update or patch the API server carried out: answered 2xx and
 /// not a dry run.
 fn is_change(e: &Event) -> bool {
-    CHANGE_VERBS.contains(&e.verb.as_ref()) && e.succeeded() && e.query_param("dryRun").is_none()
+    CHANGE_VERBS.contains(&e.verb.as_ref()) && e.succeeded() && !e.has_query_param("dryRun")
 }
 
 fn is_workload(e: &Event) -> bool {

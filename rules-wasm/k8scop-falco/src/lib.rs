@@ -131,7 +131,7 @@ impl Falco {
         // Nodes register themselves, under identities ignored below.
         nodes::check(s, e, out);
         // A dry run changes nothing.
-        let dry_run = e.query_param("dryRun").is_some();
+        let dry_run = e.has_query_param("dryRun");
         // What a pod runs matters whoever created it: the pod the
         // replicaset-controller creates is the one that runs.
         if !dry_run {

@@ -9,7 +9,7 @@ use crate::settings::Settings;
 use crate::{alert, is_resource, object_name};
 
 pub(crate) fn check(s: &Settings, e: &Event, out: &mut Alerts) {
-    if e.verb != "create" || !is_resource(e, "nodes", &[""]) || e.query_param("dryRun").is_some() {
+    if e.verb != "create" || !is_resource(e, "nodes", &[""]) || e.has_query_param("dryRun") {
         return;
     }
     let node = object_name(e);

@@ -122,7 +122,7 @@ impl Pack for SigmaElastic {
         if e.response_code() == Some(403) {
             return access::forbidden(s, e, out);
         }
-        if !e.was_allowed() || e.query_param("dryRun").is_some() {
+        if !e.was_allowed() || e.has_query_param("dryRun") {
             return;
         }
         access::impersonation(s, e, out);
