@@ -386,6 +386,15 @@ fn base36(mut n: u128) -> String {
     String::from_utf8(digits).expect("ascii")
 }
 
+/// How long an idle connection is kept for the next request. osmem-server
+/// closes a connection idle for 60 s, and this client's runtime runs only
+/// during a request, so it never sees that close: a connection idle longer
+/// than that was reused dead, and the request failed with an incomplete
+/// message (the replay bench's count after a 1M replay, a minute or more
+/// after the load). Well under the server's 60 s, a connection is never
+/// reused after the server may have closed it.
+const POOL_IDLE: Duration = Duration::from_secs(20);
+
 /// A blocking HTTP client usable from sync code and from inside an async
 /// test: each call runs on a short-lived thread of its own, since blocking on
 /// a runtime from inside another runtime panics. reqwest gives us https and
@@ -397,12 +406,17 @@ struct Http {
 
 impl Http {
     fn new() -> Http {
+        Http::with_idle(POOL_IDLE)
+    }
+
+    fn with_idle(pool_idle: Duration) -> Http {
         let runtime = tokio::runtime::Builder::new_current_thread()
             .enable_all()
             .build()
             .expect("build the test HTTP runtime");
         let client = reqwest::Client::builder()
             .timeout(Duration::from_secs(60))
+            .pool_idle_timeout(pool_idle)
             .build()
             .expect("build the test HTTP client");
         Http {
@@ -454,6 +468,41 @@ impl Drop for Http {
 mod tests {
     use super::*;
     use serde_json::json;
+
+    /// A server that closes idle connections (as osmem-server does after
+    /// 60 s) never gets a request on a connection it has closed: the pool
+    /// lets idle connections go sooner.
+    #[test]
+    fn a_connection_the_server_closed_when_idle_is_not_reused() {
+        use std::io::{Read, Write};
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let url = format!("http://{}/", listener.local_addr().unwrap());
+        std::thread::spawn(move || {
+            for stream in listener.incoming() {
+                let Ok(mut stream) = stream else { return };
+                std::thread::spawn(move || {
+                    // Answer one request, keep the connection open a while
+                    // (the client may pool it), then close it as idle.
+                    let mut buf = [0u8; 4096];
+                    let _ = stream.read(&mut buf);
+                    let body = "{}";
+                    let answer = format!(
+                        "HTTP/1.1 200 OK\r\ncontent-type: application/json\r\ncontent-length: {}\r\n\r\n{body}",
+                        body.len()
+                    );
+                    let _ = stream.write_all(answer.as_bytes());
+                    std::thread::sleep(Duration::from_millis(300));
+                });
+            }
+        });
+        let http = Http::with_idle(Duration::from_millis(100));
+        for _ in 0..3 {
+            let answer = http.send("GET", &url, None);
+            assert!(matches!(answer, Ok((200, _))), "{answer:?}");
+            // Longer than the server keeps an idle connection.
+            std::thread::sleep(Duration::from_millis(600));
+        }
+    }
 
     /// A request the server never answers because it died says so, with
     /// how it exited, instead of only "connection closed".
