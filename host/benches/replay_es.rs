@@ -20,8 +20,9 @@
 //!
 //! `K8SCOP_BENCH_LOG=warn,k8scop=trace` gives the replay that log filter and
 //! prints its log: every Elasticsearch request with its time, which shows
-//! where a window's time goes. `K8SCOP_BENCH_WRAP="heaptrack -o FILE"` runs
-//! the replay under a profiler.
+//! where a window's time goes. `K8SCOP_BENCH_WRAP="perf record -g -o FILE"`
+//! runs the replay under a profiler. (heaptrack sees nothing: it hooks
+//! libc's malloc, and k8scop allocates through mimalloc.)
 
 use std::process::Command;
 use std::sync::Arc;
@@ -214,7 +215,7 @@ fn main() {
     }
 }
 
-/// `k8scop`, or `K8SCOP_BENCH_WRAP` (e.g. `heaptrack -o /tmp/replay`)
+/// `k8scop`, or `K8SCOP_BENCH_WRAP` (e.g. `perf record -g -o FILE`)
 /// running it: a profiler then sees the replay exactly as timed. The peak
 /// RSS printed is then the wrapper's, not the replay's.
 fn replay_command() -> Command {
