@@ -20,7 +20,9 @@
 //!
 //! `K8SCOP_BENCH_LOG=warn,k8scop=trace` gives the replay that log filter and
 //! prints its log: every Elasticsearch request with its time, which shows
-//! where a window's time goes.
+//! where a window's time goes. `K8SCOP_BENCH_WRAP="perf record -g -o FILE"`
+//! runs the replay under a profiler. (heaptrack sees nothing: it hooks
+//! libc's malloc, and k8scop allocates through mimalloc.)
 
 use std::process::Command;
 use std::sync::Arc;
@@ -118,7 +120,7 @@ fn main() {
         // The replay, as an operator runs it.
         let alerts = cluster.unique_prefix("alerts");
         let started = Instant::now();
-        let mut child = Command::new(env!("CARGO_BIN_EXE_k8scop"))
+        let mut child = replay_command()
             .args([
                 "replay",
                 "--from",
@@ -210,6 +212,23 @@ fn main() {
             small.0,
             large.1 as f64 / small.1.max(1) as f64
         );
+    }
+}
+
+/// `k8scop`, or `K8SCOP_BENCH_WRAP` (e.g. `perf record -g -o FILE`)
+/// running it: a profiler then sees the replay exactly as timed. The peak
+/// RSS printed is then the wrapper's, not the replay's.
+fn replay_command() -> Command {
+    let bin = env!("CARGO_BIN_EXE_k8scop");
+    let wrap = std::env::var("K8SCOP_BENCH_WRAP").unwrap_or_default();
+    let mut words = wrap.split_whitespace();
+    match words.next() {
+        Some(program) => {
+            let mut command = Command::new(program);
+            command.args(words).arg(bin);
+            command
+        }
+        None => Command::new(bin),
     }
 }
 

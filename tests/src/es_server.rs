@@ -7,12 +7,12 @@
 //! the same tests against a real cluster instead; index names from
 //! [`TestCluster::unique_prefix`] keep runs apart there and are deleted on drop.
 
+use std::collections::VecDeque;
 use std::io::{BufRead, BufReader};
 use std::path::PathBuf;
 use std::process::{Child, ChildStdin, Command, Stdio};
-use std::sync::Mutex;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::mpsc;
+use std::sync::{Arc, Mutex, mpsc};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use serde_json::Value;
@@ -37,9 +37,15 @@ pub struct TestCluster {
 /// `stdin` keeps it alive, and the OS closes it for us if the test process
 /// dies without running `Drop`.
 struct Server {
-    child: Child,
+    child: Mutex<Child>,
     _stdin: ChildStdin,
+    /// Its last lines on stderr (it writes only why it exits, or a Go
+    /// panic): a request without an answer then says what happened.
+    stderr: Arc<Mutex<VecDeque<String>>>,
 }
+
+/// Lines of osmem-server's stderr kept for an error message.
+const STDERR_LINES: usize = 40;
 
 impl TestCluster {
     /// The external cluster if `K8SCOP_TEST_ES_URL` is set, else a fresh
@@ -72,12 +78,29 @@ impl TestCluster {
             .arg(std::process::id().to_string())
             .stdin(Stdio::piped())
             .stdout(Stdio::piped())
-            // It only logs its exit reason; keep test output clean.
-            .stderr(Stdio::null())
+            // It only logs its exit reason (or a Go panic): kept, not
+            // printed, and shown when a request gets no answer.
+            .stderr(Stdio::piped())
             .spawn()
             .unwrap_or_else(|e| panic!("cannot start {}: {e}", bin.display()));
         let stdin = child.stdin.take().expect("piped stdin");
         let stdout = child.stdout.take().expect("piped stdout");
+        let stderr_pipe = child.stderr.take().expect("piped stderr");
+        let stderr = Arc::new(Mutex::new(VecDeque::new()));
+        let kept = stderr.clone();
+        std::thread::Builder::new()
+            .name("osmem-stderr".into())
+            .spawn(move || {
+                for line in BufReader::new(stderr_pipe).lines() {
+                    let Ok(line) = line else { break };
+                    let mut kept = kept.lock().unwrap_or_else(|e| e.into_inner());
+                    if kept.len() == STDERR_LINES {
+                        kept.pop_front();
+                    }
+                    kept.push_back(line);
+                }
+            })
+            .expect("spawn the osmem stderr reader");
 
         // The first stdout line announces the address. Read it on a thread so
         // a silent server cannot hang the test, and keep draining stdout
@@ -93,14 +116,16 @@ impl TestCluster {
             })
             .expect("spawn the osmem stdout reader");
         let mut server = Server {
-            child,
+            child: Mutex::new(child),
             _stdin: stdin,
+            stderr,
         };
         let line = match rx.recv_timeout(STARTUP_TIMEOUT) {
             Ok(Some(Ok(line))) => line,
             other => {
-                let _ = server.child.kill();
-                let status = server.child.wait();
+                let child = server.child.get_mut().unwrap_or_else(|e| e.into_inner());
+                let _ = child.kill();
+                let status = child.wait();
                 panic!(
                     "osmem-server ({}) did not announce its address within {STARTUP_TIMEOUT:?}: {other:?}, exit: {status:?}",
                     bin.display()
@@ -196,7 +221,31 @@ impl TestCluster {
         let url = format!("{}{path}", self.url);
         self.http
             .send(method, &url, body)
-            .unwrap_or_else(|e| panic!("{method} {url}: {e}"))
+            .unwrap_or_else(|e| panic!("{method} {url}: {e}{}", self.server_state()))
+    }
+
+    /// For a request without an answer: whether our osmem-server is still
+    /// running, how it exited, and its last words on stderr.
+    fn server_state(&self) -> String {
+        let Some(server) = &self.server else {
+            return String::new();
+        };
+        let state = match server
+            .child
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .try_wait()
+        {
+            Ok(None) => "still running".to_string(),
+            Ok(Some(status)) => format!("exited: {status}"),
+            Err(e) => format!("state unknown: {e}"),
+        };
+        let stderr = server.stderr.lock().unwrap_or_else(|e| e.into_inner());
+        let stderr: Vec<&str> = stderr.iter().map(String::as_str).collect();
+        format!(
+            "\nosmem-server {state}; its last stderr lines:\n{}",
+            stderr.join("\n")
+        )
     }
 
     fn wait_ready(&self, deadline: Instant, bin: Option<&PathBuf>) {
@@ -272,8 +321,9 @@ impl Drop for TestCluster {
     fn drop(&mut self) {
         match &mut self.server {
             Some(server) => {
-                let _ = server.child.kill();
-                let _ = server.child.wait();
+                let child = server.child.get_mut().unwrap_or_else(|e| e.into_inner());
+                let _ = child.kill();
+                let _ = child.wait();
             }
             None => self.clean_up_external(),
         }
@@ -336,6 +386,15 @@ fn base36(mut n: u128) -> String {
     String::from_utf8(digits).expect("ascii")
 }
 
+/// How long an idle connection is kept for the next request. osmem-server
+/// closes a connection idle for 60 s, and this client's runtime runs only
+/// during a request, so it never sees that close: a connection idle longer
+/// than that was reused dead, and the request failed with an incomplete
+/// message (the replay bench's count after a 1M replay, a minute or more
+/// after the load). Well under the server's 60 s, a connection is never
+/// reused after the server may have closed it.
+const POOL_IDLE: Duration = Duration::from_secs(20);
+
 /// A blocking HTTP client usable from sync code and from inside an async
 /// test: each call runs on a short-lived thread of its own, since blocking on
 /// a runtime from inside another runtime panics. reqwest gives us https and
@@ -347,12 +406,17 @@ struct Http {
 
 impl Http {
     fn new() -> Http {
+        Http::with_idle(POOL_IDLE)
+    }
+
+    fn with_idle(pool_idle: Duration) -> Http {
         let runtime = tokio::runtime::Builder::new_current_thread()
             .enable_all()
             .build()
             .expect("build the test HTTP runtime");
         let client = reqwest::Client::builder()
             .timeout(Duration::from_secs(60))
+            .pool_idle_timeout(pool_idle)
             .build()
             .expect("build the test HTTP client");
         Http {
@@ -404,6 +468,60 @@ impl Drop for Http {
 mod tests {
     use super::*;
     use serde_json::json;
+
+    /// A server that closes idle connections (as osmem-server does after
+    /// 60 s) never gets a request on a connection it has closed: the pool
+    /// lets idle connections go sooner.
+    #[test]
+    fn a_connection_the_server_closed_when_idle_is_not_reused() {
+        use std::io::{Read, Write};
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let url = format!("http://{}/", listener.local_addr().unwrap());
+        std::thread::spawn(move || {
+            for stream in listener.incoming() {
+                let Ok(mut stream) = stream else { return };
+                std::thread::spawn(move || {
+                    // Answer one request, keep the connection open a while
+                    // (the client may pool it), then close it as idle.
+                    let mut buf = [0u8; 4096];
+                    let _ = stream.read(&mut buf);
+                    let body = "{}";
+                    let answer = format!(
+                        "HTTP/1.1 200 OK\r\ncontent-type: application/json\r\ncontent-length: {}\r\n\r\n{body}",
+                        body.len()
+                    );
+                    let _ = stream.write_all(answer.as_bytes());
+                    std::thread::sleep(Duration::from_millis(300));
+                });
+            }
+        });
+        let http = Http::with_idle(Duration::from_millis(100));
+        for _ in 0..3 {
+            let answer = http.send("GET", &url, None);
+            assert!(matches!(answer, Ok((200, _))), "{answer:?}");
+            // Longer than the server keeps an idle connection.
+            std::thread::sleep(Duration::from_millis(600));
+        }
+    }
+
+    /// A request the server never answers because it died says so, with
+    /// how it exited, instead of only "connection closed".
+    #[test]
+    fn a_request_to_a_dead_server_says_how_it_exited() {
+        let cluster = TestCluster::osmem();
+        {
+            let server = cluster.server.as_ref().expect("our own server");
+            let mut child = server.child.lock().unwrap();
+            child.kill().unwrap();
+            child.wait().unwrap();
+        }
+        let panic = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+            cluster.request("GET", "/", None)
+        }))
+        .expect_err("no server, no answer");
+        let message = panic.downcast_ref::<String>().cloned().unwrap_or_default();
+        assert!(message.contains("osmem-server exited"), "{message}");
+    }
 
     #[test]
     fn indexes_refreshes_and_counts() {

@@ -204,7 +204,9 @@ impl EsClient {
             %method, path = strip_query(path), status = status.as_u16(), sent, received = bytes.len(),
             ms = started.elapsed().as_secs_f64() * 1000.0, "elasticsearch request"
         );
-        Ok((status, bytes.to_vec()))
+        // The body as a Vec without a copy (the buffer has one owner): a
+        // search page is the largest thing held, and a copy held it twice.
+        Ok((status, Vec::from(bytes)))
     }
 
     /// Send JSON (or nothing) and expect a 2xx JSON answer.

@@ -32,6 +32,7 @@ use crate::notify::Notifier;
 use crate::ops::{Health, Metrics, StatusBoard};
 use crate::request_once::{RequestOnce, StagePolicy};
 pub use crate::sink::Output;
+use crate::sink::alert_writes::Rewrites;
 use crate::source::elasticsearch::Hit;
 use crate::source::jsonl::{self, RawLine};
 pub use crate::source::{EsInput, Schedule};
@@ -149,6 +150,12 @@ pub async fn run(
     };
     let batch_size = config.batch_size.max(1);
     let metrics = config.metrics.clone();
+    // Streaming shows alerts growing as they happen; a replay writes each
+    // once, final (see `Rewrites`).
+    let rewrites = match &input {
+        Input::Stream { .. } => Rewrites::Growing,
+        Input::File(_) | Input::Replay { .. } => Rewrites::Final,
+    };
     let source = tokio::spawn(source_stage(
         input,
         batch_size,
@@ -204,6 +211,7 @@ pub async fn run(
         aggregator,
         store,
         config.flush_interval,
+        rewrites,
         alert_rx,
         observe,
     ));

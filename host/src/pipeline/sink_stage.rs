@@ -15,7 +15,7 @@ use crate::decode::DocRef;
 use crate::notify::{FirstSeen, Notifier};
 use crate::ops::{Health, Metrics};
 use crate::sink::Output;
-use crate::sink::alert_writes::{AlertWrites, Written};
+use crate::sink::alert_writes::{AlertWrites, Moment, Rewrites, Written};
 use crate::sink::jsonl::JsonlSink;
 use crate::summary::SinkReport;
 
@@ -33,6 +33,7 @@ pub(super) async fn sink_stage(
     mut aggregator: Aggregator,
     checkpoints: Option<CheckpointStore>,
     flush_interval: Duration,
+    rewrites: Rewrites,
     mut rx: mpsc::Receiver<Evaluated>,
     observe: Observe,
 ) -> anyhow::Result<SinkReport> {
@@ -62,7 +63,7 @@ pub(super) async fn sink_stage(
             writer,
             alerts_prefix,
         } => {
-            let mut writes = AlertWrites::new(writer, alerts_prefix);
+            let mut writes = AlertWrites::new(writer, alerts_prefix, rewrites);
             let mut written = Written::default();
             let metrics = &observe.metrics;
             let mut flush = tokio::time::interval(flush_interval);
@@ -72,10 +73,9 @@ pub(super) async fn sink_stage(
                     evaluated = rx.recv() => match evaluated {
                         Some(Evaluated::Alerts(alerts)) => merge(&mut aggregator, alerts, &mut summary, &observe),
                         Some(Evaluated::End(end)) => {
-                            writes.flush(&mut aggregator, &mut written, metrics).await?;
                             // Nothing after `to` can merge into what ended
-                            // more than D before it.
-                            aggregator.close_before(end.to);
+                            // more than D before it: it closes here.
+                            writes.flush(&mut aggregator, Moment::WindowEnd(end.to), &mut written, metrics).await?;
                             if let Some(store) = &checkpoints {
                                 store.save(&Checkpoint { cursor: end.to, seen: end.seen.clone(), aggregates: aggregator.state(), requests: end.requests.clone() }).await?;
                                 metrics.checkpoint_written(end.to.timestamp_millis() as f64 / 1000.0);
@@ -94,13 +94,16 @@ pub(super) async fn sink_stage(
                     _ = flush.tick() => {
                         if writes.start(&mut aggregator, &mut written, metrics).await? {
                             // Taken for writing; those that can no longer
-                            // grow leave memory.
+                            // grow leave memory (with final rewrites, the
+                            // write took them already).
                             aggregator.close_idle();
                         }
                     }
                 }
             }
-            writes.flush(&mut aggregator, &mut written, metrics).await?;
+            writes
+                .flush(&mut aggregator, Moment::End, &mut written, metrics)
+                .await?;
             summary.alerts_written += written.alerts;
             summary.dead_lettered += written.dead_lettered;
         }
