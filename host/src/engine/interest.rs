@@ -106,6 +106,14 @@ mod tests {
         }
     }
 
+    /// A document of another kind than audit.
+    const OTHER: EventFacts<'static> = EventFacts {
+        kind: EventKind::Other,
+        verb: "",
+        resource: "",
+        subresource: "",
+    };
+
     fn audit<'a>(verb: &'a str, resource: &'a str, subresource: &'a str) -> EventFacts<'a> {
         EventFacts {
             kind: EventKind::Audit,
@@ -126,13 +134,7 @@ mod tests {
         assert!(p.matches(&audit("create", "pods", "exec")));
         assert!(!p.matches(&audit("create", "pods", "")));
         assert!(!p.matches(&audit("create", "pods", "log")));
-        let other = EventFacts {
-            kind: EventKind::Other,
-            verb: "",
-            resource: "",
-            subresource: "",
-        };
-        assert!(!p.matches(&other));
+        assert!(!p.matches(&OTHER));
     }
 
     #[test]
@@ -144,13 +146,7 @@ mod tests {
         let everything = PackInterest::new(&[rule(vec![], &[], &[])]);
         assert!(everything.matches(&audit("watch", "leases", "")));
         let syslog = PackInterest::new(&[rule(vec![EventKind::Other], &[], &[])]);
-        let other = EventFacts {
-            kind: EventKind::Other,
-            verb: "",
-            resource: "",
-            subresource: "",
-        };
-        assert!(syslog.matches(&other));
+        assert!(syslog.matches(&OTHER));
         assert!(!syslog.matches(&audit("get", "pods", "")));
     }
 
@@ -162,13 +158,7 @@ mod tests {
         ]);
         assert_eq!(p.whole_kinds, [EventKind::Audit]);
         assert!(p.matches(&audit("watch", "leases", "")));
-        let other = EventFacts {
-            kind: EventKind::Other,
-            verb: "",
-            resource: "",
-            subresource: "",
-        };
-        assert!(!p.matches(&other));
+        assert!(!p.matches(&OTHER));
         let narrow = PackInterest::new(&[rule(vec![], &["get", "*"], &["pods"])]);
         assert_eq!(narrow.whole_kinds, [EventKind::Other]);
         assert!(narrow.matches(&audit("delete", "pods", "")));
