@@ -153,6 +153,60 @@ fn several_threads_evaluate_exactly_as_one() {
     }
 }
 
+/// The engine stage hands over the batches queued behind one, several at
+/// once: each batch's outcome and the counters are what evaluating the
+/// batches one at a time gives, also for a pack that fails each batch and
+/// is quarantined in the middle of a group (the calls its instance left
+/// after a failure are made before the next batch's record).
+#[test]
+fn several_batches_at_once_evaluate_exactly_as_one_at_a_time() {
+    let docs = corpus();
+    let cache = tempfile::tempdir().unwrap();
+    let mut packs = shipped_packs();
+    packs.push("order-witness".into());
+    packs.push("hostile-panic".into());
+    let (one, one_counters) = run(&mut engine(1, &packs, cache.path()), &docs);
+    let failures = |outcomes: &[Vec<String>]| {
+        outcomes
+            .iter()
+            .flatten()
+            .filter(|l| l.starts_with("failure hostile-panic"))
+            .count()
+    };
+    assert!(
+        failures(&one) > 4
+            && one_counters
+                .iter()
+                .any(|c| c.starts_with("hostile-panic") && c.contains("Some(\"failed 3 batches")),
+        "the panicking pack fails, then is quarantined: {one_counters:?}"
+    );
+    let batches: Vec<&[DecodedDoc]> = docs.chunks(BATCH).collect();
+    for (threads, at_once) in [(1, 4), (2, 3), (3, 4)] {
+        let mut engine = engine(threads, &packs, cache.path());
+        let many: Vec<Vec<String>> = batches
+            .chunks(at_once)
+            .flat_map(|group| engine.evaluate_batches(group))
+            .map(|outcome| said(&outcome))
+            .collect();
+        assert_eq!(one.len(), many.len());
+        for (b, (one, many)) in one.iter().zip(&many).enumerate() {
+            assert_eq!(
+                one, many,
+                "batch {b}, {at_once} at once on {threads} threads"
+            );
+        }
+        let counters: Vec<String> = engine
+            .status()
+            .iter()
+            .map(|p| format!("{} {:?} {:?}", p.name, p.counters, p.quarantined))
+            .collect();
+        assert_eq!(
+            one_counters, counters,
+            "{at_once} at once on {threads} threads"
+        );
+    }
+}
+
 /// The witness numbers every audit event it is given: on three threads
 /// those numbers follow the log's order, across batches.
 #[test]

@@ -1,223 +1,398 @@
-//! Evaluating a batch: which documents each pack wants, written once for
-//! all; then every pack's share of the work on the engine's threads, a
-//! stateful pack in one piece on its one instance, a stateless pack cut
-//! into parts on instances of their own; then the outcome gathered pack by
-//! pack, part by part, exactly as one thread would have produced it.
+//! Evaluating batches: which documents each pack wants, each batch written
+//! once for all packs; then every pack's share of the work on the engine's
+//! threads, a stateful pack's batches in order on its one instance, a
+//! stateless pack's batches cut into parts on instances of their own; then
+//! the outcomes gathered batch by batch, pack by pack, exactly as one thread
+//! evaluating one batch at a time would have produced them.
+//!
+//! Several batches at once (what the decode stage has queued) keeps the
+//! threads busy: the batches are written side by side, and each thread runs
+//! its instance through all of them without waiting for the other packs at
+//! every batch.
 
 use std::ops::Range;
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use super::batch::BatchText;
 use super::instance::{Instance, Recipe};
 use super::{
-    BatchOutcome, EventFacts, PackError, PackFailure, RuleEngine, admit_alerts, facts,
-    quarantine_alert,
+    BatchOutcome, EventFacts, PackError, PackFailure, PackInterest, PackMeta, RuleEngine,
+    admit_alerts, facts, quarantine_alert,
 };
-use crate::contract::Alert;
 use crate::decode::DecodedDoc;
 
 /// A stateless pack's part is at least this many events: below it, the
 /// call costs more than the threads save.
 const MIN_PART_EVENTS: usize = 64;
 
-/// One call into one instance: a part (or the whole) of a pack's selection.
-struct Part<'a> {
-    /// The pack's position in the engine.
-    pack: usize,
+/// The most batches the engine stage hands over at once: what its channel
+/// holds when the engine is the slower stage.
+pub const MAX_BATCHES_AT_ONCE: usize = 4;
+
+/// One batch, ready for the packs.
+struct Prepared {
+    /// Per pack, the documents it is given (positions in the batch).
+    selections: Vec<Vec<usize>>,
+    /// Per document, its event's position in the written batch (none: no
+    /// pack wants it).
+    written: Vec<Option<usize>>,
+}
+
+/// One call into an instance: a part (or the whole) of a pack's selection
+/// in one batch.
+struct Part {
+    batch: usize,
     /// Which of the pack's selected documents.
     range: Range<usize>,
     /// Their events' positions in the written batch; `None`: all of them.
     events: Option<Vec<usize>>,
-    recipe: &'a Recipe,
-    instance: &'a mut Instance,
 }
 
-/// What one part gave.
-struct PartDone {
+/// The calls one instance makes, in batch order.
+struct Chain<'a> {
     pack: usize,
+    /// Which of the pack's instances.
+    slot: usize,
+    meta: Arc<PackMeta>,
+    recipe: &'a Recipe,
+    instance: &'a mut Instance,
+    parts: Vec<Part>,
+}
+
+/// What one call gave: its alerts already checked, on the call's thread.
+struct PartDone {
+    slot: usize,
+    batch: usize,
     range: Range<usize>,
     elapsed: Duration,
-    result: Result<Vec<Alert>, PackError>,
+    result: Result<Admitted, PackError>,
+}
+
+/// A call's alerts as the pack returned them (`raised`) and as admitted.
+struct Admitted {
+    raised: usize,
+    outcome: BatchOutcome,
+}
+
+/// What a batch's calls share: its text, its documents and who wants them.
+#[derive(Clone, Copy)]
+struct BatchRef<'a> {
+    text: &'a BatchText,
+    docs: &'a [DecodedDoc],
+    prepared: &'a Prepared,
 }
 
 impl RuleEngine {
     /// Evaluate a batch of documents with every pack interested in them.
     pub fn evaluate(&mut self, docs: &[DecodedDoc]) -> BatchOutcome {
-        let mut outcome = BatchOutcome::default();
+        self.evaluate_batches(&[docs])
+            .pop()
+            .expect("one outcome per batch")
+    }
+
+    /// Evaluate consecutive batches, in order: one outcome per batch, each
+    /// the same, alert for alert and counter for counter, as `evaluate` on
+    /// that batch after the ones before it.
+    pub fn evaluate_batches(&mut self, batches: &[&[DecodedDoc]]) -> Vec<BatchOutcome> {
         let everything = self.config.evaluate_everything;
-        // What the interest filters read, read once per document, not once
-        // per document and pack.
-        let facts: Vec<EventFacts<'_>> = docs.iter().map(facts).collect();
-        let selections: Vec<Vec<usize>> = self
+        if self.texts.len() < batches.len() {
+            self.texts.resize_with(batches.len(), BatchText::default);
+        }
+        let interests: Vec<Option<&PackInterest>> = self
             .packs
             .iter()
-            .map(|pack| {
-                facts
-                    .iter()
-                    .enumerate()
-                    .filter(|(_, f)| everything || pack.meta.interest.matches(f))
-                    .map(|(i, _)| i)
-                    .collect()
+            .map(|p| p.quarantined.is_none().then_some(&p.meta.interest))
+            .collect();
+        let jobs: Vec<_> = self.texts.iter_mut().zip(batches).collect();
+        let prepared: Vec<Prepared> = self.workers.map(jobs, |(text, docs)| {
+            prepare(text, docs, &interests, everything)
+        });
+        drop(interests);
+        let batches: Vec<BatchRef<'_>> = batches
+            .iter()
+            .zip(&self.texts)
+            .zip(&prepared)
+            .map(|((docs, text), prepared)| BatchRef {
+                text,
+                docs,
+                prepared,
             })
             .collect();
-        // Each document some pack wants is copied into the batch once, for
-        // all of them (decoded once before: no parse here).
-        let mut wanted = vec![false; docs.len()];
-        selections.iter().flatten().for_each(|&i| wanted[i] = true);
-        let text = &mut self.batch;
-        text.clear();
-        // The position of each written document among the batch's events.
-        let written: Vec<Option<usize>> = docs
-            .iter()
-            .zip(&wanted)
-            .map(|(doc, &wanted)| wanted.then(|| text.push(doc)))
-            .collect();
-        let mut selections = selections;
-        for selected in &mut selections {
-            selected.retain(|&i| written[i].is_some());
-        }
 
-        // Quarantined packs are not called, but what they would have seen
-        // is counted and reported, never silently skipped.
+        // How many parts each pack's selection in each batch is cut into.
         let threads = self.workers.threads();
-        let mut parts_of = vec![0; self.packs.len()];
-        for (i, (pack, selected)) in self.packs.iter_mut().zip(&selections).enumerate() {
-            if selected.is_empty() {
-                continue;
-            }
-            if let Some(reason) = &pack.quarantined {
-                let error = PackError::Quarantined(reason.clone());
-                pack.record(selected.len(), Err(&error));
-                outcome.failures.push(PackFailure {
-                    pack: pack.name().to_string(),
-                    error,
-                    documents: selected.len(),
-                });
-                continue;
-            }
-            let wanted = if pack.meta.stateless() && threads > 1 {
-                (selected.len() / MIN_PART_EVENTS).clamp(1, threads)
-            } else {
-                1
-            };
-            pack.ensure_instances(wanted);
-            parts_of[i] = wanted;
+        let mut plans: Vec<Vec<usize>> = Vec::with_capacity(self.packs.len());
+        for (i, pack) in self.packs.iter_mut().enumerate() {
+            let mut plan: Vec<usize> = batches
+                .iter()
+                .map(|b| match b.prepared.selections[i].len() {
+                    0 => 0,
+                    _ if pack.quarantined.is_some() => 0,
+                    n if pack.meta.stateless() && threads > 1 => {
+                        (n / MIN_PART_EVENTS).clamp(1, threads)
+                    }
+                    _ => 1,
+                })
+                .collect();
+            let most = plan.iter().copied().max().unwrap_or(0);
+            pack.ensure_instances(most);
+            let have = pack.instances_mut(most).1.len();
+            plan.iter_mut().for_each(|k| *k = (*k).min(have));
+            plans.push(plan);
         }
 
-        let text: &BatchText = &self.batch;
-        let mut parts: Vec<(f64, Part<'_>)> = Vec::new();
+        let mut chains: Vec<(f64, Chain<'_>)> = Vec::new();
         for (i, pack) in self.packs.iter_mut().enumerate() {
-            let selected = &selections[i];
-            if parts_of[i] == 0 {
-                continue;
-            }
+            let plan = &plans[i];
             let cost = pack.nanos_per_event.max(1.0);
-            let (recipe, instances) = pack.instances_mut(parts_of[i]);
-            let count = instances.len();
-            for (k, instance) in instances.iter_mut().enumerate() {
-                let range = k * selected.len() / count..(k + 1) * selected.len() / count;
-                let events = (count > 1 || selected.len() != text.len()).then(|| {
-                    selected[range.clone()]
-                        .iter()
-                        .filter_map(|&d| written[d])
-                        .collect()
-                });
-                let estimate = cost * range.len() as f64;
-                let part = Part {
+            let meta = pack.meta.clone();
+            let (recipe, instances) = pack.instances_mut(plan.iter().copied().max().unwrap_or(0));
+            for (slot, instance) in instances.iter_mut().enumerate() {
+                let parts: Vec<Part> = (0..batches.len())
+                    .filter(|&b| slot < plan[b])
+                    .map(|b| part(batches[b], i, b, slot, plan[b]))
+                    .collect();
+                if parts.is_empty() {
+                    continue;
+                }
+                let events: usize = parts.iter().map(|p| p.range.len()).sum();
+                let chain = Chain {
                     pack: i,
-                    range,
-                    events,
+                    slot,
+                    meta: meta.clone(),
                     recipe,
                     instance,
+                    parts,
                 };
-                parts.push((estimate, part));
+                chains.push((cost * events as f64, chain));
             }
         }
         // Longest first, so the threads finish together; the outcome does
         // not depend on this order.
-        parts.sort_by(|a, b| b.0.total_cmp(&a.0));
-        let parts: Vec<Part<'_>> = parts.into_iter().map(|(_, p)| p).collect();
-        let mut done = self.workers.map(parts, |part| run_part(text, part));
-        done.sort_by_key(|d| (d.pack, d.range.start));
+        chains.sort_by(|a, b| b.0.total_cmp(&a.0));
+        let chains: Vec<Chain<'_>> = chains.into_iter().map(|(_, c)| c).collect();
+        let ran: Vec<(usize, Vec<PartDone>)> = self
+            .workers
+            .map(chains, |chain| (chain.pack, run_chain(&batches, chain)));
+        let mut done: Vec<Vec<Vec<PartDone>>> = (0..self.packs.len())
+            .map(|_| (0..batches.len()).map(|_| Vec::new()).collect())
+            .collect();
+        for (pack, parts) in ran {
+            for part in parts {
+                done[pack][part.batch].push(part);
+            }
+        }
 
-        let mut done = done.into_iter().peekable();
+        let mut outcomes: Vec<BatchOutcome> =
+            batches.iter().map(|_| BatchOutcome::default()).collect();
         for (i, pack) in self.packs.iter_mut().enumerate() {
-            let selected = &selections[i];
-            let first_alert = outcome.alerts.len();
-            let (mut evaluated, mut raised, mut elapsed) = (0, 0, Duration::ZERO);
-            let mut failed: Option<(usize, PackError)> = None;
-            while let Some(part) = done.next_if(|d| d.pack == i) {
-                elapsed += part.elapsed;
-                match part.result {
-                    Ok(alerts) => {
-                        evaluated += part.range.len();
-                        raised += alerts.len();
-                        let seen = &selected[part.range];
-                        admit_alerts(&pack.meta, alerts, seen, docs, &mut outcome);
+            for (b, batch) in batches.iter().enumerate() {
+                let selected = &batch.prepared.selections[i];
+                if selected.is_empty() {
+                    continue;
+                }
+                let outcome = &mut outcomes[b];
+                // Quarantined before this batch (maybe by an earlier one of
+                // these): not called, but what it would have seen is
+                // counted and reported, never silently skipped.
+                if let Some(reason) = &pack.quarantined {
+                    let error = PackError::Quarantined(reason.clone());
+                    pack.record(selected.len(), Err(&error));
+                    outcome.failures.push(PackFailure {
+                        pack: pack.name().to_string(),
+                        error,
+                        documents: selected.len(),
+                    });
+                    continue;
+                }
+                let mut parts = std::mem::take(&mut done[i][b]);
+                // A chain stops at its instance's first failure, which might
+                // have quarantined the pack; it did not, so the calls it
+                // left are made now, in order.
+                let count = plans[i][b];
+                let meta = pack.meta.clone();
+                let (recipe, instances) = pack.instances_mut(count);
+                for (slot, instance) in instances.iter_mut().enumerate() {
+                    if !parts.iter().any(|p| p.slot == slot) {
+                        let part = part(*batch, i, b, slot, count);
+                        parts.push(run_part(*batch, i, &meta, recipe, instance, slot, part));
                     }
-                    Err(error) => {
-                        let documents = part.range.len();
-                        match &mut failed {
-                            Some((n, _)) => *n += documents,
-                            None => failed = Some((documents, error)),
+                }
+                parts.sort_by_key(|p| p.range.start);
+
+                let first_alert = outcome.alerts.len();
+                let (mut evaluated, mut raised, mut elapsed) = (0, 0, Duration::ZERO);
+                let mut failed: Option<(usize, PackError)> = None;
+                for part in parts {
+                    elapsed += part.elapsed;
+                    match part.result {
+                        Ok(admitted) => {
+                            evaluated += part.range.len();
+                            raised += admitted.raised;
+                            outcome.alerts.extend(admitted.outcome.alerts);
+                            outcome.rejected.extend(admitted.outcome.rejected);
+                        }
+                        Err(error) => {
+                            let documents = part.range.len();
+                            match &mut failed {
+                                Some((n, _)) => *n += documents,
+                                None => failed = Some((documents, error)),
+                            }
                         }
                     }
                 }
-            }
-            if evaluated == 0 && failed.is_none() {
-                continue; // not called
-            }
-            if pack.meta.stateless() {
-                // Parts or not, a stateless pack's alerts in event order.
-                outcome.alerts[first_alert..].sort_by_key(|a| a.doc_index);
-            }
-            let called = evaluated + failed.as_ref().map_or(0, |(n, _)| *n);
-            outcome
-                .evaluations
-                .push((pack.name().to_string(), called, elapsed));
-            pack.observe_cost(called, elapsed);
-            let quarantined_now =
-                pack.record_parts(evaluated, raised, failed.as_ref().map(|(n, e)| (*n, e)));
-            if quarantined_now {
-                let reason = pack.quarantined.clone().unwrap_or_default();
-                tracing::error!(pack = pack.name(), %reason, "rule pack QUARANTINED until its file changes");
-                outcome.alerts.push(quarantine_alert(
-                    &self.host_meta,
-                    pack,
-                    &reason,
-                    &docs[selected[0]],
-                    selected[0],
-                ));
-            }
-            if let Some((documents, error)) = failed {
-                tracing::error!(pack = pack.name(), %error, documents, "pack failed on a batch");
-                outcome.failures.push(PackFailure {
-                    pack: pack.name().to_string(),
-                    error,
-                    documents,
-                });
+                if pack.meta.stateless() {
+                    // Parts or not, a stateless pack's alerts in event order.
+                    outcome.alerts[first_alert..].sort_by_key(|a| a.doc_index);
+                }
+                let called = evaluated + failed.as_ref().map_or(0, |(n, _)| *n);
+                outcome
+                    .evaluations
+                    .push((pack.name().to_string(), called, elapsed));
+                pack.observe_cost(called, elapsed);
+                let quarantined_now =
+                    pack.record_parts(evaluated, raised, failed.as_ref().map(|(n, e)| (*n, e)));
+                if quarantined_now {
+                    let reason = pack.quarantined.clone().unwrap_or_default();
+                    tracing::error!(pack = pack.name(), %reason, "rule pack QUARANTINED until its file changes");
+                    outcome.alerts.push(quarantine_alert(
+                        &self.host_meta,
+                        pack,
+                        &reason,
+                        &batch.docs[selected[0]],
+                        selected[0],
+                    ));
+                }
+                if let Some((documents, error)) = failed {
+                    tracing::error!(pack = pack.name(), %error, documents, "pack failed on a batch");
+                    outcome.failures.push(PackFailure {
+                        pack: pack.name().to_string(),
+                        error,
+                        documents,
+                    });
+                }
             }
         }
-        outcome
+        outcomes
     }
 }
 
-/// One part through its instance, timed.
-fn run_part(text: &BatchText, part: Part<'_>) -> PartDone {
+/// Which documents each pack wants, and those written into `text` once for
+/// all of them (decoded once before: no parse here). A pack given as `None`
+/// (quarantined) wants nothing written.
+fn prepare(
+    text: &mut BatchText,
+    docs: &[DecodedDoc],
+    interests: &[Option<&PackInterest>],
+    everything: bool,
+) -> Prepared {
+    // What the interest filters read, read once per document, not once per
+    // document and pack.
+    let facts: Vec<EventFacts<'_>> = docs.iter().map(facts).collect();
+    let selections: Vec<Vec<usize>> = interests
+        .iter()
+        .map(|interest| {
+            facts
+                .iter()
+                .enumerate()
+                .filter(|(_, f)| everything || interest.is_none_or(|i| i.matches(f)))
+                .map(|(i, _)| i)
+                .collect()
+        })
+        .collect();
+    let mut wanted = vec![false; docs.len()];
+    for (selected, interest) in selections.iter().zip(interests) {
+        if interest.is_some() {
+            selected.iter().for_each(|&i| wanted[i] = true);
+        }
+    }
+    text.clear();
+    let written = docs
+        .iter()
+        .zip(&wanted)
+        .map(|(doc, &wanted)| wanted.then(|| text.push(doc)))
+        .collect();
+    Prepared {
+        selections,
+        written,
+    }
+}
+
+/// The `slot`th of `count` parts of pack `pack`'s selection in a batch.
+fn part(batch: BatchRef<'_>, pack: usize, index: usize, slot: usize, count: usize) -> Part {
+    let selected = &batch.prepared.selections[pack];
+    let range = slot * selected.len() / count..(slot + 1) * selected.len() / count;
+    let events = (count > 1 || selected.len() != batch.text.len()).then(|| {
+        selected[range.clone()]
+            .iter()
+            .filter_map(|&d| batch.prepared.written[d])
+            .collect()
+    });
+    Part {
+        batch: index,
+        range,
+        events,
+    }
+}
+
+/// A chain's calls in order, up to its instance's first failure: whether
+/// the pack goes on after it is for the gathering to decide.
+fn run_chain(batches: &[BatchRef<'_>], chain: Chain<'_>) -> Vec<PartDone> {
+    let Chain {
+        pack,
+        slot,
+        meta,
+        recipe,
+        instance,
+        parts,
+    } = chain;
+    let mut done = Vec::with_capacity(parts.len());
+    for part in parts {
+        let batch = batches[part.batch];
+        let result = run_part(batch, pack, &meta, recipe, instance, slot, part);
+        let failed = result.result.is_err();
+        done.push(result);
+        if failed {
+            break;
+        }
+    }
+    done
+}
+
+/// One part through its instance, timed, and its alerts checked.
+fn run_part(
+    batch: BatchRef<'_>,
+    pack: usize,
+    meta: &Arc<PackMeta>,
+    recipe: &Recipe,
+    instance: &mut Instance,
+    slot: usize,
+    part: Part,
+) -> PartDone {
     let own_blocks;
-    let batch = match &part.events {
-        None => text.all(),
+    let text = match &part.events {
+        None => batch.text.all(),
         Some(events) => {
-            own_blocks = text.blocks(events);
-            text.batch(&own_blocks)
+            own_blocks = batch.text.blocks(events);
+            batch.text.batch(&own_blocks)
         }
     };
     let started = Instant::now();
-    let result = part.instance.evaluate(part.recipe, batch);
+    let result = instance.evaluate(recipe, text);
+    let elapsed = started.elapsed();
+    let selected = &batch.prepared.selections[pack][part.range.clone()];
+    let result = result.map(|alerts| {
+        let mut outcome = BatchOutcome::default();
+        let raised = alerts.len();
+        admit_alerts(meta, alerts, selected, batch.docs, &mut outcome);
+        Admitted { raised, outcome }
+    });
     PartDone {
-        pack: part.pack,
+        slot,
+        batch: part.batch,
         range: part.range,
-        elapsed: started.elapsed(),
+        elapsed,
         result,
     }
 }

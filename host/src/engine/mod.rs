@@ -10,6 +10,7 @@
 mod admission;
 mod batch;
 mod evaluate;
+pub use evaluate::MAX_BATCHES_AT_ONCE;
 mod folders;
 mod instance;
 mod interest;
@@ -153,9 +154,9 @@ pub struct RuleEngine {
     wasm: wasmtime::Engine,
     linker: Linker<PackState>,
     packs: Vec<LoadedPack>,
-    /// The batch being written, kept between calls so its buffers are
+    /// The batches being written, kept between calls so their buffers are
     /// reused rather than allocated (and page-faulted in) per batch.
-    batch: BatchText,
+    texts: Vec<BatchText>,
     config: EngineConfig,
     /// The threads packs are evaluated on.
     workers: Workers,
@@ -186,7 +187,7 @@ impl RuleEngine {
             wasm,
             linker,
             packs: Vec::new(),
-            batch: BatchText::default(),
+            texts: Vec::new(),
             workers: Workers::single(),
             config,
             ticker_stop,

@@ -6,9 +6,10 @@ use std::time::Duration;
 
 use tokio::sync::{mpsc, watch};
 
-use super::{Decoded, Evaluated};
+use super::{Decoded, DocRef, Evaluated};
 use crate::alert::{PendingAlert, configured_cluster};
-use crate::engine::RuleEngine;
+use crate::decode::DecodedDoc;
+use crate::engine::{BatchOutcome, MAX_BATCHES_AT_ONCE, RuleEngine};
 use crate::ops::{Health, Metrics, StatusBoard};
 use crate::summary::EvaluateReport;
 
@@ -64,16 +65,17 @@ pub(super) fn engine_stage(
         metrics,
         status,
         reload_dirs,
-        cluster_name,
-        clusters_per_document,
         ..
     } = stage;
     let mut summary = EvaluateReport::default();
     status.publish(engine.status_json());
     metrics.set_packs_refused(engine.refused().count());
     metrics.set_threads(engine.workers().threads());
-    while let Some(decoded) = rx.blocking_recv() {
-        let out = match decoded {
+    // A message taken from the channel while gathering batches, to handle
+    // after them.
+    let mut held: Option<Decoded> = None;
+    while let Some(decoded) = held.take().or_else(|| rx.blocking_recv()) {
+        match decoded {
             // Packs are swapped between batches only: a batch is evaluated
             // by one set of packs, so no document is skipped or seen twice.
             Decoded::Reload => {
@@ -89,59 +91,45 @@ pub(super) fn engine_stage(
                     }
                     status.publish(engine.status_json());
                 }
-                continue;
             }
-            Decoded::End(end) => Evaluated::End(end),
+            Decoded::End(end) => {
+                if tx.blocking_send(Evaluated::End(end)).is_err() {
+                    break;
+                }
+            }
             Decoded::Docs(docs) => {
+                // The batches already queued behind this one are evaluated
+                // with it: the threads then work through several without
+                // waiting for each other at every batch. Nothing waits for
+                // a batch not yet there.
+                let mut group = vec![docs];
+                while group.len() < MAX_BATCHES_AT_ONCE {
+                    match rx.try_recv() {
+                        Ok(Decoded::Docs(docs)) => group.push(docs),
+                        Ok(other) => {
+                            held = Some(other);
+                            break;
+                        }
+                        Err(_) => break,
+                    }
+                }
                 if !engine.has_rules() && !wait_for_a_pack(engine, stage) {
                     tracing::warn!(
-                        documents = docs.len(),
+                        documents = group.iter().map(Vec::len).sum::<usize>(),
                         "stopping with no pack loaded: these documents and the rest of the window are not evaluated, and the checkpoint stays before them (they are read again at the next start)"
                     );
                     break;
                 }
-                let outcome = engine.evaluate(&docs);
-                for (pack, documents, elapsed) in &outcome.evaluations {
-                    metrics.pack_evaluated(pack, *documents as u64, *elapsed);
+                let batches: Vec<&[DecodedDoc]> = group.iter().map(Vec::as_slice).collect();
+                let outcomes = engine.evaluate_batches(&batches);
+                let mut sent = true;
+                for (docs, outcome) in group.iter().zip(outcomes) {
+                    let alerts = account(docs, outcome, stage, &mut summary);
+                    if tx.blocking_send(Evaluated::Alerts(alerts)).is_err() {
+                        sent = false;
+                        break;
+                    }
                 }
-                for failure in &outcome.failures {
-                    metrics.pack_failed(&failure.pack, failure.documents as u64);
-                    *summary
-                        .unevaluated_by_pack
-                        .entry(failure.pack.clone())
-                        .or_default() += failure.documents as u64;
-                }
-                for rejected in &outcome.rejected {
-                    metrics.alerts_rejected(&rejected.pack, 1);
-                }
-                summary.rejected_alerts += outcome.rejected.len() as u64;
-                let alerts = outcome
-                    .alerts
-                    .into_iter()
-                    .map(|raised| {
-                        let rule = &raised.alert.rule_id;
-                        metrics.alert_raised(rule);
-                        match summary.alerts_by_rule.get_mut(rule) {
-                            Some(n) => *n += 1,
-                            None => {
-                                summary.alerts_by_rule.insert(rule.clone(), 1);
-                            }
-                        }
-                        let doc = &docs[raised.doc_index];
-                        (
-                            PendingAlert::new(
-                                raised,
-                                doc,
-                                configured_cluster(
-                                    doc,
-                                    cluster_name.as_deref(),
-                                    *clusters_per_document,
-                                ),
-                            ),
-                            doc.origin.clone(),
-                        )
-                    })
-                    .collect();
                 status.publish(engine.status_json());
                 metrics.set_process_cpu(crate::cores::process_cpu_time());
                 metrics.set_packs_quarantined(
@@ -151,14 +139,66 @@ pub(super) fn engine_stage(
                         .filter(|p| p.quarantined.is_some())
                         .count(),
                 );
-                Evaluated::Alerts(alerts)
+                if !sent {
+                    break;
+                }
             }
-        };
-        if tx.blocking_send(out).is_err() {
-            break;
         }
     }
     summary
+}
+
+/// A batch's outcome counted in the metrics and the summary, and its alerts
+/// made ready for the sink.
+fn account(
+    docs: &[DecodedDoc],
+    outcome: BatchOutcome,
+    stage: &EngineStage,
+    summary: &mut EvaluateReport,
+) -> Vec<(PendingAlert, DocRef)> {
+    let EngineStage {
+        metrics,
+        cluster_name,
+        clusters_per_document,
+        ..
+    } = stage;
+    for (pack, documents, elapsed) in &outcome.evaluations {
+        metrics.pack_evaluated(pack, *documents as u64, *elapsed);
+    }
+    for failure in &outcome.failures {
+        metrics.pack_failed(&failure.pack, failure.documents as u64);
+        *summary
+            .unevaluated_by_pack
+            .entry(failure.pack.clone())
+            .or_default() += failure.documents as u64;
+    }
+    for rejected in &outcome.rejected {
+        metrics.alerts_rejected(&rejected.pack, 1);
+    }
+    summary.rejected_alerts += outcome.rejected.len() as u64;
+    outcome
+        .alerts
+        .into_iter()
+        .map(|raised| {
+            let rule = &raised.alert.rule_id;
+            metrics.alert_raised(rule);
+            match summary.alerts_by_rule.get_mut(rule) {
+                Some(n) => *n += 1,
+                None => {
+                    summary.alerts_by_rule.insert(rule.clone(), 1);
+                }
+            }
+            let doc = &docs[raised.doc_index];
+            (
+                PendingAlert::new(
+                    raised,
+                    doc,
+                    configured_cluster(doc, cluster_name.as_deref(), *clusters_per_document),
+                ),
+                doc.origin.clone(),
+            )
+        })
+        .collect()
 }
 
 /// Every pack was removed while running: evaluating would raise nothing
