@@ -14,14 +14,14 @@ pub struct Workers {
 }
 
 impl Workers {
-    /// A pool of `threads` threads (at least 1).
+    /// `threads` threads (at least 1): the caller's and a pool of the rest.
     pub fn new(threads: usize) -> anyhow::Result<Self> {
         let threads = threads.max(1);
         let pool = if threads == 1 {
             None
         } else {
             let pool = rayon::ThreadPoolBuilder::new()
-                .num_threads(threads)
+                .num_threads(threads - 1)
                 .thread_name(|i| format!("k8scop-worker-{i}"))
                 .build()?;
             Some(Arc::new(pool))
@@ -44,6 +44,8 @@ impl Workers {
     /// `work` applied to every job, at most `threads` at a time, each thread
     /// taking the next job as it finishes one (so list the longest first);
     /// the results come back in the jobs' order, whatever order they ran in.
+    /// The caller's thread takes jobs too: it is already running, where a
+    /// pool thread may first have to be woken.
     pub fn map<J, R>(&self, jobs: Vec<J>, work: impl Fn(J) -> R + Sync) -> Vec<R>
     where
         J: Send,
@@ -56,15 +58,17 @@ impl Workers {
         let queue = Mutex::new(jobs.into_iter().enumerate());
         let results: Mutex<Vec<Option<R>>> = Mutex::new((0..count).map(|_| None).collect());
         let take = || queue.lock().unwrap_or_else(|e| e.into_inner()).next();
-        pool.scope(|scope| {
-            for _ in 0..self.threads.min(count) {
-                scope.spawn(|_| {
-                    while let Some((i, job)) = take() {
-                        let result = work(job);
-                        results.lock().unwrap_or_else(|e| e.into_inner())[i] = Some(result);
-                    }
-                });
+        let work_through = || {
+            while let Some((i, job)) = take() {
+                let result = work(job);
+                results.lock().unwrap_or_else(|e| e.into_inner())[i] = Some(result);
             }
+        };
+        pool.in_place_scope(|scope| {
+            for _ in 1..self.threads.min(count) {
+                scope.spawn(|_| work_through());
+            }
+            work_through();
         });
         results
             .into_inner()
@@ -99,12 +103,15 @@ mod tests {
         });
         let values: Vec<u64> = out.iter().map(|(v, _)| *v).collect();
         assert_eq!(values, (0..200).map(|j| j * 2).collect::<Vec<_>>());
-        let threads: BTreeSet<_> = out.iter().filter_map(|(_, n)| n.clone()).collect();
+        let caller = std::thread::current().name().map(String::from);
+        let threads: BTreeSet<_> = out.iter().map(|(_, n)| n.clone()).collect();
+        assert!(threads.len() <= 3, "at most three threads: {threads:?}");
         assert!(
-            threads.len() <= 3,
-            "at most the pool's threads: {threads:?}"
+            threads.iter().all(
+                |n| *n == caller || n.as_ref().is_some_and(|n| n.starts_with("k8scop-worker-"))
+            ),
+            "the caller's and the pool's: {threads:?}"
         );
-        assert!(threads.iter().all(|n| n.starts_with("k8scop-worker-")));
     }
 
     #[test]

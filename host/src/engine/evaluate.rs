@@ -10,8 +10,9 @@
 //! its instance through all of them without waiting for the other packs at
 //! every batch.
 
+use std::collections::VecDeque;
 use std::ops::Range;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use super::batch::BatchText;
@@ -28,7 +29,7 @@ const MIN_PART_EVENTS: usize = 64;
 
 /// The most batches the engine stage hands over at once: what its channel
 /// holds when the engine is the slower stage.
-pub const MAX_BATCHES_AT_ONCE: usize = 4;
+pub const MAX_BATCHES_AT_ONCE: usize = 8;
 
 /// One batch, ready for the packs.
 struct Prepared {
@@ -43,26 +44,28 @@ struct Prepared {
 /// in one batch.
 struct Part {
     batch: usize,
+    /// Which of the batch's parts for this pack.
+    nth: usize,
     /// Which of the pack's selected documents.
     range: Range<usize>,
     /// Their events' positions in the written batch; `None`: all of them.
     events: Option<Vec<usize>>,
 }
 
-/// The calls one instance makes, in batch order.
+/// One instance making a pack's calls, in batch order, taking the next
+/// from the pack's queue. A stateless pack's instances share the queue,
+/// so whichever is free takes the next call.
 struct Chain<'a> {
     pack: usize,
-    /// Which of the pack's instances.
-    slot: usize,
     meta: Arc<PackMeta>,
     recipe: &'a Recipe,
     instance: &'a mut Instance,
-    parts: Vec<Part>,
+    queue: &'a Mutex<VecDeque<Part>>,
 }
 
 /// What one call gave: its alerts already checked, on the call's thread.
 struct PartDone {
-    slot: usize,
+    nth: usize,
     batch: usize,
     range: Range<usize>,
     elapsed: Duration,
@@ -120,52 +123,63 @@ impl RuleEngine {
             })
             .collect();
 
-        // How many parts each pack's selection in each batch is cut into.
+        // Into how many parts each pack's selection in each batch is cut.
         let threads = self.workers.threads();
         let mut plans: Vec<Vec<usize>> = Vec::with_capacity(self.packs.len());
         for (i, pack) in self.packs.iter_mut().enumerate() {
-            let mut plan: Vec<usize> = batches
+            let sizes: Vec<usize> = batches
                 .iter()
-                .map(|b| match b.prepared.selections[i].len() {
-                    0 => 0,
-                    _ if pack.quarantined.is_some() => 0,
-                    n if pack.meta.stateless() && threads > 1 => {
-                        (n / MIN_PART_EVENTS).clamp(1, threads)
-                    }
-                    _ => 1,
+                .map(|b| match pack.quarantined {
+                    Some(_) => 0,
+                    None => b.prepared.selections[i].len(),
                 })
                 .collect();
-            let most = plan.iter().copied().max().unwrap_or(0);
-            pack.ensure_instances(most);
-            let have = pack.instances_mut(most).1.len();
-            plan.iter_mut().for_each(|k| *k = (*k).min(have));
-            plans.push(plan);
+            let wanted = match pack.meta.stateless() {
+                true => (sizes.iter().sum::<usize>() / MIN_PART_EVENTS).clamp(1, threads),
+                false => 1,
+            };
+            pack.ensure_instances(wanted);
+            let instances = pack.instances_mut(wanted).1.len();
+            plans.push(parts_per_batch(&sizes, instances));
         }
+        let queues: Vec<Mutex<VecDeque<Part>>> = plans
+            .iter()
+            .enumerate()
+            .map(|(i, plan)| {
+                let batches = &batches;
+                let parts = plan.iter().enumerate().flat_map(|(b, &count)| {
+                    (0..count).map(move |nth| part(batches[b], i, b, nth, count))
+                });
+                Mutex::new(parts.collect())
+            })
+            .collect();
 
         let mut chains: Vec<(f64, Chain<'_>)> = Vec::new();
         for (i, pack) in self.packs.iter_mut().enumerate() {
-            let plan = &plans[i];
+            let queue = &queues[i];
+            let (calls, events) = {
+                let parts = queue.lock().unwrap_or_else(|e| e.into_inner());
+                (
+                    parts.len(),
+                    parts.iter().map(|p| p.range.len()).sum::<usize>(),
+                )
+            };
+            if calls == 0 {
+                continue;
+            }
             let cost = pack.nanos_per_event.max(1.0);
             let meta = pack.meta.clone();
-            let (recipe, instances) = pack.instances_mut(plan.iter().copied().max().unwrap_or(0));
-            for (slot, instance) in instances.iter_mut().enumerate() {
-                let parts: Vec<Part> = (0..batches.len())
-                    .filter(|&b| slot < plan[b])
-                    .map(|b| part(batches[b], i, b, slot, plan[b]))
-                    .collect();
-                if parts.is_empty() {
-                    continue;
-                }
-                let events: usize = parts.iter().map(|p| p.range.len()).sum();
+            let (recipe, instances) = pack.instances_mut(calls);
+            let estimate = cost * events as f64 / instances.len() as f64;
+            for instance in instances.iter_mut() {
                 let chain = Chain {
                     pack: i,
-                    slot,
                     meta: meta.clone(),
                     recipe,
                     instance,
-                    parts,
+                    queue,
                 };
-                chains.push((cost * events as f64, chain));
+                chains.push((estimate, chain));
             }
         }
         // Longest first, so the threads finish together; the outcome does
@@ -212,11 +226,11 @@ impl RuleEngine {
                 // left are made now, in order.
                 let count = plans[i][b];
                 let meta = pack.meta.clone();
-                let (recipe, instances) = pack.instances_mut(count);
-                for (slot, instance) in instances.iter_mut().enumerate() {
-                    if !parts.iter().any(|p| p.slot == slot) {
-                        let part = part(*batch, i, b, slot, count);
-                        parts.push(run_part(*batch, i, &meta, recipe, instance, slot, part));
+                let (recipe, instances) = pack.instances_mut(1);
+                for nth in 0..count {
+                    if !parts.iter().any(|p| p.nth == nth) {
+                        let part = part(*batch, i, b, nth, count);
+                        parts.push(run_part(*batch, i, &meta, recipe, &mut instances[0], part));
                     }
                 }
                 parts.sort_by_key(|p| p.range.start);
@@ -319,10 +333,28 @@ fn prepare(
     }
 }
 
-/// The `slot`th of `count` parts of pack `pack`'s selection in a batch.
-fn part(batch: BatchRef<'_>, pack: usize, index: usize, slot: usize, count: usize) -> Part {
+/// Into how many parts a pack's selections in consecutive batches
+/// (`sizes`) are cut for its `instances`. One instance takes every batch
+/// whole. Several (a stateless pack) take whole batches when there are
+/// batches enough to go round, as each part of a batch is one more call and
+/// one more copy of its text into an instance; else each batch is cut into
+/// parts of `MIN_PART_EVENTS` or more.
+fn parts_per_batch(sizes: &[usize], instances: usize) -> Vec<usize> {
+    let batches = sizes.iter().filter(|&&n| n > 0).count();
+    sizes
+        .iter()
+        .map(|&n| match n {
+            0 => 0,
+            _ if instances <= 1 || batches >= instances => 1,
+            n => (n / MIN_PART_EVENTS).clamp(1, instances),
+        })
+        .collect()
+}
+
+/// The `nth` of `count` parts of pack `pack`'s selection in a batch.
+fn part(batch: BatchRef<'_>, pack: usize, index: usize, nth: usize, count: usize) -> Part {
     let selected = &batch.prepared.selections[pack];
-    let range = slot * selected.len() / count..(slot + 1) * selected.len() / count;
+    let range = nth * selected.len() / count..(nth + 1) * selected.len() / count;
     let events = (count > 1 || selected.len() != batch.text.len()).then(|| {
         selected[range.clone()]
             .iter()
@@ -331,6 +363,7 @@ fn part(batch: BatchRef<'_>, pack: usize, index: usize, slot: usize, count: usiz
     });
     Part {
         batch: index,
+        nth,
         range,
         events,
     }
@@ -341,16 +374,16 @@ fn part(batch: BatchRef<'_>, pack: usize, index: usize, slot: usize, count: usiz
 fn run_chain(batches: &[BatchRef<'_>], chain: Chain<'_>) -> Vec<PartDone> {
     let Chain {
         pack,
-        slot,
         meta,
         recipe,
         instance,
-        parts,
+        queue,
     } = chain;
-    let mut done = Vec::with_capacity(parts.len());
-    for part in parts {
+    let next = || queue.lock().unwrap_or_else(|e| e.into_inner()).pop_front();
+    let mut done = Vec::new();
+    while let Some(part) = next() {
         let batch = batches[part.batch];
-        let result = run_part(batch, pack, &meta, recipe, instance, slot, part);
+        let result = run_part(batch, pack, &meta, recipe, instance, part);
         let failed = result.result.is_err();
         done.push(result);
         if failed {
@@ -367,7 +400,6 @@ fn run_part(
     meta: &Arc<PackMeta>,
     recipe: &Recipe,
     instance: &mut Instance,
-    slot: usize,
     part: Part,
 ) -> PartDone {
     let own_blocks;
@@ -389,10 +421,33 @@ fn run_part(
         Admitted { raised, outcome }
     });
     PartDone {
-        slot,
+        nth: part.nth,
         batch: part.batch,
         range: part.range,
         elapsed,
         result,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn one_instance_takes_every_batch_whole() {
+        assert_eq!(parts_per_batch(&[500, 0, 7], 1), [1, 0, 1]);
+    }
+
+    #[test]
+    fn several_instances_take_whole_batches_when_there_are_enough() {
+        assert_eq!(parts_per_batch(&[500, 500, 0, 500], 2), [1, 1, 0, 1]);
+        assert_eq!(parts_per_batch(&[9, 9, 9], 3), [1, 1, 1]);
+    }
+
+    #[test]
+    fn fewer_batches_than_instances_are_cut_into_parts_of_a_minimum_size() {
+        assert_eq!(parts_per_batch(&[500], 2), [2]);
+        assert_eq!(parts_per_batch(&[100], 3), [1]);
+        assert_eq!(parts_per_batch(&[500, 0], 8), [7, 0]);
     }
 }

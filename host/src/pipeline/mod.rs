@@ -126,7 +126,9 @@ pub async fn run(
     let usage = crate::cores::Usage::start();
     let threads = engine.workers().threads();
     let (raw_tx, raw_rx) = mpsc::channel::<Raw>(CHANNEL_BATCHES);
-    let (doc_tx, doc_rx) = mpsc::channel::<Decoded>(CHANNEL_BATCHES);
+    // As many decoded batches as the engine takes at once, when it is the
+    // slower stage.
+    let (doc_tx, doc_rx) = mpsc::channel::<Decoded>(crate::engine::MAX_BATCHES_AT_ONCE);
     let (alert_tx, alert_rx) = mpsc::channel::<Evaluated>(CHANNEL_BATCHES);
 
     let mut resume: Option<Checkpoint> = None;
