@@ -341,11 +341,16 @@ fn prepare(
 /// parts of `MIN_PART_EVENTS` or more.
 fn parts_per_batch(sizes: &[usize], instances: usize) -> Vec<usize> {
     let batches = sizes.iter().filter(|&&n| n > 0).count();
+    let last = sizes.iter().rposition(|&n| n > 0);
     sizes
         .iter()
-        .map(|&n| match n {
+        .enumerate()
+        .map(|(b, &n)| match n {
             0 => 0,
-            _ if instances <= 1 || batches >= instances => 1,
+            _ if instances <= 1 => 1,
+            // The last batch in parts all the same: the instances then
+            // finish together rather than one waiting on another's batch.
+            _ if batches >= instances && Some(b) != last => 1,
             n => (n / MIN_PART_EVENTS).clamp(1, instances),
         })
         .collect()
@@ -440,7 +445,7 @@ mod tests {
 
     #[test]
     fn several_instances_take_whole_batches_when_there_are_enough() {
-        assert_eq!(parts_per_batch(&[500, 500, 0, 500], 2), [1, 1, 0, 1]);
+        assert_eq!(parts_per_batch(&[500, 500, 0, 500, 0], 2), [1, 1, 0, 2, 0]);
         assert_eq!(parts_per_batch(&[9, 9, 9], 3), [1, 1, 1]);
     }
 
