@@ -63,6 +63,7 @@ pub mod fnv;
 mod host;
 pub mod image;
 pub mod log;
+mod memcmp;
 pub mod native;
 pub mod object;
 pub mod owner;
