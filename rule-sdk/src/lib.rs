@@ -56,6 +56,7 @@
 extern crate self as rule_sdk;
 
 pub mod audit;
+mod bytes;
 pub mod config;
 pub mod control_plane;
 pub mod doc;
