@@ -56,6 +56,7 @@
 extern crate self as rule_sdk;
 
 pub mod audit;
+mod bytes;
 pub mod config;
 pub mod control_plane;
 pub mod doc;
@@ -63,6 +64,7 @@ pub mod fnv;
 mod host;
 pub mod image;
 pub mod log;
+mod memcmp;
 pub mod native;
 pub mod object;
 pub mod owner;
@@ -73,6 +75,8 @@ pub mod pod;
 pub mod rbac;
 #[cfg(feature = "sigma")]
 pub mod sigma;
+#[cfg_attr(not(all(feature = "talc", target_family = "wasm")), allow(dead_code))]
+mod small_blocks;
 pub mod time;
 pub mod uri;
 #[doc(hidden)]
@@ -119,7 +123,8 @@ pub use wit_bindgen as __wit_bindgen;
 
 /// Talc instead of the standard library's dlmalloc inside the sandbox: a
 /// pack allocates for every alert and every parsed body, and dlmalloc's
-/// malloc and free were a sixth of the Falco pack's time (BENCHMARKS.md).
+/// malloc and free were a sixth of the Falco pack's time (BENCHMARKS.md);
+/// small blocks are reused before Talc is asked ([`small_blocks`]).
 /// A pack that brings its own allocator turns off the `talc` feature.
 #[cfg(all(
     feature = "talc",
@@ -127,7 +132,8 @@ pub use wit_bindgen as __wit_bindgen;
     not(target_feature = "atomics")
 ))]
 #[global_allocator]
-static ALLOCATOR: talc::wasm::WasmDynamicTalc = talc::wasm::new_wasm_dynamic_allocator();
+static ALLOCATOR: small_blocks::SmallBlocks<talc::wasm::WasmDynamicTalc> =
+    small_blocks::SmallBlocks::new(talc::wasm::new_wasm_dynamic_allocator());
 
 /// Export a type implementing [`Pack`] as this component's rule pack.
 /// Call it once, at the root of the pack's crate.

@@ -3,6 +3,8 @@
 //! `kubectl exec` puts the container and every word of the command in the
 //! query (`?command=sh&command=-c&container=app`), percent-encoded.
 
+use crate::bytes;
+
 /// Every value of `key` in the query of `uri`, in order, percent-decoded.
 pub fn query_values(uri: &str, key: &str) -> Vec<String> {
     raw_values(uri, key).map(percent_decode).collect()
@@ -17,11 +19,10 @@ pub fn has_query_key(uri: &str, key: &str) -> bool {
 
 /// Every value of `key` in the query of `uri`, in order, as sent.
 fn raw_values<'u>(uri: &'u str, key: &'u str) -> impl Iterator<Item = &'u str> {
-    let query = uri.split_once('?').map_or("", |(_, q)| q);
-    query
-        .split('&')
+    let query = bytes::split_once(uri, b'?').map_or("", |(_, q)| q);
+    bytes::split(query, b'&')
         .filter(|pair| !pair.is_empty())
-        .map(|pair| pair.split_once('=').unwrap_or((pair, "")))
+        .map(|pair| bytes::split_once(pair, b'=').unwrap_or((pair, "")))
         .filter(move |(k, _)| key_is(k, key))
         .map(|(_, v)| v)
 }
@@ -37,7 +38,7 @@ fn key_is(raw: &str, key: &str) -> bool {
 
 /// The path of `uri`, without its query.
 pub fn path(uri: &str) -> &str {
-    uri.split_once('?').map_or(uri, |(p, _)| p)
+    bytes::split_once(uri, b'?').map_or(uri, |(p, _)| p)
 }
 
 /// Decode `%XX` escapes and `+` (as a space). Invalid escapes stay as they
