@@ -422,7 +422,7 @@ mod tests {
 
         use crate::contract::Interest;
         use crate::contract::{Alert, PackInfo, RuleInfo, Severity};
-        use crate::engine::{PackInterest, PackMeta};
+        use crate::engine::PackMeta;
 
         let rules = vec![RuleInfo {
             id: "p/exec".into(),
@@ -437,18 +437,18 @@ mod tests {
             },
             needs: crate::contract::AuditNeeds::metadata(),
         }];
-        let pack = Arc::new(PackMeta {
-            interest: PackInterest::new(&rules),
-            info: PackInfo {
-                name: "p".into(),
-                version: "1.2.3".into(),
-                rules,
-                settings: vec![],
-            },
-            path: Default::default(),
-            content_hash: String::new(),
-            from_cache: false,
-        });
+        let info = PackInfo {
+            name: "p".into(),
+            version: "1.2.3".into(),
+            rules,
+            settings: vec![],
+        };
+        let pack = Arc::new(PackMeta::new(
+            info,
+            Default::default(),
+            String::new(),
+            false,
+        ));
         let doc = crate::decode::Decoder::default()
             .decode_line(
                 r#"{"kind":"Event","apiVersion":"audit.k8s.io/v1","verb":"create","stageTimestamp":"2024-03-01T10:00:00.5Z"}"#

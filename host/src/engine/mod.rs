@@ -337,13 +337,7 @@ pub(crate) fn host_meta() -> PackMeta {
         rules: vec![rule],
         settings: vec![],
     };
-    PackMeta {
-        interest: interest::PackInterest::new(&[]),
-        info,
-        path: PathBuf::new(),
-        content_hash: String::new(),
-        from_cache: false,
-    }
+    PackMeta::new(info, PathBuf::new(), String::new(), false)
 }
 
 /// The alert saying `pack` is quarantined, pinned to the batch's first

@@ -9,7 +9,6 @@ use wasmtime::{Engine as WasmEngine, Store};
 
 use super::PackError;
 use super::instance::{Instance, Recipe, new_store};
-use super::interest::PackInterest;
 use super::meta::PackMeta;
 use super::sandbox::{PackConfig, PackState, SandboxLimits};
 use super::sigma_files::takes_sigma_rules;
@@ -108,7 +107,6 @@ impl LoadedPack {
             true => same_name(&info.name, describe(&instance, &mut store)?)?,
             false => info,
         };
-        let interest = PackInterest::new(&info.rules);
         let recipe = Recipe {
             pre,
             engine: engine.clone(),
@@ -117,13 +115,7 @@ impl LoadedPack {
             limits: limits.clone(),
         };
         Ok(LoadedPack {
-            meta: Arc::new(PackMeta {
-                info,
-                interest,
-                path: path.to_path_buf(),
-                content_hash: hash,
-                from_cache,
-            }),
+            meta: Arc::new(PackMeta::new(info, path.to_path_buf(), hash, from_cache)),
             recipe,
             instances: vec![Instance::from_parts(store, instance)],
             counters: PackCounters::default(),
@@ -146,13 +138,12 @@ impl LoadedPack {
         let mut instance = recipe.instantiate()?;
         let (pack, store) = instance.parts();
         let info = same_name(self.name(), describe(pack, store)?)?;
-        let meta = PackMeta {
-            interest: PackInterest::new(&info.rules),
+        let meta = PackMeta::new(
             info,
-            path: self.meta.path.clone(),
-            content_hash: self.meta.content_hash.clone(),
-            from_cache: self.meta.from_cache,
-        };
+            self.meta.path.clone(),
+            self.meta.content_hash.clone(),
+            self.meta.from_cache,
+        );
         Ok(LoadedPack {
             meta: Arc::new(meta),
             recipe,
