@@ -18,8 +18,8 @@ use std::time::{Duration, Instant};
 use super::batch::BatchText;
 use super::instance::{Instance, Recipe};
 use super::{
-    BatchOutcome, EventFacts, PackError, PackFailure, PackInterest, PackMeta, RuleEngine,
-    admit_alerts, facts, quarantine_alert,
+    BatchOutcome, EventFacts, LoadedPack, PackError, PackFailure, PackInterest, PackMeta,
+    RuleEngine, admit_alerts, facts, quarantine_alert,
 };
 use crate::decode::DecodedDoc;
 
@@ -81,6 +81,8 @@ struct Admitted {
 /// What a batch's calls share: its text, its documents and who wants them.
 #[derive(Clone, Copy)]
 struct BatchRef<'a> {
+    /// Its position among the batches evaluated together.
+    index: usize,
     text: &'a BatchText,
     docs: &'a [DecodedDoc],
     prepared: &'a Prepared,
@@ -116,7 +118,9 @@ impl RuleEngine {
             .iter()
             .zip(&self.texts)
             .zip(&prepared)
-            .map(|((docs, text), prepared)| BatchRef {
+            .enumerate()
+            .map(|(index, ((docs, text), prepared))| BatchRef {
+                index,
                 text,
                 docs,
                 prepared,
@@ -148,7 +152,7 @@ impl RuleEngine {
             .map(|(i, plan)| {
                 let batches = &batches;
                 let parts = plan.iter().enumerate().flat_map(|(b, &count)| {
-                    (0..count).map(move |nth| part(batches[b], i, b, nth, count))
+                    (0..count).map(move |nth| part(batches[b], i, nth, count))
                 });
                 Mutex::new(parts.collect())
             })
@@ -202,93 +206,107 @@ impl RuleEngine {
             batches.iter().map(|_| BatchOutcome::default()).collect();
         for (i, pack) in self.packs.iter_mut().enumerate() {
             for (b, batch) in batches.iter().enumerate() {
-                let selected = &batch.prepared.selections[i];
-                if selected.is_empty() {
-                    continue;
-                }
+                let parts = std::mem::take(&mut done[i][b]);
                 let outcome = &mut outcomes[b];
-                // Quarantined before this batch (maybe by an earlier one of
-                // these): not called, but what it would have seen is
-                // counted and reported, never silently skipped.
-                if let Some(reason) = &pack.quarantined {
-                    let error = PackError::Quarantined(reason.clone());
-                    pack.record(selected.len(), Err(&error));
-                    outcome.failures.push(PackFailure {
-                        pack: pack.name().to_string(),
-                        error,
-                        documents: selected.len(),
-                    });
-                    continue;
-                }
-                let mut parts = std::mem::take(&mut done[i][b]);
-                // A chain stops at its instance's first failure, which might
-                // have quarantined the pack; it did not, so the calls it
-                // left are made now, in order.
                 let count = plans[i][b];
-                let meta = pack.meta.clone();
-                let (recipe, instances) = pack.instances_mut(1);
-                for nth in 0..count {
-                    if !parts.iter().any(|p| p.nth == nth) {
-                        let part = part(*batch, i, b, nth, count);
-                        parts.push(run_part(*batch, i, &meta, recipe, &mut instances[0], part));
-                    }
-                }
-                parts.sort_by_key(|p| p.range.start);
-
-                let first_alert = outcome.alerts.len();
-                let (mut evaluated, mut raised, mut elapsed) = (0, 0, Duration::ZERO);
-                let mut failed: Option<(usize, PackError)> = None;
-                for part in parts {
-                    elapsed += part.elapsed;
-                    match part.result {
-                        Ok(admitted) => {
-                            evaluated += part.range.len();
-                            raised += admitted.raised;
-                            outcome.alerts.extend(admitted.outcome.alerts);
-                            outcome.rejected.extend(admitted.outcome.rejected);
-                        }
-                        Err(error) => {
-                            let documents = part.range.len();
-                            match &mut failed {
-                                Some((n, _)) => *n += documents,
-                                None => failed = Some((documents, error)),
-                            }
-                        }
-                    }
-                }
-                if pack.meta.stateless() {
-                    // Parts or not, a stateless pack's alerts in event order.
-                    outcome.alerts[first_alert..].sort_by_key(|a| a.doc_index);
-                }
-                let called = evaluated + failed.as_ref().map_or(0, |(n, _)| *n);
-                outcome
-                    .evaluations
-                    .push((pack.name().to_string(), called, elapsed));
-                pack.observe_cost(called, elapsed);
-                let quarantined_now =
-                    pack.record_parts(evaluated, raised, failed.as_ref().map(|(n, e)| (*n, e)));
-                if quarantined_now {
-                    let reason = pack.quarantined.clone().unwrap_or_default();
-                    tracing::error!(pack = pack.name(), %reason, "rule pack QUARANTINED until its file changes");
-                    outcome.alerts.push(quarantine_alert(
-                        &self.host_meta,
-                        pack,
-                        &reason,
-                        &batch.docs[selected[0]],
-                        selected[0],
-                    ));
-                }
-                if let Some((documents, error)) = failed {
-                    tracing::error!(pack = pack.name(), %error, documents, "pack failed on a batch");
-                    outcome.failures.push(PackFailure {
-                        pack: pack.name().to_string(),
-                        error,
-                        documents,
-                    });
-                }
+                gather(pack, i, *batch, count, parts, &self.host_meta, outcome);
             }
         }
         outcomes
+    }
+}
+
+/// The `i`th pack's part of a batch's outcome, from what its calls gave, as
+/// one thread evaluating one batch at a time would have made it: counted,
+/// quarantining the pack after failures in a row, its alerts in order.
+fn gather(
+    pack: &mut LoadedPack,
+    i: usize,
+    batch: BatchRef<'_>,
+    count: usize,
+    mut parts: Vec<PartDone>,
+    host_meta: &Arc<PackMeta>,
+    outcome: &mut BatchOutcome,
+) {
+    let selected = &batch.prepared.selections[i];
+    if selected.is_empty() {
+        return;
+    }
+    // Quarantined before this batch (maybe by an earlier one of the same
+    // group): not called, but what it would have seen is counted and
+    // reported, never silently skipped.
+    if let Some(reason) = &pack.quarantined {
+        let error = PackError::Quarantined(reason.clone());
+        pack.record(selected.len(), Err(&error));
+        outcome.failures.push(PackFailure {
+            pack: pack.name().to_string(),
+            error,
+            documents: selected.len(),
+        });
+        return;
+    }
+    // An instance stops at its first failure, which might have quarantined
+    // the pack; it did not, so the calls it left are made now, in order.
+    let meta = pack.meta.clone();
+    let (recipe, instances) = pack.instances_mut(1);
+    for nth in 0..count {
+        if !parts.iter().any(|p| p.nth == nth) {
+            let part = part(batch, i, nth, count);
+            parts.push(run_part(batch, i, &meta, recipe, &mut instances[0], part));
+        }
+    }
+    parts.sort_by_key(|p| p.range.start);
+
+    let first_alert = outcome.alerts.len();
+    let (mut evaluated, mut raised, mut elapsed) = (0, 0, Duration::ZERO);
+    let mut failed: Option<(usize, PackError)> = None;
+    for part in parts {
+        elapsed += part.elapsed;
+        match part.result {
+            Ok(admitted) => {
+                evaluated += part.range.len();
+                raised += admitted.raised;
+                outcome.alerts.extend(admitted.outcome.alerts);
+                outcome.rejected.extend(admitted.outcome.rejected);
+            }
+            Err(error) => {
+                let documents = part.range.len();
+                match &mut failed {
+                    Some((n, _)) => *n += documents,
+                    None => failed = Some((documents, error)),
+                }
+            }
+        }
+    }
+    if pack.meta.stateless() {
+        // Parts or not, a stateless pack's alerts in event order.
+        outcome.alerts[first_alert..].sort_by_key(|a| a.doc_index);
+    }
+    let called = evaluated + failed.as_ref().map_or(0, |(n, _)| *n);
+    outcome
+        .evaluations
+        .push((pack.name().to_string(), called, elapsed));
+    pack.observe_cost(called, elapsed);
+    let quarantined_now =
+        pack.record_parts(evaluated, raised, failed.as_ref().map(|(n, e)| (*n, e)));
+    if quarantined_now {
+        let reason = pack.quarantined.clone().unwrap_or_default();
+        tracing::error!(pack = pack.name(), %reason, "rule pack QUARANTINED until its file changes");
+        outcome.alerts.push(quarantine_alert(
+            host_meta,
+            pack,
+            &reason,
+            &batch.docs[selected[0]],
+            selected[0],
+        ));
+    }
+    if let Some((documents, error)) = failed {
+        tracing::error!(pack = pack.name(), %error, documents, "pack failed on a batch");
+        outcome.failures.push(PackFailure {
+            pack: pack.name().to_string(),
+            error,
+            documents,
+        });
     }
 }
 
@@ -357,7 +375,7 @@ fn parts_per_batch(sizes: &[usize], instances: usize) -> Vec<usize> {
 }
 
 /// The `nth` of `count` parts of pack `pack`'s selection in a batch.
-fn part(batch: BatchRef<'_>, pack: usize, index: usize, nth: usize, count: usize) -> Part {
+fn part(batch: BatchRef<'_>, pack: usize, nth: usize, count: usize) -> Part {
     let selected = &batch.prepared.selections[pack];
     let range = nth * selected.len() / count..(nth + 1) * selected.len() / count;
     let events = (count > 1 || selected.len() != batch.text.len()).then(|| {
@@ -367,7 +385,7 @@ fn part(batch: BatchRef<'_>, pack: usize, index: usize, nth: usize, count: usize
             .collect()
     });
     Part {
-        batch: index,
+        batch: batch.index,
         nth,
         range,
         events,

@@ -98,6 +98,13 @@ pub(super) fn engine_stage(
                 }
             }
             Decoded::Docs(docs) => {
+                if !engine.has_rules() && !wait_for_a_pack(engine, stage) {
+                    tracing::warn!(
+                        documents = docs.len(),
+                        "stopping with no pack loaded: these documents and the rest of the window are not evaluated, and the checkpoint stays before them (they are read again at the next start)"
+                    );
+                    break;
+                }
                 // The batches already queued behind this one are evaluated
                 // with it: the threads then work through several without
                 // waiting for each other at every batch. Nothing waits for
@@ -112,13 +119,6 @@ pub(super) fn engine_stage(
                         }
                         Err(_) => break,
                     }
-                }
-                if !engine.has_rules() && !wait_for_a_pack(engine, stage) {
-                    tracing::warn!(
-                        documents = group.iter().map(Vec::len).sum::<usize>(),
-                        "stopping with no pack loaded: these documents and the rest of the window are not evaluated, and the checkpoint stays before them (they are read again at the next start)"
-                    );
-                    break;
                 }
                 let batches: Vec<&[DecodedDoc]> = group.iter().map(Vec::as_slice).collect();
                 let outcomes = engine.evaluate_batches(&batches);
