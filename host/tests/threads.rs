@@ -109,12 +109,16 @@ fn run(engine: &mut RuleEngine, docs: &[DecodedDoc]) -> (Vec<Vec<String>>, Vec<S
         .chunks(BATCH)
         .map(|batch| said(&engine.evaluate(batch)))
         .collect();
-    let counters = engine
+    (outcomes, counters(engine))
+}
+
+/// Every pack's counters and quarantine, as `status` says them.
+fn counters(engine: &RuleEngine) -> Vec<String> {
+    engine
         .status()
         .iter()
         .map(|p| format!("{} {:?} {:?}", p.name, p.counters, p.quarantined))
-        .collect();
-    (outcomes, counters)
+        .collect()
 }
 
 #[test]
@@ -195,11 +199,7 @@ fn several_batches_at_once_evaluate_exactly_as_one_at_a_time() {
                 "batch {b}, {at_once} at once on {threads} threads"
             );
         }
-        let counters: Vec<String> = engine
-            .status()
-            .iter()
-            .map(|p| format!("{} {:?} {:?}", p.name, p.counters, p.quarantined))
-            .collect();
+        let counters = counters(&engine);
         assert_eq!(
             one_counters, counters,
             "{at_once} at once on {threads} threads"
