@@ -1,6 +1,8 @@
 //! The bounded pool of threads that evaluates packs and decodes documents
 //! side by side (`--threads`). One pool per engine, shared by the decode
-//! stage, so the threads doing heavy work never exceed the setting. With one
+//! stage: a step of work runs on its caller's thread and the pool's N-1,
+//! so no step uses more threads than the setting (the decode and engine
+//! stages, each calling from its own thread, may overlap by one). With one
 //! thread there is no pool at all: the work runs on the caller's thread, as
 //! it did before the pool existed.
 
