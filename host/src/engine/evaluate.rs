@@ -12,14 +12,15 @@
 
 use std::collections::VecDeque;
 use std::ops::Range;
-use std::sync::{Arc, Mutex};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex, OnceLock};
 use std::time::{Duration, Instant};
 
 use super::batch::BatchText;
 use super::instance::{Instance, Recipe};
 use super::{
-    BatchOutcome, EventFacts, LoadedPack, PackError, PackFailure, PackInterest, PackMeta,
-    RuleEngine, admit_alerts, facts, quarantine_alert,
+    BatchOutcome, EventFacts, LoadedPack, PackError, PackFailure, PackMeta, RuleEngine,
+    admit_alerts, facts, quarantine_alert,
 };
 use crate::decode::DecodedDoc;
 
@@ -32,24 +33,48 @@ const MIN_PART_EVENTS: usize = 64;
 pub const MAX_BATCHES_AT_ONCE: usize = 8;
 
 /// One batch, ready for the packs.
-struct Prepared {
+struct Ready {
     /// Per pack, the documents it is given (positions in the batch).
     selections: Vec<Vec<usize>>,
     /// Per document, its event's position in the written batch (none: no
     /// pack wants it).
     written: Vec<Option<usize>>,
+    /// The documents some pack wants, written once for all of them.
+    text: BatchText,
 }
 
-/// One call into an instance: a part (or the whole) of a pack's selection
-/// in one batch.
+/// The batches evaluated together, each made ready by the first thread
+/// that needs it, or that has nothing else to do while another readies the
+/// one it needs. Readying reads every document and copies the wanted ones;
+/// done as the calls need it, it overlaps the packs' calls on the other
+/// threads, where a step of its own before the calls held every thread
+/// until the last batch was ready and ran two copies at once, which slow
+/// each other.
+struct Group<'a> {
+    batches: &'a [&'a [DecodedDoc]],
+    slots: Vec<Slot>,
+    /// Per pack, what decides its documents; none: quarantined when the
+    /// group began (it wants nothing written).
+    interests: Vec<Option<Arc<PackMeta>>>,
+    everything: bool,
+}
+
+struct Slot {
+    /// The buffers to write into, until a thread claims the batch.
+    unclaimed: Mutex<Option<BatchText>>,
+    ready: OnceLock<Ready>,
+    /// Set if readying failed (a panic): whoever waits on it fails too,
+    /// rather than waiting for ever.
+    abandoned: AtomicBool,
+}
+
+/// One call into an instance: the `nth` of `count` parts of a pack's
+/// selection in one batch. Which documents those are is known once the
+/// batch is ready.
 struct Part {
     batch: usize,
-    /// Which of the batch's parts for this pack.
     nth: usize,
-    /// Which of the pack's selected documents.
-    range: Range<usize>,
-    /// Their events' positions in the written batch; `None`: all of them.
-    events: Option<Vec<usize>>,
+    count: usize,
 }
 
 /// One instance making a pack's calls, in batch order, taking the next
@@ -78,14 +103,113 @@ struct Admitted {
     outcome: BatchOutcome,
 }
 
-/// What a batch's calls share: its text, its documents and who wants them.
+/// One batch of the group and its documents.
 #[derive(Clone, Copy)]
 struct BatchRef<'a> {
     /// Its position among the batches evaluated together.
     index: usize,
-    text: &'a BatchText,
+    group: &'a Group<'a>,
     docs: &'a [DecodedDoc],
-    prepared: &'a Prepared,
+}
+
+impl BatchRef<'_> {
+    /// Who wants what, and the text: readied now if no thread has yet.
+    fn ready(&self) -> &Ready {
+        self.group.ready(self.index)
+    }
+}
+
+impl<'a> Group<'a> {
+    /// The group's batches, not yet ready, with buffers from `spare`.
+    fn new(
+        batches: &'a [&'a [DecodedDoc]],
+        spare: &mut [BatchText],
+        interests: Vec<Option<Arc<PackMeta>>>,
+        everything: bool,
+    ) -> Self {
+        let slots = (0..batches.len())
+            .map(|i| {
+                let text = spare.get_mut(i).map(std::mem::take).unwrap_or_default();
+                Slot {
+                    unclaimed: Mutex::new(Some(text)),
+                    ready: OnceLock::new(),
+                    abandoned: AtomicBool::new(false),
+                }
+            })
+            .collect();
+        Group {
+            batches,
+            slots,
+            interests,
+            everything,
+        }
+    }
+
+    /// Batch `b`, ready: readied by this thread if unclaimed; if another
+    /// thread is readying it, this one readies the next unclaimed batch
+    /// meanwhile, and waits only when none is left.
+    fn ready(&self, b: usize) -> &Ready {
+        let slot = &self.slots[b];
+        loop {
+            if let Some(ready) = slot.ready.get() {
+                return ready;
+            }
+            if self.claim(b) || (b + 1..self.slots.len()).any(|i| self.claim(i)) {
+                continue;
+            }
+            if slot.abandoned.load(Ordering::Acquire) {
+                panic!("readying batch {b} failed on another thread");
+            }
+            std::thread::yield_now();
+        }
+    }
+
+    /// Ready batch `b` if no thread has claimed it: whether this call did.
+    fn claim(&self, b: usize) -> bool {
+        let slot = &self.slots[b];
+        let claimed = slot
+            .unclaimed
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .take();
+        let Some(text) = claimed else {
+            return false;
+        };
+        /// Marks the slot abandoned unless readying finished.
+        struct Abandon<'s>(&'s AtomicBool, bool);
+        impl Drop for Abandon<'_> {
+            fn drop(&mut self) {
+                if !self.1 {
+                    self.0.store(true, Ordering::Release);
+                }
+            }
+        }
+        let mut guard = Abandon(&slot.abandoned, false);
+        let ready = prepare(text, self.batches[b], &self.interests, self.everything);
+        guard.1 = true;
+        if slot.ready.set(ready).is_err() {
+            unreachable!("a batch is claimed once");
+        }
+        true
+    }
+
+    /// The buffers back, written or not, for the next group.
+    fn into_spare(self, spare: &mut Vec<BatchText>) {
+        for (i, slot) in self.slots.into_iter().enumerate() {
+            let text = match slot.ready.into_inner() {
+                Some(ready) => ready.text,
+                None => slot
+                    .unclaimed
+                    .into_inner()
+                    .unwrap_or_else(|e| e.into_inner())
+                    .unwrap_or_default(),
+            };
+            match spare.get_mut(i) {
+                Some(kept) => *kept = text,
+                None => spare.push(text),
+            }
+        }
+    }
 }
 
 impl RuleEngine {
@@ -100,42 +224,35 @@ impl RuleEngine {
     /// the same, alert for alert and counter for counter, as `evaluate` on
     /// that batch after the ones before it.
     pub fn evaluate_batches(&mut self, batches: &[&[DecodedDoc]]) -> Vec<BatchOutcome> {
-        let everything = self.config.evaluate_everything;
-        if self.texts.len() < batches.len() {
-            self.texts.resize_with(batches.len(), BatchText::default);
-        }
-        let interests: Vec<Option<&PackInterest>> = self
+        let interests = self
             .packs
             .iter()
-            .map(|p| p.quarantined.is_none().then_some(&p.meta.interest))
+            .map(|p| p.quarantined.is_none().then(|| p.meta.clone()))
             .collect();
-        let jobs: Vec<_> = self.texts.iter_mut().zip(batches).collect();
-        let prepared: Vec<Prepared> = self.workers.map(jobs, |(text, docs)| {
-            prepare(text, docs, &interests, everything)
-        });
-        drop(interests);
+        let everything = self.config.evaluate_everything;
+        let group = Group::new(batches, &mut self.texts, interests, everything);
         let batches: Vec<BatchRef<'_>> = batches
             .iter()
-            .zip(&self.texts)
-            .zip(&prepared)
             .enumerate()
-            .map(|(index, ((docs, text), prepared))| BatchRef {
+            .map(|(index, docs)| BatchRef {
                 index,
-                text,
+                group: &group,
                 docs,
-                prepared,
             })
             .collect();
 
-        // Into how many parts each pack's selection in each batch is cut.
+        // Into how many parts each pack's share of each batch is cut,
+        // planned on the batches' sizes (which documents a pack wants is
+        // known only when a batch is ready); a part that turns out empty
+        // makes no call.
         let threads = self.workers.threads();
         let mut plans: Vec<Vec<usize>> = Vec::with_capacity(self.packs.len());
-        for (i, pack) in self.packs.iter_mut().enumerate() {
+        for pack in self.packs.iter_mut() {
             let sizes: Vec<usize> = batches
                 .iter()
                 .map(|b| match pack.quarantined {
                     Some(_) => 0,
-                    None => b.prepared.selections[i].len(),
+                    None => b.docs.len(),
                 })
                 .collect();
             let wanted = match pack.meta.stateless() {
@@ -148,11 +265,9 @@ impl RuleEngine {
         }
         let queues: Vec<Mutex<VecDeque<Part>>> = plans
             .iter()
-            .enumerate()
-            .map(|(i, plan)| {
-                let batches = &batches;
-                let parts = plan.iter().enumerate().flat_map(|(b, &count)| {
-                    (0..count).map(move |nth| part(batches[b], i, nth, count))
+            .map(|plan| {
+                let parts = plan.iter().enumerate().flat_map(|(batch, &count)| {
+                    (0..count).map(move |nth| Part { batch, nth, count })
                 });
                 Mutex::new(parts.collect())
             })
@@ -161,20 +276,20 @@ impl RuleEngine {
         let mut chains: Vec<(f64, Chain<'_>)> = Vec::new();
         for (i, pack) in self.packs.iter_mut().enumerate() {
             let queue = &queues[i];
-            let (calls, events) = {
-                let parts = queue.lock().unwrap_or_else(|e| e.into_inner());
-                (
-                    parts.len(),
-                    parts.iter().map(|p| p.range.len()).sum::<usize>(),
-                )
-            };
+            let calls = queue.lock().unwrap_or_else(|e| e.into_inner()).len();
             if calls == 0 {
                 continue;
             }
-            let cost = pack.nanos_per_event.max(1.0);
+            let offered: usize = batches
+                .iter()
+                .zip(&plans[i])
+                .filter(|(_, count)| **count > 0)
+                .map(|(b, _)| b.docs.len())
+                .sum();
+            let cost = pack.nanos_per_document.max(1.0);
             let meta = pack.meta.clone();
             let (recipe, instances) = pack.instances_mut(calls);
-            let estimate = cost * events as f64 / instances.len() as f64;
+            let estimate = cost * offered as f64 / instances.len() as f64;
             for instance in instances.iter_mut() {
                 let chain = Chain {
                     pack: i,
@@ -212,6 +327,8 @@ impl RuleEngine {
                 gather(pack, i, *batch, count, parts, &self.host_meta, outcome);
             }
         }
+        drop(batches);
+        group.into_spare(&mut self.texts);
         outcomes
     }
 }
@@ -228,7 +345,7 @@ fn gather(
     host_meta: &Arc<PackMeta>,
     outcome: &mut BatchOutcome,
 ) {
-    let selected = &batch.prepared.selections[i];
+    let selected = &batch.ready().selections[i];
     if selected.is_empty() {
         return;
     }
@@ -251,7 +368,11 @@ fn gather(
     let (recipe, instances) = pack.instances_mut(1);
     for nth in 0..count {
         if !parts.iter().any(|p| p.nth == nth) {
-            let part = part(batch, i, nth, count);
+            let part = Part {
+                batch: batch.index,
+                nth,
+                count,
+            };
             parts.push(run_part(batch, i, &meta, recipe, &mut instances[0], part));
         }
     }
@@ -286,7 +407,7 @@ fn gather(
     outcome
         .evaluations
         .push((pack.name().to_string(), called, elapsed));
-    pack.observe_cost(called, elapsed);
+    pack.observe_cost(batch.docs.len(), elapsed);
     let quarantined_now =
         pack.record_parts(evaluated, raised, failed.as_ref().map(|(n, e)| (*n, e)));
     if quarantined_now {
@@ -314,28 +435,28 @@ fn gather(
 /// all of them (decoded once before: no parse here). A pack given as `None`
 /// (quarantined) wants nothing written.
 fn prepare(
-    text: &mut BatchText,
+    mut text: BatchText,
     docs: &[DecodedDoc],
-    interests: &[Option<&PackInterest>],
+    interests: &[Option<Arc<PackMeta>>],
     everything: bool,
-) -> Prepared {
+) -> Ready {
     // What the interest filters read, read once per document, not once per
     // document and pack.
     let facts: Vec<EventFacts<'_>> = docs.iter().map(facts).collect();
     let selections: Vec<Vec<usize>> = interests
         .iter()
-        .map(|interest| {
+        .map(|meta| {
             facts
                 .iter()
                 .enumerate()
-                .filter(|(_, f)| everything || interest.is_none_or(|i| i.matches(f)))
+                .filter(|(_, f)| everything || meta.as_ref().is_none_or(|m| m.interest.matches(f)))
                 .map(|(i, _)| i)
                 .collect()
         })
         .collect();
     let mut wanted = vec![false; docs.len()];
-    for (selected, interest) in selections.iter().zip(interests) {
-        if interest.is_some() {
+    for (selected, meta) in selections.iter().zip(interests) {
+        if meta.is_some() {
             selected.iter().for_each(|&i| wanted[i] = true);
         }
     }
@@ -345,18 +466,19 @@ fn prepare(
         .zip(&wanted)
         .map(|(doc, &wanted)| wanted.then(|| text.push(doc)))
         .collect();
-    Prepared {
+    Ready {
         selections,
         written,
+        text,
     }
 }
 
-/// Into how many parts a pack's selections in consecutive batches
-/// (`sizes`) are cut for its `instances`. One instance takes every batch
-/// whole. Several (a stateless pack) take whole batches when there are
-/// batches enough to go round, as each part of a batch is one more call and
-/// one more copy of its text into an instance; else each batch is cut into
-/// parts of `MIN_PART_EVENTS` or more.
+/// Into how many parts a pack's share of consecutive batches (`sizes`) is
+/// cut for its `instances`. One instance takes every batch whole. Several
+/// (a stateless pack) take whole batches when there are batches enough to
+/// go round, as each part of a batch is one more call and one more copy of
+/// its text into an instance; else each batch is cut into parts of
+/// `MIN_PART_EVENTS` or more.
 fn parts_per_batch(sizes: &[usize], instances: usize) -> Vec<usize> {
     let batches = sizes.iter().filter(|&&n| n > 0).count();
     let last = sizes.iter().rposition(|&n| n > 0);
@@ -374,22 +496,19 @@ fn parts_per_batch(sizes: &[usize], instances: usize) -> Vec<usize> {
         .collect()
 }
 
-/// The `nth` of `count` parts of pack `pack`'s selection in a batch.
-fn part(batch: BatchRef<'_>, pack: usize, nth: usize, count: usize) -> Part {
-    let selected = &batch.prepared.selections[pack];
+/// Which of a pack's selected documents a part holds, and their events'
+/// positions in the written batch (`None`: all of them).
+fn documents(ready: &Ready, pack: usize, part: &Part) -> (Range<usize>, Option<Vec<usize>>) {
+    let selected = &ready.selections[pack];
+    let (nth, count) = (part.nth, part.count);
     let range = nth * selected.len() / count..(nth + 1) * selected.len() / count;
-    let events = (count > 1 || selected.len() != batch.text.len()).then(|| {
+    let events = (count > 1 || selected.len() != ready.text.len()).then(|| {
         selected[range.clone()]
             .iter()
-            .filter_map(|&d| batch.prepared.written[d])
+            .filter_map(|&d| ready.written[d])
             .collect()
     });
-    Part {
-        batch: batch.index,
-        nth,
-        range,
-        events,
-    }
+    (range, events)
 }
 
 /// A chain's calls in order, up to its instance's first failure: whether
@@ -416,7 +535,8 @@ fn run_chain(batches: &[BatchRef<'_>], chain: Chain<'_>) -> Vec<PartDone> {
     done
 }
 
-/// One part through its instance, timed, and its alerts checked.
+/// One part through its instance, timed, and its alerts checked. A part
+/// with no documents makes no call.
 fn run_part(
     batch: BatchRef<'_>,
     pack: usize,
@@ -425,18 +545,24 @@ fn run_part(
     instance: &mut Instance,
     part: Part,
 ) -> PartDone {
-    let own_blocks;
-    let text = match &part.events {
-        None => batch.text.all(),
-        Some(events) => {
-            own_blocks = batch.text.blocks(events);
-            batch.text.batch(&own_blocks)
-        }
+    let ready = batch.ready();
+    let (range, events) = documents(ready, pack, &part);
+    let selected = &ready.selections[pack][range.clone()];
+    let (result, elapsed) = if selected.is_empty() {
+        (Ok(Vec::new()), Duration::ZERO)
+    } else {
+        let own_blocks;
+        let text = match &events {
+            None => ready.text.all(),
+            Some(events) => {
+                own_blocks = ready.text.blocks(events);
+                ready.text.batch(&own_blocks)
+            }
+        };
+        let started = Instant::now();
+        let result = instance.evaluate(recipe, text);
+        (result, started.elapsed())
     };
-    let started = Instant::now();
-    let result = instance.evaluate(recipe, text);
-    let elapsed = started.elapsed();
-    let selected = &batch.prepared.selections[pack][part.range.clone()];
     let result = result.map(|alerts| {
         let mut outcome = BatchOutcome::default();
         let raised = alerts.len();
@@ -446,7 +572,7 @@ fn run_part(
     PartDone {
         nth: part.nth,
         batch: part.batch,
-        range: part.range,
+        range,
         elapsed,
         result,
     }

@@ -25,9 +25,10 @@ pub struct LoadedPack {
     failures_in_a_row: u32,
     /// Set once the pack keeps failing: it is not called any more.
     pub quarantined: Option<String>,
-    /// Measured cost per event (nanoseconds, smoothed): which packs to
-    /// start first when batches are evaluated on several threads.
-    pub(super) nanos_per_event: f64,
+    /// Measured cost per document offered to it, wanted or not
+    /// (nanoseconds, smoothed): which packs to start first when batches are
+    /// evaluated on several threads.
+    pub(super) nanos_per_document: f64,
 }
 
 /// What a pack did, for status and metrics.
@@ -121,7 +122,7 @@ impl LoadedPack {
             counters: PackCounters::default(),
             failures_in_a_row: 0,
             quarantined: None,
-            nanos_per_event: 0.0,
+            nanos_per_document: 0.0,
         })
     }
 
@@ -151,7 +152,7 @@ impl LoadedPack {
             counters: PackCounters::default(),
             failures_in_a_row: 0,
             quarantined: None,
-            nanos_per_event: 0.0,
+            nanos_per_document: 0.0,
         })
     }
 
@@ -197,16 +198,16 @@ impl LoadedPack {
         self.meta.name()
     }
 
-    /// Fold a batch's measured time into the cost per event.
-    pub(super) fn observe_cost(&mut self, events: usize, elapsed: std::time::Duration) {
-        if events == 0 {
+    /// Fold a batch's measured time into the cost per document offered.
+    pub(super) fn observe_cost(&mut self, documents: usize, elapsed: std::time::Duration) {
+        if documents == 0 {
             return;
         }
-        let now = elapsed.as_nanos() as f64 / events as f64;
-        self.nanos_per_event = if self.nanos_per_event == 0.0 {
+        let now = elapsed.as_nanos() as f64 / documents as f64;
+        self.nanos_per_document = if self.nanos_per_document == 0.0 {
             now
         } else {
-            0.8 * self.nanos_per_event + 0.2 * now
+            0.8 * self.nanos_per_document + 0.2 * now
         };
     }
 
