@@ -1,14 +1,15 @@
-//! Evaluating batches: which documents each pack wants, each batch written
-//! once for all packs; then every pack's share of the work on the engine's
+//! Evaluating batches: every pack's share of the work on the engine's
 //! threads, a stateful pack's batches in order on its one instance, a
-//! stateless pack's batches cut into parts on instances of their own; then
-//! the outcomes gathered batch by batch, pack by pack, exactly as one thread
-//! evaluating one batch at a time would have produced them.
+//! stateless pack's batches (or parts of them) on instances of their own;
+//! each batch readied (which documents each pack wants, those written once
+//! for all packs) by the first call that needs it; then the outcomes
+//! gathered batch by batch, pack by pack, exactly as one thread evaluating
+//! one batch at a time would have produced them.
 //!
 //! Several batches at once (what the decode stage has queued) keeps the
-//! threads busy: the batches are written side by side, and each thread runs
-//! its instance through all of them without waiting for the other packs at
-//! every batch.
+//! threads busy: each thread runs its instance through all of them without
+//! waiting for the other packs at every batch, and readies batches while
+//! the other threads call.
 
 use std::collections::VecDeque;
 use std::ops::Range;
