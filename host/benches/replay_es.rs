@@ -117,53 +117,32 @@ fn main() {
         let floor_cores = usage.finish(1).cores();
         assert_eq!(parsed, n);
 
-        // The replay, as an operator runs it.
-        let alerts = cluster.unique_prefix("alerts");
-        let started = Instant::now();
-        let mut child = replay_command()
-            .args([
-                "replay",
-                "--from",
-                &rfc(start),
-                "--to",
-                &rfc(to),
-                "--es-url",
-                cluster.url(),
-            ])
-            .args(["--logs-prefix", &logs, "--alerts-prefix", &alerts])
-            .args(["--page-size", &PAGE_SIZE.to_string(), "--rules"])
-            .arg(rules.path())
-            .args(&threads)
-            .env(
-                "K8SCOP_LOG",
-                std::env::var("K8SCOP_BENCH_LOG").unwrap_or("warn".into()),
-            )
-            .stderr(std::process::Stdio::piped())
-            .spawn()
-            .unwrap();
-        // Drain stderr (the summary) on a thread so the child never blocks.
-        let stderr = child.stderr.take().unwrap();
-        let summary = std::thread::spawn(move || std::io::read_to_string(stderr).unwrap());
-        let mut peak_kib = 0u64;
-        let status = loop {
-            if let Some(kib) = proc_status_kib(child.id(), "VmHWM:") {
-                peak_kib = peak_kib.max(kib);
-            }
-            if let Some(status) = child.try_wait().unwrap() {
-                break status;
-            }
-            std::thread::sleep(Duration::from_millis(20));
+        // The replay as an operator runs it, its alerts to a file first:
+        // what the pipeline costs without the server indexing the alerts,
+        // which it does one at a time (see BENCHMARKS.md).
+        let replay_args = |extra: &[&str]| -> Vec<String> {
+            let mut args: Vec<String> = ["replay", "--from", &rfc(start), "--to", &rfc(to)]
+                .iter()
+                .map(|s| s.to_string())
+                .collect();
+            args.extend(["--es-url", cluster.url(), "--logs-prefix", &logs].map(String::from));
+            args.extend(["--page-size".to_string(), PAGE_SIZE.to_string()]);
+            args.push("--rules".into());
+            args.push(rules.path().display().to_string());
+            args.extend(threads.iter().cloned());
+            args.extend(extra.iter().map(|s| s.to_string()));
+            args
         };
-        let replay = started.elapsed();
-        let summary = summary.join().unwrap();
-        if std::env::var_os("K8SCOP_BENCH_LOG").is_some() {
-            eprintln!("{summary}");
-        }
-        assert!(status.success(), "replay failed:\n{summary}");
-        assert!(
-            summary.contains(&format!("fetched      {n}")),
-            "the replay did not read every document:\n{summary}"
-        );
+        let alerts_file = rules.path().with_extension("alerts.jsonl");
+        let file = alerts_file.to_str().unwrap();
+        let (to_file, _, file_summary) = run_replay(replay_args(&["-o", file]), n);
+        let written_to_file = std::fs::read_to_string(&alerts_file)
+            .unwrap()
+            .lines()
+            .count();
+        std::fs::remove_file(&alerts_file).ok();
+        let alerts = cluster.unique_prefix("alerts");
+        let (replay, peak_kib, summary) = run_replay(replay_args(&["--alerts-prefix", &alerts]), n);
         let rate = |d: Duration| n as f64 / d.as_secs_f64();
         let mib = |kib: u64| kib as f64 / 1024.0;
         println!("  {n:>8} documents (loaded in {loading:.2?})");
@@ -179,10 +158,14 @@ fn main() {
             "    ratio replay / read+parse: {:.2}x",
             floor.as_secs_f64() / replay.as_secs_f64()
         );
-        let cores_used = summary
-            .lines()
-            .find_map(|l| l.trim().strip_prefix("cores used"))
-            .map_or("not in the summary", str::trim);
+        println!(
+            "    replay, alerts to a file: {:>9.0} docs/s  ({to_file:.2?}, {:.2}x; {written_to_file} alerts, {})",
+            rate(to_file),
+            floor.as_secs_f64() / to_file.as_secs_f64(),
+            summary_line(&file_summary, "cores used")
+                .map_or(String::new(), |c| format!("cores used {c}"))
+        );
+        let cores_used = summary_line(&summary, "cores used").unwrap_or("not in the summary");
         println!("    replay cores used: {cores_used}");
         println!("    read + parse cores used: {floor_cores:.2}");
         println!("    replay peak RSS: {:.1} MiB", mib(peak_kib));
@@ -213,6 +196,53 @@ fn main() {
             large.1 as f64 / small.1.max(1) as f64
         );
     }
+}
+
+/// One replay of `n` documents with these arguments, timed: its time, its
+/// peak RSS (KiB) and its summary.
+fn run_replay(args: Vec<String>, n: usize) -> (Duration, u64, String) {
+    let started = Instant::now();
+    let mut child = replay_command()
+        .args(&args)
+        .env(
+            "K8SCOP_LOG",
+            std::env::var("K8SCOP_BENCH_LOG").unwrap_or("warn".into()),
+        )
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    // Drain stderr (the summary) on a thread so the child never blocks.
+    let stderr = child.stderr.take().unwrap();
+    let summary = std::thread::spawn(move || std::io::read_to_string(stderr).unwrap());
+    let mut peak_kib = 0u64;
+    let status = loop {
+        if let Some(kib) = proc_status_kib(child.id(), "VmHWM:") {
+            peak_kib = peak_kib.max(kib);
+        }
+        if let Some(status) = child.try_wait().unwrap() {
+            break status;
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    };
+    let elapsed = started.elapsed();
+    let summary = summary.join().unwrap();
+    if std::env::var_os("K8SCOP_BENCH_LOG").is_some() {
+        eprintln!("{summary}");
+    }
+    assert!(status.success(), "replay failed:\n{summary}");
+    assert!(
+        summary.contains(&format!("fetched      {n}")),
+        "the replay did not read every document:\n{summary}"
+    );
+    (elapsed, peak_kib, summary)
+}
+
+/// The value of a line of the replay's summary.
+fn summary_line<'a>(summary: &'a str, name: &str) -> Option<&'a str> {
+    summary
+        .lines()
+        .find_map(|l| l.trim().strip_prefix(name))
+        .map(str::trim)
 }
 
 /// `k8scop`, or `K8SCOP_BENCH_WRAP` (e.g. `perf record -g -o FILE`)
