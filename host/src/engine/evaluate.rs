@@ -37,12 +37,21 @@ pub const MAX_BATCHES_AT_ONCE: usize = 8;
 struct Ready {
     /// Per pack, the documents it is given (positions in the batch).
     selections: Vec<Vec<usize>>,
-    /// Per document, its event's position in the written batch (none: no
-    /// pack wants it).
+    /// Per document, its event's position in `text` (none: no pack that
+    /// shares it wants the document).
     written: Vec<Option<usize>>,
-    /// The documents some pack wants, written once for all of them.
+    /// The documents the packs want, written once for all of them but
+    /// those with a text of their own.
     text: BatchText,
+    /// Per pack, its documents written apart when it wants few of them:
+    /// each call copies its whole text into the sandbox, and a few
+    /// documents' own text is much less than everyone's.
+    own: Vec<Option<BatchText>>,
 }
+
+/// A pack wanting fewer than one in this many of the batch's documents
+/// gets a text of its own.
+const SPARSE: usize = 4;
 
 /// The batches evaluated together, each made ready by the first thread
 /// that needs it, or that has nothing else to do while another readies the
@@ -455,12 +464,26 @@ fn prepare(
                 .collect()
         })
         .collect();
+    let sparse = |selected: &Vec<usize>| selected.len() * SPARSE < docs.len();
     let mut wanted = vec![false; docs.len()];
     for (selected, meta) in selections.iter().zip(interests) {
-        if meta.is_some() {
+        if meta.is_some() && !sparse(selected) {
             selected.iter().for_each(|&i| wanted[i] = true);
         }
     }
+    let own = selections
+        .iter()
+        .zip(interests)
+        .map(|(selected, meta)| {
+            (meta.is_some() && sparse(selected)).then(|| {
+                let mut own = BatchText::default();
+                for &d in selected {
+                    own.push(&docs[d]);
+                }
+                own
+            })
+        })
+        .collect();
     text.clear();
     let written = docs
         .iter()
@@ -471,6 +494,7 @@ fn prepare(
         selections,
         written,
         text,
+        own,
     }
 }
 
@@ -497,19 +521,26 @@ fn parts_per_batch(sizes: &[usize], instances: usize) -> Vec<usize> {
         .collect()
 }
 
-/// Which of a pack's selected documents a part holds, and their events'
-/// positions in the written batch (`None`: all of them).
-fn documents(ready: &Ready, pack: usize, part: &Part) -> (Range<usize>, Option<Vec<usize>>) {
+/// Which of a pack's selected documents a part holds, the text they are
+/// written in, and their events' positions in it (`None`: all of them).
+fn documents<'r>(
+    ready: &'r Ready,
+    pack: usize,
+    part: &Part,
+) -> (Range<usize>, &'r BatchText, Option<Vec<usize>>) {
     let selected = &ready.selections[pack];
     let (nth, count) = (part.nth, part.count);
     let range = nth * selected.len() / count..(nth + 1) * selected.len() / count;
+    if let Some(own) = &ready.own[pack] {
+        return (range.clone(), own, (count > 1).then(|| range.collect()));
+    }
     let events = (count > 1 || selected.len() != ready.text.len()).then(|| {
         selected[range.clone()]
             .iter()
             .filter_map(|&d| ready.written[d])
             .collect()
     });
-    (range, events)
+    (range, &ready.text, events)
 }
 
 /// A chain's calls in order, up to its instance's first failure: whether
@@ -547,17 +578,17 @@ fn run_part(
     part: Part,
 ) -> PartDone {
     let ready = batch.ready();
-    let (range, events) = documents(ready, pack, &part);
+    let (range, written, events) = documents(ready, pack, &part);
     let selected = &ready.selections[pack][range.clone()];
     let (result, elapsed) = if selected.is_empty() {
         (Ok(Vec::new()), Duration::ZERO)
     } else {
         let own_blocks;
         let text = match &events {
-            None => ready.text.all(),
+            None => written.all(),
             Some(events) => {
-                own_blocks = ready.text.blocks(events);
-                ready.text.batch(&own_blocks)
+                own_blocks = written.blocks(events);
+                written.batch(&own_blocks)
             }
         };
         let started = Instant::now();
