@@ -9,6 +9,8 @@
 //!   process, nothing else (the cost no pipeline can avoid);
 //! - replay: `k8scop replay --from --to` as an operator runs it, every
 //!   shipped pack evaluating everything and alerts bulk-written back;
+//! - the same replay with its alerts to a file (`-o`), run first: the
+//!   pipeline without the server indexing the alerts;
 //!
 //! and reports replay throughput as a ratio of read + parse (goal: at least
 //! 0.5x), the replay process's peak RSS (VmHWM; goal: under 200 MiB at 1M
@@ -120,18 +122,25 @@ fn main() {
         // The replay as an operator runs it, its alerts to a file first:
         // what the pipeline costs without the server indexing the alerts,
         // which it does one at a time (see BENCHMARKS.md).
+        let mut common: Vec<String> = vec![
+            "replay".into(),
+            "--from".into(),
+            rfc(start),
+            "--to".into(),
+            rfc(to),
+            "--es-url".into(),
+            cluster.url().into(),
+            "--logs-prefix".into(),
+            logs.clone(),
+            "--page-size".into(),
+            PAGE_SIZE.to_string(),
+            "--rules".into(),
+            rules.path().display().to_string(),
+        ];
+        common.extend(threads.iter().cloned());
         let replay_args = |extra: &[&str]| -> Vec<String> {
-            let mut args: Vec<String> = ["replay", "--from", &rfc(start), "--to", &rfc(to)]
-                .iter()
-                .map(|s| s.to_string())
-                .collect();
-            args.extend(["--es-url", cluster.url(), "--logs-prefix", &logs].map(String::from));
-            args.extend(["--page-size".to_string(), PAGE_SIZE.to_string()]);
-            args.push("--rules".into());
-            args.push(rules.path().display().to_string());
-            args.extend(threads.iter().cloned());
-            args.extend(extra.iter().map(|s| s.to_string()));
-            args
+            let extra = extra.iter().map(|s| s.to_string());
+            common.iter().cloned().chain(extra).collect()
         };
         let alerts_file = rules.path().with_extension("alerts.jsonl");
         let file = alerts_file.to_str().unwrap();
