@@ -332,6 +332,74 @@ impl BatchWriter {
         }
     }
 
+    /// Events `events` (positions among those written, in order) as a
+    /// batch of their own that shares this one's text: the span of text
+    /// they lie in, with their blocks and list entries (written into
+    /// `blocks` and `strings`) moved to point into that span. A pack given
+    /// part of a batch then gets a copy of that part's texts, not of all.
+    pub fn part<'w>(
+        &'w self,
+        events: &[usize],
+        blocks: &mut Vec<u32>,
+        strings: &mut Vec<u32>,
+    ) -> &'w str {
+        let (mut text_lo, mut text_hi) = (u32::MAX, 0);
+        let (mut first, mut last) = (u32::MAX, 0);
+        for &event in events {
+            let block = self.block(event);
+            for field in TEXT_LAYOUT {
+                let (start, len) = (block[text_word(field)], block[text_word(field) + 1]);
+                if len != 0 {
+                    (text_lo, text_hi) = (text_lo.min(start), text_hi.max(start + len));
+                }
+            }
+            for field in LIST_LAYOUT {
+                let (start, count) = (block[list_word(field)], block[list_word(field) + 1]);
+                if count != 0 {
+                    (first, last) = (first.min(start), last.max(start + count));
+                }
+            }
+        }
+        let first = first.min(last);
+        let entries = self
+            .strings
+            .get(first as usize * 2..last as usize * 2)
+            .unwrap_or(&[]);
+        for pair in entries.chunks_exact(2) {
+            if pair[1] != 0 {
+                (text_lo, text_hi) = (text_lo.min(pair[0]), text_hi.max(pair[0] + pair[1]));
+            }
+        }
+        let text_lo = text_lo.min(text_hi);
+        strings.clear();
+        strings.extend(
+            entries
+                .chunks_exact(2)
+                .flat_map(|s| [s[0].wrapping_sub(text_lo), s[1]]),
+        );
+        blocks.clear();
+        for &event in events {
+            let base = blocks.len();
+            blocks.extend_from_slice(self.block(event));
+            for field in TEXT_LAYOUT {
+                let word = base + text_word(field);
+                if blocks[word + 1] != 0 {
+                    blocks[word] -= text_lo;
+                }
+            }
+            for field in LIST_LAYOUT {
+                let word = base + list_word(field);
+                if blocks[word + 1] != 0 {
+                    blocks[word] -= first;
+                }
+            }
+        }
+        // Spans start and end on characters, as the writer wrote them.
+        self.text
+            .get(text_lo as usize..text_hi as usize)
+            .unwrap_or_default()
+    }
+
     /// Add `(key, value)` to a map field of the `index`th event (the host
     /// labels an event so): its entries are copied to the end of `strings`,
     /// followed by the pair, and the field points there.
@@ -767,6 +835,53 @@ mod tests {
         let mut one = BatchWriter::default();
         one.append_event(&page, 1);
         assert_eq!(one.text, r#"{"msg":"hi"}"#);
+    }
+
+    /// A part of a batch reads as those events did in the whole, and its
+    /// text is the span they lie in, not the whole batch's.
+    #[test]
+    fn a_part_reads_as_its_events_in_the_whole_and_holds_only_their_texts() {
+        let json = |i: usize| {
+            format!(
+                r#"{{"kind":"Event","verb":"get","user":{{"username":"u{i}","groups":["g{i}","all"],
+                    "extra":{{"k{i}":["v{i}"]}}}},"sourceIPs":["10.0.0.{i}"],
+                    "objectRef":{{"resource":"pods","name":"p{i}"}},"annotations":{{"a":"{i}"}}}}"#
+            )
+        };
+        let mut whole = BatchWriter::default();
+        for i in 0..6 {
+            match i {
+                3 => whole.push_other(r#"{"msg":"other"}"#),
+                _ => whole.push_audit(&Event::from_json(&json(i)).unwrap()),
+            }
+        }
+        whole.add_pair(2, ListField::Annotations, "label", "yes");
+        let shown = |r: BatchReader<'_>, i: usize| match r.view(i).unwrap() {
+            view if view.is_audit() => format!("{:?}", view.event()),
+            view => view.other_json().unwrap_or_default().to_string(),
+        };
+        let (mut blocks, mut strings) = (Vec::new(), Vec::new());
+        for events in [vec![1, 2, 3], vec![2, 4], vec![5], vec![0, 1, 2, 3, 4, 5]] {
+            let text = whole.part(&events, &mut blocks, &mut strings);
+            let part = BatchReader::new(text, &strings, &blocks);
+            assert_eq!(part.len(), events.len());
+            for (at, &i) in events.iter().enumerate() {
+                assert_eq!(
+                    shown(part, at),
+                    shown(whole.reader(), i),
+                    "event {i} of {events:?}"
+                );
+            }
+            if events.len() < 6 {
+                assert!(text.len() < whole.text.len(), "{events:?}: the whole text");
+            }
+        }
+        assert!(
+            whole.part(&[5], &mut blocks, &mut strings).contains("u5")
+                && !whole.part(&[5], &mut blocks, &mut strings).contains("u4")
+        );
+        assert_eq!(whole.part(&[], &mut blocks, &mut strings), "");
+        assert!(blocks.is_empty() && strings.is_empty());
     }
 
     /// Spans a faulty host might send read as empty texts, never a trap.

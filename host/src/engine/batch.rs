@@ -4,7 +4,7 @@
 //! those layouts copied end to end, so a pack reads an event without parsing
 //! JSON and all the packs of a deployment share that one parse.
 
-use rule_sdk::wire::{BatchWriter, EVENT_WORDS};
+use rule_sdk::wire::BatchWriter;
 
 use crate::contract::Batch;
 use crate::decode::DecodedDoc;
@@ -12,6 +12,14 @@ use crate::decode::DecodedDoc;
 /// Buffers larger than this are not kept between batches (a batch of 500
 /// typical audit events is about 0.5 MB).
 const KEPT_TEXT_BYTES: usize = 16 << 20;
+
+/// A part's own words: its events' blocks and list entries, moved to
+/// point into the span of text the part shares.
+#[derive(Default)]
+pub struct PartWords {
+    blocks: Vec<u32>,
+    strings: Vec<u32>,
+}
 
 /// The documents of one engine batch that some pack wants, written once.
 #[derive(Default)]
@@ -43,25 +51,24 @@ impl BatchText {
 
     /// The batch of every event written.
     pub fn all(&self) -> Batch<'_> {
-        self.batch(&self.writer.events)
-    }
-
-    /// The blocks of these events (positions as `push` gave them), for a
-    /// pack that wants only some: the texts are shared, not copied.
-    pub fn blocks(&self, events: &[usize]) -> Vec<u32> {
-        let mut words = Vec::with_capacity(events.len() * EVENT_WORDS);
-        for &event in events {
-            words.extend_from_slice(self.writer.block(event));
-        }
-        words
-    }
-
-    /// A batch of the texts written and these event blocks.
-    pub fn batch<'a>(&'a self, events: &'a [u32]) -> Batch<'a> {
         Batch {
             text: &self.writer.text,
             strings: &self.writer.strings,
-            events,
+            events: &self.writer.events,
+        }
+    }
+
+    /// A batch of these events (positions as `push` gave them, in order),
+    /// for a pack given some: the span of text they lie in, shared, not
+    /// copied, and their blocks and list entries moved into `words`.
+    pub fn part<'a>(&'a self, events: &[usize], words: &'a mut PartWords) -> Batch<'a> {
+        let text = self
+            .writer
+            .part(events, &mut words.blocks, &mut words.strings);
+        Batch {
+            text,
+            strings: &words.strings,
+            events: &words.blocks,
         }
     }
 }

@@ -17,7 +17,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, OnceLock};
 use std::time::{Duration, Instant};
 
-use super::batch::BatchText;
+use super::batch::{BatchText, PartWords};
 use super::instance::{Instance, Recipe};
 use super::{
     BatchOutcome, EventFacts, LoadedPack, PackError, PackFailure, PackMeta, RuleEngine,
@@ -43,9 +43,10 @@ struct Ready {
     /// The documents the packs want, written once for all of them but
     /// those with a text of their own.
     text: BatchText,
-    /// Per pack, its documents written apart when it wants few of them:
-    /// each call copies its whole text into the sandbox, and a few
-    /// documents' own text is much less than everyone's.
+    /// Per pack, its documents written apart when it wants few of them,
+    /// scattered through the batch: a call copies the span of text its
+    /// events lie in into the sandbox, which for a few scattered documents
+    /// is nearly everyone's.
     own: Vec<Option<BatchText>>,
 }
 
@@ -501,9 +502,9 @@ fn prepare(
 /// Into how many parts a pack's share of consecutive batches (`sizes`) is
 /// cut for its `instances`. One instance takes every batch whole. Several
 /// (a stateless pack) take whole batches when there are batches enough to
-/// go round, as each part of a batch is one more call and one more copy of
-/// its text into an instance; else each batch is cut into parts of
-/// `MIN_PART_EVENTS` or more.
+/// go round, as each part of a batch is one more call; else each batch is
+/// cut into parts of `MIN_PART_EVENTS` or more. A part's call copies only
+/// the span of text its events lie in.
 fn parts_per_batch(sizes: &[usize], instances: usize) -> Vec<usize> {
     let batches = sizes.iter().filter(|&&n| n > 0).count();
     let last = sizes.iter().rposition(|&n| n > 0);
@@ -583,13 +584,10 @@ fn run_part(
     let (result, elapsed) = if selected.is_empty() {
         (Ok(Vec::new()), Duration::ZERO)
     } else {
-        let own_blocks;
+        let mut words = PartWords::default();
         let text = match &events {
             None => written.all(),
-            Some(events) => {
-                own_blocks = written.blocks(events);
-                written.batch(&own_blocks)
-            }
+            Some(events) => written.part(events, &mut words),
         };
         let started = Instant::now();
         let result = instance.evaluate(recipe, text);
