@@ -443,8 +443,8 @@ fn gather(
 }
 
 /// Which documents each pack wants, and those written into `text` once for
-/// all of them (decoded once before: no parse here). A pack given as `None`
-/// (quarantined) wants nothing written.
+/// all of them, or apart for a pack that wants few (decoded once before: no
+/// parse here). A pack given as `None` (quarantined) wants nothing written.
 fn prepare(
     mut text: BatchText,
     docs: &[DecodedDoc],
