@@ -282,54 +282,17 @@ impl BatchWriter {
     /// in one piece, so this copies its own texts and nothing else.
     pub fn append_event(&mut self, page: &BatchWriter, index: usize) {
         let block = page.block(index);
-        let present = |word: usize| (block[word + 1] != 0).then(|| (block[word], block[word + 1]));
-        let texts = TEXT_LAYOUT.iter().filter_map(|&f| present(text_word(f)));
-        let lists = LIST_LAYOUT.iter().filter_map(|&f| present(list_word(f)));
-        let (mut text_lo, mut text_hi) = (u32::MAX, 0);
-        for (start, len) in texts {
-            (text_lo, text_hi) = (text_lo.min(start), text_hi.max(start + len));
-        }
-        let (mut first, mut last) = (u32::MAX, 0);
-        for (start, count) in lists {
-            (first, last) = (first.min(start), last.max(start + count));
-        }
-        for pair in page
-            .strings
-            .get(first as usize * 2..last as usize * 2)
-            .unwrap_or(&[])
-            .chunks_exact(2)
-        {
-            (text_lo, text_hi) = (text_lo.min(pair[0]), text_hi.max(pair[0] + pair[1]));
-        }
-        let text_lo = text_lo.min(text_hi);
+        let spans = Spans::of(page, [block]);
         // Where the spans land: a word moves by the difference (which may be
         // negative, hence the wrapping arithmetic; the results fit).
-        let text_shift = (self.text.len() as u32).wrapping_sub(text_lo);
-        let string_shift = ((self.strings.len() / 2) as u32).wrapping_sub(first.min(last));
+        let text_shift = (self.text.len() as u32).wrapping_sub(spans.text.start);
+        let string_shift = ((self.strings.len() / 2) as u32).wrapping_sub(spans.entries.start);
         self.text
-            .push_str(&page.text[text_lo as usize..text_hi as usize]);
-        if first < last {
-            let entries = &page.strings[first as usize * 2..last as usize * 2];
-            self.strings.extend(
-                entries
-                    .chunks_exact(2)
-                    .flat_map(|s| [s[0].wrapping_add(text_shift), s[1]]),
-            );
-        }
+            .push_str(&page.text[spans.text.start as usize..spans.text.end as usize]);
+        self.strings.extend(spans.moved_entries(page, text_shift));
         let base = self.events.len();
         self.events.extend_from_slice(block);
-        for field in TEXT_LAYOUT {
-            let word = base + text_word(field);
-            if self.events[word + 1] != 0 {
-                self.events[word] = self.events[word].wrapping_add(text_shift);
-            }
-        }
-        for field in LIST_LAYOUT {
-            let word = base + list_word(field);
-            if self.events[word + 1] != 0 {
-                self.events[word] = self.events[word].wrapping_add(string_shift);
-            }
-        }
+        move_block(&mut self.events[base..], text_shift, string_shift);
     }
 
     /// Events `events` (positions among those written, in order) as a
@@ -343,60 +306,20 @@ impl BatchWriter {
         blocks: &mut Vec<u32>,
         strings: &mut Vec<u32>,
     ) -> &'w str {
-        let (mut text_lo, mut text_hi) = (u32::MAX, 0);
-        let (mut first, mut last) = (u32::MAX, 0);
-        for &event in events {
-            let block = self.block(event);
-            for field in TEXT_LAYOUT {
-                let (start, len) = (block[text_word(field)], block[text_word(field) + 1]);
-                if len != 0 {
-                    (text_lo, text_hi) = (text_lo.min(start), text_hi.max(start + len));
-                }
-            }
-            for field in LIST_LAYOUT {
-                let (start, count) = (block[list_word(field)], block[list_word(field) + 1]);
-                if count != 0 {
-                    (first, last) = (first.min(start), last.max(start + count));
-                }
-            }
-        }
-        let first = first.min(last);
-        let entries = self
-            .strings
-            .get(first as usize * 2..last as usize * 2)
-            .unwrap_or(&[]);
-        for pair in entries.chunks_exact(2) {
-            if pair[1] != 0 {
-                (text_lo, text_hi) = (text_lo.min(pair[0]), text_hi.max(pair[0] + pair[1]));
-            }
-        }
-        let text_lo = text_lo.min(text_hi);
+        let spans = Spans::of(self, events.iter().map(|&e| self.block(e)));
+        let text_shift = spans.text.start.wrapping_neg();
+        let string_shift = spans.entries.start.wrapping_neg();
         strings.clear();
-        strings.extend(
-            entries
-                .chunks_exact(2)
-                .flat_map(|s| [s[0].wrapping_sub(text_lo), s[1]]),
-        );
+        strings.extend(spans.moved_entries(self, text_shift));
         blocks.clear();
         for &event in events {
             let base = blocks.len();
             blocks.extend_from_slice(self.block(event));
-            for field in TEXT_LAYOUT {
-                let word = base + text_word(field);
-                if blocks[word + 1] != 0 {
-                    blocks[word] -= text_lo;
-                }
-            }
-            for field in LIST_LAYOUT {
-                let word = base + list_word(field);
-                if blocks[word + 1] != 0 {
-                    blocks[word] -= first;
-                }
-            }
+            move_block(&mut blocks[base..], text_shift, string_shift);
         }
         // Spans start and end on characters, as the writer wrote them.
         self.text
-            .get(text_lo as usize..text_hi as usize)
+            .get(spans.text.start as usize..spans.text.end as usize)
             .unwrap_or_default()
     }
 
@@ -470,6 +393,79 @@ pub enum BatchEvent<'e, 'a> {
     Other(&'a str),
     /// A kind this SDK does not know (a newer host): skipped, and logged.
     Unknown(u32),
+}
+
+/// The span of text and the span of list entries (in pairs) that some
+/// events' blocks of a writer point into, the texts of those entries
+/// included: what copying or sharing those events takes.
+struct Spans {
+    text: std::ops::Range<u32>,
+    entries: std::ops::Range<u32>,
+}
+
+impl Spans {
+    fn of<'b>(writer: &BatchWriter, blocks: impl IntoIterator<Item = &'b [u32]>) -> Spans {
+        let (mut text_lo, mut text_hi) = (u32::MAX, 0);
+        let (mut first, mut last) = (u32::MAX, 0);
+        for block in blocks {
+            for field in TEXT_LAYOUT {
+                let (start, len) = (block[text_word(field)], block[text_word(field) + 1]);
+                if len != 0 {
+                    (text_lo, text_hi) = (text_lo.min(start), text_hi.max(start + len));
+                }
+            }
+            for field in LIST_LAYOUT {
+                let (start, count) = (block[list_word(field)], block[list_word(field) + 1]);
+                if count != 0 {
+                    (first, last) = (first.min(start), last.max(start + count));
+                }
+            }
+        }
+        let entries = first.min(last)..last;
+        for pair in Self::slice(writer, &entries).chunks_exact(2) {
+            (text_lo, text_hi) = (text_lo.min(pair[0]), text_hi.max(pair[0] + pair[1]));
+        }
+        Spans {
+            text: text_lo.min(text_hi)..text_hi,
+            entries,
+        }
+    }
+
+    fn slice<'w>(writer: &'w BatchWriter, entries: &std::ops::Range<u32>) -> &'w [u32] {
+        writer
+            .strings
+            .get(entries.start as usize * 2..entries.end as usize * 2)
+            .unwrap_or(&[])
+    }
+
+    /// The list entries, their texts' offsets moved by `text_shift`.
+    fn moved_entries<'w>(
+        &self,
+        writer: &'w BatchWriter,
+        text_shift: u32,
+    ) -> impl Iterator<Item = u32> + use<'w> {
+        Self::slice(writer, &self.entries)
+            .chunks_exact(2)
+            .flat_map(move |s| [s[0].wrapping_add(text_shift), s[1]])
+    }
+}
+
+/// Move an event's block words by the shifts its texts and list entries
+/// moved by (wrapping: a shift may be negative). Empty fields point
+/// nowhere and stay as they are.
+fn move_block(block: &mut [u32], text_shift: u32, string_shift: u32) {
+    for field in TEXT_LAYOUT {
+        let word = text_word(field);
+        if block[word + 1] != 0 {
+            block[word] = block[word].wrapping_add(text_shift);
+        }
+    }
+    for field in LIST_LAYOUT {
+        let word = list_word(field);
+        if block[word + 1] != 0 {
+            block[word] = block[word].wrapping_add(string_shift);
+        }
+    }
 }
 
 /// A batch being read (by a pack).
