@@ -3,18 +3,15 @@
 //! read into settings or refused with an error; never a panic.
 #![no_main]
 
-use k8scop::cli::config_file::{env_from_toml, parse_pack_config};
 use k8scop::chatter::parse_rules;
+use k8scop::cli::config_file::{parse_pack_config, values_from_toml};
 use k8scop::notify::config::channels_from_toml;
 use libfuzzer_sys::fuzz_target;
 
 fuzz_target!(|text: &str| {
-    if let Ok(settings) = env_from_toml(text) {
-        for (key, _) in settings {
-            assert!(
-                key.starts_with("K8SCOP_"),
-                "setting {key} outside k8scop's environment"
-            );
+    if let Ok(values) = values_from_toml(text, &[("rules".to_string(), ',')]) {
+        for (key, _) in values {
+            assert!(!key.contains('_'), "value {key} not named by its long flag");
         }
     }
     let _ = parse_pack_config(text);

@@ -11,11 +11,9 @@ use std::sync::Arc;
 use arbitrary::Arbitrary;
 use k8scop::aggregate::{AggregateConfig, Aggregator};
 use k8scop::alert::{PendingAlert, alert_document};
+use k8scop::contract::{Alert, EventContext, Interest, PackInfo, RuleInfo, Severity};
 use k8scop::decode::{DecodedDoc, Decoder};
-use k8scop::contract::{Alert, Interest, PackInfo, RuleInfo, Severity};
-use k8scop::engine::{
-    BatchOutcome, PackInterest, PackMeta, SandboxLimits, admit_alerts, check_alert_limits,
-};
+use k8scop::engine::{BatchOutcome, PackMeta, SandboxLimits, admit_alerts, check_alert_limits};
 use k8scop::es::indices::daily_index;
 use k8scop::sink::elasticsearch::alert_bulk_doc;
 use libfuzzer_sys::fuzz_target;
@@ -29,7 +27,30 @@ struct ArbitraryAlert {
     group_key: String,
     event_time: String,
     event_index: u32,
+    /// Which of the event's fields the host adds, one bit per flag.
+    context: u16,
     fields: Vec<(String, String)>,
+}
+
+/// The flags whose bits are set in `bits`.
+fn context(bits: u16) -> EventContext {
+    [
+        EventContext::USER,
+        EventContext::IMPERSONATED_USER,
+        EventContext::SOURCE_IP,
+        EventContext::USER_AGENT,
+        EventContext::VERB,
+        EventContext::RESOURCE,
+        EventContext::NAMESPACE,
+        EventContext::NAME,
+        EventContext::RESPONSE_CODE,
+        EventContext::AUDIT_ID,
+        EventContext::GROUPS,
+    ]
+    .into_iter()
+    .enumerate()
+    .filter(|(i, _)| bits & (1 << i) != 0)
+    .fold(EventContext::empty(), |all, (_, flag)| all | flag)
 }
 
 #[derive(Debug, Arbitrary)]
@@ -58,18 +79,17 @@ fn meta() -> Arc<PackMeta> {
             needs: k8scop::contract::AuditNeeds::metadata(),
         })
         .collect();
-    Arc::new(PackMeta {
-        interest: PackInterest::new(&rules),
-        info: PackInfo {
+    Arc::new(PackMeta::new(
+        PackInfo {
             name: "fuzz".into(),
             version: "0".into(),
             rules,
             settings: vec![],
         },
-        path: PathBuf::new(),
-        content_hash: String::new(),
-        from_cache: false,
-    })
+        PathBuf::new(),
+        String::new(),
+        false,
+    ))
 }
 
 fn docs() -> Vec<DecodedDoc> {
@@ -110,6 +130,7 @@ fuzz_target!(|input: Input| {
             group_key: a.group_key,
             event_time: a.event_time,
             event_index: a.event_index,
+            context: context(a.context),
             fields: a.fields,
         })
         .collect();
@@ -164,7 +185,7 @@ fuzz_target!(|input: Input| {
         );
         serde_json::to_string(&bulk.body).expect("alert documents serialise");
         // The aggregator builds the same document, later, from the alert.
-        let pending = PendingAlert::new(raised.clone(), doc);
+        let pending = PendingAlert::new(raised.clone(), doc, None);
         assert_eq!(pending.document(&doc.origin).body, alert.body);
         aggregator.add(pending, doc.origin.clone());
     }

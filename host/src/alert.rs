@@ -53,6 +53,35 @@ const ECS_FIELDS: &[(&str, &[&str])] = &[
     ("command", &["process", "command_line"]),
 ];
 
+/// The alert's fields: the triggering event's it names by its `context`
+/// (read on the host, from the event the engine evaluated), then the
+/// pack's own, which win over a context field of the same name.
+pub fn alert_fields(raised: &RaisedAlert, facts: &EventFacts) -> Vec<(String, String)> {
+    let mut fields: Vec<(String, String)> = facts
+        .context_fields(raised.alert.context)
+        .into_iter()
+        .map(|(k, v)| (k.to_string(), v))
+        .collect();
+    for (key, value) in &raised.alert.fields {
+        match fields.iter_mut().find(|(k, _)| k == key) {
+            Some(field) => field.1.clone_from(value),
+            None => fields.push((key.clone(), value.clone())),
+        }
+    }
+    fields
+}
+
+/// The alert's title: its own, else its rule's.
+pub fn alert_title(raised: &RaisedAlert) -> &str {
+    match (
+        raised.alert.title.as_str(),
+        raised.pack.rule(&raised.alert.rule_id),
+    ) {
+        ("", Some(rule)) => &rule.title,
+        (own, _) => own,
+    }
+}
+
 /// The document for `raised`, triggered by `doc`.
 pub fn alert_document(raised: &RaisedAlert, doc: &DecodedDoc) -> AlertDoc {
     let a = &raised.alert;
@@ -71,10 +100,9 @@ fn document_body(raised: &RaisedAlert, facts: &EventFacts) -> Value {
     let meta = &raised.pack;
     let rule = meta.rule(&a.rule_id);
     let time = normalise_time(&a.event_time);
-    let fields: Map<String, Value> = a
-        .fields
-        .iter()
-        .map(|(k, v)| (k.clone(), Value::String(v.clone())))
+    let fields: Map<String, Value> = alert_fields(raised, facts)
+        .into_iter()
+        .map(|(k, v)| (k, Value::String(v)))
         .collect();
     let field = |k: &str| fields.get(k).and_then(Value::as_str).unwrap_or("");
     let or = |a: &'_ str, b: &str| {
@@ -463,6 +491,7 @@ mod tests {
             group_key: "alice|web".into(),
             event_time: "2024-03-01T12:00:00.123456+02:00".into(),
             event_index: 0,
+            context: crate::contract::EventContext::empty(),
             fields: vec![
                 ("user".into(), "alice".into()),
                 ("command".into(), "sh".into()),
@@ -499,5 +528,73 @@ mod tests {
         assert_eq!(restored.time(), pending.time());
         assert_eq!(restored.rule_id(), "p/exec");
         assert_eq!(restored.group_key(), "alice|web");
+    }
+
+    /// A pack names the event's fields it wants by its alert's `context`;
+    /// the host adds them from the event it parsed, in the SDK's order, and
+    /// a field the pack set itself wins.
+    #[test]
+    fn the_fields_an_alert_names_by_its_context_come_from_the_triggering_event() {
+        use crate::contract::EventContext;
+        let (mut raised, _) = raised();
+        let doc = crate::decode::Decoder::default()
+            .decode_line(
+                r#"{"kind":"Event","apiVersion":"audit.k8s.io/v1","stage":"ResponseStarted","auditID":"a-1","verb":"create","requestURI":"/api/v1/namespaces/shop/pods/web-0/exec?command=sh","user":{"username":"bob","groups":["dev","system:authenticated"]},"sourceIPs":["10.1.2.3","10.9.9.9"],"userAgent":"kubectl/v1.30","objectRef":{"resource":"pods","subresource":"exec","namespace":"shop","name":"web-0"},"responseStatus":{"code":101},"stageTimestamp":"2024-03-01T10:00:00Z"}"#
+                    .to_string(),
+                1,
+            )
+            .unwrap();
+        raised.alert.context = EventContext::all() ^ EventContext::GROUPS;
+        raised.alert.fields = vec![
+            ("command".into(), "sh".into()),
+            ("name".into(), "chosen by the pack".into()),
+        ];
+        let facts = EventFacts::of(&doc);
+        let fields = alert_fields(&raised, &facts);
+        let pairs: Vec<(&str, &str)> = fields
+            .iter()
+            .map(|(k, v)| (k.as_str(), v.as_str()))
+            .collect();
+        assert_eq!(
+            pairs,
+            [
+                ("user", "bob"),
+                ("source_ip", "10.1.2.3"),
+                ("user_agent", "kubectl/v1.30"),
+                ("verb", "create"),
+                ("resource", "pods/exec"),
+                ("namespace", "shop"),
+                ("name", "chosen by the pack"),
+                ("response_code", "101"),
+                ("audit_id", "a-1"),
+                ("command", "sh"),
+            ],
+            "no impersonated user in the event, so none in the alert"
+        );
+        let body = alert_document(&raised, &doc).body;
+        assert_eq!(body["k8scop"]["fields"]["resource"], "pods/exec");
+        assert_eq!(body["k8scop"]["fields"]["name"], "chosen by the pack");
+        assert_eq!(
+            body["orchestrator"]["resource"]["name"],
+            "chosen by the pack"
+        );
+
+        raised.alert.context = EventContext::GROUPS;
+        raised.alert.fields.clear();
+        assert_eq!(
+            alert_fields(&raised, &facts),
+            [("groups".to_string(), "dev,system:authenticated".to_string())]
+        );
+        raised.alert.context = EventContext::empty();
+        assert!(alert_fields(&raised, &facts).is_empty());
+    }
+
+    #[test]
+    fn an_alert_without_a_title_of_its_own_has_its_rules() {
+        let (mut raised, _) = raised();
+        raised.alert.title = "sh run in web-0".into();
+        assert_eq!(alert_title(&raised), "sh run in web-0");
+        raised.alert.title = String::new();
+        assert_eq!(alert_title(&raised), "Exec into a pod");
     }
 }

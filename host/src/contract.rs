@@ -4,7 +4,7 @@
 //! none of them.
 
 /// The contract version this host implements (the `wit/` package version).
-pub const WIT_VERSION: &str = "0.3.0";
+pub const WIT_VERSION: &str = "0.4.0";
 
 wasmtime::component::bindgen!({
     world: "pack",
@@ -18,8 +18,8 @@ wasmtime::component::bindgen!({
 
 pub use self::k8scop::rules::host::LogLevel;
 pub use self::k8scop::rules::types::{
-    Alert, AuditLevel, AuditNeeds, AuditStage, Batch, EventKind, Interest, PackInfo, RuleInfo,
-    SettingInfo, SettingKind, Severity,
+    Alert, AuditLevel, AuditNeeds, AuditStage, Batch, EventContext, EventKind, Interest, PackInfo,
+    RuleInfo, SettingInfo, SettingKind, Severity,
 };
 
 impl SettingKind {

@@ -36,8 +36,8 @@ use serde::Deserialize;
 use serde_json::Value;
 
 use crate::aggregate::{AggregateConfig, Aggregator};
-use crate::alert::PendingAlert;
-use crate::contract::Severity;
+use crate::alert::{EventFacts, PendingAlert, alert_fields, alert_title};
+use crate::contract::{EventContext, Severity};
 use crate::decode::Decoder;
 use crate::engine::{EngineConfig, RaisedAlert, RuleEngine, SandboxLimits};
 use crate::request_once::{RequestOnce, StagePolicy};
@@ -331,7 +331,13 @@ fn run_case(engine: &mut RuleEngine, case: &Case) -> CaseResult {
             let doc = &batch[a.doc_index];
             aggregator.add(PendingAlert::new(a.clone(), doc, None), doc.origin.clone());
         }
+        // Cases are checked against what the alert documents show: the
+        // title and the fields the host fills in from the event.
         alerts.extend(outcome.alerts.into_iter().map(|mut a| {
+            let facts = EventFacts::of(&batch[a.doc_index]);
+            a.alert.fields = alert_fields(&a, &facts);
+            a.alert.context = EventContext::empty();
+            a.alert.title = alert_title(&a).to_string();
             a.doc_index = case_index(a.doc_index);
             a
         }));

@@ -186,7 +186,7 @@ fn files_that_are_not_packs_of_this_contract_are_refused_with_the_reason() {
     assert!(matches!(err, PackError::Load(_)));
     let text = err.to_string();
     assert!(
-        text.contains("does not export this host's contract (k8scop:rules@0.3.0)"),
+        text.contains("does not export this host's contract (k8scop:rules@0.4.0)"),
         "{text}"
     );
     assert!(

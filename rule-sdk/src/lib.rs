@@ -46,7 +46,7 @@
 //! let alerts = pack.evaluate([(EventKind::Audit, listing)]);
 //! assert_eq!(alerts.len(), 1);
 //! assert_eq!(alerts[0].rule_id, "my-pack/secrets-listed");
-//! assert_eq!(alerts[0].event_time, "2024-03-01T10:00:00Z");
+//! assert_eq!(alerts[0].event_index, 0);
 //! ```
 //!
 //! The wit-bindgen bindings are generated here once, so rule authors never
@@ -90,8 +90,8 @@ pub use config::Config;
 pub use control_plane::{ControlPlane, IgnoreList, Verdict};
 pub use doc::Doc;
 pub use pack::{
-    Alerts, AuditLevel, AuditStage, Interest, Needs, Pack, RaisedAlert, Rule, RuleInfo,
-    STATELESS_TAG,
+    Alerts, AuditLevel, AuditStage, EventContext, Interest, Needs, Pack, RaisedAlert, Rule,
+    RuleInfo, STATELESS_TAG,
 };
 pub use patterns::Patterns;
 pub use pod::{Container, ContainerKind, PodSpec};
@@ -142,7 +142,7 @@ macro_rules! export_pack {
     ($pack:ty) => {
         // Only a WebAssembly build exports the contract; natively (tests,
         // benchmarks, `rules::native`) the pack is plain Rust, and the
-        // export names (`k8scop:rules/rule-pack@0.3.0#evaluate`) are not
+        // export names (`k8scop:rules/rule-pack@0.4.0#evaluate`) are not
         // valid native symbols.
         #[cfg(target_arch = "wasm32")]
         const _: () = {

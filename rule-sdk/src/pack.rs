@@ -21,7 +21,7 @@ pub struct Rule {
     pub needs: Needs,
 }
 
-pub use crate::bindings::k8scop::rules::types::{AuditLevel, AuditStage};
+pub use crate::bindings::k8scop::rules::types::{AuditLevel, AuditStage, EventContext};
 
 /// The audit level a rule needs for the events of its interest, and the
 /// stages of which one must be logged (not in the Policy's `omitStages`).
@@ -164,7 +164,6 @@ pub use crate::bindings::k8scop::rules::types::RuleInfo;
 pub struct Alerts {
     pub(crate) raised: Vec<wit::Alert>,
     pub(crate) event_index: u32,
-    pub(crate) event_time: String,
 }
 
 impl Alerts {
@@ -172,27 +171,30 @@ impl Alerts {
         Alerts {
             raised: Vec::new(),
             event_index: 0,
-            event_time: String::new(),
         }
     }
 
     /// Raise an alert of `rule` for the current event. Refine it with the
-    /// returned handle: group key, fields.
+    /// returned handle: group key, fields. Its title is the rule's and its
+    /// time the event's unless set: the host fills them in, so that no text
+    /// the host already has is copied out of the sandbox.
     pub fn raise(&mut self, rule: &Rule) -> RaisedAlert<'_> {
         self.raised.push(wit::Alert {
             rule_id: rule.id.to_string(),
-            title: rule.title.to_string(),
+            title: String::new(),
             severity: rule.severity,
             group_key: String::new(),
-            event_time: self.event_time.clone(),
+            event_time: String::new(),
             event_index: self.event_index,
+            context: EventContext::empty(),
             fields: Vec::new(),
         });
         RaisedAlert(self.raised.last_mut().expect("just pushed"))
     }
 
-    /// Raise an alert of a rule declared at run time ([`Pack::rules`]).
-    pub fn raise_as(&mut self, id: &str, title: &str, severity: Severity) -> RaisedAlert<'_> {
+    /// Raise an alert of a rule declared at run time ([`Pack::rules`]);
+    /// its title is the one declared there.
+    pub fn raise_as(&mut self, id: &str, severity: Severity) -> RaisedAlert<'_> {
         self.raise(&Rule {
             id: "",
             title: "",
@@ -203,7 +205,6 @@ impl Alerts {
             needs: Needs::METADATA,
         })
         .id(id)
-        .title(title)
     }
 
     pub fn len(&self) -> usize {
@@ -236,24 +237,25 @@ impl RaisedAlert<'_> {
         self
     }
 
-    /// The fields every audit alert needs: who (user, impersonated user),
-    /// from where (source IP, user agent), what (verb, resource, namespace,
-    /// name), the answer (response code) and the audit id.
-    pub fn audit_context(self, e: &crate::Event) -> Self {
-        let impersonated = e.impersonated_user.as_ref().map(|u| u.username.clone());
-        self.field("user", e.username())
-            .field("impersonated_user", impersonated.unwrap_or_default())
-            .field("source_ip", e.source_ip())
-            .field("user_agent", e.user_agent.as_ref())
-            .field("verb", e.verb.as_ref())
-            .field("resource", e.resource_path())
-            .field("namespace", e.namespace())
-            .field("name", e.name())
-            .field(
-                "response_code",
-                e.response_code().map(|c| c.to_string()).unwrap_or_default(),
-            )
-            .field("audit_id", e.audit_id.as_ref())
+    /// The fields every audit alert needs, from the triggering event: who
+    /// (`user`, `impersonated_user`), from where (`source_ip`,
+    /// `user_agent`), what (`verb`, `resource`, `namespace`, `name`), the
+    /// answer (`response_code`) and the `audit_id`. The host adds them from
+    /// the event it parsed; a [`Self::field`] of the same name wins.
+    pub fn audit_context(self) -> Self {
+        self.context(EventContext::all() - EventContext::GROUPS)
+    }
+
+    /// The user's groups, joined by commas (`groups`), from the triggering
+    /// event, added by the host as [`Self::audit_context`]'s fields are.
+    pub fn user_groups(self) -> Self {
+        self.context(EventContext::GROUPS)
+    }
+
+    /// Any of the triggering event's own fields, named by [`EventContext`].
+    pub fn context(self, fields: EventContext) -> Self {
+        self.0.context |= fields;
+        self
     }
 
     fn id(self, id: &str) -> Self {

@@ -94,18 +94,8 @@ fn on_other_json<P: Pack>(pack: &mut P, out: &mut Alerts, index: usize, json: &s
     }
 }
 
-/// One event through the pack; the event's time is copied only into the
-/// alerts it raised that did not set their own.
+/// One event through the pack.
 fn on_doc<P: Pack>(pack: &mut P, out: &mut Alerts, index: usize, doc: &Doc<'_>) {
     out.event_index = index as u32;
-    let first_new = out.raised.len();
     pack.on_event(doc, out);
-    if out.raised.len() > first_new {
-        let time = doc.time();
-        for alert in &mut out.raised[first_new..] {
-            if alert.event_time.is_empty() {
-                alert.event_time = time.to_string();
-            }
-        }
-    }
 }

@@ -5,7 +5,7 @@
 
 use rule_sdk::bindings::k8scop::rules::types::{ListField, TextField};
 
-use crate::contract::EventKind;
+use crate::contract::{EventContext, EventKind};
 use crate::decode::DecodedDoc;
 
 /// The request behind an alert. Empty (not `audit`) for a document that
@@ -89,6 +89,56 @@ impl EventFacts {
             self.cluster = Some(name.to_string());
         }
         self
+    }
+
+    /// The fields of the triggering event an alert names by its
+    /// `context`, as the SDK's `audit_context` and `user_groups` describe
+    /// them, in that order; empty ones are left out, as a pack's are.
+    pub fn context_fields(&self, context: EventContext) -> Vec<(&'static str, String)> {
+        let mut fields = Vec::new();
+        let mut add = |flag: EventContext, key: &'static str, value: &dyn Fn() -> String| {
+            if context.contains(flag) {
+                let value = value();
+                if !value.is_empty() {
+                    fields.push((key, value));
+                }
+            }
+        };
+        add(EventContext::USER, "user", &|| self.username.clone());
+        add(
+            EventContext::IMPERSONATED_USER,
+            "impersonated_user",
+            &|| self.impersonated_user.clone(),
+        );
+        add(EventContext::SOURCE_IP, "source_ip", &|| {
+            self.source_ips.first().cloned().unwrap_or_default()
+        });
+        add(EventContext::USER_AGENT, "user_agent", &|| {
+            self.user_agent.clone()
+        });
+        add(EventContext::VERB, "verb", &|| self.verb.clone());
+        add(
+            EventContext::RESOURCE,
+            "resource",
+            &|| match self.subresource.as_str() {
+                "" => self.resource.clone(),
+                sub => format!("{}/{sub}", self.resource),
+            },
+        );
+        add(EventContext::NAMESPACE, "namespace", &|| {
+            self.namespace.clone()
+        });
+        add(EventContext::NAME, "name", &|| self.name.clone());
+        add(EventContext::RESPONSE_CODE, "response_code", &|| {
+            self.response_code
+                .map(|c| c.to_string())
+                .unwrap_or_default()
+        });
+        add(EventContext::AUDIT_ID, "audit_id", &|| {
+            self.audit_id.clone()
+        });
+        add(EventContext::GROUPS, "groups", &|| self.groups.join(","));
+        fields
     }
 
     /// `orchestrator.api_version`: the object's group and version as

@@ -99,8 +99,9 @@ fn check_alert(meta: &PackMeta, alert: &Alert, selected: &[usize]) -> Result<usi
 }
 
 /// Make an admitted alert safe to index: its time must be an RFC 3339 time
-/// (else the triggering document's time is used: a pack's garbage time
-/// would make the alert index refuse the alert), and its field names must
+/// (else the triggering document's time is used, as it is for the empty
+/// time the SDK sends: a pack's garbage time would make the alert index
+/// refuse the alert), and its field names must
 /// be plain names (Elasticsearch refuses empty names and reads dots as
 /// object paths, which can conflict inside one document).
 fn fill_time(mut alert: Alert, doc: &DecodedDoc) -> Alert {
@@ -169,6 +170,7 @@ mod tests {
             group_key: "g".into(),
             event_time: event_time.into(),
             event_index: 0,
+            context: crate::contract::EventContext::empty(),
             fields: fields
                 .iter()
                 .map(|(k, v)| (k.to_string(), v.to_string()))

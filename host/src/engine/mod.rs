@@ -46,7 +46,7 @@ pub fn sigma_files_of(dir: &std::path::Path) -> anyhow::Result<Vec<PathBuf>> {
     folders::sigma_files(&[dir.to_path_buf()])
 }
 
-use crate::contract::{Alert, Pack, PackInfo, RuleInfo, Severity};
+use crate::contract::{Alert, EventContext, Pack, PackInfo, RuleInfo, Severity};
 use crate::decode::DecodedDoc;
 use crate::workers::Workers;
 
@@ -358,6 +358,7 @@ fn quarantine_alert(
             group_key: format!("{}|{}", pack.name(), pack.meta.info.version),
             event_time: doc.time.clone(),
             event_index: 0,
+            context: EventContext::empty(),
             fields: vec![
                 ("pack".into(), pack.name().into()),
                 ("pack_version".into(), pack.meta.info.version.clone()),

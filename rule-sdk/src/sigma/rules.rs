@@ -115,9 +115,7 @@ impl SigmaRules {
             else {
                 continue;
             };
-            let alert = out
-                .raise_as(&rule.id, &rule.title, rule.severity)
-                .audit_context(event);
+            let alert = out.raise_as(&rule.id, rule.severity).audit_context();
             match result.body {
                 ResultBody::Detection(d) => {
                     alert

@@ -217,7 +217,7 @@ impl Classic {
         }
         out.raise(rule)
             .group(&[e.username(), e.namespace(), e.name()])
-            .audit_context(e);
+            .audit_context();
     }
 
     fn on_exec(&self, e: &Event, out: &mut Alerts) {
@@ -233,7 +233,7 @@ impl Classic {
                 e.name()
             ))
             .group(&[e.username(), e.namespace(), e.name(), &container, &command])
-            .audit_context(e)
+            .audit_context()
             .field("pod", e.name())
             .field("container", container)
             .field("command", command);

@@ -164,7 +164,7 @@ impl AuthFailures {
             .title(title)
             .severity(severity)
             .group(&[key_kind, key_value])
-            .audit_context(e)
+            .audit_context()
             .field("failure_key", key_kind)
             .field("failure_count", count)
             .field("window_seconds", seconds(window))

@@ -125,7 +125,7 @@ impl FirstSeen {
                 out.raise(&crate::NEW_USER_AGENT)
                     .title(format!("{user} used a new user agent: {agent}"))
                     .group(&[user, agent])
-                    .audit_context(e)
+                    .audit_context()
                     .field(
                         "user_agent_family",
                         if s.agent_match == AgentMatch::Family {
@@ -149,7 +149,7 @@ impl FirstSeen {
             out.raise(&crate::NEW_SOURCE_IP)
                 .title(format!("{user} connected from a new source IP: {ip}"))
                 .group(&[user, ip])
-                .audit_context(e)
+                .audit_context()
                 .field("previous_source_ips", profile.ips.listed(", "))
                 .field("known_since", format_rfc3339(profile.first_at))
                 .field("events_seen", profile.events.to_string());

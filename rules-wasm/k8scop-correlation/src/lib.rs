@@ -351,8 +351,8 @@ impl Correlation {
         out.raise(&CONTROL_PLANE_UNEXPECTED_CLIENT)
             .title(format!("{} used from {agent}", e.username()))
             .group(&[e.username(), &e.user_agent])
-            .audit_context(e)
-            .field("groups", e.user.groups.join(","))
+            .audit_context()
+            .user_groups()
             .field("expected_components", components)
             .field("request_uri", e.request_uri.as_ref());
     }

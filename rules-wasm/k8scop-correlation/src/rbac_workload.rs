@@ -127,7 +127,7 @@ impl RbacThenWorkload {
                 seconds(at - rbac.at)
             ))
             .group(&[e.username(), &rbac.resource, &rbac.namespace, &rbac.name])
-            .audit_context(e)
+            .audit_context()
             .field("workload", workload_object)
             .field("images", images)
             .field("rbac_object", rbac_object)

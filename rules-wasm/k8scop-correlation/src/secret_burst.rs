@@ -94,7 +94,7 @@ impl SecretBurst {
                 seconds(window)
             ))
             .group(&[e.username()])
-            .audit_context(e)
+            .audit_context()
             .field("secret_count", burst.len().to_string())
             .field("window_seconds", seconds(window))
             .field("burst_seconds", seconds(at - first))

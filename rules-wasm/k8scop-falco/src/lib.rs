@@ -159,11 +159,11 @@ pub(crate) fn alert<'a>(
     e: &Event,
     group: &[&str],
 ) -> RaisedAlert<'a> {
-    let mut alert = out.raise(rule).group(group).audit_context(e);
+    let mut alert = out.raise(rule).group(group).audit_context();
     if e.name().is_empty() {
         alert = alert.field("name", object_name(e));
     }
-    alert.field("groups", e.user.groups.join(",")).field(
+    alert.user_groups().field(
         "authorization_reason",
         e.annotation("authorization.k8s.io/reason")
             .unwrap_or_default(),

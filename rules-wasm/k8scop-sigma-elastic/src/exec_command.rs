@@ -5,7 +5,7 @@
 
 use rule_sdk::{Alerts, Event, Severity};
 
-use crate::Context;
+use crate::ALERT_CONTEXT;
 use crate::rules::SUSPICIOUS_EXEC_COMMAND;
 
 /// Spellings of a shell connecting back to an attacker.
@@ -137,7 +137,7 @@ pub(crate) fn check(e: &Event, out: &mut Alerts) {
         .raise(&SUSPICIOUS_EXEC_COMMAND)
         .title(format!("{what} in pod {}/{}", e.namespace(), e.name()))
         .group(&[e.username(), e.namespace(), e.name(), &command])
-        .context(e)
+        .context(ALERT_CONTEXT)
         .field("pod", e.name())
         .field("container", container)
         .field("command", command.as_str())

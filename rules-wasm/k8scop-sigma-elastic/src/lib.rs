@@ -72,7 +72,7 @@ mod workloads;
 
 use std::collections::VecDeque;
 
-use rule_sdk::{Alerts, Config, Doc, Event, Pack, PodSpec, RaisedAlert, Value, export_pack};
+use rule_sdk::{Alerts, Config, Doc, EventContext, Pack, PodSpec, Value, export_pack};
 
 pub use rules::*;
 use settings::Settings;
@@ -234,16 +234,8 @@ pub(crate) fn singular(resource: &str) -> &str {
 }
 
 /// The fields every alert of this pack but the failed-authentication one
-/// carries: the request's audit context, then the user's groups.
-pub(crate) trait Context {
-    fn context(self, e: &Event) -> Self;
-}
-
-impl Context for RaisedAlert<'_> {
-    fn context(self, e: &Event) -> Self {
-        self.audit_context(e)
-            .field("groups", e.user.groups.join(","))
-    }
-}
+/// carries, from the triggering event: the request's audit context and the
+/// user's groups.
+pub(crate) const ALERT_CONTEXT: EventContext = EventContext::all();
 
 export_pack!(SigmaElastic);

@@ -6,7 +6,7 @@ use rule_sdk::{Alerts, Event, Value};
 use crate::rules::*;
 use crate::settings::Settings;
 use crate::workloads::{self, NamedContainer, WorkloadContainers};
-use crate::{Context, singular};
+use crate::{ALERT_CONTEXT, singular};
 
 /// Track workload containers and flag ones a change adds.
 pub(crate) fn workload_change(
@@ -92,7 +92,7 @@ pub(crate) fn workload_change(
             e.name()
         ))
         .group(&[e.username(), e.namespace(), e.name(), &names])
-        .context(e)
+        .context(ALERT_CONTEXT)
         .field("workload", format!("{}/{}", singular(resource), e.name()))
         .field("container", names.as_str())
         .field("container_kind", kinds.join(","))
