@@ -178,6 +178,11 @@ fn document_body(raised: &RaisedAlert, facts: &EventFacts) -> Value {
             "fields": fields,
         },
     });
+    // A title of the alert's own ("5 secrets read by alice within 60 s")
+    // says more than its rule's, which `rule.name` keeps.
+    if !a.title.is_empty() && a.title != title {
+        body["k8scop"]["title"] = Value::String(a.title.clone());
+    }
     let threat = rule.map_or(Value::Array(vec![]), |r| attack::threat(&r.tags));
     if threat.as_array().is_some_and(|t| !t.is_empty()) {
         body["threat"] = threat;
@@ -590,11 +595,24 @@ mod tests {
     }
 
     #[test]
-    fn an_alert_without_a_title_of_its_own_has_its_rules() {
+    fn an_alert_without_a_title_of_its_own_has_its_rules_and_one_with_its_own_shows_it() {
         let (mut raised, _) = raised();
         raised.alert.title = "sh run in web-0".into();
         assert_eq!(alert_title(&raised), "sh run in web-0");
+        let doc = crate::decode::Decoder::default()
+            .decode_line(
+                r#"{"kind":"Event","apiVersion":"audit.k8s.io/v1","verb":"create","stageTimestamp":"2024-03-01T10:00:00Z"}"#
+                    .to_string(),
+                1,
+            )
+            .unwrap();
+        let body = alert_document(&raised, &doc).body;
+        assert_eq!(body["k8scop"]["title"], "sh run in web-0");
+        assert_eq!(body["rule"]["name"], "Exec into a pod", "the rule's");
+
         raised.alert.title = String::new();
         assert_eq!(alert_title(&raised), "Exec into a pod");
+        let body = alert_document(&raised, &doc).body;
+        assert!(body["k8scop"].get("title").is_none(), "{body}");
     }
 }

@@ -117,6 +117,8 @@ fn k8scop_properties() -> Value {
         "alert_id": keyword(),
         "severity": keyword(),
         "group_key": keyword(),
+        // The alert's own title, when its rule gave it one beyond the rule's.
+        "title": keyword(),
         // Kubernetes' subresource (`exec` of `pods/exec`): ECS has no field.
         "subresource": keyword(),
         "count": long(),
