@@ -243,7 +243,20 @@ impl RaisedAlert<'_> {
     /// answer (`response_code`) and the `audit_id`. The host adds them from
     /// the event it parsed; a [`Self::field`] of the same name wins.
     pub fn audit_context(self) -> Self {
-        self.context(EventContext::all() - EventContext::GROUPS)
+        // Named one by one: a flag added to the contract later is not
+        // part of what this method promised.
+        self.context(
+            EventContext::USER
+                | EventContext::IMPERSONATED_USER
+                | EventContext::SOURCE_IP
+                | EventContext::USER_AGENT
+                | EventContext::VERB
+                | EventContext::RESOURCE
+                | EventContext::NAMESPACE
+                | EventContext::NAME
+                | EventContext::RESPONSE_CODE
+                | EventContext::AUDIT_ID,
+        )
     }
 
     /// The user's groups, joined by commas (`groups`), from the triggering

@@ -8,7 +8,7 @@ use rule_sdk::{Alerts, Event, Severity, Value};
 
 use crate::rules::*;
 use crate::settings::Settings;
-use crate::{ALERT_CONTEXT, is_service_account, past};
+use crate::{is_service_account, past};
 
 /// The API server's health endpoints, which probes may call with any client.
 const HEALTH_PATHS: &[&str] = &["/healthz", "/livez", "/readyz"];
@@ -62,7 +62,8 @@ pub(crate) fn forbidden(s: &Settings, e: &Event, out: &mut Alerts) {
     let alert = out
         .raise(&REQUEST_FORBIDDEN)
         .group(&[e.username(), &e.verb, &e.resource_path(), e.namespace()])
-        .context(ALERT_CONTEXT)
+        .audit_context()
+        .user_groups()
         .field("request_uri", e.request_uri.as_ref())
         .field("message", message);
     if service_account || anonymous {
@@ -82,7 +83,8 @@ pub(crate) fn user_agent(s: &Settings, e: &Event, out: &mut Alerts) {
     out.raise(&SUSPICIOUS_USER_AGENT)
         .title(format!("API request from {}", e.user_agent))
         .group(&[e.username(), &e.user_agent, e.source_ip()])
-        .context(ALERT_CONTEXT)
+        .audit_context()
+        .user_groups()
         .field("matched", matched)
         .field("request_uri", e.request_uri.as_ref());
 }
@@ -112,7 +114,8 @@ pub(crate) fn impersonation(s: &Settings, e: &Event, out: &mut Alerts) {
     out.raise(&PRIVILEGED_IMPERSONATION)
         .title(format!("{} impersonated {}", e.username(), target_name))
         .group(&[e.username(), &target.username, &privileged_groups.join(",")])
-        .context(ALERT_CONTEXT)
+        .audit_context()
+        .user_groups()
         .field("impersonated_groups", target.groups.join(","))
         .field("privileged_groups", privileged_groups.join(","));
 }
@@ -152,7 +155,8 @@ pub(crate) fn self_review(s: &Settings, e: &Event, out: &mut Alerts) {
     let alert = out
         .raise(&RBAC_PERMISSIONS_ENUMERATED)
         .group(&[e.username(), who, e.resource()])
-        .context(ALERT_CONTEXT)
+        .audit_context()
+        .user_groups()
         .field("review", e.resource())
         .field("review_namespace", scope)
         .field("question", question);
@@ -175,7 +179,8 @@ pub(crate) fn secrets(s: &Settings, e: &Event, out: &mut Alerts) {
         .raise(&SECRETS_ENUMERATED)
         .title(format!("Secrets {} in {scope}", past(&e.verb)))
         .group(&[e.username(), e.namespace(), &e.verb])
-        .context(ALERT_CONTEXT)
+        .audit_context()
+        .user_groups()
         .field("scope", scope)
         .field(
             "label_selector",
@@ -207,7 +212,8 @@ pub(crate) fn node_proxy(s: &Settings, e: &Event, out: &mut Alerts) {
             e.name()
         ))
         .group(&[e.username(), e.name(), proxied])
-        .context(ALERT_CONTEXT)
+        .audit_context()
+        .user_groups()
         .field("node", e.name())
         .field("kubelet_path", format!("/{proxied}"));
     if runs_code {

@@ -8,7 +8,7 @@ use rule_sdk::{Alerts, Event, Severity, Value};
 
 use crate::rules::*;
 use crate::settings::Settings;
-use crate::{ALERT_CONTEXT, images, past, qualified, singular, str_at};
+use crate::{images, past, qualified, singular, str_at};
 
 pub(crate) fn webhook(e: &Event, out: &mut Alerts) {
     let kind = match e.resource() {
@@ -54,7 +54,8 @@ pub(crate) fn webhook(e: &Event, out: &mut Alerts) {
             e.name()
         ))
         .group(&[e.username(), e.resource(), e.name()])
-        .context(ALERT_CONTEXT)
+        .audit_context()
+        .user_groups()
         .field("webhook_kind", kind)
         .field("webhooks", names.join(","))
         .field("webhook_targets", targets.join(","))
@@ -106,7 +107,8 @@ pub(crate) fn logging(s: &Settings, e: &Event, out: &mut Alerts) {
             qualified(e.namespace(), e.name())
         ))
         .group(&[e.username(), e.resource(), e.namespace(), e.name()])
-        .context(ALERT_CONTEXT)
+        .audit_context()
+        .user_groups()
         .field("component", e.name())
         .field("tampering", what);
 }
@@ -131,7 +133,8 @@ pub(crate) fn critical_configmap(s: &Settings, e: &Event, out: &mut Alerts) {
             qualified(e.namespace(), e.name())
         ))
         .group(&[e.username(), e.namespace(), e.name()])
-        .context(ALERT_CONTEXT)
+        .audit_context()
+        .user_groups()
         .field("configmap", e.name())
         .field("data_keys", keys);
 }
@@ -147,7 +150,8 @@ pub(crate) fn events_deleted(e: &Event, out: &mut Alerts) {
     };
     out.raise(&EVENTS_DELETED)
         .group(&[e.username(), e.namespace()])
-        .context(ALERT_CONTEXT)
+        .audit_context()
+        .user_groups()
         .field("scope", scope)
         .field(
             "field_selector",
@@ -189,7 +193,8 @@ pub(crate) fn cronjob(e: &Event, out: &mut Alerts) {
             e.name()
         ))
         .group(&[e.username(), e.resource(), e.namespace(), e.name()])
-        .context(ALERT_CONTEXT)
+        .audit_context()
+        .user_groups()
         .field("kind", kind)
         .field("schedule", schedule)
         .field("image", spec.as_ref().map(images).unwrap_or_default())
@@ -240,7 +245,8 @@ pub(crate) fn binding(e: &Event, out: &mut Alerts) {
             qualified(e.namespace(), e.name())
         ))
         .group(&[e.username(), e.resource(), e.namespace(), e.name()])
-        .context(ALERT_CONTEXT)
+        .audit_context()
+        .user_groups()
         .field("binding", e.name())
         .field("role", role)
         .field("subjects", subjects)

@@ -5,7 +5,7 @@ use rule_sdk::{Alerts, Event, Severity, Value};
 
 use crate::rules::*;
 use crate::settings::Settings;
-use crate::{ALERT_CONTEXT, csr, str_at};
+use crate::{csr, str_at};
 
 pub(crate) fn csr(s: &Settings, e: &Event, ignored: bool, out: &mut Alerts) {
     let approval = e.subresource() == "approval";
@@ -70,7 +70,8 @@ pub(crate) fn csr(s: &Settings, e: &Event, ignored: bool, out: &mut Alerts) {
         ));
     }
     alert
-        .context(ALERT_CONTEXT)
+        .audit_context()
+        .user_groups()
         .field("action", action)
         .field("csr", e.name())
         .field("signer", spec_str("signerName"))
@@ -119,7 +120,8 @@ pub(crate) fn token(s: &Settings, e: &Event, out: &mut Alerts) {
             e.name()
         ))
         .group(&[e.username(), e.namespace(), e.name()])
-        .context(ALERT_CONTEXT)
+        .audit_context()
+        .user_groups()
         .field("service_account", format!("{}/{}", e.namespace(), e.name()))
         .field("expiration_seconds", expiration)
         .field("audiences", audiences)

@@ -5,7 +5,6 @@
 
 use rule_sdk::{Alerts, Event, Severity};
 
-use crate::ALERT_CONTEXT;
 use crate::rules::SUSPICIOUS_EXEC_COMMAND;
 
 /// Spellings of a shell connecting back to an attacker.
@@ -137,7 +136,8 @@ pub(crate) fn check(e: &Event, out: &mut Alerts) {
         .raise(&SUSPICIOUS_EXEC_COMMAND)
         .title(format!("{what} in pod {}/{}", e.namespace(), e.name()))
         .group(&[e.username(), e.namespace(), e.name(), &command])
-        .context(ALERT_CONTEXT)
+        .audit_context()
+        .user_groups()
         .field("pod", e.name())
         .field("container", container)
         .field("command", command.as_str())

@@ -72,7 +72,7 @@ mod workloads;
 
 use std::collections::VecDeque;
 
-use rule_sdk::{Alerts, Config, Doc, EventContext, Pack, PodSpec, Value, export_pack};
+use rule_sdk::{Alerts, Config, Doc, Pack, PodSpec, Value, export_pack};
 
 pub use rules::*;
 use settings::Settings;
@@ -232,10 +232,5 @@ pub(crate) fn singular(resource: &str) -> &str {
         other => other,
     }
 }
-
-/// The fields every alert of this pack but the failed-authentication one
-/// carries, from the triggering event: the request's audit context and the
-/// user's groups.
-pub(crate) const ALERT_CONTEXT: EventContext = EventContext::all();
 
 export_pack!(SigmaElastic);

@@ -8,7 +8,7 @@ use rule_sdk::{Alerts, Event, Severity, Value};
 
 use crate::rules::*;
 use crate::settings::Settings;
-use crate::{ALERT_CONTEXT, images, singular, str_at};
+use crate::{images, singular, str_at};
 
 /// Capabilities that are a host escape on their own.
 const ESCAPE_CAPABILITIES: &[&str] = &["ALL", "SYS_ADMIN", "SYS_MODULE"];
@@ -57,7 +57,8 @@ pub(crate) fn capabilities(s: &Settings, e: &Event, out: &mut Alerts) {
             .raise(&EXCESSIVE_CAPABILITIES)
             .title(format!("Container {} adds {caps}", c.name))
             .group(&[&workload.namespace, &workload.name, &c.name, &caps])
-            .context(ALERT_CONTEXT)
+            .audit_context()
+            .user_groups()
             .field("container", c.name.as_str())
             .field("container_kind", kind.as_str())
             .field("image", c.image.as_str())
@@ -117,7 +118,8 @@ pub(crate) fn escalation_flags(s: &Settings, e: &Event, out: &mut Alerts) {
             &flags,
             if pod_root { "pod-root" } else { "" },
         ])
-        .context(ALERT_CONTEXT)
+        .audit_context()
+        .user_groups()
         .field("container", containers.join(","))
         .field("container_kind", kinds.join(","))
         .field("image", images.join(","))
@@ -164,7 +166,8 @@ pub(crate) fn host_path(s: &Settings, e: &Event, out: &mut Alerts) {
             e.name()
         ))
         .group(&[&workload.namespace, &workload.name, &paths])
-        .context(ALERT_CONTEXT)
+        .audit_context()
+        .user_groups()
         .field("host_paths", paths.as_str())
         .field("mounts", mounts.join(","))
         .field("image", images(&spec));
@@ -206,7 +209,8 @@ pub(crate) fn system_pod_masquerade(s: &Settings, e: &Event, out: &mut Alerts) {
             e.username()
         ))
         .group(&[e.username(), e.namespace(), name])
-        .context(ALERT_CONTEXT)
+        .audit_context()
+        .user_groups()
         .field("pod", name)
         .field("service_account", service_account)
         .field("image", spec.as_ref().map(images).unwrap_or_default())

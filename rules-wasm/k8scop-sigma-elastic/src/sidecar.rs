@@ -5,8 +5,8 @@ use rule_sdk::{Alerts, Event, Value};
 
 use crate::rules::*;
 use crate::settings::Settings;
+use crate::singular;
 use crate::workloads::{self, NamedContainer, WorkloadContainers};
-use crate::{ALERT_CONTEXT, singular};
 
 /// Track workload containers and flag ones a change adds.
 pub(crate) fn workload_change(
@@ -92,7 +92,8 @@ pub(crate) fn workload_change(
             e.name()
         ))
         .group(&[e.username(), e.namespace(), e.name(), &names])
-        .context(ALERT_CONTEXT)
+        .audit_context()
+        .user_groups()
         .field("workload", format!("{}/{}", singular(resource), e.name()))
         .field("container", names.as_str())
         .field("container_kind", kinds.join(","))
