@@ -54,7 +54,7 @@ for pack in "${packs[@]}"; do
     if [ -f "$pack/Cargo.toml" ]; then dirs+=("$pack"); else names+=("$pack"); fi
 done
 # Whole-program optimisation (fat LTO, one codegen unit): the packs run
-# 3-5% faster in the sandbox and are 7-14% smaller (BENCHMARKS.md), for
+# 3-5% faster in the sandbox and are 4-14% smaller (BENCHMARKS.md), for
 # about the same build time. Given through cargo's environment so a crate
 # folder of its own is built the same way; the caller's values win.
 export CARGO_PROFILE_RELEASE_LTO="${CARGO_PROFILE_RELEASE_LTO:-fat}"
