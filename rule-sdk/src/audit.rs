@@ -111,6 +111,54 @@ pub struct ObjectReference<'a> {
     pub subresource: Text<'a>,
 }
 
+impl<'a> ObjectReference<'a> {
+    /// The API server writes the group and the version apart (`apps`,
+    /// `v1`), but converters and hand-written logs often give only
+    /// `apiVersion: apps/v1`, or no version and a `/apis/apps/v1/...`
+    /// request URI; rules match on the group. A core object (`/api/v1`,
+    /// version `v1`) has none, and keeps none.
+    pub fn complete_group(&mut self, request_uri: &Text<'a>) {
+        if !self.api_group.is_empty() {
+            return;
+        }
+        let found = if self.api_version.contains('/') {
+            group_version(&self.api_version, 0)
+        } else if request_uri.starts_with("/apis/") {
+            group_version(request_uri, "/apis/".len())
+        } else {
+            None
+        };
+        let Some((group, version)) = found else {
+            return;
+        };
+        self.api_group = group;
+        if self.api_version.is_empty() || self.api_version.contains('/') {
+            self.api_version = version;
+        }
+    }
+}
+
+/// The `group/version` that starts at `from` in `text` (a path: what
+/// follows a further `/` or a `?` is not part of it), borrowed when `text`
+/// is.
+fn group_version<'a>(text: &Text<'a>, from: usize) -> Option<(Text<'a>, Text<'a>)> {
+    let path = text[from..].split('?').next().unwrap_or_default();
+    let mut segments = path.split('/');
+    let (group, version) = (segments.next()?, segments.next()?);
+    if group.is_empty() || version.is_empty() {
+        return None;
+    }
+    let group = from..from + group.len();
+    let version = group.end + 1..group.end + 1 + version.len();
+    Some(match text {
+        Cow::Borrowed(s) => (Cow::Borrowed(&s[group]), Cow::Borrowed(&s[version])),
+        Cow::Owned(s) => (
+            Cow::Owned(s[group].to_owned()),
+            Cow::Owned(s[version].to_owned()),
+        ),
+    })
+}
+
 #[derive(Debug, Clone, Default, Deserialize)]
 #[serde(default)]
 pub struct ResponseStatus<'a> {
@@ -238,8 +286,14 @@ impl<'de: 'a, 'a> Visitor<'de> for PairsVisitor<'a> {
 
 impl<'a> Event<'a> {
     /// Parse an audit event from its JSON, borrowing its texts from it.
+    /// An `objectRef` without its `apiGroup` takes the group from what
+    /// else names it (see [`ObjectReference::complete_group`]).
     pub fn from_json(json: &'a str) -> Result<Self, serde_json::Error> {
-        serde_json::from_str(json)
+        let mut event: Event<'a> = serde_json::from_str(json)?;
+        if let Some(object) = &mut event.object_ref {
+            object.complete_group(&event.request_uri);
+        }
+        Ok(event)
     }
 
     /// The request body (`Request` and `RequestResponse` levels), parsed on
@@ -465,5 +519,53 @@ mod tests {
         );
         let e = Event::from_json(&json).unwrap();
         assert_eq!(e.annotation("authorization.k8s.io/decision"), Some("allow"));
+    }
+
+    /// The group and version of an event's object, from its objectRef and
+    /// request URI as `from_json` completes them.
+    fn group_of(object_ref: &str, uri: &str) -> (String, String) {
+        let json = format!(
+            r#"{{"kind":"Event","verb":"create","requestURI":"{uri}","objectRef":{object_ref}}}"#
+        );
+        let e = Event::from_json(&json).unwrap();
+        let o = e.object_ref.unwrap();
+        (o.api_group.into_owned(), o.api_version.into_owned())
+    }
+
+    #[test]
+    fn a_group_left_out_of_the_object_ref_is_taken_from_its_version_or_uri() {
+        let pair = |g: &str, v: &str| (g.to_string(), v.to_string());
+        // As the API server writes it: untouched, a core object too.
+        let written = r#"{"resource":"daemonsets","apiGroup":"apps","apiVersion":"v1"}"#;
+        assert_eq!(
+            group_of(written, "/apis/apps/v1/namespaces/a/daemonsets"),
+            pair("apps", "v1")
+        );
+        let core = r#"{"resource":"pods","apiVersion":"v1"}"#;
+        assert_eq!(group_of(core, "/api/v1/namespaces/a/pods"), pair("", "v1"));
+        // `apps/v1` as the version, as converters write it.
+        let joined = r#"{"resource":"daemonsets","apiVersion":"apps/v1"}"#;
+        assert_eq!(group_of(joined, ""), pair("apps", "v1"));
+        // Neither: the request URI names them, query and all.
+        let bare = r#"{"resource":"cronjobs","name":"nightly"}"#;
+        assert_eq!(
+            group_of(bare, "/apis/batch/v1/namespaces/p/cronjobs/nightly"),
+            pair("batch", "v1")
+        );
+        assert_eq!(
+            group_of(bare, "/apis/certificates.k8s.io/v1?dryRun=All"),
+            pair("certificates.k8s.io", "v1")
+        );
+        // A version already given stays; nothing to go by leaves no group.
+        let versioned = r#"{"resource":"cronjobs","apiVersion":"v1beta1"}"#;
+        assert_eq!(
+            group_of(versioned, "/apis/batch/v1beta1/cronjobs"),
+            pair("batch", "v1beta1")
+        );
+        assert_eq!(group_of(bare, "/apis/"), pair("", ""));
+        assert_eq!(group_of(bare, "/api/v1/pods"), pair("", ""));
+        // Escaped texts (owned, not borrowed) split the same way.
+        let escaped = r#"{"resource":"jobs","apiVersion":"batch\/v1"}"#;
+        assert_eq!(group_of(escaped, ""), pair("batch", "v1"));
     }
 }

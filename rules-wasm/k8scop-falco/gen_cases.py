@@ -695,6 +695,10 @@ def build():
     case("a daemonset created in kube-public", "pod-created-in-kube-namespace",
          ev("create", "daemonsets", "kube-public", "node-cache", group="apps", body=kpds, user="bob"),
          [x("pod-created-in-kube-namespace", 0, fields={"namespace": "kube-public", "resource": "daemonsets"})])
+    lease = pod("lease-sync", "kube-node-lease", pod_spec([container("sync", "alpine:3.19")]))
+    case("a pod hidden in kube-node-lease", "pod-created-in-kube-namespace",
+         ev("create", "pods", "kube-node-lease", "lease-sync", body=lease),
+         [x("pod-created-in-kube-namespace", 0, fields={"namespace": "kube-node-lease", "images": "alpine:3.19"})])
     ms = pod("metrics-server-debug", "kube-system", pod_spec([container("ms", "registry.k8s.io/metrics-server-amd64:v0.3.6")]))
     case("a known system image in kube-system", "pod-created-in-kube-namespace",
          ev("create", "pods", "kube-system", "metrics-server-debug", body=ms), [])

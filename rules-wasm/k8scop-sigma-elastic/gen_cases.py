@@ -683,6 +683,27 @@ case("a new binding (the Falco pack's), a refused or conflicting update, the con
       ev("update", "clusterrolebindings", user="system:kube-controller-manager", groups=["system:authenticated"], name="system:controller:bootstrap-signer")],
      [exp("request-forbidden", 1, "low", user="mallory")])
 
+# ---------------------------------------------------------------- objectRefs without apiGroup
+# The API server writes apiGroup and apiVersion apart; converters and
+# hand-written logs give `apiVersion: batch/v1`, or leave the group to the
+# request URI. The host completes the group, so the rules matching on it hold.
+def group_in_version(e):
+    o = e["objectRef"]
+    o["apiVersion"] = o.pop("apiGroup") + "/" + o["apiVersion"]
+    return e
+
+def group_in_uri_only(e):
+    del e["objectRef"]["apiGroup"], e["objectRef"]["apiVersion"]
+    return e
+
+case("a CronJob and a CSR logged with the group in apiVersion, a CronJob with it only in the URI", "cronjob-changed",
+     [group_in_version(ev("create", "cronjobs", user="mallory", ns="shop", name="cache-warmer", code=201, req=CRON)),
+      group_in_version(ev("create", "certificatesigningrequests", name="alice-client", code=201, req=csr("alice-client", CSR_ALICE))),
+      group_in_uri_only(ev("update", "cronjobs", user="bob", ns="shop", name="nightly-report"))],
+     [exp("cronjob-changed", 0, "medium", title="Created CronJob shop/cache-warmer", kind="CronJob", schedule="*/1 * * * *"),
+      exp("csr-created", 1, "medium", "alice|alice-client", csr="alice-client", subject_cn="alice"),
+      exp("cronjob-changed", 2, "medium", title="Updated CronJob shop/nightly-report", kind="CronJob")])
+
 import os, sys
 out = sys.argv[1] if len(sys.argv) > 1 else os.path.join(os.path.dirname(os.path.abspath(__file__)), "cases.json")
 with open(out, "w") as f:

@@ -188,7 +188,7 @@ pub const DISALLOWED_NAMESPACE_CREATED: Rule = Rule {
 
 pub const POD_IN_KUBE_NAMESPACE: Rule = Rule {
     id: "k8scop-falco/pod-created-in-kube-namespace",
-    title: "Pod created in kube-system or kube-public",
+    title: "Pod created in a control-plane namespace",
     description: "A user created a pod or workload in a control-plane namespace with images outside the known system images. Attackers hide there among the cluster's own pods and borrow their service accounts.",
     severity: Severity::Medium,
     tags: &["attack.defense-evasion", "attack.t1036.005", "attack.t1610"],
@@ -198,7 +198,7 @@ pub const POD_IN_KUBE_NAMESPACE: Rule = Rule {
 
 pub const SERVICE_ACCOUNT_IN_KUBE_NAMESPACE: Rule = Rule {
     id: "k8scop-falco/service-account-created-in-kube-namespace",
-    title: "Service account created in kube-system or kube-public",
+    title: "Service account created in a control-plane namespace",
     description: "A user created a service account in a control-plane namespace under a name that is not one of the cluster's own controllers: a place to hide a credential and to bind it to powerful roles.",
     severity: Severity::Medium,
     tags: &["attack.persistence", "attack.t1136", "attack.t1036.005"],

@@ -155,8 +155,10 @@ pub const DEFAULT_HOST_NETWORK_IMAGES: &[&str] = &[
     "docker.io/kindest/kindnetd",
 ];
 
-/// `kube_namespaces`: the control-plane namespaces.
-pub const DEFAULT_KUBE_NAMESPACES: &[&str] = &["kube-system", "kube-public"];
+/// `kube_namespaces`: the control-plane namespaces. Falco's two, and
+/// kube-node-lease, which holds only the nodes' Lease objects: nothing of
+/// the cluster's own runs there, so a pod there is hiding.
+pub const DEFAULT_KUBE_NAMESPACES: &[&str] = &["kube-system", "kube-public", "kube-node-lease"];
 
 /// `kube_namespace_images`: repositories expected in the kube namespaces.
 pub const DEFAULT_KUBE_NAMESPACE_IMAGES: &[&str] = &[
