@@ -34,6 +34,7 @@ GROUPS = {
     "replicasets": ("apps", "v1"), "jobs": ("batch", "v1"), "cronjobs": ("batch", "v1"),
     "auditsinks": ("auditregistration.k8s.io", "v1alpha1"),
     "rolebindings": ("rbac.authorization.k8s.io", "v1"), "clusterrolebindings": ("rbac.authorization.k8s.io", "v1"),
+    "roles": ("rbac.authorization.k8s.io", "v1"), "clusterroles": ("rbac.authorization.k8s.io", "v1"),
 }
 
 def ts(i, ms=0):
@@ -703,6 +704,28 @@ case("a CronJob and a CSR logged with the group in apiVersion, a CronJob with it
      [exp("cronjob-changed", 0, "medium", title="Created CronJob shop/cache-warmer", kind="CronJob", schedule="*/1 * * * *"),
       exp("csr-created", 1, "medium", "alice|alice-client", csr="alice-client", subject_cn="alice"),
       exp("cronjob-changed", 2, "medium", title="Updated CronJob shop/nightly-report", kind="CronJob")])
+
+# ---------------------------------------------------------------- service accounts writing RBAC
+WEB_SA = SA("shop", "web")
+ESCALATE = binding("ClusterRoleBinding", "web-admin", "", "ClusterRole", "cluster-admin",
+                   [{"kind": "ServiceAccount", "name": "web", "namespace": "shop"}])
+case("a workload's token binds its account to cluster-admin, widens a Role; a CI account deletes a ClusterRole", "service-account-rbac-write",
+     [ev("create", "clusterrolebindings", user=WEB_SA, groups=SA_GROUPS("shop"), name="web-admin", code=201, req=ESCALATE),
+      ev("patch", "roles", user=WEB_SA, groups=SA_GROUPS("shop"), ns="shop", name="web-reader"),
+      ev("delete", "clusterroles", user=SA("ci", "deployer"), groups=SA_GROUPS("ci"), name="legacy-reader")],
+     [exp("service-account-rbac-write", 0, "medium", WEB_SA + "|clusterrolebindings||web-admin",
+          "Created ClusterRoleBinding web-admin as " + WEB_SA, kind="ClusterRoleBinding", object="web-admin", user=WEB_SA),
+      exp("service-account-rbac-write", 1, "medium", title="Patched Role shop/web-reader as " + WEB_SA, kind="Role", object="shop/web-reader"),
+      exp("service-account-rbac-write", 2, "medium", title="Deleted ClusterRole legacy-reader as " + SA("ci", "deployer"), kind="ClusterRole")])
+case("the control plane's controllers, a user, a GitOps account on the list, a dry run, a refused write: no RBAC alert", "service-account-rbac-write",
+     [ev("update", "clusterroles", user=SA("kube-system", "clusterrole-aggregation-controller"), groups=SA_GROUPS("kube-system"), name="admin"),
+      ev("delete", "rolebindings", user=SA("kube-system", "generic-garbage-collector"), groups=SA_GROUPS("kube-system"), ns="old-team", name="devs"),
+      ev("create", "roles", user="bob", ns="shop", name="reader", code=201),
+      ev("create", "rolebindings", user=SA("argocd", "argocd-application-controller"), groups=SA_GROUPS("argocd"), ns="shop", name="deployers", code=201),
+      ev("create", "clusterrolebindings", user=WEB_SA, groups=SA_GROUPS("shop"), name="web-admin", code=201, req=ESCALATE, query="dryRun=All"),
+      ev("create", "clusterrolebindings", user=WEB_SA, groups=SA_GROUPS("shop"), name="web-admin", code=403)],
+     [exp("request-forbidden", 5, "medium", user=WEB_SA)],
+     config={"rbac_writer_service_accounts": "system:serviceaccount:argocd:*"})
 
 import os, sys
 out = sys.argv[1] if len(sys.argv) > 1 else os.path.join(os.path.dirname(os.path.abspath(__file__)), "cases.json")

@@ -8,7 +8,7 @@ use rule_sdk::{Alerts, Event, Severity, Value};
 
 use crate::rules::*;
 use crate::settings::Settings;
-use crate::{images, past, qualified, singular, str_at};
+use crate::{images, is_service_account, past, qualified, singular, str_at};
 
 pub(crate) fn webhook(e: &Event, out: &mut Alerts) {
     let kind = match e.resource() {
@@ -251,6 +251,29 @@ pub(crate) fn binding(e: &Event, out: &mut Alerts) {
         .field("role", role)
         .field("subjects", subjects)
         .field("everyone_subjects", everyone.join(", "));
+}
+
+/// A service account wrote RBAC. The control plane's controllers (the
+/// ClusterRole aggregator, the garbage collector) are spared by the ignore
+/// list before this is asked; the operator's GitOps and operator accounts
+/// by `rbac_writer_service_accounts`.
+pub(crate) fn service_account_rbac_write(s: &Settings, e: &Event, out: &mut Alerts) {
+    let user = e.username();
+    if !is_service_account(user)
+        || !matches!(e.verb.as_ref(), "create" | "update" | "patch" | "delete")
+        || s.rbac_writer_service_accounts.matches(user)
+    {
+        return;
+    }
+    let kind = singular(e.resource());
+    let object = qualified(e.namespace(), e.name());
+    out.raise(&SERVICE_ACCOUNT_RBAC_WRITE)
+        .title(format!("{} {kind} {object} as {user}", past(&e.verb)))
+        .group(&[user, e.resource(), e.namespace(), e.name()])
+        .audit_context()
+        .user_groups()
+        .field("kind", kind)
+        .field("object", object);
 }
 
 /// A scale change whose body sets the replicas to zero.

@@ -9,8 +9,8 @@
 //! enumeration, refused requests, pods posing as system pods, token
 //! minting, attack-tool user agents, logging tampering, privilege
 //! escalation flags, hostPath volumes, attack commands run in pods,
-//! security-critical ConfigMaps and role bindings changed or granted to
-//! everyone. Port-forwarding, ephemeral
+//! security-critical ConfigMaps, role bindings changed or granted to
+//! everyone, and service accounts writing RBAC. Port-forwarding, ephemeral
 //! containers, privileged pods and other pods in kube-system are the
 //! Falco pack's (`pod-port-forward`, `ephemeral-container-created`,
 //! `privileged-pod`, `pod-created-in-kube-namespace`).
@@ -56,6 +56,8 @@
 //!   redirects DNS ([`DEFAULT_CRITICAL_CONFIGMAPS`]).
 //! - `rbac_review_ignore_users`: identities whose self-reviews are expected
 //!   (default none: no control-plane component reviews its own rights).
+//! - `rbac_writer_service_accounts`: service accounts that manage RBAC by
+//!   design (GitOps, operators; default none).
 //! - `max_tracked_workloads`: workloads whose containers are remembered
 //!   for sidecar detection (50000).
 
@@ -161,7 +163,11 @@ impl Pack for SigmaElastic {
             ("apps", r, "") if rules::is_workload(r) => changes::logging(s, e, out),
             ("", "serviceaccounts", "token") => credentials::token(s, e, out),
             ("", "pods", "exec") => exec_command::check(e, out),
+            ("rbac.authorization.k8s.io", "roles" | "clusterroles", "") => {
+                changes::service_account_rbac_write(s, e, out)
+            }
             ("rbac.authorization.k8s.io", "rolebindings" | "clusterrolebindings", "") => {
+                changes::service_account_rbac_write(s, e, out);
                 changes::binding(e, out)
             }
             ("", "configmaps", "") => {
@@ -227,6 +233,8 @@ pub(crate) fn singular(resource: &str) -> &str {
         "configmaps" => "ConfigMap",
         "namespaces" => "Namespace",
         "auditsinks" => "AuditSink",
+        "roles" => "Role",
+        "clusterroles" => "ClusterRole",
         "rolebindings" => "RoleBinding",
         "clusterrolebindings" => "ClusterRoleBinding",
         other => other,

@@ -413,6 +413,29 @@ pub const BINDING_TO_EVERYONE: Rule = Rule {
     needs: Needs::REQUEST,
 };
 
+pub const SERVICE_ACCOUNT_RBAC_WRITE: Rule = Rule {
+    id: "k8scop-sigma-elastic/service-account-rbac-write",
+    title: "Service account changed RBAC",
+    description: "A service account created, changed or deleted a Role, ClusterRole or binding. Workloads rarely manage permissions: a stolen token granting itself (or its owner) more is how a foothold in one pod becomes the cluster. The control plane's own controllers are spared; GitOps and operator accounts that manage RBAC by design go in `rbac_writer_service_accounts`.",
+    severity: Severity::Medium,
+    tags: &[
+        "attack.privilege-escalation",
+        "attack.persistence",
+        "attack.t1098",
+        "attack.t1098.006",
+    ],
+    interest: Interest::audit(
+        &["create", "update", "patch", "delete"],
+        &[
+            "roles",
+            "clusterroles",
+            "rolebindings",
+            "clusterrolebindings",
+        ],
+    ),
+    needs: Needs::METADATA,
+};
+
 /// Every rule of the pack, in the order of the table in docs/rules.md.
 pub const ALL: &[&Rule] = &[
     &ADMISSION_WEBHOOK_CHANGED,
@@ -438,6 +461,7 @@ pub const ALL: &[&Rule] = &[
     &SUSPICIOUS_EXEC_COMMAND,
     &CRITICAL_CONFIGMAP_CHANGED,
     &BINDING_SUBJECTS_CHANGED,
+    &SERVICE_ACCOUNT_RBAC_WRITE,
     &BINDING_TO_EVERYONE,
 ];
 

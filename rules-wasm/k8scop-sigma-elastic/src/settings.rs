@@ -256,6 +256,7 @@ pub(crate) struct Settings {
     pub(crate) logging_components: Patterns,
     pub(crate) critical_configmaps: Patterns,
     pub(crate) rbac_review_ignore_users: Patterns,
+    pub(crate) rbac_writer_service_accounts: Patterns,
 }
 
 impl Settings {
@@ -284,6 +285,7 @@ impl Settings {
             critical_configmaps: config
                 .patterns("critical_configmaps", DEFAULT_CRITICAL_CONFIGMAPS),
             rbac_review_ignore_users: config.patterns("rbac_review_ignore_users", &[]),
+            rbac_writer_service_accounts: config.patterns("rbac_writer_service_accounts", &[]),
         }
     }
 }
