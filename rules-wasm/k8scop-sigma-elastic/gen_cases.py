@@ -712,11 +712,13 @@ ESCALATE = binding("ClusterRoleBinding", "web-admin", "", "ClusterRole", "cluste
 case("a workload's token binds its account to cluster-admin, widens a Role; a CI account deletes a ClusterRole", "service-account-rbac-write",
      [ev("create", "clusterrolebindings", user=WEB_SA, groups=SA_GROUPS("shop"), name="web-admin", code=201, req=ESCALATE),
       ev("patch", "roles", user=WEB_SA, groups=SA_GROUPS("shop"), ns="shop", name="web-reader"),
-      ev("delete", "clusterroles", user=SA("ci", "deployer"), groups=SA_GROUPS("ci"), name="legacy-reader")],
+      ev("delete", "clusterroles", user=SA("ci", "deployer"), groups=SA_GROUPS("ci"), name="legacy-reader"),
+      ev("deletecollection", "rolebindings", user=SA("ci", "deployer"), groups=SA_GROUPS("ci"), ns="shop")],
      [exp("service-account-rbac-write", 0, "medium", WEB_SA + "|clusterrolebindings||web-admin",
           "Created ClusterRoleBinding web-admin as " + WEB_SA, kind="ClusterRoleBinding", object="web-admin", user=WEB_SA),
       exp("service-account-rbac-write", 1, "medium", title="Patched Role shop/web-reader as " + WEB_SA, kind="Role", object="shop/web-reader"),
-      exp("service-account-rbac-write", 2, "medium", title="Deleted ClusterRole legacy-reader as " + SA("ci", "deployer"), kind="ClusterRole")])
+      exp("service-account-rbac-write", 2, "medium", title="Deleted ClusterRole legacy-reader as " + SA("ci", "deployer"), kind="ClusterRole"),
+      exp("service-account-rbac-write", 3, "medium", title="Deleted every RoleBinding in shop as " + SA("ci", "deployer"), kind="RoleBinding")])
 case("the control plane's controllers, a user, a GitOps account on the list, a dry run, a refused write: no RBAC alert", "service-account-rbac-write",
      [ev("update", "clusterroles", user=SA("kube-system", "clusterrole-aggregation-controller"), groups=SA_GROUPS("kube-system"), name="admin"),
       ev("delete", "rolebindings", user=SA("kube-system", "generic-garbage-collector"), groups=SA_GROUPS("kube-system"), ns="old-team", name="devs"),

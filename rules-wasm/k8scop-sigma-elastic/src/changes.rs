@@ -260,15 +260,24 @@ pub(crate) fn binding(e: &Event, out: &mut Alerts) {
 pub(crate) fn service_account_rbac_write(s: &Settings, e: &Event, out: &mut Alerts) {
     let user = e.username();
     if !is_service_account(user)
-        || !matches!(e.verb.as_ref(), "create" | "update" | "patch" | "delete")
+        || !matches!(
+            e.verb.as_ref(),
+            "create" | "update" | "patch" | "delete" | "deletecollection"
+        )
         || s.rbac_writer_service_accounts.matches(user)
     {
         return;
     }
     let kind = singular(e.resource());
     let object = qualified(e.namespace(), e.name());
+    // A deletecollection names no object: the namespace's (or cluster's) all.
+    let what = match (e.name(), e.namespace()) {
+        ("", "") => format!("every {kind}"),
+        ("", ns) => format!("every {kind} in {ns}"),
+        _ => format!("{kind} {object}"),
+    };
     out.raise(&SERVICE_ACCOUNT_RBAC_WRITE)
-        .title(format!("{} {kind} {object} as {user}", past(&e.verb)))
+        .title(format!("{} {what} as {user}", past(&e.verb)))
         .group(&[user, e.resource(), e.namespace(), e.name()])
         .audit_context()
         .user_groups()

@@ -425,7 +425,7 @@ pub const SERVICE_ACCOUNT_RBAC_WRITE: Rule = Rule {
         "attack.t1098.006",
     ],
     interest: Interest::audit(
-        &["create", "update", "patch", "delete"],
+        &["create", "update", "patch", "delete", "deletecollection"],
         &[
             "roles",
             "clusterroles",
