@@ -376,17 +376,21 @@ pub const CRITICAL_CONFIGMAP_CHANGED: Rule = Rule {
     needs: Needs::METADATA,
 };
 
+/// Rights gained through RBAC (ATT&CK T1098.006, Additional Container
+/// Cluster Roles).
+const RBAC_ESCALATION_TAGS: &[&str] = &[
+    "attack.privilege-escalation",
+    "attack.persistence",
+    "attack.t1098",
+    "attack.t1098.006",
+];
+
 pub const BINDING_SUBJECTS_CHANGED: Rule = Rule {
     id: "k8scop-sigma-elastic/binding-subjects-changed",
     title: "Role binding changed",
     description: "A user updated or patched an existing RoleBinding or ClusterRoleBinding. Its role cannot change, so the change is to who holds it: adding oneself to an existing binding is a quieter escalation than creating one.",
     severity: Severity::Medium,
-    tags: &[
-        "attack.privilege-escalation",
-        "attack.persistence",
-        "attack.t1098",
-        "attack.t1098.006",
-    ],
+    tags: RBAC_ESCALATION_TAGS,
     interest: Interest::audit(
         &["update", "patch"],
         &["rolebindings", "clusterrolebindings"],
@@ -418,12 +422,7 @@ pub const SERVICE_ACCOUNT_RBAC_WRITE: Rule = Rule {
     title: "Service account changed RBAC",
     description: "A service account created, changed or deleted a Role, ClusterRole or binding. Workloads rarely manage permissions: a stolen token granting itself (or its owner) more is how a foothold in one pod becomes the cluster. The control plane's own controllers are spared; GitOps and operator accounts that manage RBAC by design go in `rbac_writer_service_accounts`.",
     severity: Severity::Medium,
-    tags: &[
-        "attack.privilege-escalation",
-        "attack.persistence",
-        "attack.t1098",
-        "attack.t1098.006",
-    ],
+    tags: RBAC_ESCALATION_TAGS,
     interest: Interest::audit(
         &["create", "update", "patch", "delete", "deletecollection"],
         &[
