@@ -121,7 +121,8 @@ impl<'a> ObjectReference<'a> {
         if !self.api_group.is_empty() {
             return;
         }
-        let found = if self.api_version.contains('/') {
+        let joined = self.api_version.contains('/');
+        let found = if joined {
             group_version(&self.api_version, 0)
         } else if request_uri.starts_with("/apis/") {
             group_version(request_uri, "/apis/".len())
@@ -132,7 +133,7 @@ impl<'a> ObjectReference<'a> {
             return;
         };
         self.api_group = group;
-        if self.api_version.is_empty() || self.api_version.contains('/') {
+        if self.api_version.is_empty() || joined {
             self.api_version = version;
         }
     }
